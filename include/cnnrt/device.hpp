@@ -1,0 +1,24 @@
+#pragma once
+#include <string>
+#include <vector>
+
+#include "cnnrt/export.hpp"
+
+namespace cnnrt {
+
+struct CNNRT_API CudaDeviceInfo {
+  int index = 0;
+  std::string name;
+  int major = 0, minor = 0;  // compute capability
+  std::size_t memory_bytes = 0;
+  int multiprocessors = 0;
+};
+
+// The CUDA devices the runtime sees. When there are none, `why_none` (if given) receives the
+// runtime's reason ("no CUDA-capable device is detected", a driver mismatch, ...).
+CNNRT_API std::vector<CudaDeviceInfo> cuda_devices(std::string* why_none = nullptr);
+CNNRT_API bool cuda_available();
+// The CUDA runtime version this build links against, e.g. "13.0".
+CNNRT_API std::string cuda_runtime_version();
+
+}  // namespace cnnrt

@@ -1,0 +1,17 @@
+#pragma once
+// CPU reference batch gather: picks samples of a uint8 data set through an index array and
+// normalises them to float (see NormalizeParams).
+#include <cstdint>
+
+#include "kernels/ops.hpp"
+
+namespace cnnrt::cpu {
+
+// images: [samples, pixels] uint8, labels: [samples] uint8, indices: [n] ->
+//   batch: [n, pixels] = (images[indices[i]] / 255 - mean) / std, batch_labels: [n] int32
+template <typename T>
+void gather_batch(const NormalizeParams& norm, int n, int pixels, const std::uint8_t* images,
+                  const std::uint8_t* labels, const std::int32_t* indices, T* batch,
+                  std::int32_t* batch_labels);
+
+}  // namespace cnnrt::cpu

@@ -1,0 +1,27 @@
+#pragma once
+// CPU reference pooling (SPEC.md section 5). Windows may overlap (stride < window, as in AlexNet);
+// backward then sums the contributions of every window that covers an input element.
+#include <cstdint>
+
+#include "kernels/ops.hpp"
+
+namespace cnnrt::cpu {
+
+// in: [n, c, h, w] -> out: [n, c, out_h, out_w], argmax: [n, c, out_h, out_w] holding the index
+// (y * w + x) inside the input plane of the first maximum in row-major order.
+template <typename T>
+void max_pool_forward(const Pool2dGeometry& g, const T* in, T* out, std::int32_t* argmax);
+
+// dout, argmax: [n, c, out_h, out_w] -> din: [n, c, h, w] (overwritten)
+template <typename T>
+void max_pool_backward(const Pool2dGeometry& g, const T* dout, const std::int32_t* argmax, T* din);
+
+// in: [n, c, h, w] -> out: [n, c, out_h, out_w], the window mean
+template <typename T>
+void avg_pool_forward(const Pool2dGeometry& g, const T* in, T* out);
+
+// dout: [n, c, out_h, out_w] -> din: [n, c, h, w] (overwritten): DZ / (win_h * win_w) per window
+template <typename T>
+void avg_pool_backward(const Pool2dGeometry& g, const T* dout, T* din);
+
+}  // namespace cnnrt::cpu

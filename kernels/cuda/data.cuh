@@ -1,0 +1,17 @@
+#pragma once
+// CUDA batch gather from the device-resident uint8 data set, the twin of kernels/cpu/data.hpp.
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "kernels/ops.hpp"
+
+namespace cnnrt::cuda {
+
+// images: [samples, pixels] uint8, labels: [samples] uint8, indices: [n] (all device) ->
+// batch: [n, pixels] float, batch_labels: [n] int32
+void gather_batch(const NormalizeParams& norm, int n, int pixels, const std::uint8_t* images,
+                  const std::uint8_t* labels, const std::int32_t* indices, float* batch,
+                  std::int32_t* batch_labels, cudaStream_t stream);
+
+}  // namespace cnnrt::cuda

@@ -1,0 +1,26 @@
+#pragma once
+// CUDA dense layer, the twin of kernels/cpu/dense.hpp: a hand-written shared-memory tiled kernel,
+// or cuBLAS (selectable at run time; the benchmarks hold one against the other).
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include "kernels/ops.hpp"
+
+namespace cnnrt::cuda {
+
+enum class GemmImpl { tiled, cublas };
+
+// in: [n, in], weight: [out, in], bias: [out] or nullptr -> out: [n, out]
+// `cublas` is only used (and must be non-null) when impl == GemmImpl::cublas; it must be bound to
+// `stream` by the caller.
+void dense_forward(const DenseGeometry& g, const float* in, const float* weight, const float* bias,
+                   float* out, GemmImpl impl, cublasHandle_t cublas, cudaStream_t stream);
+// dout: [n, out], weight: [out, in] -> din: [n, in] (overwritten)
+void dense_backward_data(const DenseGeometry& g, const float* dout, const float* weight,
+                         float* din, GemmImpl impl, cublasHandle_t cublas, cudaStream_t stream);
+// in: [n, in], dout: [n, out] -> dweight: [out, in], dbias: [out] or nullptr (overwritten)
+void dense_backward_weights(const DenseGeometry& g, const float* in, const float* dout,
+                            float* dweight, float* dbias, GemmImpl impl, cublasHandle_t cublas,
+                            cudaStream_t stream);
+
+}  // namespace cnnrt::cuda

@@ -1,0 +1,19 @@
+#pragma once
+// CUDA softmax and fused softmax + cross-entropy + gradient, the twin of kernels/cpu/loss.hpp.
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace cnnrt::cuda {
+
+// logits: [n, classes] -> probs: [n, classes]
+void softmax_forward(int n, int classes, const float* logits, float* probs, cudaStream_t stream);
+
+// logits: [n, classes], labels: [n] -> dlogits: [n, classes] = (O - onehot) / n (may be nullptr);
+// device scalars *loss_sum += sum -log(O_t), *correct += correct predictions (may be nullptr).
+// The batch sums are reduced in a fixed order, so the result is deterministic.
+void softmax_cross_entropy(int n, int classes, const float* logits, const std::int32_t* labels,
+                           float* dlogits, float* loss_sum, std::int32_t* correct,
+                           cudaStream_t stream);
+
+}  // namespace cnnrt::cuda

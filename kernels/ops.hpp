@@ -1,0 +1,80 @@
+#pragma once
+// Shapes shared by the CPU reference kernels (kernels/cpu) and the CUDA kernels (kernels/cuda).
+// Both take the same geometry structs in the same argument order, so a test can run either.
+// Layout everywhere: NCHW, row-major, contiguous.
+#include <cstddef>
+#include <cstdint>
+
+#include "cnnrt/shape.hpp"
+
+namespace cnnrt {
+
+enum class Activation : int { none = 0, relu = 1, leaky_relu = 2, sigmoid = 3 };
+
+// conv2d: in [n, c, h, w] (*) weight [k, c, kh, kw] + bias [k] -> out [n, k, out_h, out_w]
+struct Conv2dGeometry {
+  int n = 0, c = 0, h = 0, w = 0;  // input
+  int k = 0, kh = 0, kw = 0;       // filters
+  int stride_h = 1, stride_w = 1;
+  int pad_top = 0, pad_left = 0;  // zeros before the first row/column; the rest follows from out
+  int out_h = 0, out_w = 0;
+
+  std::size_t in_size() const { return std::size_t(n) * c * h * w; }
+  std::size_t weight_size() const { return std::size_t(k) * c * kh * kw; }
+  std::size_t out_size() const { return std::size_t(n) * k * out_h * out_w; }
+};
+
+// Builds the geometry from the user's description; throws cnnrt::Error (naming `layer`) when the
+// kernel does not fit the input.
+Conv2dGeometry make_conv2d_geometry(const char* layer, int n, int c, int h, int w, int k, int kh,
+                                    int kw, int stride_h, int stride_w, Padding padding);
+
+// pool2d (max or avg, no padding): in [n, c, h, w] -> out [n, c, out_h, out_w]
+struct Pool2dGeometry {
+  int n = 0, c = 0, h = 0, w = 0;
+  int win_h = 2, win_w = 2;
+  int stride_h = 2, stride_w = 2;
+  int out_h = 0, out_w = 0;
+
+  std::size_t in_size() const { return std::size_t(n) * c * h * w; }
+  std::size_t out_size() const { return std::size_t(n) * c * out_h * out_w; }
+};
+
+Pool2dGeometry make_pool2d_geometry(const char* layer, int n, int c, int h, int w, int win_h,
+                                    int win_w, int stride_h, int stride_w);
+
+// dense: in [n, in_features] x weight [out_features, in_features] (PyTorch's layout) + bias
+// [out_features] -> out [n, out_features]. SPEC.md writes W[j,k] (in x out); we store its
+// transpose so checkpoints carry PyTorch's shapes unchanged.
+struct DenseGeometry {
+  int n = 0, in_features = 0, out_features = 0;
+
+  std::size_t in_size() const { return std::size_t(n) * in_features; }
+  std::size_t weight_size() const { return std::size_t(in_features) * out_features; }
+  std::size_t out_size() const { return std::size_t(n) * out_features; }
+};
+
+// Dropout's mask comes from Philox4x32-10 (kernels/philox.hpp): element i of a launch draws word
+// (i % 4) of philox(counter = {i / 4 low, i / 4 high, offset low, offset high}, key = seed), the
+// top 24 bits as u in [0, 1); the element is kept when u >= p. CPU and GPU draw the same bits.
+struct DropoutParams {
+  float p = 0.5f;
+  std::uint64_t seed = 0;
+  std::uint64_t offset = 0;  // advanced by the caller once per training step
+};
+
+// SGD with momentum and (L2) weight decay, PyTorch's convention:
+//   v = momentum * v + (grad + weight_decay * param);  param -= lr * v
+struct SgdParams {
+  float lr = 0.01f;
+  float momentum = 0.0f;
+  float weight_decay = 0.0f;
+};
+
+// Normalisation applied when a uint8 batch is gathered: x = (byte / 255 - mean) / std.
+struct NormalizeParams {
+  float mean = 0.0f;
+  float std = 1.0f;
+};
+
+}  // namespace cnnrt

@@ -1,0 +1,33 @@
+// The `cnnrt` command: train, evaluate, check gradients, benchmark, filter images, describe the
+// build. Exit codes: 0 success, 1 error, 2 usage error.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "cnnrt/error.hpp"
+#include "tools/cli/commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"cnnrt: train small convolutional networks on the GPU (CPU fallback)"};
+  app.require_subcommand(1);
+  cnnrt::cli::add_info_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "cnnrt: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

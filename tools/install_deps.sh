@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages cnnrt builds and runs with (the CUDA toolkit itself is expected at
+# /usr/local/cuda). Skips apt when everything is already there; needs root otherwise.
+set -euo pipefail
+packages=(cmake ninja-build g++ pkg-config libfmt-dev libgtest-dev googletest libcli11-dev
+          nlohmann-json3-dev zlib1g-dev libstb-dev dataset-fashion-mnist python3)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install_deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v nvcc >/dev/null && [ ! -x /usr/local/cuda/bin/nvcc ]; then
+  echo "install_deps: the CUDA toolkit (nvcc) is required at /usr/local/cuda" >&2
+  exit 1
+fi
