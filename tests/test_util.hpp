@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdlib>
 #include <cstdint>
 #include <limits>
 #include <random>
@@ -20,6 +21,19 @@
   } while (0)
 
 namespace cnnrt::test {
+
+// Paths baked in at build time can be overridden from the environment: the GPU machine runs the
+// binaries from a copy of the tree at another path (tools/device_check.sh sets these).
+inline std::string env_or(const char* name, const char* fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : fallback;
+}
+inline std::string test_data_dir() { return env_or("CNNRT_TEST_DATA_DIR", CNNRT_TEST_DATA_DIR); }
+inline std::string tool_path() { return env_or("CNNRT_TOOL_PATH", CNNRT_TOOL_PATH); }
+// Fashion-MNIST: CNNRT_DATA_DIR, else Debian's package location.
+inline std::string fashion_mnist_dir() {
+  return env_or("CNNRT_DATA_DIR", "/usr/share/datasets/fashion-mnist");
+}
 
 struct Tolerance {
   double atol;
