@@ -5,11 +5,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cnnrt/activation.hpp"
 #include "cnnrt/shape.hpp"
 
 namespace cnnrt {
-
-enum class Activation : int { none = 0, relu = 1, leaky_relu = 2, sigmoid = 3 };
 
 // conv2d: in [n, c, h, w] (*) weight [k, c, kh, kw] + bias [k] -> out [n, k, out_h, out_w]
 struct Conv2dGeometry {
