@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "cnnrt/activation.hpp"
+#include "cnnrt/optimizer.hpp"
 #include "cnnrt/shape.hpp"
 
 namespace cnnrt {
@@ -60,14 +61,6 @@ struct DropoutParams {
   float p = 0.5f;
   std::uint64_t seed = 0;
   std::uint64_t offset = 0;  // advanced by the caller once per training step
-};
-
-// SGD with momentum and (L2) weight decay, PyTorch's convention:
-//   v = momentum * v + (grad + weight_decay * param);  param -= lr * v
-struct SgdParams {
-  float lr = 0.01f;
-  float momentum = 0.0f;
-  float weight_decay = 0.0f;
 };
 
 // Normalisation applied when a uint8 batch is gathered: x = (byte / 255 - mean) / std.

@@ -1,0 +1,163 @@
+#include "host/cuda_backend.hpp"
+
+#include <fmt/format.h>
+
+#include <string>
+
+#include "cnnrt/device.hpp"
+#include "kernels/cuda/activation.cuh"
+#include "kernels/cuda/check.hpp"
+#include "kernels/cuda/conv.cuh"
+#include "kernels/cuda/data.cuh"
+#include "kernels/cuda/dense.cuh"
+#include "kernels/cuda/dropout.cuh"
+#include "kernels/cuda/loss.cuh"
+#include "kernels/cuda/optimizer.cuh"
+#include "kernels/cuda/pool.cuh"
+
+namespace cnnrt {
+
+namespace {
+
+class CudaBackend final : public Backend<float> {
+ public:
+  explicit CudaBackend(GemmBackend gemm)
+      : gemm_(gemm == GemmBackend::cublas ? cuda::GemmImpl::cublas : cuda::GemmImpl::tiled) {
+    std::string why_none;
+    if (cuda_devices(&why_none).empty())
+      throw Error(fmt::format("--device cuda: no CUDA device ({})", why_none));
+    CNNRT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    CNNRT_CUDA_CHECK(cudaEventCreateWithFlags(&copy_done_, cudaEventDisableTiming));
+    CNNRT_CUBLAS_CHECK(cublasCreate(&cublas_));
+    CNNRT_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+  }
+  ~CudaBackend() override {
+    (void)cublasDestroy(cublas_);
+    (void)cudaEventDestroy(copy_done_);
+    (void)cudaStreamDestroy(stream_);
+  }
+
+  cudaStream_t stream() const { return stream_; }
+
+  void* allocate(std::size_t bytes) override {
+    void* p = nullptr;
+    CNNRT_CUDA_CHECK(cudaMalloc(&p, std::max<std::size_t>(bytes, 1)));
+    return p;
+  }
+  void release(void* pointer) noexcept override { (void)cudaFree(pointer); }
+  void copy_to_backend(void* dst, const void* src, std::size_t bytes) override {
+    if (bytes == 0) return;
+    CNNRT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+    CNNRT_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host buffer may go away after this
+  }
+  void copy_to_host(void* dst, const void* src, std::size_t bytes) override {
+    if (bytes == 0) return;
+    CNNRT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+    CNNRT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  void fill_zero(void* dst, std::size_t bytes) override {
+    if (bytes) CNNRT_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, stream_));
+  }
+  void copy_to_host_async(void* dst, const void* src, std::size_t bytes) override {
+    CNNRT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+    CNNRT_CUDA_CHECK(cudaEventRecord(copy_done_, stream_));
+  }
+  bool async_copy_ready() override {
+    const cudaError_t status = cudaEventQuery(copy_done_);
+    if (status == cudaErrorNotReady) return false;
+    CNNRT_CUDA_CHECK(status);
+    return true;
+  }
+  void* allocate_pinned_host(std::size_t bytes) override {
+    void* p = nullptr;
+    CNNRT_CUDA_CHECK(cudaMallocHost(&p, bytes));
+    return p;
+  }
+  void release_pinned_host(void* pointer) noexcept override { (void)cudaFreeHost(pointer); }
+  void synchronize() override { CNNRT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  std::size_t conv_workspace_bytes(const Conv2dGeometry& g) override {
+    return cuda::conv2d_backward_weights_workspace_bytes(g);
+  }
+
+  void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight,
+                      const float* bias, float* out) override {
+    cuda::conv2d_forward(g, in, weight, bias, out, Activation::none, 0.0f, stream_);
+  }
+  void conv2d_backward_data(const Conv2dGeometry& g, const float* dout, const float* weight,
+                            float* din) override {
+    cuda::conv2d_backward_data(g, dout, weight, din, stream_);
+  }
+  void conv2d_backward_weights(const Conv2dGeometry& g, const float* in, const float* dout,
+                               float* dweight, float* dbias, void* workspace) override {
+    cuda::conv2d_backward_weights(g, in, dout, dweight, dbias, workspace, stream_);
+  }
+  void activation_forward(Activation kind, float slope, std::size_t count, const float* z,
+                          float* a) override {
+    cuda::activation_forward(kind, slope, count, z, a, stream_);
+  }
+  void activation_backward(Activation kind, float slope, std::size_t count, const float* z,
+                           const float* a, const float* da, float* dz) override {
+    cuda::activation_backward(kind, slope, count, z, a, da, dz, stream_);
+  }
+  void max_pool_forward(const Pool2dGeometry& g, const float* in, float* out,
+                        std::int32_t* argmax) override {
+    cuda::max_pool_forward(g, in, out, argmax, stream_);
+  }
+  void max_pool_backward(const Pool2dGeometry& g, const float* dout, const std::int32_t* argmax,
+                         float* din) override {
+    cuda::max_pool_backward(g, dout, argmax, din, stream_);
+  }
+  void avg_pool_forward(const Pool2dGeometry& g, const float* in, float* out) override {
+    cuda::avg_pool_forward(g, in, out, stream_);
+  }
+  void avg_pool_backward(const Pool2dGeometry& g, const float* dout, float* din) override {
+    cuda::avg_pool_backward(g, dout, din, stream_);
+  }
+  void dense_forward(const DenseGeometry& g, const float* in, const float* weight,
+                     const float* bias, float* out) override {
+    cuda::dense_forward(g, in, weight, bias, out, gemm_, cublas_, stream_);
+  }
+  void dense_backward_data(const DenseGeometry& g, const float* dout, const float* weight,
+                           float* din) override {
+    cuda::dense_backward_data(g, dout, weight, din, gemm_, cublas_, stream_);
+  }
+  void dense_backward_weights(const DenseGeometry& g, const float* in, const float* dout,
+                              float* dweight, float* dbias) override {
+    cuda::dense_backward_weights(g, in, dout, dweight, dbias, gemm_, cublas_, stream_);
+  }
+  void softmax_cross_entropy(int n, int classes, const float* logits, const std::int32_t* labels,
+                             float* dlogits, float* loss_sum, std::int32_t* correct) override {
+    cuda::softmax_cross_entropy(n, classes, logits, labels, dlogits, loss_sum, correct, stream_);
+  }
+  void dropout_forward(const DropoutParams& p, std::size_t count, const float* in, float* out,
+                       std::uint8_t* mask) override {
+    cuda::dropout_forward(p, count, in, out, mask, stream_);
+  }
+  void dropout_backward(const DropoutParams& p, std::size_t count, const float* dout,
+                        const std::uint8_t* mask, float* din) override {
+    cuda::dropout_backward(p, count, dout, mask, din, stream_);
+  }
+  void sgd_update(const SgdParams& p, std::size_t count, float* param, const float* grad,
+                  float* velocity) override {
+    cuda::sgd_update(p, count, param, grad, velocity, stream_);
+  }
+  void gather_batch(const NormalizeParams& norm, int n, int pixels, const std::uint8_t* images,
+                    const std::uint8_t* labels, const std::int32_t* indices, float* batch,
+                    std::int32_t* batch_labels) override {
+    cuda::gather_batch(norm, n, pixels, images, labels, indices, batch, batch_labels, stream_);
+  }
+
+ private:
+  cuda::GemmImpl gemm_;
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t copy_done_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend<float>> make_cuda_backend(GemmBackend gemm) {
+  return std::make_unique<CudaBackend>(gemm);
+}
+
+}  // namespace cnnrt

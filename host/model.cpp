@@ -1,0 +1,315 @@
+#include "cnnrt/model.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <random>
+
+#include "cnnrt/dataset.hpp"
+#include "cnnrt/error.hpp"
+#include "host/cpu_backend.hpp"
+#include "host/cuda_backend.hpp"
+#include "host/executor.hpp"
+
+namespace cnnrt {
+
+const char* to_string(Device device) { return device == Device::cuda ? "cuda" : "cpu"; }
+
+InitScheme parse_init_scheme(const std::string& text) {
+  static const std::pair<const char*, InitScheme> kSchemes[] = {
+      {"he-uniform", InitScheme::he_uniform},         {"he-normal", InitScheme::he_normal},
+      {"xavier-uniform", InitScheme::xavier_uniform}, {"xavier-normal", InitScheme::xavier_normal},
+      {"lecun-uniform", InitScheme::lecun_uniform},   {"lecun-normal", InitScheme::lecun_normal}};
+  for (const auto& [name, scheme] : kSchemes)
+    if (text == name) return scheme;
+  throw Error(fmt::format("unknown initialisation '{}' (he-uniform, he-normal, xavier-uniform, "
+                          "xavier-normal, lecun-uniform, lecun-normal)",
+                          text));
+}
+
+namespace {
+
+// A data set held in the backend's memory as bytes, with its sample order.
+struct ResidentSet {
+  Backend<float>* backend = nullptr;
+  std::uint8_t* images = nullptr;
+  std::uint8_t* labels = nullptr;
+  std::int32_t* order = nullptr;
+  int count = 0;
+  int pixels = 0;
+
+  ResidentSet() = default;
+  ResidentSet(const ResidentSet&) = delete;
+  ResidentSet& operator=(const ResidentSet&) = delete;
+  ~ResidentSet() { clear(); }
+
+  void clear() noexcept {
+    if (backend == nullptr) return;
+    backend->release(images);
+    backend->release(labels);
+    backend->release(order);
+    images = labels = nullptr;
+    order = nullptr;
+    count = 0;
+  }
+};
+
+}  // namespace
+
+struct Model::Impl {
+  Network network;
+  CompileOptions options;
+  std::unique_ptr<Executor<float>> exec;
+  SgdParams sgd;
+  NormalizeParams norm;
+  ResidentSet train, eval;
+  std::vector<std::int32_t> order;  // host copy of the shuffled training order
+
+  Impl(const Network& net, const CompileOptions& opts) : network(net), options(opts) {
+    std::unique_ptr<Backend<float>> backend =
+        opts.device == Device::cuda ? make_cuda_backend(opts.gemm)
+                                    : make_cpu_backend<float>(opts.cpu_threads);
+    exec = std::make_unique<Executor<float>>(network, opts.batch_size, std::move(backend));
+    const std::vector<double> init =
+        initial_parameters(exec->plans(), exec->parameters(), opts.init, opts.seed);
+    exec->upload(exec->params(), std::vector<float>(init.begin(), init.end()));
+  }
+
+  void check_sample_shape(const Dataset& data, const char* what) const {
+    const SampleShape in = network.input();
+    if (data.channels != in.c || data.height != in.h || data.width != in.w)
+      throw Error(fmt::format("{} set has {}x{}x{} samples but {} expects {}", what,
+                              data.channels, data.height, data.width, network.name(),
+                              in.to_string()));
+    if (data.count <= 0) throw Error(fmt::format("{} set is empty", what));
+  }
+
+  void upload(ResidentSet& set, const Dataset& data, const char* what) {
+    check_sample_shape(data, what);
+    set.clear();
+    Backend<float>& b = exec->backend();
+    set.backend = &b;
+    set.count = data.count;
+    set.pixels = data.channels * data.height * data.width;
+    set.images = static_cast<std::uint8_t*>(b.allocate(data.images.size()));
+    set.labels = static_cast<std::uint8_t*>(b.allocate(data.labels.size()));
+    set.order = static_cast<std::int32_t*>(b.allocate(sizeof(std::int32_t) * data.count));
+    b.copy_to_backend(set.images, data.images.data(), data.images.size());
+    b.copy_to_backend(set.labels, data.labels.data(), data.labels.size());
+    std::vector<std::int32_t> identity(static_cast<std::size_t>(data.count));
+    std::iota(identity.begin(), identity.end(), 0);
+    b.copy_to_backend(set.order, identity.data(), identity.size() * sizeof(std::int32_t));
+  }
+
+  BatchStats host_batch(const float* images, const std::int32_t* labels, int n, bool training,
+                        bool update) {
+    exec->load_batch(images, labels, n);
+    exec->reset_counters();
+    exec->forward(n, training);
+    exec->loss(n, training);
+    if (training) exec->backward(n);
+    if (update) {
+      exec->update(sgd);
+      ++exec->step_counter;
+    }
+    return exec->read_counters(n);
+  }
+};
+
+Model::Model(const Network& network, const CompileOptions& options)
+    : impl_(std::make_unique<Impl>(network, options)) {}
+Model::~Model() = default;
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+
+const Network& Model::network() const { return impl_->network; }
+const CompileOptions& Model::options() const { return impl_->options; }
+std::size_t Model::arena_bytes() const { return impl_->exec->arena_bytes(); }
+
+std::vector<SampleShape> Model::layer_shapes() const {
+  std::vector<SampleShape> shapes;
+  for (const auto& plan : impl_->exec->plans()) shapes.push_back(plan.out_shape);
+  return shapes;
+}
+
+BatchStats Model::forward_backward(const float* images, const std::int32_t* labels, int n) {
+  return impl_->host_batch(images, labels, n, true, false);
+}
+
+BatchStats Model::train_step(const float* images, const std::int32_t* labels, int n) {
+  return impl_->host_batch(images, labels, n, true, true);
+}
+
+BatchStats Model::evaluate_batch(const float* images, const std::int32_t* labels, int n) {
+  return impl_->host_batch(images, labels, n, false, false);
+}
+
+std::vector<float> Model::logits(const float* images, int n) {
+  std::vector<std::int32_t> no_labels(static_cast<std::size_t>(std::max(n, 0)), 0);
+  impl_->exec->load_batch(images, no_labels.data(), n);
+  impl_->exec->forward(n, false);
+  const int classes = impl_->network.classes();
+  return impl_->exec->download(impl_->exec->output(static_cast<int>(impl_->exec->plans().size()) - 1),
+                               std::size_t(n) * classes);
+}
+
+std::vector<int> Model::predict(const float* images, int n) {
+  const std::vector<float> scores = logits(images, n);
+  const int classes = impl_->network.classes();
+  std::vector<int> predicted(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const float* row = scores.data() + std::size_t(i) * classes;
+    predicted[i] = static_cast<int>(std::max_element(row, row + classes) - row);
+  }
+  return predicted;
+}
+
+void Model::set_normalization(float mean, float std) {
+  if (!(std > 0.0f)) throw Error(fmt::format("normalisation std must be positive, got {}", std));
+  impl_->norm = NormalizeParams{mean, std};
+}
+
+void Model::upload_train_set(const Dataset& data) { impl_->upload(impl_->train, data, "training"); }
+void Model::upload_eval_set(const Dataset& data) { impl_->upload(impl_->eval, data, "evaluation"); }
+
+BatchStats Model::train_epoch(int epoch, const Progress& progress) {
+  Impl& m = *impl_;
+  ResidentSet& set = m.train;
+  if (set.count == 0) throw Error("train_epoch: no training set uploaded (upload_train_set)");
+  Executor<float>& exec = *m.exec;
+  // The epoch's order: a permutation seeded by (seed, epoch), uploaded once per epoch.
+  m.order.resize(static_cast<std::size_t>(set.count));
+  std::iota(m.order.begin(), m.order.end(), 0);
+  std::mt19937_64 rng(m.options.seed * 0x9E3779B97F4A7C15ull + std::uint64_t(epoch) + 1);
+  std::shuffle(m.order.begin(), m.order.end(), rng);
+  exec.backend().copy_to_backend(set.order, m.order.data(), m.order.size() * sizeof(std::int32_t));
+
+  exec.reset_counters();
+  const int batch = exec.batch();
+  const int steps = (set.count + batch - 1) / batch;
+  BatchStats running;
+  for (int step = 0; step < steps; ++step) {
+    const int first = step * batch;
+    const int n = std::min(batch, set.count - first);
+    exec.gather(m.norm, set.images, set.labels, set.order + first, set.pixels, n);
+    exec.forward(n, true);
+    exec.loss(n, true);
+    exec.backward(n);
+    exec.update(m.sgd);
+    ++exec.step_counter;
+    if (progress) {
+      double loss_sum = 0;
+      std::int64_t correct = 0;
+      if (exec.poll_counters(&loss_sum, &correct))
+        running = BatchStats{loss_sum, correct, std::int64_t(first + n)};
+      progress(step + 1, steps, running);
+    }
+  }
+  return exec.read_counters(set.count);
+}
+
+BatchStats Model::evaluate_resident() {
+  Impl& m = *impl_;
+  ResidentSet& set = m.eval;
+  if (set.count == 0) throw Error("evaluate_resident: no evaluation set uploaded");
+  Executor<float>& exec = *m.exec;
+  exec.reset_counters();
+  const int batch = exec.batch();
+  for (int first = 0; first < set.count; first += batch) {
+    const int n = std::min(batch, set.count - first);
+    exec.gather(m.norm, set.images, set.labels, set.order + first, set.pixels, n);
+    exec.forward(n, false);
+    exec.loss(n, false);
+  }
+  return exec.read_counters(set.count);
+}
+
+void Model::set_sgd(const SgdParams& params) {
+  if (!(params.lr >= 0.0f) || !(params.momentum >= 0.0f) || !(params.weight_decay >= 0.0f))
+    throw Error(fmt::format("SGD settings must not be negative (lr {}, momentum {}, weight "
+                            "decay {})",
+                            params.lr, params.momentum, params.weight_decay));
+  impl_->sgd = params;
+}
+const SgdParams& Model::sgd() const { return impl_->sgd; }
+
+const std::vector<ParameterInfo>& Model::parameters() const { return impl_->exec->parameters(); }
+
+const ParameterInfo& Model::parameter_info(const std::string& name) const {
+  for (const auto& p : impl_->exec->parameters())
+    if (p.name == name) return p;
+  throw Error(fmt::format("{} has no parameter named '{}'", impl_->network.name(), name));
+}
+
+namespace {
+std::vector<float> read_region(Executor<float>& exec, const float* base, const ParameterInfo& p) {
+  return exec.download(base + p.offset, static_cast<std::size_t>(p.count));
+}
+void write_region(Executor<float>& exec, float* base, const ParameterInfo& p,
+                  const std::vector<float>& values) {
+  if (values.size() != static_cast<std::size_t>(p.count))
+    throw Error(fmt::format("{}: expected {} values, got {}", p.name, p.count, values.size()));
+  exec.backend().copy_to_backend(base + p.offset, values.data(), values.size() * sizeof(float));
+}
+}  // namespace
+
+std::vector<float> Model::parameter(const std::string& name) const {
+  return read_region(*impl_->exec, impl_->exec->params(), parameter_info(name));
+}
+void Model::set_parameter(const std::string& name, const std::vector<float>& values) {
+  write_region(*impl_->exec, impl_->exec->params(), parameter_info(name), values);
+}
+std::vector<float> Model::gradient(const std::string& name) const {
+  return read_region(*impl_->exec, impl_->exec->grads(), parameter_info(name));
+}
+std::vector<float> Model::momentum(const std::string& name) const {
+  return read_region(*impl_->exec, impl_->exec->velocity(), parameter_info(name));
+}
+void Model::set_momentum(const std::string& name, const std::vector<float>& values) {
+  write_region(*impl_->exec, impl_->exec->velocity(), parameter_info(name), values);
+}
+std::int64_t Model::parameter_count() const { return impl_->exec->parameter_count(); }
+
+std::uint64_t Model::step_counter() const { return impl_->exec->step_counter; }
+void Model::set_step_counter(std::uint64_t steps) { impl_->exec->step_counter = steps; }
+
+float LrSchedule::rate(float base_lr, int epoch, int total_epochs) const {
+  switch (kind) {
+    case Kind::constant:
+      return base_lr;
+    case Kind::step:
+      return base_lr * std::pow(gamma, float(epoch / std::max(step_epochs, 1)));
+    case Kind::cosine:
+      return total_epochs <= 1
+                 ? base_lr
+                 : base_lr * 0.5f *
+                       (1.0f + std::cos(3.14159265358979f * float(epoch) / float(total_epochs)));
+  }
+  return base_lr;
+}
+
+LrSchedule LrSchedule::parse(const std::string& text) {
+  LrSchedule s;
+  if (text == "constant") return s;
+  if (text == "cosine") {
+    s.kind = Kind::cosine;
+    return s;
+  }
+  int epochs = 0;
+  float gamma = 0;
+  char tail = 0;
+  if (std::sscanf(text.c_str(), "step:%d:%f%c", &epochs, &gamma, &tail) == 2 && epochs > 0 &&
+      gamma > 0) {
+    s.kind = Kind::step;
+    s.step_epochs = epochs;
+    s.gamma = gamma;
+    return s;
+  }
+  throw Error(fmt::format(
+      "unknown learning-rate schedule '{}' (constant, cosine, or step:EPOCHS:GAMMA)", text));
+}
+
+}  // namespace cnnrt

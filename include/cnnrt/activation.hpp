@@ -1,0 +1,8 @@
+#pragma once
+
+namespace cnnrt {
+
+// The activations of SPEC.md section 2 (softmax lives in the loss).
+enum class Activation : int { none = 0, relu = 1, leaky_relu = 2, sigmoid = 3 };
+
+}  // namespace cnnrt

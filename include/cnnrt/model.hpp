@@ -1,0 +1,119 @@
+#pragma once
+// A Network compiled for a device and a batch size: every shape inferred and checked once, one
+// arena allocated for parameters, gradients, optimizer state, activations and scratch. Nothing is
+// allocated inside a step.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cnnrt/export.hpp"
+#include "cnnrt/network.hpp"
+#include "cnnrt/optimizer.hpp"
+
+namespace cnnrt {
+
+struct Dataset;
+
+enum class Device { cpu, cuda };
+CNNRT_API const char* to_string(Device device);
+
+// Weight initialisation; biases start at zero. fan_in = C*kh*kw (conv) or inputs (dense),
+// fan_out = K*kh*kw or units.
+//   he:     std = sqrt(2 / fan_in)            (uniform bound sqrt(6 / fan_in))
+//   xavier: std = sqrt(2 / (fan_in + fan_out)) (uniform bound sqrt(6 / (fan_in + fan_out)))
+//   lecun:  std = sqrt(1 / fan_in)            (uniform bound sqrt(3 / fan_in))
+enum class InitScheme { he_uniform, he_normal, xavier_uniform, xavier_normal, lecun_uniform,
+                        lecun_normal };
+CNNRT_API InitScheme parse_init_scheme(const std::string& text);
+
+enum class GemmBackend { tiled, cublas };  // dense layers on CUDA: hand-written or cuBLAS
+
+struct CNNRT_API CompileOptions {
+  Device device = Device::cpu;
+  int batch_size = 256;
+  std::uint64_t seed = 1;  // weights, dropout masks and shuffling all derive from it
+  InitScheme init = InitScheme::he_uniform;
+  GemmBackend gemm = GemmBackend::tiled;
+  int cpu_threads = 0;  // CPU backend: 0 = all hardware threads
+};
+
+// Sums over the samples seen: mean loss = loss_sum / samples.
+struct CNNRT_API BatchStats {
+  double loss_sum = 0.0;
+  std::int64_t correct = 0;
+  std::int64_t samples = 0;
+  double mean_loss() const { return samples > 0 ? loss_sum / double(samples) : 0.0; }
+  double accuracy() const { return samples > 0 ? double(correct) / double(samples) : 0.0; }
+};
+
+struct CNNRT_API ParameterInfo {
+  std::string name;                 // "conv1.weight"
+  std::vector<std::int64_t> shape;  // PyTorch's: [out, in, kh, kw], [out, in], [out]
+  std::int64_t offset = 0;          // into the one contiguous parameter buffer
+  std::int64_t count = 0;
+};
+
+class CNNRT_API Model {
+ public:
+  // Throws cnnrt::Error naming the layer and the shapes when they do not fit, or when `device` is
+  // cuda and there is no CUDA device.
+  Model(const Network& network, const CompileOptions& options);
+  ~Model();
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const Network& network() const;
+  const CompileOptions& options() const;
+  std::vector<SampleShape> layer_shapes() const;  // output of each layer
+  std::size_t arena_bytes() const;                // the one allocation (device or host)
+
+  // --- Host-memory batches: images [n, C, H, W] float32, labels [n] in [0, classes), n <= batch.
+  // Forward, softmax cross-entropy and backward; parameter gradients are overwritten.
+  BatchStats forward_backward(const float* images, const std::int32_t* labels, int n);
+  // forward_backward, then one optimizer step.
+  BatchStats train_step(const float* images, const std::int32_t* labels, int n);
+  // Evaluation mode (dropout off): loss and correct count only.
+  BatchStats evaluate_batch(const float* images, const std::int32_t* labels, int n);
+  std::vector<float> logits(const float* images, int n);  // [n, classes]
+  std::vector<int> predict(const float* images, int n);   // [n]
+
+  // --- Data sets resident in the backend's memory (uploaded once; on CUDA, as bytes).
+  // Normalisation x = (byte / 255 - mean) / std is applied when a batch is gathered.
+  void set_normalization(float mean, float std);
+  void upload_train_set(const Dataset& data);
+  void upload_eval_set(const Dataset& data);
+  // One pass over the resident training set in an order shuffled from (seed, epoch); the last
+  // batch may be partial. `progress(step, steps, running)` is called after each step on the host
+  // with the latest statistics that reached the host without waiting (may lag on CUDA).
+  using Progress = std::function<void(int step, int steps, const BatchStats& running)>;
+  BatchStats train_epoch(int epoch, const Progress& progress = {});
+  BatchStats evaluate_resident();  // the whole resident evaluation set
+
+  // --- Optimizer
+  void set_sgd(const SgdParams& params);
+  const SgdParams& sgd() const;
+
+  // --- Parameters, in one contiguous buffer; gradients and momentum mirror its layout.
+  const std::vector<ParameterInfo>& parameters() const;
+  const ParameterInfo& parameter_info(const std::string& name) const;  // throws if unknown
+  std::vector<float> parameter(const std::string& name) const;
+  void set_parameter(const std::string& name, const std::vector<float>& values);
+  std::vector<float> gradient(const std::string& name) const;
+  std::vector<float> momentum(const std::string& name) const;
+  void set_momentum(const std::string& name, const std::vector<float>& values);
+  std::int64_t parameter_count() const;
+
+  // Dropout masks and step-dependent randomness advance with this counter (saved in checkpoints).
+  std::uint64_t step_counter() const;
+  void set_step_counter(std::uint64_t steps);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cnnrt
