@@ -1,0 +1,53 @@
+#pragma once
+// Image-classification data sets in the IDX format (MNIST, Fashion-MNIST), gzipped or plain.
+// Every file is validated before use: magic number, element type, dimensions, the byte count
+// against the header, label range, and image/label counts. Problems throw cnnrt::Error naming the
+// file and what is wrong.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cnnrt/export.hpp"
+
+namespace cnnrt {
+
+// A labelled image set held as bytes, exactly as stored in the IDX files.
+struct CNNRT_API Dataset {
+  int count = 0;
+  int channels = 1;
+  int height = 0;
+  int width = 0;
+  int classes = 10;
+  std::vector<std::uint8_t> images;  // [count, channels * height * width], row-major pixels
+  std::vector<std::uint8_t> labels;  // [count], each < classes
+
+  // Bytes per image: channels * height * width.
+  int sample_size() const { return channels * height * width; }
+  // The first `limit` samples (all of them when limit >= count); limit < 0 throws.
+  Dataset take(int limit) const;
+};
+
+// Reads one IDX file of unsigned bytes (type 0x08), gzipped (magic 1f 8b) or plain, and returns
+// its data after checking the header and that the data is exactly product(dims) bytes long.
+// `dims` (may be null) receives the dimensions, outermost first.
+CNNRT_API std::vector<std::uint8_t> read_idx_file(const std::string& path, std::vector<int>* dims);
+
+// Writes a plain (not gzipped) IDX file of unsigned bytes; bytes.size() must be product(dims).
+CNNRT_API void write_idx_file(const std::string& path, const std::vector<int>& dims,
+                              const std::vector<std::uint8_t>& bytes);
+
+// Loads an images file (magic 0x00000803, [count, height, width]) and a labels file (magic
+// 0x00000801, [count]) and checks that the counts agree and every label is < classes.
+CNNRT_API Dataset load_idx_dataset(const std::string& images_path, const std::string& labels_path,
+                                   int classes = 10);
+
+// Loads the train or test (t10k) split from `dir`: {train,t10k}-images-idx3-ubyte[.gz] and
+// {train,t10k}-labels-idx1-ubyte[.gz]. A missing file gives an error naming the directory and
+// the files looked for.
+CNNRT_API Dataset load_mnist_split(const std::string& dir, bool train);
+
+// Where the data sets live: $CNNRT_DATA_DIR when set, else "/usr/share/datasets/fashion-mnist"
+// (Debian's dataset-fashion-mnist package).
+CNNRT_API std::string default_data_dir();
+
+}  // namespace cnnrt

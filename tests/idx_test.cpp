@@ -1,0 +1,299 @@
+// IDX reader: good files (plain and gzipped) written here byte by byte, every kind of bad file the
+// loader must refuse with a message naming the file, and the real Fashion-MNIST test split when
+// it is installed (facts checked against Python's gzip module, not against this code).
+#include <unistd.h>
+#include <zlib.h>
+
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "cnnrt/dataset.hpp"
+#include "cnnrt/error.hpp"
+#include "tests/test_util.hpp"
+
+namespace cnnrt {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory per test, removed afterwards.
+class IdxTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           (std::string("cnnrt_idx_test_") + info->name() + "_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  fs::path dir_;
+};
+
+// The IDX header written by hand (big-endian), independent of write_idx_file.
+std::vector<std::uint8_t> idx_bytes(std::uint8_t type, const std::vector<std::uint32_t>& dims,
+                                    const std::vector<std::uint8_t>& data) {
+  std::vector<std::uint8_t> bytes = {0, 0, type, static_cast<std::uint8_t>(dims.size())};
+  for (std::uint32_t d : dims) {
+    bytes.push_back(static_cast<std::uint8_t>(d >> 24));
+    bytes.push_back(static_cast<std::uint8_t>(d >> 16));
+    bytes.push_back(static_cast<std::uint8_t>(d >> 8));
+    bytes.push_back(static_cast<std::uint8_t>(d));
+  }
+  bytes.insert(bytes.end(), data.begin(), data.end());
+  return bytes;
+}
+
+void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  ASSERT_TRUE(out.good()) << path;
+}
+
+void write_gzip(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  gzFile gz = gzopen(path.c_str(), "wb");
+  ASSERT_NE(gz, nullptr) << path;
+  ASSERT_EQ(gzwrite(gz, bytes.data(), static_cast<unsigned>(bytes.size())),
+            static_cast<int>(bytes.size()));
+  ASSERT_EQ(gzclose(gz), Z_OK);
+}
+
+std::vector<std::uint8_t> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+constexpr int kCount = 5, kHeight = 3, kWidth = 4;
+
+std::vector<std::uint8_t> sample_pixels() {
+  std::vector<std::uint8_t> pixels(kCount * kHeight * kWidth);
+  for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<std::uint8_t>(i * 7 + 3);
+  return pixels;
+}
+const std::vector<std::uint8_t> kLabels = {3, 0, 9, 1, 7};
+
+// Runs `load` expecting a cnnrt::Error whose message contains every one of `parts`.
+template <typename Load>
+void expect_error(Load load, const std::vector<std::string>& parts) {
+  try {
+    load();
+    FAIL() << "expected cnnrt::Error containing '" << parts.front() << "'";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    for (const auto& part : parts)
+      EXPECT_NE(message.find(part), std::string::npos) << "message: " << message;
+  }
+}
+
+TEST_F(IdxTest, LoadsPlainFiles) {
+  write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
+  write_bytes(path("lab"), idx_bytes(0x08, {kCount}, kLabels));
+  const Dataset data = load_idx_dataset(path("img"), path("lab"));
+  EXPECT_EQ(data.count, kCount);
+  EXPECT_EQ(data.channels, 1);
+  EXPECT_EQ(data.height, kHeight);
+  EXPECT_EQ(data.width, kWidth);
+  EXPECT_EQ(data.classes, 10);
+  EXPECT_EQ(data.sample_size(), kHeight * kWidth);
+  EXPECT_EQ(data.images, sample_pixels());
+  EXPECT_EQ(data.labels, kLabels);
+}
+
+TEST_F(IdxTest, LoadsGzippedFiles) {
+  write_gzip(path("img.gz"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
+  write_gzip(path("lab.gz"), idx_bytes(0x08, {kCount}, kLabels));
+  const auto raw = read_bytes(path("img.gz"));
+  ASSERT_GE(raw.size(), 2u);
+  ASSERT_EQ(raw[0], 0x1f);  // really gzip on disk
+  ASSERT_EQ(raw[1], 0x8b);
+  const Dataset data = load_idx_dataset(path("img.gz"), path("lab.gz"));
+  EXPECT_EQ(data.count, kCount);
+  EXPECT_EQ(data.images, sample_pixels());
+  EXPECT_EQ(data.labels, kLabels);
+}
+
+TEST_F(IdxTest, ReadIdxFileReturnsDims) {
+  write_gzip(path("x.gz"), idx_bytes(0x08, {2, 3, 1, 2}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}));
+  std::vector<int> dims;
+  const auto data = read_idx_file(path("x.gz"), &dims);
+  EXPECT_EQ(dims, (std::vector<int>{2, 3, 1, 2}));
+  EXPECT_EQ(data, (std::vector<std::uint8_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}));
+}
+
+TEST_F(IdxTest, WriterProducesTheStandardHeader) {
+  write_idx_file(path("w"), {kCount, kHeight, kWidth}, sample_pixels());
+  EXPECT_EQ(read_bytes(path("w")), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
+  const auto bytes = read_bytes(path("w"));
+  EXPECT_EQ(bytes[2], 0x08);
+  EXPECT_EQ(bytes[3], 3);
+  EXPECT_THROW(write_idx_file(path("w2"), {2, 2}, {1, 2, 3}), Error);
+  EXPECT_THROW(write_idx_file(path("w3"), {0}, {}), Error);
+}
+
+TEST_F(IdxTest, BadMagicIsRefused) {
+  auto bytes = idx_bytes(0x08, {kCount}, kLabels);
+  bytes[0] = 0x12;
+  write_bytes(path("bad"), bytes);
+  expect_error([&] { read_idx_file(path("bad"), nullptr); }, {path("bad"), "magic"});
+  // Float elements (type 0x0d) are not unsigned bytes.
+  write_bytes(path("float"), idx_bytes(0x0d, {kCount}, kLabels));
+  expect_error([&] { read_idx_file(path("float"), nullptr); }, {path("float"), "0x0d"});
+  // A labels file where the images should be, and the reverse.
+  write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
+  write_bytes(path("lab"), idx_bytes(0x08, {kCount}, kLabels));
+  expect_error([&] { load_idx_dataset(path("lab"), path("img")); },
+               {path("lab"), "0x00000803", "1 dimensions"});
+  expect_error([&] { load_idx_dataset(path("img"), path("img")); },
+               {path("img"), "0x00000801", "3 dimensions"});
+  // Zero dimensions and zero-sized dimensions.
+  write_bytes(path("nodims"), {0, 0, 0x08, 0});
+  expect_error([&] { read_idx_file(path("nodims"), nullptr); }, {path("nodims"), "0 dimensions"});
+  write_bytes(path("zerodim"), idx_bytes(0x08, {4, 0, 2}, {}));
+  expect_error([&] { read_idx_file(path("zerodim"), nullptr); }, {path("zerodim"), "is 0"});
+}
+
+TEST_F(IdxTest, TruncatedDataIsRefused) {
+  auto bytes = idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels());
+  bytes.resize(bytes.size() - 7);
+  write_bytes(path("img"), bytes);
+  write_bytes(path("lab"), idx_bytes(0x08, {kCount}, kLabels));
+  expect_error([&] { load_idx_dataset(path("img"), path("lab")); },
+               {path("img"), "expected 60 bytes of pixels", "found 53"});
+  // Cut inside the header's dimensions.
+  write_bytes(path("hdr"), {0, 0, 0x08, 3, 0, 0, 0, 5, 0});
+  expect_error([&] { read_idx_file(path("hdr"), nullptr); }, {path("hdr"), "truncated"});
+  write_bytes(path("tiny"), {0, 0});
+  expect_error([&] { read_idx_file(path("tiny"), nullptr); }, {path("tiny"), "too short"});
+  write_bytes(path("empty"), {});
+  expect_error([&] { read_idx_file(path("empty"), nullptr); }, {path("empty")});
+}
+
+TEST_F(IdxTest, TruncatedGzipIsRefused) {
+  std::vector<std::uint8_t> pixels(64 * 64 * 8);
+  for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<std::uint8_t>(i * i);
+  write_gzip(path("full.gz"), idx_bytes(0x08, {8, 64, 64}, pixels));
+  auto compressed = read_bytes(path("full.gz"));
+  compressed.resize(compressed.size() / 2);
+  write_bytes(path("half.gz"), compressed);
+  expect_error([&] { read_idx_file(path("half.gz"), nullptr); }, {path("half.gz")});
+  // Corrupted deflate data in the middle of the stream.
+  auto corrupt = read_bytes(path("full.gz"));
+  for (std::size_t i = 20; i < 60 && i < corrupt.size(); ++i) corrupt[i] ^= 0x5a;
+  write_bytes(path("corrupt.gz"), corrupt);
+  expect_error([&] { read_idx_file(path("corrupt.gz"), nullptr); }, {path("corrupt.gz")});
+}
+
+TEST_F(IdxTest, TrailingBytesAreRefused) {
+  auto bytes = idx_bytes(0x08, {kCount}, kLabels);
+  bytes.push_back(42);
+  bytes.push_back(43);
+  write_bytes(path("lab"), bytes);
+  expect_error([&] { read_idx_file(path("lab"), nullptr); }, {path("lab"), "2 trailing bytes"});
+  write_gzip(path("lab.gz"), bytes);
+  expect_error([&] { read_idx_file(path("lab.gz"), nullptr); },
+               {path("lab.gz"), "2 trailing bytes"});
+}
+
+TEST_F(IdxTest, LabelOutOfRangeIsRefused) {
+  write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
+  write_bytes(path("lab"), idx_bytes(0x08, {kCount}, {3, 0, 10, 1, 7}));
+  expect_error([&] { load_idx_dataset(path("img"), path("lab")); },
+               {path("lab"), "label 10 of sample 2", "10 classes"});
+  // The same labels are fine with eleven classes, and not with three.
+  EXPECT_EQ(load_idx_dataset(path("img"), path("lab"), 11).labels[2], 10);
+  expect_error([&] { load_idx_dataset(path("img"), path("lab"), 3); }, {"label 3 of sample 0"});
+  EXPECT_THROW(load_idx_dataset(path("img"), path("lab"), 0), Error);
+}
+
+TEST_F(IdxTest, CountMismatchIsRefused) {
+  write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
+  write_bytes(path("lab"), idx_bytes(0x08, {4}, {3, 0, 9, 1}));
+  expect_error([&] { load_idx_dataset(path("img"), path("lab")); },
+               {path("img"), "5 images", path("lab"), "4 labels"});
+}
+
+TEST_F(IdxTest, MissingFilesAreNamed) {
+  expect_error([&] { read_idx_file(path("nope"), nullptr); }, {path("nope"), "cannot open"});
+  expect_error([&] { load_mnist_split(dir_.string(), true); },
+               {dir_.string(), "train-images-idx3-ubyte[.gz]", "train-labels-idx1-ubyte[.gz]"});
+  expect_error([&] { load_mnist_split(path("no_such_dir"), false); },
+               {"no_such_dir", "does not exist", "t10k-images-idx3-ubyte"});
+}
+
+TEST_F(IdxTest, SplitFindsPlainAndGzippedFiles) {
+  write_gzip(path("t10k-images-idx3-ubyte.gz"),
+             idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
+  write_bytes(path("t10k-labels-idx1-ubyte"), idx_bytes(0x08, {kCount}, kLabels));
+  const Dataset test = load_mnist_split(dir_.string(), false);
+  EXPECT_EQ(test.count, kCount);
+  EXPECT_EQ(test.labels, kLabels);
+  EXPECT_THROW(load_mnist_split(dir_.string(), true), Error);
+}
+
+TEST_F(IdxTest, TakeKeepsTheFirstSamples) {
+  write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
+  write_bytes(path("lab"), idx_bytes(0x08, {kCount}, kLabels));
+  const Dataset data = load_idx_dataset(path("img"), path("lab"));
+  const Dataset two = data.take(2);
+  EXPECT_EQ(two.count, 2);
+  EXPECT_EQ(two.labels, (std::vector<std::uint8_t>{3, 0}));
+  const auto pixels = sample_pixels();
+  EXPECT_EQ(two.images,
+            std::vector<std::uint8_t>(pixels.begin(), pixels.begin() + 2 * kHeight * kWidth));
+  EXPECT_EQ(data.take(100).count, kCount);
+  EXPECT_EQ(data.take(0).images.size(), 0u);
+  EXPECT_THROW(data.take(-1), Error);
+}
+
+TEST(FashionMnist, TestSplitMatchesKnownFacts) {
+  const std::string dir = "/usr/share/datasets/fashion-mnist";
+  if (!fs::is_directory(dir)) GTEST_SKIP() << dir << " is missing (dataset-fashion-mnist)";
+  const Dataset test = load_mnist_split(dir, false);
+  ASSERT_EQ(test.count, 10000);
+  EXPECT_EQ(test.height, 28);
+  EXPECT_EQ(test.width, 28);
+  ASSERT_EQ(test.images.size(), 10000u * 28 * 28);
+  ASSERT_EQ(test.labels.size(), 10000u);
+  std::array<int, 10> histogram{};
+  for (std::uint8_t label : test.labels) {
+    ASSERT_LT(label, 10);
+    ++histogram[label];
+  }
+  for (int c = 0; c < 10; ++c) EXPECT_EQ(histogram[c], 1000) << "class " << c;
+  // Values from Python's gzip module: the first ten labels (ankle boot, pullover, trouser, ...),
+  // the first image's pixel sum and the whole split's pixel sum.
+  EXPECT_EQ(std::vector<std::uint8_t>(test.labels.begin(), test.labels.begin() + 10),
+            (std::vector<std::uint8_t>{9, 2, 1, 1, 6, 1, 4, 6, 5, 7}));
+  std::uint64_t first_sum = 0, total_sum = 0;
+  for (int i = 0; i < 784; ++i) first_sum += test.images[i];
+  for (std::uint8_t p : test.images) total_sum += p;
+  EXPECT_EQ(first_sum, 33456u);
+  EXPECT_EQ(total_sum, 573469082u);
+}
+
+TEST(FashionMnist, TrainSplitHasSixThousandPerClass) {
+  const std::string dir = "/usr/share/datasets/fashion-mnist";
+  if (!fs::is_directory(dir)) GTEST_SKIP() << dir << " is missing (dataset-fashion-mnist)";
+  const Dataset train = load_mnist_split(dir, true);
+  ASSERT_EQ(train.count, 60000);
+  std::array<int, 10> histogram{};
+  for (std::uint8_t label : train.labels) ++histogram[label];
+  for (int c = 0; c < 10; ++c) EXPECT_EQ(histogram[c], 6000) << "class " << c;
+}
+
+TEST(DataDir, DefaultIsTheDebianPackagePath) {
+  if (std::getenv("CNNRT_DATA_DIR") != nullptr) GTEST_SKIP() << "CNNRT_DATA_DIR is set";
+  EXPECT_EQ(default_data_dir(), "/usr/share/datasets/fashion-mnist");
+}
+
+}  // namespace
+}  // namespace cnnrt
