@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cnnrt/error.hpp"
+#include "kernels/ops.hpp"
 
 namespace cnnrt {
 
