@@ -3,6 +3,7 @@
 #include "cnnrt/image.hpp"
 
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
@@ -49,6 +50,52 @@ std::vector<std::uint8_t> read_bytes(const std::string& path) {
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
+}
+
+// A PNG encoded here with zlib alone (no stb): signature, IHDR, one IDAT, IEND. Rows use filter 0.
+// color_type 0 is grayscale (1 byte per pixel), 2 is RGB (3 bytes per pixel).
+std::vector<std::uint8_t> encode_png(int width, int height, int color_type,
+                                     const std::vector<std::uint8_t>& raster) {
+  const int channels = color_type == 2 ? 3 : 1;
+  std::vector<std::uint8_t> filtered;
+  for (int y = 0; y < height; ++y) {
+    filtered.push_back(0);
+    const auto row = raster.begin() + static_cast<long>(y) * width * channels;
+    filtered.insert(filtered.end(), row, row + width * channels);
+  }
+  uLongf compressed_size = compressBound(static_cast<uLong>(filtered.size()));
+  std::vector<std::uint8_t> compressed(compressed_size);
+  EXPECT_EQ(compress(compressed.data(), &compressed_size, filtered.data(),
+                     static_cast<uLong>(filtered.size())),
+            Z_OK);
+  compressed.resize(compressed_size);
+
+  std::vector<std::uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  const auto put32 = [](std::vector<std::uint8_t>& out, std::uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8)
+      out.push_back(static_cast<std::uint8_t>(v >> shift));
+  };
+  const auto chunk = [&](const char* type, const std::vector<std::uint8_t>& data) {
+    put32(png, static_cast<std::uint32_t>(data.size()));
+    std::vector<std::uint8_t> body(type, type + 4);
+    body.insert(body.end(), data.begin(), data.end());
+    png.insert(png.end(), body.begin(), body.end());
+    put32(png, static_cast<std::uint32_t>(crc32(0, body.data(), static_cast<uInt>(body.size()))));
+  };
+  std::vector<std::uint8_t> ihdr;
+  put32(ihdr, static_cast<std::uint32_t>(width));
+  put32(ihdr, static_cast<std::uint32_t>(height));
+  ihdr.insert(ihdr.end(), {8, static_cast<std::uint8_t>(color_type), 0, 0, 0});
+  chunk("IHDR", ihdr);
+  chunk("IDAT", compressed);
+  chunk("IEND", {});
+  return png;
+}
+
+void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 template <typename Load>
@@ -98,6 +145,33 @@ TEST_F(ImageTest, PngRoundTrip) {
   EXPECT_EQ(back.pixels, image.pixels);
   write_gray_image(path("upper.PNG"), image);  // extension is case-insensitive
   EXPECT_EQ(read_gray_image(path("upper.PNG")).pixels, image.pixels);
+}
+
+TEST_F(ImageTest, ReadsPngsEncodedIndependently) {
+  write_bytes(path("gray.png"), encode_png(3, 2, 0, {0, 10, 20, 200, 254, 255}));
+  const GrayImage gray = read_gray_image(path("gray.png"));
+  EXPECT_EQ(gray.width, 3);
+  EXPECT_EQ(gray.height, 2);
+  EXPECT_EQ(gray.pixels, (std::vector<float>{0, 10, 20, 200, 254, 255}));
+  // RGB is converted to one channel: black stays 0, white stays 255, and grey levels survive.
+  write_bytes(path("rgb.png"), encode_png(3, 1, 2, {0, 0, 0, 255, 255, 255, 100, 100, 100}));
+  const GrayImage rgb = read_gray_image(path("rgb.png"));
+  ASSERT_EQ(rgb.pixels.size(), 3u);
+  EXPECT_EQ(rgb.pixels[0], 0.0f);
+  EXPECT_EQ(rgb.pixels[1], 255.0f);
+  EXPECT_NEAR(rgb.pixels[2], 100.0f, 1.0f);
+}
+
+TEST_F(ImageTest, WrittenPngHasAGrayscaleHeader) {
+  write_gray_image(path("h.png"), sample_image());
+  const auto bytes = read_bytes(path("h.png"));
+  ASSERT_GE(bytes.size(), 33u);
+  // IHDR is the first chunk: length 13, "IHDR", width, height, bit depth 8, colour type 0.
+  EXPECT_EQ(std::string(bytes.begin() + 12, bytes.begin() + 16), "IHDR");
+  EXPECT_EQ(bytes[19], 5);  // width 5 (big-endian, low byte)
+  EXPECT_EQ(bytes[23], 3);  // height 3
+  EXPECT_EQ(bytes[24], 8);
+  EXPECT_EQ(bytes[25], 0);
 }
 
 TEST_F(ImageTest, WritingRoundsAndClamps) {
