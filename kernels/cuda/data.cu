@@ -1,5 +1,7 @@
 // CUDA batch gather: the data set stays on the device as bytes; each step this kernel picks the
 // batch through the (shuffled) index array and normalises it, so no host copy happens per step.
+#include <fmt/format.h>
+
 #include "kernels/cuda/check.hpp"
 #include "kernels/cuda/data.cuh"
 #include "kernels/cuda/launch.cuh"
@@ -8,7 +10,8 @@ namespace cnnrt::cuda {
 namespace {
 
 // images: [samples, pixels] uint8, labels: [samples] uint8, indices: [n] ->
-// batch: [n, pixels] = (byte / 255 - mean) / std, batch_labels: [n]; grid-stride over n * pixels
+// batch: [n, pixels] = (byte / 255 - mean) / std, batch_labels: [n]; grid-stride over n * pixels.
+// Indices are trusted here (device memory; the host validates the shuffle it uploads)
 // (consecutive threads read consecutive bytes of one image: coalesced).
 __global__ void gather_batch_kernel(NormalizeParams norm, int n, int pixels,
                                     const std::uint8_t* __restrict__ images,
@@ -32,6 +35,9 @@ __global__ void gather_batch_kernel(NormalizeParams norm, int n, int pixels,
 void gather_batch(const NormalizeParams& norm, int n, int pixels, const std::uint8_t* images,
                   const std::uint8_t* labels, const std::int32_t* indices, float* batch,
                   std::int32_t* batch_labels, cudaStream_t stream) {
+  if (!(norm.std != 0.0f))
+    throw Error(
+        fmt::format("cuda::gather_batch: normalisation std = {} must be non-zero", norm.std));
   if (n <= 0 || pixels <= 0) return;
   const std::size_t count = std::size_t(n) * pixels;
   gather_batch_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
