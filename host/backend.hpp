@@ -1,7 +1,8 @@
 #pragma once
 // The backend interface: one set of ops over raw pointers into the backend's own memory (host for
 // the CPU, device for CUDA), so the network's forward and backward pass is written once
-// (host/executor.hpp). Templated on the scalar so gradient checks can run the CPU backend in double.
+// (host/executor.hpp). Templated on the scalar so gradient checks can run the CPU backend in
+// double.
 #include <cstddef>
 #include <cstdint>
 
@@ -42,8 +43,8 @@ class Backend {
                                    const T* a, const T* da, T* dz) = 0;
   virtual void max_pool_forward(const Pool2dGeometry& g, const T* in, T* out,
                                 std::int32_t* argmax) = 0;
-  virtual void max_pool_backward(const Pool2dGeometry& g, const T* dout,
-                                 const std::int32_t* argmax, T* din) = 0;
+  virtual void max_pool_backward(const Pool2dGeometry& g, const T* dout, const std::int32_t* argmax,
+                                 T* din) = 0;
   virtual void avg_pool_forward(const Pool2dGeometry& g, const T* in, T* out) = 0;
   virtual void avg_pool_backward(const Pool2dGeometry& g, const T* dout, T* din) = 0;
   virtual void dense_forward(const DenseGeometry& g, const T* in, const T* weight, const T* bias,

@@ -9,7 +9,9 @@ namespace cnnrt {
 
 namespace {
 constexpr const char* kFormat = "cnnrt-checkpoint-1";
-std::string momentum_name(const std::string& name) { return name + ".momentum"; }
+std::string momentum_name(const std::string& name) {
+  return name + ".momentum";
+}
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Model& model, int epochs_done) {

@@ -25,7 +25,8 @@ class CpuBackend final : public Backend<T> {
  public:
   explicit CpuBackend(int threads)
       : threads_(threads > 0 ? threads
-                             : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))) {}
+                             : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))) {
+  }
 
   void* allocate(std::size_t bytes) override {
     void* p = std::aligned_alloc(256, std::max<std::size_t>(256, (bytes + 255) / 256 * 256));
@@ -86,8 +87,7 @@ class CpuBackend final : public Backend<T> {
     sum_partials(partials, slices, wsize, bsize, dweight, dbias);
   }
 
-  void activation_forward(Activation kind, T slope, std::size_t count, const T* z,
-                          T* a) override {
+  void activation_forward(Activation kind, T slope, std::size_t count, const T* z, T* a) override {
     cpu::activation_forward(kind, slope, count, z, a);
   }
   void activation_backward(Activation kind, T slope, std::size_t count, const T* z, const T* a,

@@ -37,7 +37,11 @@ std::string cuda_runtime_version() {
   return fmt::format("{}.{}", version / 1000, (version % 1000) / 10);
 }
 
-const char* version() { return CNNRT_VERSION; }
-const char* build_type() { return CNNRT_BUILD_TYPE; }
+const char* version() {
+  return CNNRT_VERSION;
+}
+const char* build_type() {
+  return CNNRT_BUILD_TYPE;
+}
 
 }  // namespace cnnrt

@@ -162,7 +162,8 @@ Executor<T>::Executor(const Network& network, int batch, std::unique_ptr<Backend
   const std::size_t loss_at = arena.take(sizeof(T));
   const std::size_t correct_at = arena.take(sizeof(std::int32_t));
   for (LayerPlan& plan : plans_) {
-    const std::size_t out_bytes = std::size_t(batch) * std::size_t(plan.out_shape.size()) * sizeof(T);
+    const std::size_t out_bytes =
+        std::size_t(batch) * std::size_t(plan.out_shape.size()) * sizeof(T);
     plan.out_offset = arena.take(out_bytes);
     plan.grad_offset = arena.take(out_bytes);
     const std::size_t elements = std::size_t(batch) * std::size_t(plan.out_shape.size());
@@ -216,8 +217,8 @@ std::vector<T> Executor<T>::download(const T* backend_buffer, std::size_t count)
 template <typename T>
 void Executor<T>::load_batch(const T* images, const std::int32_t* labels, int n) {
   if (n <= 0 || n > batch_)
-    throw Error(fmt::format("batch of {} samples does not fit the compiled batch size {}", n,
-                            batch_));
+    throw Error(
+        fmt::format("batch of {} samples does not fit the compiled batch size {}", n, batch_));
   const int classes = plans_.back().out_shape.c;
   for (int i = 0; i < n; ++i)
     if (labels[i] < 0 || labels[i] >= classes)
@@ -256,8 +257,7 @@ void Executor<T>::forward(int n, bool training) {
       case LayerKind::max_pool: {
         Pool2dGeometry g = plan.pool;
         g.n = n;
-        b.max_pool_forward(g, in, out,
-                           reinterpret_cast<std::int32_t*>(at(plan.argmax_offset)));
+        b.max_pool_forward(g, in, out, reinterpret_cast<std::int32_t*>(at(plan.argmax_offset)));
         break;
       }
       case LayerKind::avg_pool: {
@@ -277,8 +277,8 @@ void Executor<T>::forward(int n, bool training) {
           out = const_cast<T*>(in);  // evaluation: the identity, no copy
           break;
         }
-        b.dropout_forward(DropoutParams{s.dropout_p, 0, dropout_offset(step_counter, i)}, count,
-                          in, out, reinterpret_cast<std::uint8_t*>(at(plan.mask_offset)));
+        b.dropout_forward(DropoutParams{s.dropout_p, 0, dropout_offset(step_counter, i)}, count, in,
+                          out, reinterpret_cast<std::uint8_t*>(at(plan.mask_offset)));
         break;
     }
     outputs_[i] = out;
@@ -322,8 +322,9 @@ void Executor<T>::backward(int n) {
         break;
       }
       case LayerKind::activation:
-        if (din) b.activation_backward(s.activation, T(s.leaky_slope), count, in, outputs_[layer],
-                                       dout, din);
+        if (din)
+          b.activation_backward(s.activation, T(s.leaky_slope), count, in, outputs_[layer], dout,
+                                din);
         break;
       case LayerKind::max_pool: {
         Pool2dGeometry g = plan.pool;
@@ -342,8 +343,8 @@ void Executor<T>::backward(int n) {
       case LayerKind::dropout:
         if (din)
           b.dropout_backward(DropoutParams{s.dropout_p, 0, dropout_offset(step_counter, layer)},
-                             count, dout, reinterpret_cast<const std::uint8_t*>(at(plan.mask_offset)),
-                             din);
+                             count, dout,
+                             reinterpret_cast<const std::uint8_t*>(at(plan.mask_offset)), din);
         break;
     }
   }

@@ -43,8 +43,8 @@ Batch make_batch(const Network& network, const GradcheckOptions& o) {
       const TrainOptions defaults;
       batch.images.resize(std::size_t(o.batch) * sample);
       for (std::size_t i = 0; i < batch.images.size(); ++i)
-        batch.images[i] = (test.images[i] / 255.0f - defaults.normalize_mean) /
-                          defaults.normalize_std;
+        batch.images[i] =
+            (test.images[i] / 255.0f - defaults.normalize_mean) / defaults.normalize_std;
       batch.labels.assign(test.labels.begin(), test.labels.begin() + o.batch);
       batch.source = fmt::format("the first {} test images of {}", o.batch, o.data_dir);
       return batch;
@@ -64,7 +64,9 @@ Batch make_batch(const Network& network, const GradcheckOptions& o) {
   return batch;
 }
 
-void finish(TensorCheck& check, bool within, bool nonzero) { check.passed = within && nonzero; }
+void finish(TensorCheck& check, bool within, bool nonzero) {
+  check.passed = within && nonzero;
+}
 
 void dump(const std::string& path, const Network& network, const Batch& batch,
           const std::vector<ParameterInfo>& params, const std::vector<float>& values,
@@ -103,7 +105,7 @@ std::vector<float> flat_gradients(const Model& model) {
 }
 
 GradcheckReport cuda_against_cpu(const Network& network, const GradcheckOptions& o,
-                                  Model& cpu_model, const Batch& batch) {
+                                 Model& cpu_model, const Batch& batch) {
   CompileOptions cuda_options = cpu_model.options();
   cuda_options.device = Device::cuda;
   Model cuda_model(network, cuda_options);
@@ -124,12 +126,14 @@ GradcheckReport cuda_against_cpu(const Network& network, const GradcheckOptions&
     const std::vector<float> got = cuda_model.gradient(p.name);
     TensorCheck check;
     check.name = p.name;
-    for (float v : ref) check.max_abs_reference = std::max(check.max_abs_reference, double(std::fabs(v)));
+    for (float v : ref)
+      check.max_abs_reference = std::max(check.max_abs_reference, double(std::fabs(v)));
     bool within = true;
     for (std::size_t i = 0; i < ref.size(); ++i) {
       const double err = std::fabs(double(got[i]) - double(ref[i]));
       check.max_abs_error = std::max(check.max_abs_error, err);
-      if (ref[i] != 0.0f) check.max_rel_error = std::max(check.max_rel_error, err / std::fabs(ref[i]));
+      if (ref[i] != 0.0f)
+        check.max_rel_error = std::max(check.max_rel_error, err / std::fabs(ref[i]));
       if (!(err <= kGpuAtolFraction * check.max_abs_reference + kGpuRtol * std::fabs(ref[i])))
         within = false;
       ++check.compared;
@@ -144,8 +148,7 @@ GradcheckReport cuda_against_cpu(const Network& network, const GradcheckOptions&
   return report;
 }
 
-GradcheckReport cpu_against_finite_differences(const Network& network,
-                                               const GradcheckOptions& o,
+GradcheckReport cpu_against_finite_differences(const Network& network, const GradcheckOptions& o,
                                                const Model& cpu_model, const Batch& batch) {
   Executor<double> exec(network, o.batch, make_cpu_backend<double>(1));
   const std::vector<float> start = flat_parameters(cpu_model);
@@ -206,7 +209,8 @@ GradcheckReport cpu_against_finite_differences(const Network& network,
       const double a = analytic[index];
       const double err = std::fabs(a - numeric);
       check.max_abs_error = std::max(check.max_abs_error, err);
-      if (numeric != 0) check.max_rel_error = std::max(check.max_rel_error, err / std::fabs(numeric));
+      if (numeric != 0)
+        check.max_rel_error = std::max(check.max_rel_error, err / std::fabs(numeric));
       if (!(err <= kFdAtol + kFdRtol * std::max(std::fabs(a), std::fabs(numeric)))) within = false;
       ++check.compared;
     }

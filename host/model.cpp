@@ -16,7 +16,9 @@
 
 namespace cnnrt {
 
-const char* to_string(Device device) { return device == Device::cuda ? "cuda" : "cpu"; }
+const char* to_string(Device device) {
+  return device == Device::cuda ? "cuda" : "cpu";
+}
 
 InitScheme parse_init_scheme(const std::string& text) {
   static const std::pair<const char*, InitScheme> kSchemes[] = {
@@ -25,9 +27,10 @@ InitScheme parse_init_scheme(const std::string& text) {
       {"lecun-uniform", InitScheme::lecun_uniform},   {"lecun-normal", InitScheme::lecun_normal}};
   for (const auto& [name, scheme] : kSchemes)
     if (text == name) return scheme;
-  throw Error(fmt::format("unknown initialisation '{}' (he-uniform, he-normal, xavier-uniform, "
-                          "xavier-normal, lecun-uniform, lecun-normal)",
-                          text));
+  throw Error(
+      fmt::format("unknown initialisation '{}' (he-uniform, he-normal, xavier-uniform, "
+                  "xavier-normal, lecun-uniform, lecun-normal)",
+                  text));
 }
 
 namespace {
@@ -69,9 +72,9 @@ struct Model::Impl {
   std::vector<std::int32_t> order;  // host copy of the shuffled training order
 
   Impl(const Network& net, const CompileOptions& opts) : network(net), options(opts) {
-    std::unique_ptr<Backend<float>> backend =
-        opts.device == Device::cuda ? make_cuda_backend(opts.gemm)
-                                    : make_cpu_backend<float>(opts.cpu_threads);
+    std::unique_ptr<Backend<float>> backend = opts.device == Device::cuda
+                                                  ? make_cuda_backend(opts.gemm)
+                                                  : make_cpu_backend<float>(opts.cpu_threads);
     exec = std::make_unique<Executor<float>>(network, opts.batch_size, std::move(backend));
     const std::vector<double> init =
         initial_parameters(exec->plans(), exec->parameters(), opts.init, opts.seed);
@@ -81,9 +84,8 @@ struct Model::Impl {
   void check_sample_shape(const Dataset& data, const char* what) const {
     const SampleShape in = network.input();
     if (data.channels != in.c || data.height != in.h || data.width != in.w)
-      throw Error(fmt::format("{} set has {}x{}x{} samples but {} expects {}", what,
-                              data.channels, data.height, data.width, network.name(),
-                              in.to_string()));
+      throw Error(fmt::format("{} set has {}x{}x{} samples but {} expects {}", what, data.channels,
+                              data.height, data.width, network.name(), in.to_string()));
     if (data.count <= 0) throw Error(fmt::format("{} set is empty", what));
   }
 
@@ -125,9 +127,15 @@ Model::~Model() = default;
 Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 
-const Network& Model::network() const { return impl_->network; }
-const CompileOptions& Model::options() const { return impl_->options; }
-std::size_t Model::arena_bytes() const { return impl_->exec->arena_bytes(); }
+const Network& Model::network() const {
+  return impl_->network;
+}
+const CompileOptions& Model::options() const {
+  return impl_->options;
+}
+std::size_t Model::arena_bytes() const {
+  return impl_->exec->arena_bytes();
+}
 
 std::vector<SampleShape> Model::layer_shapes() const {
   std::vector<SampleShape> shapes;
@@ -152,8 +160,9 @@ std::vector<float> Model::logits(const float* images, int n) {
   impl_->exec->load_batch(images, no_labels.data(), n);
   impl_->exec->forward(n, false);
   const int classes = impl_->network.classes();
-  return impl_->exec->download(impl_->exec->output(static_cast<int>(impl_->exec->plans().size()) - 1),
-                               std::size_t(n) * classes);
+  return impl_->exec->download(
+      impl_->exec->output(static_cast<int>(impl_->exec->plans().size()) - 1),
+      std::size_t(n) * classes);
 }
 
 std::vector<int> Model::predict(const float* images, int n) {
@@ -172,8 +181,12 @@ void Model::set_normalization(float mean, float std) {
   impl_->norm = NormalizeParams{mean, std};
 }
 
-void Model::upload_train_set(const Dataset& data) { impl_->upload(impl_->train, data, "training"); }
-void Model::upload_eval_set(const Dataset& data) { impl_->upload(impl_->eval, data, "evaluation"); }
+void Model::upload_train_set(const Dataset& data) {
+  impl_->upload(impl_->train, data, "training");
+}
+void Model::upload_eval_set(const Dataset& data) {
+  impl_->upload(impl_->eval, data, "evaluation");
+}
 
 BatchStats Model::train_epoch(int epoch, const Progress& progress) {
   Impl& m = *impl_;
@@ -229,14 +242,19 @@ BatchStats Model::evaluate_resident() {
 
 void Model::set_sgd(const SgdParams& params) {
   if (!(params.lr >= 0.0f) || !(params.momentum >= 0.0f) || !(params.weight_decay >= 0.0f))
-    throw Error(fmt::format("SGD settings must not be negative (lr {}, momentum {}, weight "
-                            "decay {})",
-                            params.lr, params.momentum, params.weight_decay));
+    throw Error(
+        fmt::format("SGD settings must not be negative (lr {}, momentum {}, weight "
+                    "decay {})",
+                    params.lr, params.momentum, params.weight_decay));
   impl_->sgd = params;
 }
-const SgdParams& Model::sgd() const { return impl_->sgd; }
+const SgdParams& Model::sgd() const {
+  return impl_->sgd;
+}
 
-const std::vector<ParameterInfo>& Model::parameters() const { return impl_->exec->parameters(); }
+const std::vector<ParameterInfo>& Model::parameters() const {
+  return impl_->exec->parameters();
+}
 
 const ParameterInfo& Model::parameter_info(const std::string& name) const {
   for (const auto& p : impl_->exec->parameters())
@@ -271,10 +289,16 @@ std::vector<float> Model::momentum(const std::string& name) const {
 void Model::set_momentum(const std::string& name, const std::vector<float>& values) {
   write_region(*impl_->exec, impl_->exec->velocity(), parameter_info(name), values);
 }
-std::int64_t Model::parameter_count() const { return impl_->exec->parameter_count(); }
+std::int64_t Model::parameter_count() const {
+  return impl_->exec->parameter_count();
+}
 
-std::uint64_t Model::step_counter() const { return impl_->exec->step_counter; }
-void Model::set_step_counter(std::uint64_t steps) { impl_->exec->step_counter = steps; }
+std::uint64_t Model::step_counter() const {
+  return impl_->exec->step_counter;
+}
+void Model::set_step_counter(std::uint64_t steps) {
+  impl_->exec->step_counter = steps;
+}
 
 float LrSchedule::rate(float base_lr, int epoch, int total_epochs) const {
   switch (kind) {

@@ -45,7 +45,9 @@ const char* to_string(Activation kind) {
   return "unknown";
 }
 
-std::string SampleShape::to_string() const { return fmt::format("{}x{}x{}", c, h, w); }
+std::string SampleShape::to_string() const {
+  return fmt::format("{}x{}x{}", c, h, w);
+}
 
 Network::Network(SampleShape input, int classes, std::string name)
     : input_(input), classes_(classes), name_(std::move(name)) {
@@ -58,8 +60,8 @@ Network& Network::add(LayerSpec layer) {
   static const char* const kPrefixes[] = {"conv", "act", "pool", "pool", "fc", "dropout"};
   const int kind = static_cast<int>(layer.kind);
   // max and avg pooling share one counter so names stay pool1, pool2, ...
-  const int counter = layer.kind == LayerKind::avg_pool ? static_cast<int>(LayerKind::max_pool)
-                                                        : kind;
+  const int counter =
+      layer.kind == LayerKind::avg_pool ? static_cast<int>(LayerKind::max_pool) : kind;
   ++counts_[counter];
   if (layer.name.empty()) {
     const char* prefix = kPrefixes[kind];
@@ -142,26 +144,24 @@ std::vector<SampleShape> Network::infer_shapes() const {
     switch (s.kind) {
       case LayerKind::conv2d: {
         if (s.filters <= 0)
-          throw Error(fmt::format("{}: needs a positive number of filters, got {}", s.name,
-                                  s.filters));
-        const Conv2dGeometry g = make_conv2d_geometry(s.name.c_str(), 1, in.c, in.h, in.w,
-                                                      s.filters, s.kernel_h, s.kernel_w,
-                                                      s.stride_h, s.stride_w, s.padding);
+          throw Error(
+              fmt::format("{}: needs a positive number of filters, got {}", s.name, s.filters));
+        const Conv2dGeometry g =
+            make_conv2d_geometry(s.name.c_str(), 1, in.c, in.h, in.w, s.filters, s.kernel_h,
+                                 s.kernel_w, s.stride_h, s.stride_w, s.padding);
         out = SampleShape{s.filters, g.out_h, g.out_w};
         break;
       }
       case LayerKind::max_pool:
       case LayerKind::avg_pool: {
-        const Pool2dGeometry g = make_pool2d_geometry(s.name.c_str(), 1, in.c, in.h, in.w,
-                                                      s.kernel_h, s.kernel_w, s.stride_h,
-                                                      s.stride_w);
+        const Pool2dGeometry g = make_pool2d_geometry(
+            s.name.c_str(), 1, in.c, in.h, in.w, s.kernel_h, s.kernel_w, s.stride_h, s.stride_w);
         out = SampleShape{in.c, g.out_h, g.out_w};
         break;
       }
       case LayerKind::dense:
         if (s.units <= 0)
-          throw Error(fmt::format("{}: needs a positive number of units, got {}", s.name,
-                                  s.units));
+          throw Error(fmt::format("{}: needs a positive number of units, got {}", s.name, s.units));
         out = SampleShape{s.units, 1, 1};
         break;
       case LayerKind::activation:
@@ -170,8 +170,8 @@ std::vector<SampleShape> Network::infer_shapes() const {
         break;
       case LayerKind::dropout:
         if (!(s.dropout_p >= 0.0f && s.dropout_p < 1.0f))
-          throw Error(fmt::format("{}: dropout probability {} is outside [0, 1)", s.name,
-                                  s.dropout_p));
+          throw Error(
+              fmt::format("{}: dropout probability {} is outside [0, 1)", s.name, s.dropout_p));
         break;
     }
     shapes.push_back(out);
@@ -228,8 +228,8 @@ Network network_from_json(const std::string& json_text, const std::string& origi
   try {
     const auto input = doc.at("input").get<std::vector<int>>();
     if (input.size() != 3)
-      throw Error(fmt::format("{}: 'input' must be [C, H, W], got {} numbers", origin,
-                              input.size()));
+      throw Error(
+          fmt::format("{}: 'input' must be [C, H, W], got {} numbers", origin, input.size()));
     Network network(SampleShape{input[0], input[1], input[2]}, doc.at("classes").get<int>(),
                     doc.value("name", origin));
     const json& layers = doc.at("layers");
@@ -343,13 +343,15 @@ bool read_file(const std::string& path, std::string* text) {
 
 }  // namespace
 
-std::vector<std::string> preset_names() { return {"lenet5", "lenet5-classic", "alexnet"}; }
+std::vector<std::string> preset_names() {
+  return {"lenet5", "lenet5-classic", "alexnet"};
+}
 
 Network load_network(const std::string& name_or_path) {
   std::string text;
-  const bool looks_like_path = name_or_path.find('/') != std::string::npos ||
-                               (name_or_path.size() > 5 &&
-                                name_or_path.compare(name_or_path.size() - 5, 5, ".json") == 0);
+  const bool looks_like_path =
+      name_or_path.find('/') != std::string::npos ||
+      (name_or_path.size() > 5 && name_or_path.compare(name_or_path.size() - 5, 5, ".json") == 0);
   if (looks_like_path) {
     if (!read_file(name_or_path, &text))
       throw Error(fmt::format("model file {} cannot be read", name_or_path));

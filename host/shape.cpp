@@ -10,7 +10,9 @@
 namespace cnnrt {
 
 namespace {
-int ceil_div(int a, int b) { return (a + b - 1) / b; }
+int ceil_div(int a, int b) {
+  return (a + b - 1) / b;
+}
 }  // namespace
 
 std::string Padding::to_string() const {
@@ -56,9 +58,10 @@ Conv2dGeometry make_conv2d_geometry(const char* layer, int n, int c, int h, int 
                                     int kw, int stride_h, int stride_w, Padding padding) {
   if (n <= 0 || c <= 0 || h <= 0 || w <= 0 || k <= 0 || kh <= 0 || kw <= 0 || stride_h <= 0 ||
       stride_w <= 0)
-    throw Error(fmt::format("{}: invalid convolution: input {}x{}x{}x{}, {} filters {}x{}, stride "
-                            "{}x{} (all must be positive)",
-                            layer, n, c, h, w, k, kh, kw, stride_h, stride_w));
+    throw Error(
+        fmt::format("{}: invalid convolution: input {}x{}x{}x{}, {} filters {}x{}, stride "
+                    "{}x{} (all must be positive)",
+                    layer, n, c, h, w, k, kh, kw, stride_h, stride_w));
   const AxisGeometry y = conv_axis(h, kh, stride_h, padding.mode, padding.h);
   const AxisGeometry x = conv_axis(w, kw, stride_w, padding.mode, padding.w);
   if (y.out <= 0 || x.out <= 0)

@@ -15,9 +15,9 @@ struct CNNRT_API GradcheckOptions {
   Reference reference = Reference::cpu;
   int batch = 8;
   std::uint64_t seed = 1;
-  std::string weights_path;  // start from these weights instead of the seeded initialisation
-  std::string data_dir;      // take the batch from this data set's test split when it fits the
-                             // model's input; otherwise (or when empty) seeded random inputs
+  std::string weights_path;       // start from these weights instead of the seeded initialisation
+  std::string data_dir;           // take the batch from this data set's test split when it fits the
+                                  // model's input; otherwise (or when empty) seeded random inputs
   int fd_points_per_tensor = 24;  // finite differences: elements checked per parameter tensor
   std::string dump_path;          // write batch, parameters, gradients and loss (safetensors)
 };
@@ -40,8 +40,9 @@ struct CNNRT_API GradcheckReport {
   bool passed = false;
 };
 
-// Tolerances: CUDA vs CPU (float both): |gpu - cpu| <= kGpuAtolFraction * max|cpu| + kGpuRtol * |cpu|
-// per tensor; finite differences (double): |analytic - numeric| <= kFdAtol + kFdRtol * max(|a|, |n|).
+// Tolerances: CUDA vs CPU (float both): |gpu - cpu| <= kGpuAtolFraction * max|cpu| + kGpuRtol *
+// |cpu| per tensor; finite differences (double): |analytic - numeric| <= kFdAtol + kFdRtol *
+// max(|a|, |n|).
 inline constexpr double kGpuAtolFraction = 1e-4;
 inline constexpr double kGpuRtol = 1e-3;
 inline constexpr double kFdAtol = 1e-9;

@@ -24,8 +24,14 @@ CNNRT_API const char* to_string(Device device);
 //   he:     std = sqrt(2 / fan_in)            (uniform bound sqrt(6 / fan_in))
 //   xavier: std = sqrt(2 / (fan_in + fan_out)) (uniform bound sqrt(6 / (fan_in + fan_out)))
 //   lecun:  std = sqrt(1 / fan_in)            (uniform bound sqrt(3 / fan_in))
-enum class InitScheme { he_uniform, he_normal, xavier_uniform, xavier_normal, lecun_uniform,
-                        lecun_normal };
+enum class InitScheme {
+  he_uniform,
+  he_normal,
+  xavier_uniform,
+  xavier_normal,
+  lecun_uniform,
+  lecun_normal
+};
 CNNRT_API InitScheme parse_init_scheme(const std::string& text);
 
 enum class GemmBackend { tiled, cublas };  // dense layers on CUDA: hand-written or cuBLAS

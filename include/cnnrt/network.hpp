@@ -77,7 +77,8 @@ class CNNRT_API Network {
 };
 
 // Model files (JSON): {"name": ..., "input": [C, H, W], "classes": N, "layers": [
-//   {"type": "conv2d", "name": "conv1", "filters": 6, "kernel": 5 | [kh, kw], "stride": 1 | [sh, sw],
+//   {"type": "conv2d", "name": "conv1", "filters": 6, "kernel": 5 | [kh, kw], "stride": 1 | [sh,
+//   sw],
 //    "padding": "valid" | "same" | P | [ph, pw]},
 //   {"type": "relu" | "leaky_relu" (optional "slope") | "sigmoid"},
 //   {"type": "max_pool" | "avg_pool", "window": 2, "stride": 2},

@@ -15,7 +15,8 @@ struct SgdParams {
 };
 
 // The learning rate of each epoch (0-based) from the base rate:
-//   constant: lr;  step: lr * gamma^(epoch / step_epochs);  cosine: lr * (1 + cos(pi * epoch / epochs)) / 2
+//   constant: lr;  step: lr * gamma^(epoch / step_epochs);  cosine: lr * (1 + cos(pi * epoch /
+//   epochs)) / 2
 struct CNNRT_API LrSchedule {
   enum class Kind { constant, step, cosine };
   Kind kind = Kind::constant;

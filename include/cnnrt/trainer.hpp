@@ -27,9 +27,9 @@ struct CNNRT_API TrainOptions {
 struct CNNRT_API EpochReport {
   int epoch = 0;  // 1-based
   BatchStats train, test;
-  double seconds = 0;            // training pass only
+  double seconds = 0;  // training pass only
   double images_per_second = 0;
-  double wall_seconds = 0;       // since the process started, at the end of this epoch
+  double wall_seconds = 0;  // since the process started, at the end of this epoch
   float lr = 0;
 };
 

@@ -1,6 +1,7 @@
 // CPU reference convolution (SPEC.md section 1), written as the formulas read.
 #include "kernels/cpu/conv.hpp"
 
+#include <algorithm>
 #include <cstddef>
 
 #include "kernels/cpu/activation.hpp"
@@ -14,31 +15,49 @@ inline std::size_t nchw(int n, int c, int y, int x, int channels, int height, in
   return ((std::size_t(n) * channels + c) * height + y) * std::size_t(width) + x;
 }
 
+// The output positions o in [0, out) whose kernel tap t reads inside the input,
+// 0 <= o*stride + t - pad < in, as the half-open range [*lo, *hi). Hoisting the padding test out
+// of the inner loops keeps them branch-free (and lets the compiler vectorise them).
+inline void tap_range(int out, int in, int stride, int tap, int pad, int* lo, int* hi) {
+  const int first = pad - tap;  // o*stride >= first
+  *lo = first <= 0 ? 0 : (first + stride - 1) / stride;
+  const int last = in - 1 + pad - tap;  // o*stride <= last
+  *hi = last < 0 ? 0 : std::min(out, last / stride + 1);
+  if (*hi < *lo) *hi = *lo;
+}
+
 }  // namespace
 
 // in: [n, c, h, w], weight: [k, c, kh, kw], bias: [k] or nullptr -> out: [n, k, out_h, out_w]
 // Z[n,k,y,x] = b[k] + sum_{c,i,j} A[n, c, y*s + i - pad_top, x*s + j - pad_left] * W[k,c,i,j]
+// The sum is accumulated one kernel tap (c, i, j) at a time over the whole output plane; reads
+// outside the input (the padding) are zero and simply skipped.
 template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* in, const T* weight, const T* bias, T* out,
                     Activation fused, T leaky_slope) {
+  const std::size_t plane = std::size_t(g.out_h) * g.out_w;
   for (int n = 0; n < g.n; ++n)
-    for (int k = 0; k < g.k; ++k)
-      for (int y = 0; y < g.out_h; ++y)
-        for (int x = 0; x < g.out_w; ++x) {
-          T sum = bias ? bias[k] : T(0);
-          for (int c = 0; c < g.c; ++c)
-            for (int i = 0; i < g.kh; ++i) {
-              const int in_y = y * g.stride_h + i - g.pad_top;
-              if (in_y < 0 || in_y >= g.h) continue;  // padding reads zero
-              for (int j = 0; j < g.kw; ++j) {
-                const int in_x = x * g.stride_w + j - g.pad_left;
-                if (in_x < 0 || in_x >= g.w) continue;
-                sum += in[nchw(n, c, in_y, in_x, g.c, g.h, g.w)] *
-                       weight[nchw(k, c, i, j, g.c, g.kh, g.kw)];
-              }
+    for (int k = 0; k < g.k; ++k) {
+      T* z = out + nchw(n, k, 0, 0, g.k, g.out_h, g.out_w);
+      std::fill(z, z + plane, bias ? bias[k] : T(0));
+      for (int c = 0; c < g.c; ++c)
+        for (int i = 0; i < g.kh; ++i) {
+          int y0, y1;
+          tap_range(g.out_h, g.h, g.stride_h, i, g.pad_top, &y0, &y1);
+          for (int j = 0; j < g.kw; ++j) {
+            int x0, x1;
+            tap_range(g.out_w, g.w, g.stride_w, j, g.pad_left, &x0, &x1);
+            const T w = weight[nchw(k, c, i, j, g.c, g.kh, g.kw)];
+            for (int y = y0; y < y1; ++y) {
+              const T* a = in + nchw(n, c, y * g.stride_h + i - g.pad_top, 0, g.c, g.h, g.w) +
+                           (j - g.pad_left);
+              T* z_row = z + std::size_t(y) * g.out_w;
+              for (int x = x0; x < x1; ++x) z_row[x] += a[x * g.stride_w] * w;
             }
-          out[nchw(n, k, y, x, g.k, g.out_h, g.out_w)] = activate(fused, leaky_slope, sum);
+          }
         }
+      for (std::size_t p = 0; p < plane; ++p) z[p] = activate(fused, leaky_slope, z[p]);
+    }
 }
 
 // dout: [n, k, out_h, out_w], weight: [k, c, kh, kw] -> din: [n, c, h, w]
@@ -47,34 +66,33 @@ void conv2d_forward(const Conv2dGeometry& g, const T* in, const T* weight, const
 // rot180(W). Written out, the dilated DZ is non-zero only at positions oy*s, and correlating with
 // the flipped kernel pairs kernel tap (i, j) with the output (oy, ox) whose window read this input:
 //   DA[n,c,y,x] = sum_{k,i,j} DZ[n,k,oy,ox] * W[k,c,i,j]
-//                 where oy = (y + pad_top - i) / s, ox = (x + pad_left - j) / s
-//                 exactly divisible and inside [0, out_h) x [0, out_w).
-// We compute that direct gather: it is the same sum without materialising the dilated, padded
-// DZ, and it handles any stride and asymmetric (same) padding without special cases.
+//                 where y = oy*s + i - pad_top, x = ox*s + j - pad_left inside the input.
+// Here each output gradient is spread over the window it was computed from (tap by tap), which
+// adds up exactly those terms without materialising the dilated, padded DZ, for any stride and
+// asymmetric (same) padding. (The CUDA twin computes the same sum as a gather.)
 template <typename T>
 void conv2d_backward_data(const Conv2dGeometry& g, const T* dout, const T* weight, T* din) {
+  std::fill(din, din + g.in_size(), T(0));
   for (int n = 0; n < g.n; ++n)
-    for (int c = 0; c < g.c; ++c)
-      for (int y = 0; y < g.h; ++y)
-        for (int x = 0; x < g.w; ++x) {
-          T sum = T(0);
-          for (int k = 0; k < g.k; ++k)
-            for (int i = 0; i < g.kh; ++i) {
-              const int dilated_y = y + g.pad_top - i;  // row in the stride-dilated DZ
-              if (dilated_y < 0 || dilated_y % g.stride_h != 0) continue;  // a dilation zero
-              const int oy = dilated_y / g.stride_h;
-              if (oy >= g.out_h) continue;
-              for (int j = 0; j < g.kw; ++j) {
-                const int dilated_x = x + g.pad_left - j;
-                if (dilated_x < 0 || dilated_x % g.stride_w != 0) continue;
-                const int ox = dilated_x / g.stride_w;
-                if (ox >= g.out_w) continue;
-                sum += dout[nchw(n, k, oy, ox, g.k, g.out_h, g.out_w)] *
-                       weight[nchw(k, c, i, j, g.c, g.kh, g.kw)];
-              }
+    for (int k = 0; k < g.k; ++k) {
+      const T* dz = dout + nchw(n, k, 0, 0, g.k, g.out_h, g.out_w);
+      for (int c = 0; c < g.c; ++c)
+        for (int i = 0; i < g.kh; ++i) {
+          int y0, y1;
+          tap_range(g.out_h, g.h, g.stride_h, i, g.pad_top, &y0, &y1);
+          for (int j = 0; j < g.kw; ++j) {
+            int x0, x1;
+            tap_range(g.out_w, g.w, g.stride_w, j, g.pad_left, &x0, &x1);
+            const T w = weight[nchw(k, c, i, j, g.c, g.kh, g.kw)];
+            for (int y = y0; y < y1; ++y) {
+              T* da = din + nchw(n, c, y * g.stride_h + i - g.pad_top, 0, g.c, g.h, g.w) +
+                      (j - g.pad_left);
+              const T* dz_row = dz + std::size_t(y) * g.out_w;
+              for (int x = x0; x < x1; ++x) da[x * g.stride_w] += dz_row[x] * w;
             }
-          din[nchw(n, c, y, x, g.c, g.h, g.w)] = sum;
+          }
         }
+    }
 }
 
 // in: [n, c, h, w], dout: [n, k, out_h, out_w] -> dweight: [k, c, kh, kw], dbias: [k] or nullptr
@@ -85,22 +103,23 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const T* in, const T* dout
                              T* dbias) {
   for (int k = 0; k < g.k; ++k)
     for (int c = 0; c < g.c; ++c)
-      for (int i = 0; i < g.kh; ++i)
+      for (int i = 0; i < g.kh; ++i) {
+        int y0, y1;
+        tap_range(g.out_h, g.h, g.stride_h, i, g.pad_top, &y0, &y1);
         for (int j = 0; j < g.kw; ++j) {
+          int x0, x1;
+          tap_range(g.out_w, g.w, g.stride_w, j, g.pad_left, &x0, &x1);
           T sum = T(0);
           for (int n = 0; n < g.n; ++n)
-            for (int y = 0; y < g.out_h; ++y) {
-              const int in_y = y * g.stride_h + i - g.pad_top;
-              if (in_y < 0 || in_y >= g.h) continue;
-              for (int x = 0; x < g.out_w; ++x) {
-                const int in_x = x * g.stride_w + j - g.pad_left;
-                if (in_x < 0 || in_x >= g.w) continue;
-                sum += in[nchw(n, c, in_y, in_x, g.c, g.h, g.w)] *
-                       dout[nchw(n, k, y, x, g.k, g.out_h, g.out_w)];
-              }
+            for (int y = y0; y < y1; ++y) {
+              const T* a = in + nchw(n, c, y * g.stride_h + i - g.pad_top, 0, g.c, g.h, g.w) +
+                           (j - g.pad_left);
+              const T* dz_row = dout + nchw(n, k, y, 0, g.k, g.out_h, g.out_w);
+              for (int x = x0; x < x1; ++x) sum += a[x * g.stride_w] * dz_row[x];
             }
           dweight[nchw(k, c, i, j, g.c, g.kh, g.kw)] = sum;
         }
+      }
   if (dbias == nullptr) return;
   for (int k = 0; k < g.k; ++k) {
     T sum = T(0);

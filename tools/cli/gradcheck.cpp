@@ -1,9 +1,10 @@
 // `cnnrt gradcheck`: one batch, gradients per parameter tensor against a reference.
+#include "cnnrt/gradcheck.hpp"
+
 #include <fmt/format.h>
 
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/error.hpp"
-#include "cnnrt/gradcheck.hpp"
 #include "tools/cli/commands.hpp"
 
 namespace cnnrt::cli {
@@ -15,17 +16,21 @@ void add_gradcheck_command(CLI::App& app) {
     std::uint64_t seed = 1;
   };
   auto args = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand(
-      "gradcheck", "Compare one batch's gradients: CUDA against CPU, or CPU against finite "
-                   "differences (exit 1 when a tolerance is exceeded)");
+  CLI::App* cmd =
+      app.add_subcommand("gradcheck",
+                         "Compare one batch's gradients: CUDA against CPU, or CPU against finite "
+                         "differences (exit 1 when a tolerance is exceeded)");
   cmd->add_option("--model", args->model, "Preset name or JSON file")->capture_default_str();
   cmd->add_option("--weights", args->weights, "Start from these weights (safetensors)");
   cmd->add_option("--data", args->data, "Take the batch from this data set's test split")
       ->capture_default_str();
-  cmd->add_option("--batch", args->batch, "Batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--batch", args->batch, "Batch size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--seed", args->seed, "Seed for the initial weights")->capture_default_str();
-  cmd->add_option("--reference", args->reference, "cpu (CUDA against CPU) or fd (CPU against "
-                                                   "finite differences in double)")
+  cmd->add_option("--reference", args->reference,
+                  "cpu (CUDA against CPU) or fd (CPU against "
+                  "finite differences in double)")
       ->check(CLI::IsMember({"cpu", "fd"}))
       ->capture_default_str();
   cmd->add_option("--dump", args->dump, "Write batch, parameters, gradients and loss here");

@@ -10,7 +10,7 @@ namespace {
 
 struct LayerCost {
   std::int64_t params = 0;
-  std::int64_t flops = 0;           // forward, multiply and add counted separately
+  std::int64_t flops = 0;             // forward, multiply and add counted separately
   std::int64_t dense_equivalent = 0;  // conv only: a dense layer's parameters for the same sizes
 };
 
@@ -67,8 +67,9 @@ std::string describe(const LayerSpec& s) {
 void add_summary_command(CLI::App& app) {
   auto model = std::make_shared<std::string>("lenet5");
   auto batch = std::make_shared<int>(1);
-  CLI::App* cmd = app.add_subcommand("summary", "Print the model's layers, shapes, parameters "
-                                                "and FLOPs");
+  CLI::App* cmd = app.add_subcommand("summary",
+                                     "Print the model's layers, shapes, parameters "
+                                     "and FLOPs");
   cmd->add_option("--model", *model, "Preset name or JSON file")->capture_default_str();
   cmd->add_option("--batch", *batch, "Batch size for the FLOP totals")
       ->check(CLI::PositiveNumber)
@@ -78,8 +79,8 @@ void add_summary_command(CLI::App& app) {
     const std::vector<SampleShape> shapes = network.infer_shapes();
     fmt::print("{} (input {}, {} classes)\n", network.name(), network.input().to_string(),
                network.classes());
-    fmt::print("{:<10} {:<22} {:>12} {:>12} {:>14} {:>18}\n", "layer", "kind", "output",
-               "params", "forward FLOPs", "as dense: params");
+    fmt::print("{:<10} {:<22} {:>12} {:>12} {:>14} {:>18}\n", "layer", "kind", "output", "params",
+               "forward FLOPs", "as dense: params");
     std::int64_t total_params = 0, total_flops = 0;
     SampleShape in = network.input();
     for (std::size_t i = 0; i < shapes.size(); ++i) {
@@ -92,12 +93,14 @@ void add_summary_command(CLI::App& app) {
                  cost.dense_equivalent > 0 ? std::to_string(cost.dense_equivalent) : "");
       in = shapes[i];
     }
-    fmt::print("total: {} parameters ({:.2f} MB as float32), {} forward FLOPs per image, {} "
-               "per batch of {}\n",
-               total_params, total_params * 4.0 / 1e6, total_flops, total_flops * *batch, *batch);
-    fmt::print("A convolution sees only its window (local connection) and reuses one kernel "
-               "across the map (weight sharing); 'as dense' is what a fully connected layer "
-               "between the same input and output would need.\n");
+    fmt::print(
+        "total: {} parameters ({:.2f} MB as float32), {} forward FLOPs per image, {} "
+        "per batch of {}\n",
+        total_params, total_params * 4.0 / 1e6, total_flops, total_flops * *batch, *batch);
+    fmt::print(
+        "A convolution sees only its window (local connection) and reuses one kernel "
+        "across the map (weight sharing); 'as dense' is what a fully connected layer "
+        "between the same input and output would need.\n");
   });
 }
 

@@ -37,7 +37,9 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
   cmd->add_option("--device", a.device, "auto, cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
-  cmd->add_option("--batch", a.batch, "Batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--batch", a.batch, "Batch size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--test-limit", a.test_limit, "Use only the first N test images (0: all)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--gemm", a.gemm, "Dense layers on CUDA: tiled (hand-written) or cublas")
@@ -62,11 +64,16 @@ CompileOptions compile_options(const TrainArgs& a) {
 
 void add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
-  CLI::App* cmd = app.add_subcommand("train", "Train a model (LeNet-5 on Fashion-MNIST by default)");
+  CLI::App* cmd =
+      app.add_subcommand("train", "Train a model (LeNet-5 on Fashion-MNIST by default)");
   TrainArgs& a = *args;
   add_common(cmd, a);
-  cmd->add_option("--epochs", a.epochs, "Epochs")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--lr", a.lr, "Learning rate")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--epochs", a.epochs, "Epochs")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--lr", a.lr, "Learning rate")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--momentum", a.momentum, "SGD momentum")
       ->check(CLI::Range(0.0f, 1.0f))
       ->capture_default_str();
@@ -79,10 +86,12 @@ void add_train_command(CLI::App& app) {
                   "Weight init: he-uniform, he-normal, xavier-uniform, xavier-normal, "
                   "lecun-uniform, lecun-normal")
       ->capture_default_str();
-  cmd->add_option("--seed", a.seed, "Seed for weights, shuffling and dropout")->capture_default_str();
+  cmd->add_option("--seed", a.seed, "Seed for weights, shuffling and dropout")
+      ->capture_default_str();
   cmd->add_option("--train-limit", a.train_limit, "Use only the first N training images (0: all)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--checkpoint", a.checkpoint, "Write a checkpoint (safetensors) after each epoch");
+  cmd->add_option("--checkpoint", a.checkpoint,
+                  "Write a checkpoint (safetensors) after each epoch");
   cmd->add_option("--resume", a.resume, "Continue from a checkpoint");
   cmd->add_option("--metrics", a.metrics, "Write per-epoch metrics as CSV");
   cmd->callback([args] {
