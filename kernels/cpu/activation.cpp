@@ -1,0 +1,63 @@
+// CPU reference activations (SPEC.md section 2).
+#include "kernels/cpu/activation.hpp"
+
+#include <cmath>
+
+namespace cnnrt::cpu {
+
+template <typename T>
+T activate(Activation kind, T leaky_slope, T z) {
+  switch (kind) {
+    case Activation::none:
+      return z;
+    case Activation::relu:
+      return z >= T(0) ? z : T(0);
+    case Activation::leaky_relu:
+      // max(slope * z, z) for a slope in [0, 1), written so any slope keeps the z >= 0 split.
+      return z >= T(0) ? z : leaky_slope * z;
+    case Activation::sigmoid:
+      // exp(-z) overflows to inf for very negative z, giving exactly 0: no NaN.
+      return T(1) / (T(1) + std::exp(-z));
+  }
+  return z;
+}
+
+// z: [count] -> a: [count]
+template <typename T>
+void activation_forward(Activation kind, T leaky_slope, std::size_t count, const T* z, T* a) {
+  for (std::size_t i = 0; i < count; ++i) a[i] = activate(kind, leaky_slope, z[i]);
+}
+
+// z, a, da: [count] -> dz: [count]
+template <typename T>
+void activation_backward(Activation kind, T leaky_slope, std::size_t count, const T* z, const T* a,
+                         const T* da, T* dz) {
+  for (std::size_t i = 0; i < count; ++i) {
+    const T upstream = da[i];  // read before writing: dz may alias da
+    switch (kind) {
+      case Activation::none:
+        dz[i] = upstream;
+        break;
+      case Activation::relu:  // the lecture's rule: the gradient passes at z == 0
+        dz[i] = z[i] >= T(0) ? upstream : T(0);
+        break;
+      case Activation::leaky_relu:
+        dz[i] = z[i] >= T(0) ? upstream : leaky_slope * upstream;
+        break;
+      case Activation::sigmoid:
+        dz[i] = upstream * a[i] * (T(1) - a[i]);
+        break;
+    }
+  }
+}
+
+template float activate<float>(Activation, float, float);
+template double activate<double>(Activation, double, double);
+template void activation_forward<float>(Activation, float, std::size_t, const float*, float*);
+template void activation_forward<double>(Activation, double, std::size_t, const double*, double*);
+template void activation_backward<float>(Activation, float, std::size_t, const float*, const float*,
+                                         const float*, float*);
+template void activation_backward<double>(Activation, double, std::size_t, const double*,
+                                          const double*, const double*, double*);
+
+}  // namespace cnnrt::cpu

@@ -1,0 +1,39 @@
+// CPU reference batch gather with normalisation (see NormalizeParams).
+#include "kernels/cpu/data.hpp"
+
+#include <fmt/format.h>
+
+#include <cstddef>
+
+#include "cnnrt/error.hpp"
+
+namespace cnnrt::cpu {
+
+// images: [samples, pixels], labels: [samples], indices: [n] -> batch: [n, pixels],
+// batch_labels: [n]
+template <typename T>
+void gather_batch(const NormalizeParams& norm, int n, int pixels, const std::uint8_t* images,
+                  const std::uint8_t* labels, const std::int32_t* indices, T* batch,
+                  std::int32_t* batch_labels) {
+  if (!(norm.std != 0.0f))
+    throw Error(fmt::format("gather_batch: normalisation std = {} must be non-zero", norm.std));
+  const T mean = T(norm.mean), std_dev = T(norm.std);
+  for (int s = 0; s < n; ++s) {
+    const std::int32_t sample = indices[s];
+    if (sample < 0)
+      throw Error(
+          fmt::format("gather_batch: index {} at batch position {} is negative", sample, s));
+    const std::uint8_t* src = images + std::size_t(sample) * pixels;
+    T* dst = batch + std::size_t(s) * pixels;
+    for (int p = 0; p < pixels; ++p) dst[p] = (T(src[p]) / T(255) - mean) / std_dev;
+    batch_labels[s] = labels[sample];
+  }
+}
+
+template void gather_batch<float>(const NormalizeParams&, int, int, const std::uint8_t*,
+                                  const std::uint8_t*, const std::int32_t*, float*, std::int32_t*);
+template void gather_batch<double>(const NormalizeParams&, int, int, const std::uint8_t*,
+                                   const std::uint8_t*, const std::int32_t*, double*,
+                                   std::int32_t*);
+
+}  // namespace cnnrt::cpu
