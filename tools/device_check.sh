@@ -13,7 +13,7 @@
 # (tests skip, nothing is timed): for checking the script itself on the build machine.
 # CNNRT_TRAIN_EXTRA_ARGS: extra arguments appended to `cnnrt train`.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 repo=$PWD
 OUT=${OUT:-$repo/device-out}
 mkdir -p "$OUT"
@@ -184,7 +184,7 @@ else
   step_status[sanitizer]=ok
   sanitizer_errors=$sanitizer_total
 fi
-tail -n 4 "$OUT/ctest.log"
+grep -E 'tests passed|tests failed|Total Test time' "$OUT/ctest.log" || tail -n 5 "$OUT/ctest.log"
 if grep -q 'Unable to find executable\|NOT_BUILT\|error while loading shared libraries' "$OUT/ctest.log"; then
   echo "some test binaries did not start:"
   for b in "${binaries[@]}"; do ldd "$b" | grep 'not found' | sed "s|^|  ${b##*/}: |"; done

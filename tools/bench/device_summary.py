@@ -23,6 +23,9 @@ HAVE_GPU = os.environ.get("HAVE_GPU") == "yes"
 LENET_BATCH = 256
 LENET_EPOCHS = 10
 ACCURACY_TARGET = 0.90
+# cnnrt and its peer sum in different orders; beyond this (relative to the output's largest
+# magnitude) they did not compute the same thing.
+KERNEL_AGREEMENT_RTOL = 1e-3
 
 # "  3/42 Test  #3: conv.Forward ......................***Skipped   0.01 sec"
 CTEST_LINE = re.compile(r"^\s*\d+/\d+\s+Test\s+#\d+:\s+(\S+)\s+\.*\s*(.*?)\s+[\d.]+\s+sec\s*$")
@@ -182,6 +185,16 @@ def main():
     for step, status in summary["steps"].items():
         if status != "ok":
             problems.append(f"step {step}: {status}")
+    if summary["steps"].get("train") == "ok" and summary["lenet5"]["test_acc"] is None:
+        problems.append("cnnrt train ran but lenet_metrics.csv holds no test accuracy")
+    for k in kernels:
+        if k.get("error"):
+            problems.append(f"kernel {k['name']}: {k['error'][:160]}")
+        elif k.get("max_rel_diff") is None and k.get("cnnrt_us") and k.get("peer_us"):
+            problems.append(f"kernel {k['name']}: output has NaN (an element left unwritten?)")
+        elif (k.get("max_rel_diff") or 0.0) > KERNEL_AGREEMENT_RTOL:
+            problems.append(f"kernel {k['name']}: differs from {k['peer']} by "
+                            f"{k['max_rel_diff']:.1e} (relative), over {KERNEL_AGREEMENT_RTOL}")
 
     lenet, torch = summary["lenet5"], summary["pytorch"]
     md = []
