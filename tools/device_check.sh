@@ -42,9 +42,9 @@ record() {
 # ---- 0. Is there a GPU at all? ---------------------------------------------------------------
 log "GPU"
 have_gpu=no
-if command -v nvidia-smi >/dev/null 2>&1 && timeout 30 nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
-  have_gpu=yes
-fi
+# Output captured before grepping: `grep -q` leaving early would SIGPIPE the writer under pipefail.
+gpu_list=$(command -v nvidia-smi >/dev/null 2>&1 && timeout 30 nvidia-smi -L 2>/dev/null)
+if grep -q '^GPU ' <<<"$gpu_list"; then have_gpu=yes; fi
 if [[ $have_gpu == no ]]; then
   echo "no GPU: nvidia-smi is missing or lists no device (this is not the GPU machine)"
   if [[ ${DEVICE_CHECK_ALLOW_NO_GPU:-0} != 1 ]]; then
@@ -97,7 +97,8 @@ while IFS= read -r -d '' f; do binaries+=("$f"); done < <(
 nvidia_site=$(timeout 60 python3 -c 'import nvidia, os; print(os.path.dirname(list(nvidia.__path__)[0]) + "/nvidia")' 2>/dev/null || true)
 cudnn_lib=$(timeout 60 python3 -c 'import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__ or list(nvidia.cudnn.__path__)[0]) + "/lib")' 2>/dev/null || true)
 if [[ -z $cudnn_lib || ! -d $cudnn_lib ]]; then
-  cudnn_lib=$(find / -xdev -name 'libcudnn.so.9' -path '*site-packages*' 2>/dev/null | head -1 | xargs -r dirname)
+  cudnn_lib=$(timeout 60 find / -xdev -name 'libcudnn.so.9' -path '*site-packages*' 2>/dev/null |
+    head -1 | xargs -r dirname)
 fi
 [[ -n $cudnn_lib ]] && export LD_LIBRARY_PATH=$cudnn_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 echo "cuDNN from: ${cudnn_lib:-not found}"
@@ -194,9 +195,10 @@ fi
 log "LeNet-5 training"
 : >"$OUT/train.log"
 tool=$build/tools/cnnrt
+tool_help=$([[ -x $tool ]] && timeout 30 "$tool" --help 2>&1)
 if [[ ! -x $tool ]]; then
   step_status[train]="skipped: no cnnrt tool"
-elif ! timeout 30 "$tool" --help 2>&1 | grep -qE '^\s+train\b'; then
+elif ! grep -qE '^\s+train\b' <<<"$tool_help"; then
   step_status[train]="skipped: this cnnrt has no train command"
   echo "${step_status[train]}" | tee "$OUT/train.log"
 else
@@ -226,7 +228,7 @@ else
 fi
 
 log "cnnrt bench (end to end)"
-if [[ -x $tool ]] && timeout 30 "$tool" --help 2>&1 | grep -qE '^\s+bench\b'; then
+if grep -qE '^\s+bench\b' <<<"$tool_help"; then
   limit=$(step_limit 30)
   if ((limit == 0)); then step_status[cnnrt_bench]="skipped: out of time"; else
     echo "######## cnnrt bench --model lenet5 --batch 256 --json" >>"$OUT/bench.log"
