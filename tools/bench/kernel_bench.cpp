@@ -86,7 +86,9 @@ struct Row {
 
 struct Stream {
   cudaStream_t handle = nullptr;
-  Stream() { CNNRT_CUDA_CHECK(cudaStreamCreateWithFlags(&handle, cudaStreamNonBlocking)); }
+  // A blocking stream: DeviceBuffer's uploads and NaN fills run on the legacy default stream, and
+  // the launches must see them finished.
+  Stream() { CNNRT_CUDA_CHECK(cudaStreamCreate(&handle)); }
   ~Stream() { (void)cudaStreamDestroy(handle); }
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
@@ -354,6 +356,7 @@ void bench_conv(const ConvCase& cc, const Options& options, cudaStream_t stream,
       cnnrt::cuda::conv2d_backward_weights_workspace_bytes(g));
   const std::size_t dnn_bytes = cudnn_workspace_bytes(dnn, x_desc, w_desc, conv, y_desc);
   DeviceBuffer<unsigned char> dnn_workspace(dnn_bytes);
+  CNNRT_CUDA_CHECK(cudaDeviceSynchronize());  // the fills above are done before anything is timed
   static const float one = 1.0f, zero = 0.0f;
 
   bench_row(
@@ -456,6 +459,7 @@ void bench_dense(const DenseCase& dc, const Options& options, cudaStream_t strea
   auto out_tiled = poisoned_buffer(g.out_size()), out_blas = poisoned_buffer(g.out_size());
   auto din_tiled = poisoned_buffer(g.in_size()), din_blas = poisoned_buffer(g.in_size());
   auto dw_tiled = poisoned_buffer(g.weight_size()), dw_blas = poisoned_buffer(g.weight_size());
+  CNNRT_CUDA_CHECK(cudaDeviceSynchronize());  // the fills above are done before anything is timed
 
   auto forward = [&](GemmImpl impl, DeviceBuffer<float>& out) {
     cnnrt::cuda::dense_forward(g, in.data(), weight.data(), nullptr, out.data(), impl, blas,
