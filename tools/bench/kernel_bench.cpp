@@ -271,27 +271,27 @@ std::string conv_shape(const cnnrt::Conv2dGeometry& g) {
 std::size_t cudnn_workspace_bytes(cudnnHandle_t h, const TensorDesc& x, const FilterDesc& w,
                                   const ConvDesc& conv, const TensorDesc& y) {
   std::size_t most = 0;
-  auto consider = [&](cudnnStatus_t status, std::size_t bytes) {
+  auto consider = [&](cudnnStatus_t status, const std::size_t& bytes) {
     if (status == CUDNN_STATUS_SUCCESS && bytes <= kMaxCudnnWorkspaceBytes)
       most = std::max(most, bytes);
   };
   for (int a = 0; a < CUDNN_CONVOLUTION_FWD_ALGO_COUNT; ++a) {
     std::size_t bytes = 0;
-    consider(cudnnGetConvolutionForwardWorkspaceSize(h, x.desc, w.desc, conv.desc, y.desc,
-                                                     cudnnConvolutionFwdAlgo_t(a), &bytes),
-             bytes);
+    const cudnnStatus_t status = cudnnGetConvolutionForwardWorkspaceSize(
+        h, x.desc, w.desc, conv.desc, y.desc, cudnnConvolutionFwdAlgo_t(a), &bytes);
+    consider(status, bytes);
   }
   for (int a = 0; a < CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT; ++a) {
     std::size_t bytes = 0;
-    consider(cudnnGetConvolutionBackwardDataWorkspaceSize(h, w.desc, y.desc, conv.desc, x.desc,
-                                                          cudnnConvolutionBwdDataAlgo_t(a), &bytes),
-             bytes);
+    const cudnnStatus_t status = cudnnGetConvolutionBackwardDataWorkspaceSize(
+        h, w.desc, y.desc, conv.desc, x.desc, cudnnConvolutionBwdDataAlgo_t(a), &bytes);
+    consider(status, bytes);
   }
   for (int a = 0; a < CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT; ++a) {
     std::size_t bytes = 0;
-    consider(cudnnGetConvolutionBackwardFilterWorkspaceSize(
-                 h, x.desc, y.desc, conv.desc, w.desc, cudnnConvolutionBwdFilterAlgo_t(a), &bytes),
-             bytes);
+    const cudnnStatus_t status = cudnnGetConvolutionBackwardFilterWorkspaceSize(
+        h, x.desc, y.desc, conv.desc, w.desc, cudnnConvolutionBwdFilterAlgo_t(a), &bytes);
+    consider(status, bytes);
   }
   return most;
 }
@@ -627,8 +627,25 @@ int main(int argc, char** argv) {
         {"alexnet.fc7", 32, 4096, 4096}, {"alexnet.fc8", 32, 4096, 1000},
     };
     std::vector<Row> rows;
-    for (const auto& cc : conv_cases) bench_conv(cc, options, stream.handle, dnn.handle, rows);
-    for (const auto& dc : dense_cases) bench_dense(dc, options, stream.handle, blas.handle, rows);
+    // A layer whose set-up fails (allocation, descriptors) is reported as one row; the rest run.
+    auto setup_failed = [&](const char* layer, const char* peer, const std::exception& e) {
+      rows.push_back(Row{fmt::format("{}.setup", layer), "", {}, peer, {}, -1, {}, e.what()});
+      (void)cudaGetLastError();
+    };
+    for (const auto& cc : conv_cases) {
+      try {
+        bench_conv(cc, options, stream.handle, dnn.handle, rows);
+      } catch (const std::exception& e) {
+        setup_failed(cc.name, "cudnn", e);
+      }
+    }
+    for (const auto& dc : dense_cases) {
+      try {
+        bench_dense(dc, options, stream.handle, blas.handle, rows);
+      } catch (const std::exception& e) {
+        setup_failed(dc.name, "cublas", e);
+      }
+    }
     print_table(rows);
     if (!options.json_path.empty()) write_json(options.json_path, rows, options, devices.front());
 
