@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds what the GPU machine runs (tools/device_check.sh), here on the build machine, into
-# build-gpu/ at the repository root (ignored by .gitignore): Release, sm_90 (+ PTX), the tests, the
-# cnnrt tool and the kernel benchmark; strips the binaries, drops what the device does not need
-# (objects, archives, ninja state), copies Fashion-MNIST into data/fashion-mnist/ (ignored), writes
-# the commit into build-gpu/COMMIT, and checks that the two folders fit the device tool's carry.
+# Builds what the GPU machine runs (tools/device_check.sh), here on the build machine: Release,
+# sm_90 (+ PTX), the tests, the cnnrt tool and the kernel benchmark. The full build lives in
+# build-gpu-full/ (kept, so the next run is incremental); what the device needs is copied, stripped,
+# into build-gpu/: the executables, CMakeCache.txt (device_check.sh reads the old paths from it) and
+# ctest's files (CTestTestfile.cmake, the gtest *_include.cmake / *_tests.cmake). Fashion-MNIST is
+# copied into data/fashion-mnist/, the commit into build-gpu/COMMIT, and the two carried folders
+# must fit the device tool's limit. All three folders are ignored by .gitignore (/build*/, /data/).
 #
 # Usage: tools/device_build.sh [extra cmake -D options]
 # Environment: JOBS (default 2: the build machine is shared), FASHION_MNIST_SRC (default
@@ -11,19 +13,45 @@
 # Then run, with carry ["build-gpu", "data"]:  bash tools/device_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo_root=$PWD
+full_dir=build-gpu-full
 build_dir=build-gpu
 data_dir=data/fashion-mnist
 data_src=${FASHION_MNIST_SRC:-/usr/share/datasets/fashion-mnist}
 # The device tool carries at most 64 MiB with the working tree; leave room for the sources.
 carry_limit_mib=60
 
-echo "== configure ($build_dir)"
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+echo "== configure ($full_dir)"
+cmake -S . -B "$full_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
   -DCNNRT_BUILD_TESTS=ON -DCNNRT_BUILD_TOOLS=ON -DCNNRT_BUILD_KERNEL_BENCH=ON "$@" >/dev/null
 
 echo "== build (-j${JOBS:-2})"
-cmake --build "$build_dir" --parallel "${JOBS:-2}"
+cmake --build "$full_dir" --parallel "${JOBS:-2}"
+
+echo "== copy what the device runs into $build_dir (stripped)"
+rm -rf "$build_dir"
+mkdir -p "$build_dir"
+cp "$full_dir/CMakeCache.txt" "$build_dir/"
+# ctest's files, at the same relative paths.
+(cd "$full_dir" && find . -path ./CMakeFiles -prune -o \( -name CTestTestfile.cmake \
+  -o -name '*_include.cmake' -o -name '*_tests.cmake' \) -type f -print0) |
+  while IFS= read -r -d '' f; do
+    mkdir -p "$build_dir/$(dirname "$f")"
+    cp "$full_dir/$f" "$build_dir/$f"
+  done
+# The executables: every test, the tool, the benchmark. Everything links cnnrt_static, so the
+# shared library stays behind (checked below with ldd).
+for f in "$full_dir"/tests/*_test "$full_dir"/tools/cnnrt "$full_dir"/tools/cnnrt_kernel_bench; do
+  [ -x "$f" ] || continue
+  rel=${f#"$full_dir"/}
+  mkdir -p "$build_dir/$(dirname "$rel")"
+  strip --strip-all -o "$build_dir/$rel" "$f"
+  if ldd "$build_dir/$rel" | grep -q 'libcnnrt\.so'; then
+    echo "error: $rel links libcnnrt.so; device_build.sh copies only executables" >&2
+    exit 1
+  fi
+done
+[ -x "$build_dir/tools/cnnrt_kernel_bench" ] ||
+  echo "warning: no cnnrt_kernel_bench (cuDNN not found?): the check will skip the kernel benchmark" >&2
 
 commit=$(git rev-parse HEAD)
 if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
@@ -31,27 +59,6 @@ if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
   echo "warning: uncommitted changes: the results will name $commit" >&2
 fi
 echo "$commit" >"$build_dir/COMMIT"
-
-echo "== strip and prune"
-# Executables (tests, tool, benchmark) lose their symbols; nothing on the device debugs them.
-find "$build_dir" -type f -perm -u+x ! -name '*.sh' -print0 |
-  while IFS= read -r -d '' f; do
-    if head -c 4 "$f" | grep -q 'ELF'; then strip --strip-all "$f"; fi
-  done
-# Everything links cnnrt_static: the shared library is only for installs (kept if a binary needs it).
-needs_shared=no
-while IFS= read -r -d '' f; do
-  if ldd "$f" 2>/dev/null | grep -q 'libcnnrt\.so'; then needs_shared=yes; fi
-done < <(find "$build_dir" -type f -perm -u+x ! -name 'libcnnrt.so*' -print0)
-if [ "$needs_shared" = no ]; then rm -f "$build_dir"/libcnnrt.so*; fi
-find "$build_dir" \( -name '*.o' -o -name '*.a' -o -name '*.d' -o -name '*.fatbin*' \
-  -o -name '*.cubin' -o -name '*.ptx' \) -type f -delete
-rm -f "$build_dir/.ninja_log" "$build_dir/.ninja_deps" "$build_dir/build.ninja" \
-  "$build_dir/compile_commands.json"
-# CMakeFiles/ holds object files and CMake's own state; ctest needs only CTestTestfile.cmake and
-# the gtest *_include.cmake / *_tests.cmake files beside the binaries.
-find "$build_dir" -type d -name CMakeFiles -prune -exec rm -rf {} +
-find "$build_dir" -name cmake_install.cmake -delete
 
 echo "== data ($data_src -> $data_dir)"
 mkdir -p "$data_dir"
@@ -68,4 +75,4 @@ if awk -v b="$size_bytes" -v l="$carry_limit_mib" 'BEGIN { exit !(b > l * 104857
   exit 1
 fi
 echo "carry: [\"$build_dir\", \"data\"]"
-echo "device command: bash tools/device_check.sh   (repo root: $repo_root)"
+echo "device command: bash tools/device_check.sh"

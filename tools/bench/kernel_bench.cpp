@@ -14,6 +14,7 @@
 // repeats, in microseconds.
 //
 // Usage: cnnrt_kernel_bench [--json FILE] [--repeats N] [--warmup N] [--filter TEXT]
+//                           [--max-seconds S]
 // Exit codes: 0 done, 1 error, 2 usage error, 3 no CUDA device (nothing timed; the device check
 // script tells "skipped" from "failed" by it).
 #include <cublas_v2.h>
@@ -22,6 +23,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -68,6 +70,10 @@ struct Options {
   int repeats = 50;
   int warmup = 5;
   std::string filter;  // only rows whose name contains this
+  // Rows reached after this many seconds are reported as skipped, so a caller's timeout still gets
+  // a table and the JSON; 0: no limit.
+  int max_seconds = 0;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
 struct Row {
@@ -314,6 +320,12 @@ void bench_row(Row row, cudaStream_t stream, const Options& options,
                const DeviceBuffer<float>& cnnrt_out, const DeviceBuffer<float>& peer_out,
                std::vector<Row>& rows) {
   if (!options.filter.empty() && row.name.find(options.filter) == std::string::npos) return;
+  const auto elapsed = std::chrono::steady_clock::now() - options.started;
+  if (options.max_seconds > 0 && elapsed > std::chrono::seconds(options.max_seconds)) {
+    append_error(row, fmt::format("skipped: over --max-seconds {}", options.max_seconds));
+    rows.push_back(std::move(row));
+    return;
+  }
   row.cnnrt_us = time_side(row, "cnnrt", stream, options, cnnrt_launch);
   try {
     const std::function<void()> peer_launch = prepare_peer(row);
@@ -572,10 +584,13 @@ Options parse_options(int argc, char** argv) {
       options.warmup = parse_positive("--warmup", value());
     else if (arg == "--filter")
       options.filter = value();
+    else if (arg == "--max-seconds")
+      options.max_seconds = parse_positive("--max-seconds", value());
     else if (arg == "-h" || arg == "--help") {
       fmt::print(
           "usage: cnnrt_kernel_bench [--json FILE] [--repeats N (50)] [--warmup N (5)] "
-          "[--filter TEXT]\nexit codes: 0 done, 1 error, 2 usage, 3 no CUDA device\n");
+          "[--filter TEXT] [--max-seconds S]\nexit codes: 0 done, 1 error, 2 usage, 3 no CUDA "
+          "device\n");
       std::exit(0);
     } else {
       throw std::invalid_argument("unknown argument '" + arg + "'");
