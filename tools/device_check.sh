@@ -188,7 +188,8 @@ for i in "${!sanitizer_runs[@]}"; do
   fi
   {
     echo "######## $tool $(basename "$b"): $n errors, exit $rc"
-    cat "$work/sanitizer.$i.log"
+    # A racy kernel can print thousands of hazards: keep each run's first 1 MB.
+    head -c 1000000 "$work/sanitizer.$i.log"
   } >>"$OUT/sanitizer.log"
   echo "sanitizer $tool $(basename "$b"): $n errors (exit $rc)"
 done
