@@ -179,8 +179,15 @@ for i in "${!sanitizer_runs[@]}"; do
   wait "${sanitizer_pids[$i]}"
   rc=$?
   read -r tool b <<<"${sanitizer_runs[$i]}"
-  n=$(grep -o 'ERROR SUMMARY: [0-9]* error' "$work/sanitizer.$i.log" | awk '{s += $3} END {print s + 0}')
-  if ! grep -q 'ERROR SUMMARY:' "$work/sanitizer.$i.log"; then
+  # memcheck ends with "ERROR SUMMARY: N errors"; racecheck may end with "RACECHECK SUMMARY: H
+  # hazards displayed (N errors, W warnings)" instead. Neither: the run did not finish.
+  slog=$work/sanitizer.$i.log
+  if grep -q 'ERROR SUMMARY:' "$slog"; then
+    n=$(grep -o 'ERROR SUMMARY: [0-9]* error' "$slog" | awk '{s += $3} END {print s + 0}')
+  elif grep -q 'RACECHECK SUMMARY:' "$slog"; then
+    n=$(grep -o '([0-9]* error' "$slog" | tr -d '(' | awk '{s += $1} END {print s + 0}')
+  fi
+  if ! grep -q 'ERROR SUMMARY:\|RACECHECK SUMMARY:' "$slog"; then
     sanitizer_incomplete=$((sanitizer_incomplete + 1))
     n="incomplete (exit $rc)"
   else
