@@ -65,6 +65,23 @@ class Backend {
   virtual void gather_batch(const NormalizeParams& norm, int n, int pixels,
                             const std::uint8_t* images, const std::uint8_t* labels,
                             const std::int32_t* indices, T* batch, std::int32_t* batch_labels) = 0;
+  virtual void gather_batch_at_step(const NormalizeParams& norm, int n, int pixels,
+                                    const std::uint8_t* images, const std::uint8_t* labels,
+                                    const std::int32_t* order, const std::int32_t* step, T* batch,
+                                    std::int32_t* batch_labels) = 0;
+  virtual void advance_counter(std::int32_t* counter) = 0;
+
+  // Timing marks for benchmarks: mark(i) records a point in the op stream, elapsed_ms(a, b) waits
+  // for both and returns the time between them (CUDA events on the GPU, a clock on the CPU).
+  virtual void mark(int slot) = 0;
+  virtual double elapsed_ms(int from_slot, int to_slot) = 0;
+
+  // Whole-step graphs (CUDA): ops issued between begin_capture and end_capture are recorded, not
+  // run; replay() runs the recording again. Backends without graphs say so and are run eagerly.
+  virtual bool supports_graphs() const { return false; }
+  virtual void begin_capture() {}
+  virtual void end_capture() {}
+  virtual void replay() {}
 };
 
 }  // namespace cnnrt

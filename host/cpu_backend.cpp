@@ -1,6 +1,8 @@
 #include "host/cpu_backend.hpp"
 
 #include <algorithm>
+#include <array>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -162,9 +164,25 @@ class CpuBackend final : public Backend<T> {
                     std::int32_t* batch_labels) override {
     cpu::gather_batch(norm, n, pixels, images, labels, indices, batch, batch_labels);
   }
+  void gather_batch_at_step(const NormalizeParams& norm, int n, int pixels,
+                            const std::uint8_t* images, const std::uint8_t* labels,
+                            const std::int32_t* order, const std::int32_t* step, T* batch,
+                            std::int32_t* batch_labels) override {
+    cpu::gather_batch_at_step(norm, n, pixels, images, labels, order, step, batch, batch_labels);
+  }
+  void advance_counter(std::int32_t* counter) override { cpu::advance_counter(counter); }
+
+  void mark(int slot) override { marks_.at(std::size_t(slot)) = Clock::now(); }
+  double elapsed_ms(int from_slot, int to_slot) override {
+    return std::chrono::duration<double, std::milli>(marks_.at(std::size_t(to_slot)) -
+                                                     marks_.at(std::size_t(from_slot)))
+        .count();
+  }
 
  private:
+  using Clock = std::chrono::steady_clock;
   int threads_;
+  std::array<Clock::time_point, 64> marks_{};
 
   static std::size_t chw_in(const Conv2dGeometry& g) { return std::size_t(g.c) * g.h * g.w; }
   static std::size_t chw_out(const Conv2dGeometry& g) {

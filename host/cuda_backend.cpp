@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <string>
 
 #include "cnnrt/device.hpp"
@@ -32,6 +33,9 @@ class CudaBackend final : public Backend<float> {
     CNNRT_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
   }
   ~CudaBackend() override {
+    release_graph();
+    for (cudaEvent_t e : marks_)
+      if (e != nullptr) (void)cudaEventDestroy(e);
     (void)cublasDestroy(cublas_);
     (void)cudaEventDestroy(copy_done_);
     (void)cudaStreamDestroy(stream_);
@@ -146,9 +150,54 @@ class CudaBackend final : public Backend<float> {
                     std::int32_t* batch_labels) override {
     cuda::gather_batch(norm, n, pixels, images, labels, indices, batch, batch_labels, stream_);
   }
+  void gather_batch_at_step(const NormalizeParams& norm, int n, int pixels,
+                            const std::uint8_t* images, const std::uint8_t* labels,
+                            const std::int32_t* order, const std::int32_t* step, float* batch,
+                            std::int32_t* batch_labels) override {
+    cuda::gather_batch_at_step(norm, n, pixels, images, labels, order, step, batch, batch_labels,
+                               stream_);
+  }
+  void advance_counter(std::int32_t* counter) override { cuda::advance_counter(counter, stream_); }
+
+  void mark(int slot) override {
+    cudaEvent_t& event = marks_.at(std::size_t(slot));
+    if (event == nullptr) CNNRT_CUDA_CHECK(cudaEventCreate(&event));
+    CNNRT_CUDA_CHECK(cudaEventRecord(event, stream_));
+  }
+  double elapsed_ms(int from_slot, int to_slot) override {
+    cudaEvent_t to = marks_.at(std::size_t(to_slot));
+    CNNRT_CUDA_CHECK(cudaEventSynchronize(to));
+    float ms = 0;
+    CNNRT_CUDA_CHECK(cudaEventElapsedTime(&ms, marks_.at(std::size_t(from_slot)), to));
+    return ms;
+  }
+
+  bool supports_graphs() const override { return true; }
+  void begin_capture() override {
+    release_graph();
+    CNNRT_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  }
+  void end_capture() override {
+    cudaGraph_t graph = nullptr;
+    CNNRT_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+    const cudaError_t status = cudaGraphInstantiate(&graph_exec_, graph, 0);
+    (void)cudaGraphDestroy(graph);
+    CNNRT_CUDA_CHECK(status);
+  }
+  void replay() override {
+    if (graph_exec_ == nullptr) throw Error("CUDA graph replay before any capture");
+    CNNRT_CUDA_CHECK(cudaGraphLaunch(graph_exec_, stream_));
+  }
 
  private:
+  void release_graph() noexcept {
+    if (graph_exec_ != nullptr) (void)cudaGraphExecDestroy(graph_exec_);
+    graph_exec_ = nullptr;
+  }
+
   cuda::GemmImpl gemm_;
+  cudaGraphExec_t graph_exec_ = nullptr;
+  std::array<cudaEvent_t, 64> marks_{};
   cudaStream_t stream_ = nullptr;
   cudaEvent_t copy_done_ = nullptr;
   cublasHandle_t cublas_ = nullptr;

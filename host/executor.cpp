@@ -161,6 +161,7 @@ Executor<T>::Executor(const Network& network, int batch, std::unique_ptr<Backend
   const std::size_t labels_at = arena.take(std::size_t(batch) * sizeof(std::int32_t));
   const std::size_t loss_at = arena.take(sizeof(T));
   const std::size_t correct_at = arena.take(sizeof(std::int32_t));
+  const std::size_t batch_step_at = arena.take(sizeof(std::int32_t));
   for (LayerPlan& plan : plans_) {
     const std::size_t out_bytes =
         std::size_t(batch) * std::size_t(plan.out_shape.size()) * sizeof(T);
@@ -187,6 +188,7 @@ Executor<T>::Executor(const Network& network, int batch, std::unique_ptr<Backend
   labels_ = reinterpret_cast<std::int32_t*>(at(labels_at));
   loss_sum_ = at(loss_at);
   correct_ = reinterpret_cast<std::int32_t*>(at(correct_at));
+  batch_step_ = reinterpret_cast<std::int32_t*>(at(batch_step_at));
   workspace_ = workspace_bytes_ > 0 ? static_cast<void*>(at(workspace_at)) : nullptr;
   outputs_.assign(plans_.size(), nullptr);
 }
@@ -236,54 +238,74 @@ void Executor<T>::gather(const NormalizeParams& norm, const std::uint8_t* images
 }
 
 template <typename T>
+void Executor<T>::gather_at_batch_step(const NormalizeParams& norm, const std::uint8_t* images,
+                                       const std::uint8_t* labels, const std::int32_t* order,
+                                       int pixels, int n) {
+  backend_->gather_batch_at_step(norm, n, pixels, images, labels, order, batch_step_, input_,
+                                 labels_);
+}
+
+template <typename T>
+void Executor<T>::reset_batch_step() {
+  backend_->fill_zero(batch_step_, sizeof(std::int32_t));
+}
+
+template <typename T>
+void Executor<T>::advance_batch_step() {
+  backend_->advance_counter(batch_step_);
+}
+
+template <typename T>
 void Executor<T>::forward(int n, bool training) {
+  for (std::size_t i = 0; i < plans_.size(); ++i) forward_layer(i, n, training);
+}
+
+template <typename T>
+void Executor<T>::forward_layer(std::size_t i, int n, bool training) {
   Backend<T>& b = *backend_;
-  const T* in = input_;
-  for (std::size_t i = 0; i < plans_.size(); ++i) {
-    const LayerPlan& plan = plans_[i];
-    const LayerSpec& s = plan.spec;
-    T* out = at(plan.out_offset);
-    const std::size_t count = std::size_t(n) * std::size_t(plan.out_shape.size());
-    switch (s.kind) {
-      case LayerKind::conv2d: {
-        Conv2dGeometry g = plan.conv;
-        g.n = n;
-        b.conv2d_forward(g, in, params_ + plan.weight_offset, params_ + plan.bias_offset, out);
-        break;
-      }
-      case LayerKind::activation:
-        b.activation_forward(s.activation, T(s.leaky_slope), count, in, out);
-        break;
-      case LayerKind::max_pool: {
-        Pool2dGeometry g = plan.pool;
-        g.n = n;
-        b.max_pool_forward(g, in, out, reinterpret_cast<std::int32_t*>(at(plan.argmax_offset)));
-        break;
-      }
-      case LayerKind::avg_pool: {
-        Pool2dGeometry g = plan.pool;
-        g.n = n;
-        b.avg_pool_forward(g, in, out);
-        break;
-      }
-      case LayerKind::dense: {
-        DenseGeometry g = plan.dense;
-        g.n = n;
-        b.dense_forward(g, in, params_ + plan.weight_offset, params_ + plan.bias_offset, out);
-        break;
-      }
-      case LayerKind::dropout:
-        if (!training) {
-          out = const_cast<T*>(in);  // evaluation: the identity, no copy
-          break;
-        }
-        b.dropout_forward(DropoutParams{s.dropout_p, 0, dropout_offset(step_counter, i)}, count, in,
-                          out, reinterpret_cast<std::uint8_t*>(at(plan.mask_offset)));
-        break;
+  const T* in = i == 0 ? input_ : outputs_[i - 1];
+  const LayerPlan& plan = plans_[i];
+  const LayerSpec& s = plan.spec;
+  T* out = at(plan.out_offset);
+  const std::size_t count = std::size_t(n) * std::size_t(plan.out_shape.size());
+  switch (s.kind) {
+    case LayerKind::conv2d: {
+      Conv2dGeometry g = plan.conv;
+      g.n = n;
+      b.conv2d_forward(g, in, params_ + plan.weight_offset, params_ + plan.bias_offset, out);
+      break;
     }
-    outputs_[i] = out;
-    in = out;
+    case LayerKind::activation:
+      b.activation_forward(s.activation, T(s.leaky_slope), count, in, out);
+      break;
+    case LayerKind::max_pool: {
+      Pool2dGeometry g = plan.pool;
+      g.n = n;
+      b.max_pool_forward(g, in, out, reinterpret_cast<std::int32_t*>(at(plan.argmax_offset)));
+      break;
+    }
+    case LayerKind::avg_pool: {
+      Pool2dGeometry g = plan.pool;
+      g.n = n;
+      b.avg_pool_forward(g, in, out);
+      break;
+    }
+    case LayerKind::dense: {
+      DenseGeometry g = plan.dense;
+      g.n = n;
+      b.dense_forward(g, in, params_ + plan.weight_offset, params_ + plan.bias_offset, out);
+      break;
+    }
+    case LayerKind::dropout:
+      if (!training) {
+        out = const_cast<T*>(in);  // evaluation: the identity, no copy
+        break;
+      }
+      b.dropout_forward(DropoutParams{s.dropout_p, 0, dropout_offset(step_counter, i)}, count, in,
+                        out, reinterpret_cast<std::uint8_t*>(at(plan.mask_offset)));
+      break;
   }
+  outputs_[i] = out;
 }
 
 template <typename T>
@@ -296,57 +318,60 @@ void Executor<T>::loss(int n, bool with_gradient) {
 
 template <typename T>
 void Executor<T>::backward(int n) {
+  for (std::size_t layer = plans_.size(); layer-- > 0;) backward_layer(layer, n);
+}
+
+template <typename T>
+void Executor<T>::backward_layer(std::size_t layer, int n) {
   Backend<T>& b = *backend_;
-  for (std::size_t layer = plans_.size(); layer-- > 0;) {
-    const LayerPlan& plan = plans_[layer];
-    const LayerSpec& s = plan.spec;
-    const T* in = layer == 0 ? input_ : outputs_[layer - 1];
-    const T* dout = at(plan.grad_offset);
-    T* din = layer == 0 ? nullptr : at(plans_[layer - 1].grad_offset);
-    const std::size_t count = std::size_t(n) * std::size_t(plan.out_shape.size());
-    switch (s.kind) {
-      case LayerKind::conv2d: {
-        Conv2dGeometry g = plan.conv;
-        g.n = n;
-        b.conv2d_backward_weights(g, in, dout, grads_ + plan.weight_offset,
-                                  grads_ + plan.bias_offset, workspace_);
-        if (din) b.conv2d_backward_data(g, dout, params_ + plan.weight_offset, din);
-        break;
-      }
-      case LayerKind::dense: {
-        DenseGeometry g = plan.dense;
-        g.n = n;
-        b.dense_backward_weights(g, in, dout, grads_ + plan.weight_offset,
-                                 grads_ + plan.bias_offset);
-        if (din) b.dense_backward_data(g, dout, params_ + plan.weight_offset, din);
-        break;
-      }
-      case LayerKind::activation:
-        if (din)
-          b.activation_backward(s.activation, T(s.leaky_slope), count, in, outputs_[layer], dout,
-                                din);
-        break;
-      case LayerKind::max_pool: {
-        Pool2dGeometry g = plan.pool;
-        g.n = n;
-        if (din)
-          b.max_pool_backward(g, dout,
-                              reinterpret_cast<const std::int32_t*>(at(plan.argmax_offset)), din);
-        break;
-      }
-      case LayerKind::avg_pool: {
-        Pool2dGeometry g = plan.pool;
-        g.n = n;
-        if (din) b.avg_pool_backward(g, dout, din);
-        break;
-      }
-      case LayerKind::dropout:
-        if (din)
-          b.dropout_backward(DropoutParams{s.dropout_p, 0, dropout_offset(step_counter, layer)},
-                             count, dout,
-                             reinterpret_cast<const std::uint8_t*>(at(plan.mask_offset)), din);
-        break;
+  const LayerPlan& plan = plans_[layer];
+  const LayerSpec& s = plan.spec;
+  const T* in = layer == 0 ? input_ : outputs_[layer - 1];
+  const T* dout = at(plan.grad_offset);
+  T* din = layer == 0 ? nullptr : at(plans_[layer - 1].grad_offset);
+  const std::size_t count = std::size_t(n) * std::size_t(plan.out_shape.size());
+  switch (s.kind) {
+    case LayerKind::conv2d: {
+      Conv2dGeometry g = plan.conv;
+      g.n = n;
+      b.conv2d_backward_weights(g, in, dout, grads_ + plan.weight_offset,
+                                grads_ + plan.bias_offset, workspace_);
+      if (din) b.conv2d_backward_data(g, dout, params_ + plan.weight_offset, din);
+      break;
     }
+    case LayerKind::dense: {
+      DenseGeometry g = plan.dense;
+      g.n = n;
+      b.dense_backward_weights(g, in, dout, grads_ + plan.weight_offset,
+                               grads_ + plan.bias_offset);
+      if (din) b.dense_backward_data(g, dout, params_ + plan.weight_offset, din);
+      break;
+    }
+    case LayerKind::activation:
+      if (din)
+        b.activation_backward(s.activation, T(s.leaky_slope), count, in, outputs_[layer], dout,
+                              din);
+      break;
+    case LayerKind::max_pool: {
+      Pool2dGeometry g = plan.pool;
+      g.n = n;
+      if (din)
+        b.max_pool_backward(g, dout,
+                            reinterpret_cast<const std::int32_t*>(at(plan.argmax_offset)), din);
+      break;
+    }
+    case LayerKind::avg_pool: {
+      Pool2dGeometry g = plan.pool;
+      g.n = n;
+      if (din) b.avg_pool_backward(g, dout, din);
+      break;
+    }
+    case LayerKind::dropout:
+      if (din)
+        b.dropout_backward(DropoutParams{s.dropout_p, 0, dropout_offset(step_counter, layer)},
+                           count, dout,
+                           reinterpret_cast<const std::uint8_t*>(at(plan.mask_offset)), din);
+      break;
   }
 }
 

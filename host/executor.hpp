@@ -63,9 +63,18 @@ class Executor {
   void load_batch(const T* images, const std::int32_t* labels, int n);  // host -> input
   void gather(const NormalizeParams& norm, const std::uint8_t* images, const std::uint8_t* labels,
               const std::int32_t* indices, int pixels, int n);  // resident set -> input
+  // Batch number `batch step` (a counter in the arena) of a shuffled order -> input, and the
+  // counter's reset and advance: the pieces of a step that a captured graph can replay.
+  void gather_at_batch_step(const NormalizeParams& norm, const std::uint8_t* images,
+                            const std::uint8_t* labels, const std::int32_t* order, int pixels,
+                            int n);
+  void reset_batch_step();
+  void advance_batch_step();
 
   // Passes over the batch in `input` / `labels`. forward() with training=false skips dropout.
   void forward(int n, bool training);
+  void forward_layer(std::size_t layer, int n, bool training);
+  void backward_layer(std::size_t layer, int n);
   void loss(int n, bool with_gradient);  // accumulates into the loss and correct counters
   void backward(int n);
   void update(const SgdParams& sgd);
@@ -96,6 +105,7 @@ class Executor {
   std::int32_t* labels_ = nullptr;
   T* loss_sum_ = nullptr;
   std::int32_t* correct_ = nullptr;
+  std::int32_t* batch_step_ = nullptr;
   void* workspace_ = nullptr;
 
   T* at(std::size_t byte_offset) const {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <optional>
 #include <random>
 
 #include "cnnrt/dataset.hpp"
@@ -70,6 +71,18 @@ struct Model::Impl {
   NormalizeParams norm;
   ResidentSet train, eval;
   std::vector<std::int32_t> order;  // host copy of the shuffled training order
+  bool has_dropout = false;
+  bool used_graph = false;
+  // What the captured step graph baked in; a change means capturing again.
+  // (Uploading a training set drops it too: the graph holds the set's device pointers.)
+  struct GraphKey {
+    float lr, momentum, weight_decay, mean, std;
+    bool operator==(const GraphKey& o) const {
+      return lr == o.lr && momentum == o.momentum && weight_decay == o.weight_decay &&
+             mean == o.mean && std == o.std;
+    }
+  };
+  std::optional<GraphKey> graph_key;
 
   Impl(const Network& net, const CompileOptions& opts) : network(net), options(opts) {
     std::unique_ptr<Backend<float>> backend = opts.device == Device::cuda
@@ -79,6 +92,8 @@ struct Model::Impl {
     const std::vector<double> init =
         initial_parameters(exec->plans(), exec->parameters(), opts.init, opts.seed);
     exec->upload(exec->params(), std::vector<float>(init.begin(), init.end()));
+    for (const LayerSpec& layer : network.layers())
+      has_dropout = has_dropout || layer.kind == LayerKind::dropout;
   }
 
   void check_sample_shape(const Dataset& data, const char* what) const {
@@ -91,6 +106,7 @@ struct Model::Impl {
 
   void upload(ResidentSet& set, const Dataset& data, const char* what) {
     check_sample_shape(data, what);
+    if (&set == &train) graph_key.reset();
     set.clear();
     Backend<float>& b = exec->backend();
     set.backend = &b;
@@ -193,36 +209,78 @@ BatchStats Model::train_epoch(int epoch, const Progress& progress) {
   ResidentSet& set = m.train;
   if (set.count == 0) throw Error("train_epoch: no training set uploaded (upload_train_set)");
   Executor<float>& exec = *m.exec;
+  Backend<float>& backend = exec.backend();
   // The epoch's order: a permutation seeded by (seed, epoch), uploaded once per epoch.
   m.order.resize(static_cast<std::size_t>(set.count));
   std::iota(m.order.begin(), m.order.end(), 0);
   std::mt19937_64 rng(m.options.seed * 0x9E3779B97F4A7C15ull + std::uint64_t(epoch) + 1);
   std::shuffle(m.order.begin(), m.order.end(), rng);
-  exec.backend().copy_to_backend(set.order, m.order.data(), m.order.size() * sizeof(std::int32_t));
+  backend.copy_to_backend(set.order, m.order.data(), m.order.size() * sizeof(std::int32_t));
 
   exec.reset_counters();
+  exec.reset_batch_step();
   const int batch = exec.batch();
+  const int full_steps = set.count / batch;
   const int steps = (set.count + batch - 1) / batch;
+  // One full-batch step: everything a captured graph replays. The batch counter lives on the
+  // backend, so the same launches serve every step.
+  auto enqueue_full_step = [&] {
+    exec.gather_at_batch_step(m.norm, set.images, set.labels, set.order, set.pixels, batch);
+    exec.forward(batch, true);
+    exec.loss(batch, true);
+    exec.backward(batch);
+    exec.update(m.sgd);
+    exec.advance_batch_step();
+  };
+  m.used_graph = m.options.cuda_graphs && backend.supports_graphs() && !m.has_dropout &&
+                 full_steps > 0;
+  if (m.used_graph) {
+    const Impl::GraphKey key{m.sgd.lr, m.sgd.momentum, m.sgd.weight_decay, m.norm.mean, m.norm.std};
+    if (!m.graph_key || !(*m.graph_key == key)) {
+      m.graph_key.reset();
+      backend.begin_capture();
+      try {
+        enqueue_full_step();
+      } catch (...) {
+        backend.end_capture();  // leave the stream usable; the error is the one worth reporting
+        throw;
+      }
+      backend.end_capture();
+      m.graph_key = key;
+    }
+  }
   BatchStats running;
-  for (int step = 0; step < steps; ++step) {
-    const int first = step * batch;
-    const int n = std::min(batch, set.count - first);
-    exec.gather(m.norm, set.images, set.labels, set.order + first, set.pixels, n);
+  auto report_progress = [&](int step, int samples_done) {
+    if (!progress) return;
+    double loss_sum = 0;
+    std::int64_t correct = 0;
+    if (exec.poll_counters(&loss_sum, &correct))
+      running = BatchStats{loss_sum, correct, std::int64_t(samples_done)};
+    progress(step, steps, running);
+  };
+  for (int step = 0; step < full_steps; ++step) {
+    if (m.used_graph)
+      backend.replay();
+    else
+      enqueue_full_step();
+    ++exec.step_counter;
+    report_progress(step + 1, (step + 1) * batch);
+  }
+  if (full_steps < steps) {  // the last, partial batch runs eagerly
+    const int n = set.count - full_steps * batch;
+    exec.gather(m.norm, set.images, set.labels, set.order + std::size_t(full_steps) * batch,
+                set.pixels, n);
     exec.forward(n, true);
     exec.loss(n, true);
     exec.backward(n);
     exec.update(m.sgd);
     ++exec.step_counter;
-    if (progress) {
-      double loss_sum = 0;
-      std::int64_t correct = 0;
-      if (exec.poll_counters(&loss_sum, &correct))
-        running = BatchStats{loss_sum, correct, std::int64_t(first + n)};
-      progress(step + 1, steps, running);
-    }
+    report_progress(steps, set.count);
   }
   return exec.read_counters(set.count);
 }
+
+bool Model::last_epoch_used_graph() const { return impl_->used_graph; }
 
 BatchStats Model::evaluate_resident() {
   Impl& m = *impl_;

@@ -43,6 +43,9 @@ struct CNNRT_API CompileOptions {
   InitScheme init = InitScheme::he_uniform;
   GemmBackend gemm = GemmBackend::tiled;
   int cpu_threads = 0;  // CPU backend: 0 = all hardware threads
+  // CUDA: capture one training step as a CUDA graph and replay it for every full batch of an
+  // epoch (networks without dropout; with dropout the per-step mask offset keeps steps eager).
+  bool cuda_graphs = true;
 };
 
 // Sums over the samples seen: mean loss = loss_sum / samples.
@@ -98,6 +101,8 @@ class CNNRT_API Model {
   using Progress = std::function<void(int step, int steps, const BatchStats& running)>;
   BatchStats train_epoch(int epoch, const Progress& progress = {});
   BatchStats evaluate_resident();  // the whole resident evaluation set
+  // Whether the last train_epoch replayed a captured graph for its full batches.
+  bool last_epoch_used_graph() const;
 
   // --- Optimizer
   void set_sgd(const SgdParams& params);

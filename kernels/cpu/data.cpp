@@ -36,4 +36,23 @@ template void gather_batch<double>(const NormalizeParams&, int, int, const std::
                                    const std::uint8_t*, const std::int32_t*, double*,
                                    std::int32_t*);
 
+// order: [samples], *step: the batch number -> the batch order[step * n, (step + 1) * n)
+template <typename T>
+void gather_batch_at_step(const NormalizeParams& norm, int n, int pixels,
+                          const std::uint8_t* images, const std::uint8_t* labels,
+                          const std::int32_t* order, const std::int32_t* step, T* batch,
+                          std::int32_t* batch_labels) {
+  gather_batch(norm, n, pixels, images, labels, order + std::size_t(*step) * std::size_t(n), batch,
+               batch_labels);
+}
+
+void advance_counter(std::int32_t* counter) { *counter += 1; }
+
+template void gather_batch_at_step<float>(const NormalizeParams&, int, int, const std::uint8_t*,
+                                          const std::uint8_t*, const std::int32_t*,
+                                          const std::int32_t*, float*, std::int32_t*);
+template void gather_batch_at_step<double>(const NormalizeParams&, int, int, const std::uint8_t*,
+                                           const std::uint8_t*, const std::int32_t*,
+                                           const std::int32_t*, double*, std::int32_t*);
+
 }  // namespace cnnrt::cpu

@@ -14,4 +14,14 @@ void gather_batch(const NormalizeParams& norm, int n, int pixels, const std::uin
                   const std::uint8_t* labels, const std::int32_t* indices, T* batch,
                   std::int32_t* batch_labels);
 
+// The same for batch number *step of a shuffled order: indices = order + (*step) * n.
+template <typename T>
+void gather_batch_at_step(const NormalizeParams& norm, int n, int pixels,
+                          const std::uint8_t* images, const std::uint8_t* labels,
+                          const std::int32_t* order, const std::int32_t* step, T* batch,
+                          std::int32_t* batch_labels);
+
+// counter: [1] -> counter + 1
+void advance_counter(std::int32_t* counter);
+
 }  // namespace cnnrt::cpu

@@ -12,15 +12,20 @@ namespace cnnrt::cuda {
 namespace {
 
 // images: [samples, pixels] uint8, labels: [samples] uint8, indices: [n] ->
-// batch: [n, pixels] = (byte / 255 - mean) / std, batch_labels: [n]; grid-stride over n labels,
+// batch: [n, pixels] = (byte / 255 - mean) / std, batch_labels: [n] (indices advanced by
+// step * n when a step counter is given); grid-stride over n labels,
 // then over n * pixels values (consecutive threads read consecutive bytes of one image:
 // coalesced). Indices are trusted here (device memory; the host validates the shuffle it uploads).
 __global__ void gather_batch_kernel(NormalizeParams norm, int n, int pixels,
                                     const std::uint8_t* __restrict__ images,
                                     const std::uint8_t* __restrict__ labels,
                                     const std::int32_t* __restrict__ indices,
+                                    const std::int32_t* __restrict__ step,
                                     float* __restrict__ batch,
                                     std::int32_t* __restrict__ batch_labels) {
+  // With a step counter the batch is order[step * n, (step + 1) * n), read on the device so a
+  // captured graph can replay the same launch for every step.
+  if (step != nullptr) indices += std::size_t(*step) * std::size_t(n);
   const std::size_t count = pixels > 0 ? std::size_t(n) * std::size_t(pixels) : 0;
   const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
   const std::size_t first = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -46,8 +51,33 @@ void gather_batch(const NormalizeParams& norm, int n, int pixels, const std::uin
   const std::size_t work =
       std::max(std::size_t(n), std::size_t(n) * std::size_t(std::max(pixels, 0)));
   gather_batch_kernel<<<detail::elementwise_blocks(work), detail::kElementwiseThreads, 0, stream>>>(
-      norm, n, pixels, images, labels, indices, batch, batch_labels);
+      norm, n, pixels, images, labels, indices, nullptr, batch, batch_labels);
   CNNRT_LAUNCH_CHECK(gather_batch_kernel);
+}
+
+void gather_batch_at_step(const NormalizeParams& norm, int n, int pixels,
+                          const std::uint8_t* images, const std::uint8_t* labels,
+                          const std::int32_t* order, const std::int32_t* step, float* batch,
+                          std::int32_t* batch_labels, cudaStream_t stream) {
+  if (!(norm.std != 0.0f))
+    throw Error(fmt::format("cuda::gather_batch_at_step: normalisation std = {} must be non-zero",
+                            norm.std));
+  if (n <= 0) return;
+  const std::size_t work =
+      std::max(std::size_t(n), std::size_t(n) * std::size_t(std::max(pixels, 0)));
+  gather_batch_kernel<<<detail::elementwise_blocks(work), detail::kElementwiseThreads, 0, stream>>>(
+      norm, n, pixels, images, labels, order, step, batch, batch_labels);
+  CNNRT_LAUNCH_CHECK(gather_batch_kernel);
+}
+
+namespace {
+// counter: [1] -> counter + 1
+__global__ void advance_counter_kernel(std::int32_t* counter) { *counter += 1; }
+}  // namespace
+
+void advance_counter(std::int32_t* counter, cudaStream_t stream) {
+  advance_counter_kernel<<<1, 1, 0, stream>>>(counter);
+  CNNRT_LAUNCH_CHECK(advance_counter_kernel);
 }
 
 }  // namespace cnnrt::cuda

@@ -14,4 +14,14 @@ void gather_batch(const NormalizeParams& norm, int n, int pixels, const std::uin
                   const std::uint8_t* labels, const std::int32_t* indices, float* batch,
                   std::int32_t* batch_labels, cudaStream_t stream);
 
+// The same for batch number *step of a shuffled order: indices = order + (*step) * n, with the
+// step read on the device, so one captured graph serves every step of an epoch.
+void gather_batch_at_step(const NormalizeParams& norm, int n, int pixels,
+                          const std::uint8_t* images, const std::uint8_t* labels,
+                          const std::int32_t* order, const std::int32_t* step, float* batch,
+                          std::int32_t* batch_labels, cudaStream_t stream);
+
+// counter: [1] device int32, incremented by one (the graph's last node).
+void advance_counter(std::int32_t* counter, cudaStream_t stream);
+
 }  // namespace cnnrt::cuda
