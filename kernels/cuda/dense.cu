@@ -1,0 +1,162 @@
+// CUDA dense layer (SPEC.md section 4, weight stored [out, in] as PyTorch does). Two GEMM paths:
+// a hand-written shared-memory tiled kernel and cuBLAS (an empty reduction, e.g. a batch of 0,
+// zero-fills instead: cuBLAS rejects a leading dimension of 0); the bias add and bias gradient are
+// small kernels of our own shared by both. Every output element is summed by one thread in a fixed
+// order (or by cuBLAS, deterministic for a fixed configuration): no atomics.
+#include <fmt/format.h>
+
+#include "kernels/cuda/check.hpp"
+#include "kernels/cuda/dense.cuh"
+#include "kernels/cuda/launch.cuh"
+
+namespace cnnrt::cuda {
+namespace {
+
+constexpr int kGemmTile = 16;
+
+// c: [m, n] = op(a) * op(b), all row-major. a is stored [m, k] (or [k, m] when TransA), b is
+// stored [k, n] (or [n, k] when TransB). grid: (ceil(n / 16), ceil(m / 16)), block: (16, 16);
+// thread (ty, tx) computes c[m0 + ty, n0 + tx]. Tiles are loaded so that consecutive threads
+// read consecutive addresses whichever way a matrix is stored; +1 padding avoids bank conflicts
+// on the transposed stores.
+template <bool TransA, bool TransB>
+__global__ void gemm_tiled_kernel(int m, int n, int k, const float* __restrict__ a,
+                                  const float* __restrict__ b, float* __restrict__ c) {
+  __shared__ float a_tile[kGemmTile][kGemmTile + 1];  // [m][k]
+  __shared__ float b_tile[kGemmTile][kGemmTile + 1];  // [k][n]
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int m0 = blockIdx.y * kGemmTile, n0 = blockIdx.x * kGemmTile;
+  float acc = 0.0f;
+  for (int k0 = 0; k0 < k; k0 += kGemmTile) {
+    if (TransA) {  // element (row, col) of op(a) is a[col * m + row]
+      const int row = m0 + tx, col = k0 + ty;
+      a_tile[tx][ty] = (row < m && col < k) ? a[std::size_t(col) * m + row] : 0.0f;
+    } else {
+      const int row = m0 + ty, col = k0 + tx;
+      a_tile[ty][tx] = (row < m && col < k) ? a[std::size_t(row) * k + col] : 0.0f;
+    }
+    if (TransB) {  // element (row, col) of op(b) is b[col * k + row]
+      const int row = k0 + tx, col = n0 + ty;
+      b_tile[tx][ty] = (row < k && col < n) ? b[std::size_t(col) * k + row] : 0.0f;
+    } else {
+      const int row = k0 + ty, col = n0 + tx;
+      b_tile[ty][tx] = (row < k && col < n) ? b[std::size_t(row) * n + col] : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kGemmTile; ++kk) acc += a_tile[ty][kk] * b_tile[kk][tx];
+    __syncthreads();
+  }
+  const int row = m0 + ty, col = n0 + tx;
+  if (row < m && col < n) c[std::size_t(row) * n + col] = acc;
+}
+
+template <bool TransA, bool TransB>
+void launch_gemm_tiled(int m, int n, int k, const float* a, const float* b, float* c,
+                       cudaStream_t stream) {
+  const dim3 grid{unsigned((n + kGemmTile - 1) / kGemmTile),
+                  unsigned((m + kGemmTile - 1) / kGemmTile)};
+  const dim3 block{kGemmTile, kGemmTile};
+  gemm_tiled_kernel<TransA, TransB><<<grid, block, 0, stream>>>(m, n, k, a, b, c);
+  CNNRT_LAUNCH_CHECK(gemm_tiled_kernel);
+}
+
+// out: [n, features] += bias: [features]; grid-stride.
+__global__ void add_bias_kernel(std::size_t count, int features, const float* __restrict__ bias,
+                                float* __restrict__ out) {
+  const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
+  for (std::size_t i = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride)
+    out[i] += bias[i % features];
+}
+
+// dout: [n, features] -> dbias: [features], one thread per feature summing the batch in order
+// (consecutive threads read consecutive columns: coalesced).
+__global__ void bias_grad_kernel(int n, int features, const float* __restrict__ dout,
+                                 float* __restrict__ dbias) {
+  const int feature = blockIdx.x * blockDim.x + threadIdx.x;
+  if (feature >= features) return;
+  float sum = 0.0f;
+  for (int row = 0; row < n; ++row) sum += dout[std::size_t(row) * features + feature];
+  dbias[feature] = sum;
+}
+
+void require_cublas(cublasHandle_t cublas, const char* where) {
+  if (cublas == nullptr)
+    throw Error(fmt::format("{}: GemmImpl::cublas needs a cuBLAS handle, got nullptr", where));
+}
+
+}  // namespace
+
+void dense_forward(const DenseGeometry& g, const float* in, const float* weight, const float* bias,
+                   float* out, GemmImpl impl, cublasHandle_t cublas, cudaStream_t stream) {
+  const std::size_t count = g.out_size();
+  if (count == 0) return;
+  if (g.in_features == 0) {
+    CNNRT_CUDA_CHECK(cudaMemsetAsync(out, 0, count * sizeof(float), stream));
+  } else if (impl == GemmImpl::cublas) {
+    require_cublas(cublas, "cuda::dense_forward");
+    // Row-major out [n, out] is column-major [out, n] = weight^T-as-stored (column-major
+    // [in, out], transposed) times in (column-major [in, n]).
+    const float one = 1.0f, zero = 0.0f;
+    CNNRT_CUBLAS_CHECK(cublasSgemm(cublas, CUBLAS_OP_T, CUBLAS_OP_N, g.out_features, g.n,
+                                   g.in_features, &one, weight, g.in_features, in, g.in_features,
+                                   &zero, out, g.out_features));
+  } else {
+    // out [n, out] = in [n, in] * weight^T (weight stored [out, in])
+    launch_gemm_tiled<false, true>(g.n, g.out_features, g.in_features, in, weight, out, stream);
+  }
+  if (bias != nullptr) {
+    add_bias_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0, stream>>>(
+        count, g.out_features, bias, out);
+    CNNRT_LAUNCH_CHECK(add_bias_kernel);
+  }
+}
+
+void dense_backward_data(const DenseGeometry& g, const float* dout, const float* weight, float* din,
+                         GemmImpl impl, cublasHandle_t cublas, cudaStream_t stream) {
+  if (g.in_size() == 0) return;
+  if (g.out_features == 0) {
+    CNNRT_CUDA_CHECK(cudaMemsetAsync(din, 0, g.in_size() * sizeof(float), stream));
+  } else if (impl == GemmImpl::cublas) {
+    require_cublas(cublas, "cuda::dense_backward_data");
+    // Column-major din [in, n] = weight (column-major [in, out]) times dout (column-major
+    // [out, n]).
+    const float one = 1.0f, zero = 0.0f;
+    CNNRT_CUBLAS_CHECK(cublasSgemm(cublas, CUBLAS_OP_N, CUBLAS_OP_N, g.in_features, g.n,
+                                   g.out_features, &one, weight, g.in_features, dout,
+                                   g.out_features, &zero, din, g.in_features));
+  } else {
+    // din [n, in] = dout [n, out] * weight [out, in]
+    launch_gemm_tiled<false, false>(g.n, g.in_features, g.out_features, dout, weight, din, stream);
+  }
+}
+
+void dense_backward_weights(const DenseGeometry& g, const float* in, const float* dout,
+                            float* dweight, float* dbias, GemmImpl impl, cublasHandle_t cublas,
+                            cudaStream_t stream) {
+  if (g.weight_size() > 0) {
+    if (g.n == 0) {
+      CNNRT_CUDA_CHECK(cudaMemsetAsync(dweight, 0, g.weight_size() * sizeof(float), stream));
+    } else if (impl == GemmImpl::cublas) {
+      require_cublas(cublas, "cuda::dense_backward_weights");
+      // Column-major dweight [in, out] = in (column-major [in, n]) times dout^T (dout is
+      // column-major [out, n]).
+      const float one = 1.0f, zero = 0.0f;
+      CNNRT_CUBLAS_CHECK(cublasSgemm(cublas, CUBLAS_OP_N, CUBLAS_OP_T, g.in_features,
+                                     g.out_features, g.n, &one, in, g.in_features, dout,
+                                     g.out_features, &zero, dweight, g.in_features));
+    } else {
+      // dweight [out, in] = dout^T (dout stored [n, out]) * in [n, in]
+      launch_gemm_tiled<true, false>(g.out_features, g.in_features, g.n, dout, in, dweight, stream);
+    }
+  }
+  if (dbias != nullptr && g.out_features > 0) {
+    const unsigned blocks =
+        unsigned((g.out_features + detail::kElementwiseThreads - 1) / detail::kElementwiseThreads);
+    bias_grad_kernel<<<blocks, detail::kElementwiseThreads, 0, stream>>>(g.n, g.out_features, dout,
+                                                                         dbias);
+    CNNRT_LAUNCH_CHECK(bias_grad_kernel);
+  }
+}
+
+}  // namespace cnnrt::cuda

@@ -1,0 +1,154 @@
+// CUDA pooling (SPEC.md section 5), no padding. Forward: one thread per output. Backward: one
+// thread per input element gathering over the windows that cover it, so overlapping windows
+// (AlexNet's 3x3 stride 2) need no atomics and the sums have a fixed order.
+#include "kernels/cuda/check.hpp"
+#include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/pool.cuh"
+
+namespace cnnrt::cuda {
+namespace {
+
+// The output rows (or columns) whose window covers input row y: oy * stride <= y < oy * stride
+// + window, clipped to [0, out).
+struct CoveringRange {
+  int first, last;  // inclusive; empty when first > last
+};
+
+__device__ __forceinline__ CoveringRange covering_windows(int y, int window, int stride, int out) {
+  const int first = y - window < 0 ? 0 : (y - window) / stride + 1;
+  const int last = min(y / stride, out - 1);
+  return CoveringRange{first, last};
+}
+
+// in: [n, c, h, w] -> out, argmax: [n, c, out_h, out_w]; grid-stride over outputs.
+// argmax = y * w + x of the first maximum in row-major order (strict > keeps the first).
+__global__ void max_pool_forward_kernel(Pool2dGeometry g, std::size_t count,
+                                        const float* __restrict__ in, float* __restrict__ out,
+                                        std::int32_t* __restrict__ argmax) {
+  const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
+  for (std::size_t index = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; index < count;
+       index += stride) {
+    const int ox = int(index % g.out_w);
+    const int oy = int((index / g.out_w) % g.out_h);
+    const std::size_t plane = index / (std::size_t(g.out_w) * g.out_h);  // n * c + channel
+    const float* in_plane = in + plane * g.h * g.w;
+    const int y0 = oy * g.stride_h, x0 = ox * g.stride_w;
+    int best_at = y0 * g.w + x0;
+    float best = in_plane[best_at];
+    for (int i = 0; i < g.win_h; ++i)
+      for (int j = 0; j < g.win_w; ++j) {
+        const int at = (y0 + i) * g.w + x0 + j;
+        const float value = in_plane[at];
+        if (value > best) {
+          best = value;
+          best_at = at;
+        }
+      }
+    out[index] = best;
+    argmax[index] = best_at;
+  }
+}
+
+// dout, argmax: [n, c, out_h, out_w] -> din: [n, c, h, w]; grid-stride over inputs.
+__global__ void max_pool_backward_kernel(Pool2dGeometry g, std::size_t count,
+                                         const float* __restrict__ dout,
+                                         const std::int32_t* __restrict__ argmax,
+                                         float* __restrict__ din) {
+  const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
+  for (std::size_t index = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; index < count;
+       index += stride) {
+    const int x = int(index % g.w);
+    const int y = int((index / g.w) % g.h);
+    const std::size_t plane = index / (std::size_t(g.w) * g.h);
+    const std::size_t out_plane = plane * g.out_h * g.out_w;
+    const int here = y * g.w + x;
+    const CoveringRange rows = covering_windows(y, g.win_h, g.stride_h, g.out_h);
+    const CoveringRange cols = covering_windows(x, g.win_w, g.stride_w, g.out_w);
+    float sum = 0.0f;
+    for (int oy = rows.first; oy <= rows.last; ++oy)
+      for (int ox = cols.first; ox <= cols.last; ++ox) {
+        const std::size_t at = out_plane + std::size_t(oy) * g.out_w + ox;
+        if (argmax[at] == here) sum += dout[at];
+      }
+    din[index] = sum;
+  }
+}
+
+// in: [n, c, h, w] -> out: [n, c, out_h, out_w], the window mean; grid-stride over outputs.
+__global__ void avg_pool_forward_kernel(Pool2dGeometry g, std::size_t count,
+                                        const float* __restrict__ in, float* __restrict__ out) {
+  const float inv_window = 1.0f / float(g.win_h * g.win_w);
+  const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
+  for (std::size_t index = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; index < count;
+       index += stride) {
+    const int ox = int(index % g.out_w);
+    const int oy = int((index / g.out_w) % g.out_h);
+    const std::size_t plane = index / (std::size_t(g.out_w) * g.out_h);
+    const float* window =
+        in + plane * g.h * g.w + std::size_t(oy) * g.stride_h * g.w + std::size_t(ox) * g.stride_w;
+    float sum = 0.0f;
+    for (int i = 0; i < g.win_h; ++i)
+      for (int j = 0; j < g.win_w; ++j) sum += window[i * g.w + j];
+    out[index] = sum * inv_window;
+  }
+}
+
+// dout: [n, c, out_h, out_w] -> din: [n, c, h, w]: sum of dout / (win_h * win_w) over the
+// covering windows; grid-stride over inputs.
+__global__ void avg_pool_backward_kernel(Pool2dGeometry g, std::size_t count,
+                                         const float* __restrict__ dout, float* __restrict__ din) {
+  const float inv_window = 1.0f / float(g.win_h * g.win_w);
+  const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
+  for (std::size_t index = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; index < count;
+       index += stride) {
+    const int x = int(index % g.w);
+    const int y = int((index / g.w) % g.h);
+    const std::size_t plane = index / (std::size_t(g.w) * g.h);
+    const float* dout_plane = dout + plane * g.out_h * g.out_w;
+    const CoveringRange rows = covering_windows(y, g.win_h, g.stride_h, g.out_h);
+    const CoveringRange cols = covering_windows(x, g.win_w, g.stride_w, g.out_w);
+    float sum = 0.0f;
+    for (int oy = rows.first; oy <= rows.last; ++oy)
+      for (int ox = cols.first; ox <= cols.last; ++ox) sum += dout_plane[oy * g.out_w + ox];
+    din[index] = sum * inv_window;
+  }
+}
+
+}  // namespace
+
+void max_pool_forward(const Pool2dGeometry& g, const float* in, float* out, std::int32_t* argmax,
+                      cudaStream_t stream) {
+  const std::size_t count = g.out_size();
+  if (count == 0) return;
+  max_pool_forward_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
+                            stream>>>(g, count, in, out, argmax);
+  CNNRT_LAUNCH_CHECK(max_pool_forward_kernel);
+}
+
+void max_pool_backward(const Pool2dGeometry& g, const float* dout, const std::int32_t* argmax,
+                       float* din, cudaStream_t stream) {
+  const std::size_t count = g.in_size();
+  if (count == 0) return;
+  max_pool_backward_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
+                             stream>>>(g, count, dout, argmax, din);
+  CNNRT_LAUNCH_CHECK(max_pool_backward_kernel);
+}
+
+void avg_pool_forward(const Pool2dGeometry& g, const float* in, float* out, cudaStream_t stream) {
+  const std::size_t count = g.out_size();
+  if (count == 0) return;
+  avg_pool_forward_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
+                            stream>>>(g, count, in, out);
+  CNNRT_LAUNCH_CHECK(avg_pool_forward_kernel);
+}
+
+void avg_pool_backward(const Pool2dGeometry& g, const float* dout, float* din,
+                       cudaStream_t stream) {
+  const std::size_t count = g.in_size();
+  if (count == 0) return;
+  avg_pool_backward_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
+                             stream>>>(g, count, dout, din);
+  CNNRT_LAUNCH_CHECK(avg_pool_backward_kernel);
+}
+
+}  // namespace cnnrt::cuda

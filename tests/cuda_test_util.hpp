@@ -1,0 +1,46 @@
+#pragma once
+// Helpers for the GPU-vs-CPU parity suites (tests/cuda_*_test.cpp): uploads, NaN-poisoned output
+// buffers, bitwise comparison, and the tolerance for long float sums.
+#include <cstddef>
+#include <cstring>
+#include <vector>
+
+#include "host/device_buffer.hpp"
+#include "tests/test_util.hpp"
+
+namespace cnnrt::test {
+
+// Float reference vs float GPU: both round every addition, in different orders, so the
+// difference of two sums of `terms` products grows about linearly with `terms` (|values| <= 1).
+// A wrong index gives errors of the size of the values themselves, far above this.
+constexpr double kSumAtolPerTerm = 1e-7;
+constexpr double kSumAtolFloor = 1e-5;
+constexpr double kSumRtol = 1e-4;
+
+inline Tolerance summed_tolerance(std::size_t terms) {
+  return Tolerance{kSumAtolFloor + kSumAtolPerTerm * double(terms), kSumRtol};
+}
+
+template <typename T>
+DeviceBuffer<T> to_device(const std::vector<T>& host) {
+  DeviceBuffer<T> buffer(host.size());
+  buffer.upload(host);
+  return buffer;
+}
+
+// An output buffer filled with 0xFF bytes (NaN for float, -1 for integers), so an element the
+// kernel forgets to write fails the comparison.
+template <typename T>
+DeviceBuffer<T> poisoned(std::size_t count) {
+  DeviceBuffer<T> buffer(count);
+  buffer.fill_bytes(0xFF);
+  return buffer;
+}
+
+template <typename T>
+bool bitwise_equal(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+
+}  // namespace cnnrt::test
