@@ -107,7 +107,7 @@ std::string dims_to_string(const std::vector<int>& dims) {
   return fmt::format("{}", fmt::join(dims, "x"));
 }
 
-// Reads and validates an IDX file whose magic must be `expected_magic`.
+// Reads and validates an IDX file of unsigned bytes; `what` names the data in messages.
 std::vector<std::uint8_t> read_idx(const std::string& path, std::vector<int>* dims_out,
                                    const char* what) {
   ByteSource source(path);
@@ -278,11 +278,14 @@ Dataset load_mnist_split(const std::string& dir, bool train) {
   if (images_path.empty() || labels_path.empty()) {
     std::error_code ignored;
     const bool dir_exists = std::filesystem::is_directory(dir, ignored);
+    std::vector<std::string> missing;
+    if (images_path.empty()) missing.push_back(images_name);
+    if (labels_path.empty()) missing.push_back(labels_name);
     throw Error(fmt::format(
-        "no {} split in {}{}: looked for {}[.gz] and {}[.gz]; {} is missing (set --data or "
-        "CNNRT_DATA_DIR, or install Debian's dataset-fashion-mnist)",
+        "no {} split in {}{}: looked for {}[.gz] and {}[.gz]; missing: {} (set CNNRT_DATA_DIR to "
+        "another directory, or install Debian's dataset-fashion-mnist)",
         train ? "training" : "test", dir, dir_exists ? "" : " (the directory does not exist)",
-        images_name, labels_name, images_path.empty() ? images_name : labels_name));
+        images_name, labels_name, fmt::join(missing, ", ")));
   }
   return load_idx_dataset(images_path, labels_path, 10);
 }

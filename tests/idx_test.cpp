@@ -237,6 +237,11 @@ TEST_F(IdxTest, SplitFindsPlainAndGzippedFiles) {
   EXPECT_EQ(test.count, kCount);
   EXPECT_EQ(test.labels, kLabels);
   EXPECT_THROW(load_mnist_split(dir_.string(), true), Error);
+  // Only the training labels are missing: the message says which one.
+  write_bytes(path("train-images-idx3-ubyte"),
+              idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
+  expect_error([&] { load_mnist_split(dir_.string(), true); },
+               {"missing: train-labels-idx1-ubyte ("});
 }
 
 TEST_F(IdxTest, TakeKeepsTheFirstSamples) {

@@ -6,8 +6,10 @@
 
 namespace cnnrt::cli {
 
-
-
 void add_info_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_gradcheck_command(CLI::App& app);
+void add_summary_command(CLI::App& app);
 
 }  // namespace cnnrt::cli

@@ -12,6 +12,10 @@
 int main(int argc, char** argv) {
   CLI::App app{"cnnrt: train small convolutional networks on the GPU (CPU fallback)"};
   app.require_subcommand(1);
+  cnnrt::cli::add_train_command(app);
+  cnnrt::cli::add_eval_command(app);
+  cnnrt::cli::add_gradcheck_command(app);
+  cnnrt::cli::add_summary_command(app);
   cnnrt::cli::add_info_command(app);
   try {
     app.parse(argc, argv);

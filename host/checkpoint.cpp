@@ -1,0 +1,70 @@
+#include "cnnrt/checkpoint.hpp"
+
+#include <fmt/format.h>
+
+#include "cnnrt/error.hpp"
+#include "cnnrt/safetensors.hpp"
+
+namespace cnnrt {
+
+namespace {
+constexpr const char* kFormat = "cnnrt-checkpoint-1";
+std::string momentum_name(const std::string& name) { return name + ".momentum"; }
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Model& model, int epochs_done) {
+  SafeTensors file;
+  for (const ParameterInfo& p : model.parameters()) {
+    const std::vector<float> values = model.parameter(p.name);
+    file.add_f32(p.name, p.shape, values.data());
+    const std::vector<float> momentum = model.momentum(p.name);
+    file.add_f32(momentum_name(p.name), p.shape, momentum.data());
+  }
+  file.metadata["format"] = kFormat;
+  file.metadata["model"] = network_to_json(model.network());
+  file.metadata["epochs_done"] = std::to_string(epochs_done);
+  file.metadata["step_counter"] = std::to_string(model.step_counter());
+  file.save(path);
+}
+
+CheckpointState load_checkpoint(const std::string& path, Model& model) {
+  const SafeTensors file = SafeTensors::load(path);
+  CheckpointState state;
+  for (const ParameterInfo& p : model.parameters()) {
+    if (!file.contains(p.name))
+      throw Error(fmt::format("{}: no tensor '{}' (is it a checkpoint of {}?)", path, p.name,
+                              model.network().name()));
+    const TensorData& t = file.get(p.name);
+    if (t.shape != p.shape)
+      throw Error(fmt::format("{}: tensor '{}' has shape [{}], the model needs [{}]", path, p.name,
+                              fmt::join(t.shape, ", "), fmt::join(p.shape, ", ")));
+    if (t.dtype != "F32")
+      throw Error(fmt::format("{}: tensor '{}' is {}, expected F32", path, p.name, t.dtype));
+  }
+  for (const ParameterInfo& p : model.parameters()) {
+    model.set_parameter(p.name, file.get(p.name).as_floats());
+    const std::string m = momentum_name(p.name);
+    if (file.contains(m)) {
+      const TensorData& t = file.get(m);
+      if (t.shape != p.shape)
+        throw Error(fmt::format("{}: tensor '{}' has the wrong shape", path, m));
+      model.set_momentum(p.name, t.as_floats());
+      state.has_momentum = true;
+    }
+  }
+  auto number = [&](const char* key) -> std::uint64_t {
+    const auto it = file.metadata.find(key);
+    if (it == file.metadata.end()) return 0;
+    try {
+      return std::stoull(it->second);
+    } catch (const std::exception&) {
+      throw Error(fmt::format("{}: metadata '{}' is not a number: '{}'", path, key, it->second));
+    }
+  };
+  state.epochs_done = static_cast<int>(number("epochs_done"));
+  state.step_counter = number("step_counter");
+  model.set_step_counter(state.step_counter);
+  return state;
+}
+
+}  // namespace cnnrt

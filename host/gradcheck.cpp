@@ -1,0 +1,244 @@
+#include "cnnrt/gradcheck.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "cnnrt/checkpoint.hpp"
+#include "cnnrt/dataset.hpp"
+#include "cnnrt/error.hpp"
+#include "cnnrt/model.hpp"
+#include "cnnrt/safetensors.hpp"
+#include "cnnrt/trainer.hpp"
+#include "host/cpu_backend.hpp"
+#include "host/executor.hpp"
+
+namespace cnnrt {
+
+namespace {
+
+// Central-difference step, and the one-sided disagreement beyond which a point is taken to sit on
+// a kink (ReLU at 0, a max-pool tie) and skipped.
+constexpr double kFdStep = 1e-6;
+constexpr double kKinkRtol = 1e-3;
+constexpr double kKinkAtol = 1e-7;
+
+struct Batch {
+  std::vector<float> images;  // [n, C, H, W]
+  std::vector<std::int32_t> labels;
+  std::string source;
+};
+
+Batch make_batch(const Network& network, const GradcheckOptions& o) {
+  const SampleShape in = network.input();
+  const std::size_t sample = static_cast<std::size_t>(in.size());
+  Batch batch;
+  if (!o.data_dir.empty()) {
+    const Dataset test = load_mnist_split(o.data_dir, false);
+    if (test.channels == in.c && test.height == in.h && test.width == in.w &&
+        test.count >= o.batch && test.classes <= network.classes()) {
+      const TrainOptions defaults;
+      batch.images.resize(std::size_t(o.batch) * sample);
+      for (std::size_t i = 0; i < batch.images.size(); ++i)
+        batch.images[i] = (test.images[i] / 255.0f - defaults.normalize_mean) /
+                          defaults.normalize_std;
+      batch.labels.assign(test.labels.begin(), test.labels.begin() + o.batch);
+      batch.source = fmt::format("the first {} test images of {}", o.batch, o.data_dir);
+      return batch;
+    }
+    batch.source = fmt::format("seeded random inputs ({} does not fit the input {})", o.data_dir,
+                               in.to_string());
+  } else {
+    batch.source = "seeded random inputs";
+  }
+  std::mt19937_64 rng(o.seed + 17);
+  std::normal_distribution<float> pixel(0.0f, 1.0f);
+  std::uniform_int_distribution<int> label(0, network.classes() - 1);
+  batch.images.resize(std::size_t(o.batch) * sample);
+  for (float& v : batch.images) v = pixel(rng);
+  batch.labels.resize(static_cast<std::size_t>(o.batch));
+  for (auto& l : batch.labels) l = label(rng);
+  return batch;
+}
+
+void finish(TensorCheck& check, bool within, bool nonzero) { check.passed = within && nonzero; }
+
+void dump(const std::string& path, const Network& network, const Batch& batch,
+          const std::vector<ParameterInfo>& params, const std::vector<float>& values,
+          const std::vector<float>& grads, double loss, int n) {
+  SafeTensors file;
+  const SampleShape in = network.input();
+  file.add_f32("input", {n, in.c, in.h, in.w}, batch.images.data());
+  std::vector<std::int64_t> labels(batch.labels.begin(), batch.labels.end());
+  file.add_i64("labels", {n}, labels.data());
+  for (const ParameterInfo& p : params) {
+    file.add_f32(p.name, p.shape, values.data() + p.offset);
+    file.add_f32(p.name + ".grad", p.shape, grads.data() + p.offset);
+  }
+  const float loss_value = static_cast<float>(loss);
+  file.add_f32("loss", {}, &loss_value);
+  file.metadata["model"] = network_to_json(network);
+  file.save(path);
+}
+
+std::vector<float> flat_parameters(const Model& model) {
+  std::vector<float> all(static_cast<std::size_t>(model.parameter_count()));
+  for (const ParameterInfo& p : model.parameters()) {
+    const std::vector<float> values = model.parameter(p.name);
+    std::copy(values.begin(), values.end(), all.begin() + p.offset);
+  }
+  return all;
+}
+
+std::vector<float> flat_gradients(const Model& model) {
+  std::vector<float> all(static_cast<std::size_t>(model.parameter_count()));
+  for (const ParameterInfo& p : model.parameters()) {
+    const std::vector<float> values = model.gradient(p.name);
+    std::copy(values.begin(), values.end(), all.begin() + p.offset);
+  }
+  return all;
+}
+
+GradcheckReport cuda_against_cpu(const Network& network, const GradcheckOptions& o,
+                                  Model& cpu_model, const Batch& batch) {
+  CompileOptions cuda_options = cpu_model.options();
+  cuda_options.device = Device::cuda;
+  Model cuda_model(network, cuda_options);
+  for (const ParameterInfo& p : cpu_model.parameters())
+    cuda_model.set_parameter(p.name, cpu_model.parameter(p.name));
+  const BatchStats cpu_stats =
+      cpu_model.forward_backward(batch.images.data(), batch.labels.data(), o.batch);
+  const BatchStats gpu_stats =
+      cuda_model.forward_backward(batch.images.data(), batch.labels.data(), o.batch);
+
+  GradcheckReport report;
+  report.reference = "cuda vs cpu";
+  report.loss = gpu_stats.mean_loss();
+  report.passed = std::fabs(gpu_stats.mean_loss() - cpu_stats.mean_loss()) <=
+                  kGpuAtolFraction + kGpuRtol * std::fabs(cpu_stats.mean_loss());
+  for (const ParameterInfo& p : cpu_model.parameters()) {
+    const std::vector<float> ref = cpu_model.gradient(p.name);
+    const std::vector<float> got = cuda_model.gradient(p.name);
+    TensorCheck check;
+    check.name = p.name;
+    for (float v : ref) check.max_abs_reference = std::max(check.max_abs_reference, double(std::fabs(v)));
+    bool within = true;
+    for (std::size_t i = 0; i < ref.size(); ++i) {
+      const double err = std::fabs(double(got[i]) - double(ref[i]));
+      check.max_abs_error = std::max(check.max_abs_error, err);
+      if (ref[i] != 0.0f) check.max_rel_error = std::max(check.max_rel_error, err / std::fabs(ref[i]));
+      if (!(err <= kGpuAtolFraction * check.max_abs_reference + kGpuRtol * std::fabs(ref[i])))
+        within = false;
+      ++check.compared;
+    }
+    finish(check, within, check.max_abs_reference > 0);
+    report.passed = report.passed && check.passed;
+    report.tensors.push_back(check);
+  }
+  if (!o.dump_path.empty())
+    dump(o.dump_path, network, batch, cuda_model.parameters(), flat_parameters(cuda_model),
+         flat_gradients(cuda_model), gpu_stats.mean_loss(), o.batch);
+  return report;
+}
+
+GradcheckReport cpu_against_finite_differences(const Network& network,
+                                               const GradcheckOptions& o,
+                                               const Model& cpu_model, const Batch& batch) {
+  Executor<double> exec(network, o.batch, make_cpu_backend<double>(1));
+  const std::vector<float> start = flat_parameters(cpu_model);
+  exec.upload(exec.params(), std::vector<double>(start.begin(), start.end()));
+  const std::vector<double> images(batch.images.begin(), batch.images.end());
+  exec.load_batch(images.data(), batch.labels.data(), o.batch);
+  const int n = o.batch;
+  auto mean_loss = [&]() {
+    exec.reset_counters();
+    exec.forward(n, true);
+    exec.loss(n, false);
+    return exec.read_counters(n).mean_loss();
+  };
+  exec.reset_counters();
+  exec.forward(n, true);
+  exec.loss(n, true);
+  exec.backward(n);
+  const double loss0 = exec.read_counters(n).mean_loss();
+  const std::vector<double> analytic =
+      exec.download(exec.grads(), static_cast<std::size_t>(exec.parameter_count()));
+
+  GradcheckReport report;
+  report.reference = "cpu (double) vs finite differences";
+  report.loss = loss0;
+  report.passed = true;
+  std::mt19937_64 rng(o.seed + 29);
+  for (const ParameterInfo& p : exec.parameters()) {
+    TensorCheck check;
+    check.name = p.name;
+    for (std::int64_t i = 0; i < p.count; ++i)
+      check.max_abs_reference =
+          std::max(check.max_abs_reference, std::fabs(analytic[std::size_t(p.offset + i)]));
+    std::vector<std::int64_t> points(static_cast<std::size_t>(p.count));
+    std::iota(points.begin(), points.end(), std::int64_t(0));
+    std::shuffle(points.begin(), points.end(), rng);
+    points.resize(std::min<std::size_t>(points.size(), std::size_t(o.fd_points_per_tensor)));
+    bool within = true;
+    for (std::int64_t local : points) {
+      const std::size_t index = std::size_t(p.offset + local);
+      double* slot = exec.params() + index;
+      double value = 0;
+      exec.backend().copy_to_host(&value, slot, sizeof(double));
+      auto loss_at = [&](double v) {
+        exec.backend().copy_to_backend(slot, &v, sizeof(double));
+        return mean_loss();
+      };
+      const double plus = loss_at(value + kFdStep);
+      const double minus = loss_at(value - kFdStep);
+      loss_at(value);
+      const double forward_slope = (plus - loss0) / kFdStep;
+      const double backward_slope = (loss0 - minus) / kFdStep;
+      if (std::fabs(forward_slope - backward_slope) >
+          kKinkAtol + kKinkRtol * std::max(std::fabs(forward_slope), std::fabs(backward_slope))) {
+        ++check.skipped;
+        continue;
+      }
+      const double numeric = (plus - minus) / (2 * kFdStep);
+      const double a = analytic[index];
+      const double err = std::fabs(a - numeric);
+      check.max_abs_error = std::max(check.max_abs_error, err);
+      if (numeric != 0) check.max_rel_error = std::max(check.max_rel_error, err / std::fabs(numeric));
+      if (!(err <= kFdAtol + kFdRtol * std::max(std::fabs(a), std::fabs(numeric)))) within = false;
+      ++check.compared;
+    }
+    // Most points must be comparable, or the check says little.
+    if (check.compared < check.skipped) within = false;
+    finish(check, within, check.max_abs_reference > 0);
+    report.passed = report.passed && check.passed;
+    report.tensors.push_back(check);
+  }
+  if (!o.dump_path.empty()) {
+    const std::vector<float> grads(analytic.begin(), analytic.end());
+    dump(o.dump_path, network, batch, exec.parameters(), start, grads, loss0, n);
+  }
+  return report;
+}
+
+}  // namespace
+
+GradcheckReport gradcheck(const Network& network, const GradcheckOptions& o) {
+  if (o.batch <= 0) throw Error(fmt::format("gradcheck: batch must be positive, got {}", o.batch));
+  CompileOptions cpu_options;
+  cpu_options.device = Device::cpu;
+  cpu_options.batch_size = o.batch;
+  cpu_options.seed = o.seed;
+  Model cpu_model(network, cpu_options);
+  if (!o.weights_path.empty()) load_checkpoint(o.weights_path, cpu_model);
+  const Batch batch = make_batch(network, o);
+  GradcheckReport report = o.reference == GradcheckOptions::Reference::cpu
+                               ? cuda_against_cpu(network, o, cpu_model, batch)
+                               : cpu_against_finite_differences(network, o, cpu_model, batch);
+  report.batch_source = batch.source;
+  return report;
+}
+
+}  // namespace cnnrt

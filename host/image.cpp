@@ -1,0 +1,248 @@
+// Grayscale image IO: PGM parsed here (strictly, it is simple), everything else through stb.
+#include "cnnrt/image.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <limits>
+
+#include "cnnrt/error.hpp"
+
+// stb is compiled into this file only, with static linkage so its symbols never clash with another
+// copy in the program; its own warnings are not ours to fix.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
+#pragma GCC diagnostic pop
+
+namespace cnnrt {
+namespace {
+
+// Far above any image `cnnrt filter` is for, and small enough that width * height fits an int.
+constexpr int kMaxImageSide = 1 << 15;
+constexpr long long kMaxImagePixels = 1LL << 28;
+constexpr int kMaxPgmMaxval = 255;
+
+void check_size(const std::string& path, long long width, long long height) {
+  if (width < 1 || height < 1 || width > kMaxImageSide || height > kMaxImageSide ||
+      width * height > kMaxImagePixels)
+    throw Error(
+        fmt::format("{}: image size {}x{} is out of range (1 to {} per side, at most {} "
+                    "pixels)",
+                    path, width, height, kMaxImageSide, kMaxImagePixels));
+}
+
+std::vector<unsigned char> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+  return std::vector<unsigned char>(std::istreambuf_iterator<char>(in), {});
+}
+
+// Reads the whitespace-and-comment separated header tokens and the P2 body of a PGM.
+class PgmScanner {
+ public:
+  PgmScanner(const std::string& path, const std::vector<unsigned char>& bytes, std::size_t start)
+      : path_(path), bytes_(bytes), position_(start) {}
+
+  std::size_t position() const { return position_; }
+
+  void skip_whitespace_and_comments() {
+    while (position_ < bytes_.size()) {
+      if (bytes_[position_] == '#') {
+        while (position_ < bytes_.size() && bytes_[position_] != '\n') ++position_;
+      } else if (std::isspace(bytes_[position_])) {
+        ++position_;
+      } else {
+        break;
+      }
+    }
+  }
+
+  // A non-negative decimal integer (at most `limit`), preceded by whitespace or comments.
+  long long read_number(const char* what, long long limit) {
+    skip_whitespace_and_comments();
+    if (position_ >= bytes_.size())
+      throw Error(fmt::format("{}: PGM ends before its {}", path_, what));
+    if (!std::isdigit(bytes_[position_]))
+      throw Error(fmt::format("{}: PGM {} expected at byte {}, found '{}'", path_, what, position_,
+                              static_cast<char>(bytes_[position_])));
+    long long value = 0;
+    while (position_ < bytes_.size() && std::isdigit(bytes_[position_])) {
+      value = value * 10 + (bytes_[position_] - '0');
+      if (value > limit) throw Error(fmt::format("{}: PGM {} exceeds {}", path_, what, limit));
+      ++position_;
+    }
+    return value;
+  }
+
+  // The single whitespace character between maxval and the binary raster.
+  void skip_one_whitespace() {
+    if (position_ >= bytes_.size() || !std::isspace(bytes_[position_]))
+      throw Error(
+          fmt::format("{}: PGM header must end with one whitespace character after maxval", path_));
+    ++position_;
+  }
+
+ private:
+  const std::string& path_;
+  const std::vector<unsigned char>& bytes_;
+  std::size_t position_;
+};
+
+// P5 (binary) or P2 (ascii) with maxval <= 255; the raster must be exactly width * height values.
+GrayImage read_pgm(const std::string& path, const std::vector<unsigned char>& bytes) {
+  const bool binary = bytes[1] == '5';
+  PgmScanner scanner(path, bytes, 2);
+  if (scanner.position() < bytes.size() && !std::isspace(bytes[scanner.position()]) &&
+      bytes[scanner.position()] != '#')
+    throw Error(fmt::format("{}: PGM magic P{} must be followed by whitespace", path,
+                            static_cast<char>(bytes[1])));
+  const long long width = scanner.read_number("width", kMaxImageSide);
+  const long long height = scanner.read_number("height", kMaxImageSide);
+  check_size(path, width, height);
+  const long long maxval = scanner.read_number("maxval", 65535);
+  if (maxval < 1 || maxval > kMaxPgmMaxval)
+    throw Error(fmt::format("{}: PGM maxval {} is not supported (1 to {}; 16-bit PGM is not)", path,
+                            maxval, kMaxPgmMaxval));
+
+  GrayImage image;
+  image.width = static_cast<int>(width);
+  image.height = static_cast<int>(height);
+  const std::size_t count = static_cast<std::size_t>(width * height);
+  image.pixels.resize(count);
+  const float scale = 255.0f / static_cast<float>(maxval);
+  auto store = [&](std::size_t index, long long value) {
+    if (value > maxval)
+      throw Error(fmt::format("{}: PGM pixel {} (x {}, y {}) is {}, above maxval {}", path, index,
+                              index % image.width, index / image.width, value, maxval));
+    image.pixels[index] = static_cast<float>(value) * scale;
+  };
+  if (binary) {
+    scanner.skip_one_whitespace();
+    const std::size_t available = bytes.size() - scanner.position();
+    if (available < count)
+      throw Error(fmt::format("{}: PGM {}x{} needs {} bytes of pixels, found {} (truncated)", path,
+                              width, height, count, available));
+    if (available > count)
+      throw Error(fmt::format("{}: {} trailing bytes after the {}x{} PGM raster", path,
+                              available - count, width, height));
+    for (std::size_t i = 0; i < count; ++i) store(i, bytes[scanner.position() + i]);
+  } else {
+    for (std::size_t i = 0; i < count; ++i) {
+      try {
+        store(i, scanner.read_number("pixel value", 65535));
+      } catch (const Error&) {
+        if (scanner.position() >= bytes.size())
+          throw Error(fmt::format("{}: PGM {}x{} needs {} pixel values, found {} (truncated)", path,
+                                  width, height, count, i));
+        throw;
+      }
+    }
+    scanner.skip_whitespace_and_comments();
+    if (scanner.position() != bytes.size())
+      throw Error(
+          fmt::format("{}: unexpected data after the {} pixel values of the PGM", path, count));
+  }
+  return image;
+}
+
+std::string lowercase_extension(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  const std::size_t dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return {};
+  std::string extension = path.substr(dot);
+  for (char& c : extension) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return extension;
+}
+
+}  // namespace
+
+GrayImage read_gray_image(const std::string& path) {
+  const std::vector<unsigned char> bytes = read_file(path);
+  if (bytes.size() >= 2 && bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '2'))
+    return read_pgm(path, bytes);
+  if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+    throw Error(fmt::format("{}: file of {} bytes is too large", path, bytes.size()));
+  int width = 0, height = 0, channels_in_file = 0;
+  stbi_uc* decoded = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width,
+                                           &height, &channels_in_file, 1);
+  if (decoded == nullptr)
+    throw Error(
+        fmt::format("{}: cannot decode image ({}); supported: PNG, PGM (P5/P2), and the "
+                    "other formats stb_image reads",
+                    path, stbi_failure_reason()));
+  GrayImage image;
+  try {
+    check_size(path, width, height);
+  } catch (...) {
+    stbi_image_free(decoded);
+    throw;
+  }
+  image.width = width;
+  image.height = height;
+  image.pixels.assign(decoded, decoded + static_cast<std::size_t>(width) * height);
+  stbi_image_free(decoded);
+  return image;
+}
+
+void write_gray_image(const std::string& path, const GrayImage& image) {
+  check_size(path, image.width, image.height);
+  const std::size_t count = static_cast<std::size_t>(image.width) * image.height;
+  if (image.pixels.size() != count)
+    throw Error(fmt::format("{}: image is {}x{} but holds {} pixels, expected {}", path,
+                            image.width, image.height, image.pixels.size(), count));
+  std::vector<unsigned char> bytes(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const float value = image.pixels[i];
+    if (std::isnan(value))
+      throw Error(
+          fmt::format("{}: pixel (x {}, y {}) is NaN", path, i % image.width, i / image.width));
+    bytes[i] = static_cast<unsigned char>(std::lround(std::clamp(value, 0.0f, 255.0f)));
+  }
+  const std::string extension = lowercase_extension(path);
+  if (extension == ".png") {
+    if (stbi_write_png(path.c_str(), image.width, image.height, 1, bytes.data(), image.width) == 0)
+      throw Error(fmt::format("{}: cannot write PNG: {}", path, std::strerror(errno)));
+  } else if (extension == ".pgm") {
+    std::FILE* file = std::fopen(path.c_str(), "wb");
+    if (file == nullptr)
+      throw Error(fmt::format("{}: cannot open for writing: {}", path, std::strerror(errno)));
+    const std::string header = fmt::format("P5\n{} {}\n255\n", image.width, image.height);
+    const bool ok = std::fwrite(header.data(), 1, header.size(), file) == header.size() &&
+                    std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
+    const bool closed = std::fclose(file) == 0;
+    if (!ok || !closed)
+      throw Error(fmt::format("{}: write failed: {}", path, std::strerror(errno)));
+  } else {
+    throw Error(fmt::format("{}: unknown image extension '{}'; use .png or .pgm", path, extension));
+  }
+}
+
+GrayImage rescale_to_byte_range(const GrayImage& image) {
+  GrayImage result = image;
+  if (image.pixels.empty()) return result;
+  const auto [lowest, highest] = std::minmax_element(image.pixels.begin(), image.pixels.end());
+  const float low = *lowest;
+  const float range = *highest - low;
+  for (float& value : result.pixels) value = range > 0.0f ? (value - low) * (255.0f / range) : 0.0f;
+  return result;
+}
+
+}  // namespace cnnrt

@@ -1,0 +1,448 @@
+// safetensors reading and writing. Files come from outside (checkpoints, other frameworks), so the
+// reader trusts nothing: the header length is checked against the file size before allocating,
+// and every tensor's dtype, shape and byte range is checked before any byte is copied.
+#include "cnnrt/safetensors.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <utility>
+
+#include "cnnrt/error.hpp"
+
+// Tensor bytes are stored and used as the host's own; safetensors is little-endian.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "safetensors IO assumes a little-endian host");
+
+namespace cnnrt {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* kMetadataKey = "__metadata__";
+// The reference implementation's limit; a real header for a CNN is a few kilobytes.
+constexpr std::uint64_t kMaxHeaderBytes = 100u * 1000u * 1000u;
+// Header and data start are aligned to 8 bytes (padded with spaces), as the reference writer does.
+constexpr std::size_t kHeaderAlignment = 8;
+
+struct DtypeInfo {
+  const char* name;
+  std::size_t size;
+};
+constexpr DtypeInfo kDtypes[] = {
+    {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4},  {"I16", 2},
+    {"I8", 1},  {"U64", 8}, {"U32", 4}, {"U16", 2},  {"U8", 1},  {"BOOL", 1},
+};
+
+std::string known_dtypes() {
+  std::vector<std::string> names;
+  for (const auto& d : kDtypes) names.emplace_back(d.name);
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
+bool dtype_size_of(const std::string& dtype, std::size_t* size) {
+  for (const auto& d : kDtypes) {
+    if (dtype == d.name) {
+      *size = d.size;
+      return true;
+    }
+  }
+  return false;
+}
+
+// product(shape) with every dimension >= 0; false on a negative dimension or overflow past
+// `limit` elements.
+bool element_count_of(const std::vector<std::int64_t>& shape, std::int64_t limit,
+                      std::int64_t* count) {
+  std::int64_t product = 1;
+  for (std::int64_t dim : shape) {
+    if (dim < 0) return false;
+    if (dim != 0 && product > limit / dim) return false;
+    product *= dim;
+  }
+  *count = product;
+  return true;
+}
+
+std::string shape_to_string(const std::vector<std::int64_t>& shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
+
+void check_tensor(const std::string& where, const std::string& name, const TensorData& tensor) {
+  std::size_t dtype_size = 0;
+  if (!dtype_size_of(tensor.dtype, &dtype_size))
+    throw Error(fmt::format("{}: tensor '{}' has unknown dtype '{}' (known: {})", where, name,
+                            tensor.dtype, known_dtypes()));
+  std::int64_t count = 0;
+  const auto limit = std::numeric_limits<std::int64_t>::max() / static_cast<std::int64_t>(8);
+  if (!element_count_of(tensor.shape, limit, &count))
+    throw Error(fmt::format("{}: tensor '{}' has invalid shape {}", where, name,
+                            shape_to_string(tensor.shape)));
+  const auto expected = static_cast<std::uint64_t>(count) * dtype_size;
+  if (expected != tensor.bytes.size())
+    throw Error(fmt::format("{}: tensor '{}' of shape {} and dtype {} needs {} bytes, has {}",
+                            where, name, shape_to_string(tensor.shape), tensor.dtype, expected,
+                            tensor.bytes.size()));
+}
+
+void check_name(const std::string& name) {
+  if (name.empty()) throw Error("SafeTensors: a tensor name must not be empty");
+  if (name == kMetadataKey)
+    throw Error(
+        fmt::format("SafeTensors: '{}' is reserved for metadata, not a tensor name", kMetadataKey));
+}
+
+[[noreturn]] void throw_io(const std::string& path, const std::string& what) {
+  throw Error(fmt::format("{}: {}: {}", path, what, std::strerror(errno)));
+}
+
+// The parsed header entry of one tensor, before its bytes are read.
+struct HeaderEntry {
+  std::string name;
+  std::string dtype;
+  std::vector<std::int64_t> shape;
+  std::uint64_t begin = 0;
+  std::uint64_t end = 0;
+};
+
+std::uint64_t read_offset(const std::string& path, const std::string& name, const json& value) {
+  if (!value.is_number_unsigned())
+    throw Error(fmt::format("{}: tensor '{}': data_offsets must be non-negative integers, got {}",
+                            path, name, value.dump()));
+  return value.get<std::uint64_t>();
+}
+
+HeaderEntry parse_entry(const std::string& path, const std::string& name, const json& value) {
+  if (!value.is_object())
+    throw Error(fmt::format("{}: tensor '{}': header entry is not an object: {}", path, name,
+                            value.dump()));
+  for (const char* key : {"dtype", "shape", "data_offsets"}) {
+    if (!value.contains(key))
+      throw Error(fmt::format("{}: tensor '{}': header entry has no '{}'", path, name, key));
+  }
+  HeaderEntry entry;
+  entry.name = name;
+  const json& dtype = value.at("dtype");
+  if (!dtype.is_string())
+    throw Error(
+        fmt::format("{}: tensor '{}': dtype is not a string: {}", path, name, dtype.dump()));
+  entry.dtype = dtype.get<std::string>();
+  std::size_t dtype_size = 0;
+  if (!dtype_size_of(entry.dtype, &dtype_size))
+    throw Error(fmt::format("{}: tensor '{}' has unknown dtype '{}' (known: {})", path, name,
+                            entry.dtype, known_dtypes()));
+  const json& shape = value.at("shape");
+  if (!shape.is_array())
+    throw Error(
+        fmt::format("{}: tensor '{}': shape is not an array: {}", path, name, shape.dump()));
+  for (const json& dim : shape) {
+    if (!dim.is_number_unsigned() ||
+        dim.get<std::uint64_t>() >
+            static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+      throw Error(fmt::format("{}: tensor '{}': shape {} must hold non-negative integers", path,
+                              name, shape.dump()));
+    entry.shape.push_back(dim.get<std::int64_t>());
+  }
+  const json& offsets = value.at("data_offsets");
+  if (!offsets.is_array() || offsets.size() != 2)
+    throw Error(fmt::format("{}: tensor '{}': data_offsets must be [begin, end], got {}", path,
+                            name, offsets.dump()));
+  entry.begin = read_offset(path, name, offsets[0]);
+  entry.end = read_offset(path, name, offsets[1]);
+  if (entry.end < entry.begin)
+    throw Error(fmt::format("{}: tensor '{}': data_offsets [{}, {}] end before they begin", path,
+                            name, entry.begin, entry.end));
+  std::int64_t count = 0;
+  const auto limit = std::numeric_limits<std::int64_t>::max() / static_cast<std::int64_t>(8);
+  if (!element_count_of(entry.shape, limit, &count))
+    throw Error(fmt::format("{}: tensor '{}': shape {} is too large", path, name, shape.dump()));
+  const std::uint64_t expected = static_cast<std::uint64_t>(count) * dtype_size;
+  if (entry.end - entry.begin != expected)
+    throw Error(
+        fmt::format("{}: tensor '{}' of shape {} and dtype {} needs {} bytes, but "
+                    "data_offsets [{}, {}] hold {}",
+                    path, name, shape.dump(), entry.dtype, expected, entry.begin, entry.end,
+                    entry.end - entry.begin));
+  return entry;
+}
+
+std::vector<std::uint8_t> little_endian_u64(std::uint64_t value) {
+  std::vector<std::uint8_t> bytes(8);
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<std::uint8_t>(value >> (8 * i));
+  return bytes;
+}
+
+// Makes a rename durable: fsync the directory that holds the file. Best effort (some file
+// systems refuse to fsync a directory), so failures are ignored.
+void sync_parent_directory(const std::string& path) {
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (parent.empty()) parent = ".";
+  const int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+std::size_t safetensors_dtype_size(const std::string& dtype) {
+  std::size_t size = 0;
+  if (!dtype_size_of(dtype, &size))
+    throw Error(fmt::format("unknown safetensors dtype '{}' (known: {})", dtype, known_dtypes()));
+  return size;
+}
+
+std::int64_t TensorData::element_count() const {
+  std::int64_t count = 0;
+  if (!element_count_of(shape, std::numeric_limits<std::int64_t>::max(), &count))
+    throw Error(fmt::format("tensor shape {} is invalid", shape_to_string(shape)));
+  return count;
+}
+
+std::vector<float> TensorData::as_floats() const {
+  if (dtype != "F32")
+    throw Error(fmt::format("tensor of dtype {} and shape {} read as F32 floats", dtype,
+                            shape_to_string(shape)));
+  std::vector<float> values(bytes.size() / sizeof(float));
+  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
+  return values;
+}
+
+std::vector<std::int64_t> TensorData::as_int64s() const {
+  if (dtype != "I64")
+    throw Error(fmt::format("tensor of dtype {} and shape {} read as I64 integers", dtype,
+                            shape_to_string(shape)));
+  std::vector<std::int64_t> values(bytes.size() / sizeof(std::int64_t));
+  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(std::int64_t));
+  return values;
+}
+
+void SafeTensors::add_f32(const std::string& name, const std::vector<std::int64_t>& shape,
+                          const float* data) {
+  TensorData tensor;
+  tensor.dtype = "F32";
+  tensor.shape = shape;
+  std::int64_t count = 0;
+  if (!element_count_of(shape, std::numeric_limits<std::int64_t>::max() / 4, &count))
+    throw Error(
+        fmt::format("SafeTensors: tensor '{}' has invalid shape {}", name, shape_to_string(shape)));
+  const auto* begin = reinterpret_cast<const std::uint8_t*>(data);
+  tensor.bytes.assign(begin, begin + count * static_cast<std::int64_t>(sizeof(float)));
+  add(name, std::move(tensor));
+}
+
+void SafeTensors::add_i64(const std::string& name, const std::vector<std::int64_t>& shape,
+                          const std::int64_t* data) {
+  TensorData tensor;
+  tensor.dtype = "I64";
+  tensor.shape = shape;
+  std::int64_t count = 0;
+  if (!element_count_of(shape, std::numeric_limits<std::int64_t>::max() / 8, &count))
+    throw Error(
+        fmt::format("SafeTensors: tensor '{}' has invalid shape {}", name, shape_to_string(shape)));
+  const auto* begin = reinterpret_cast<const std::uint8_t*>(data);
+  tensor.bytes.assign(begin, begin + count * static_cast<std::int64_t>(sizeof(std::int64_t)));
+  add(name, std::move(tensor));
+}
+
+void SafeTensors::add(const std::string& name, TensorData tensor) {
+  check_name(name);
+  check_tensor("SafeTensors", name, tensor);
+  if (tensors_.count(name) != 0)
+    throw Error(fmt::format("SafeTensors: tensor '{}' is already present", name));
+  tensors_.emplace(name, std::move(tensor));
+}
+
+bool SafeTensors::contains(const std::string& name) const {
+  return tensors_.count(name) != 0;
+}
+
+const TensorData& SafeTensors::get(const std::string& name) const {
+  const auto it = tensors_.find(name);
+  if (it == tensors_.end())
+    throw Error(fmt::format(
+        "no tensor named '{}' (present: {})", name,
+        tensors_.empty() ? std::string("none") : fmt::format("{}", fmt::join(names(), ", "))));
+  return it->second;
+}
+
+std::vector<std::string> SafeTensors::names() const {
+  std::vector<std::string> result;
+  result.reserve(tensors_.size());
+  for (const auto& entry : tensors_) result.push_back(entry.first);
+  return result;
+}
+
+void SafeTensors::save(const std::string& path) const {
+  json header = json::object();
+  std::uint64_t offset = 0;
+  for (const auto& [name, tensor] : tensors_) {
+    header[name] = {{"dtype", tensor.dtype},
+                    {"shape", tensor.shape},
+                    {"data_offsets", {offset, offset + tensor.bytes.size()}}};
+    offset += tensor.bytes.size();
+  }
+  if (!metadata.empty()) header[kMetadataKey] = metadata;
+  std::string header_text = header.dump();
+  header_text.append((kHeaderAlignment - header_text.size() % kHeaderAlignment) % kHeaderAlignment,
+                     ' ');
+
+  const std::string temporary = path + ".tmp";
+  std::FILE* file = std::fopen(temporary.c_str(), "wb");
+  if (file == nullptr) throw_io(temporary, "cannot open for writing");
+  const auto length = little_endian_u64(header_text.size());
+  bool ok = std::fwrite(length.data(), 1, length.size(), file) == length.size() &&
+            std::fwrite(header_text.data(), 1, header_text.size(), file) == header_text.size();
+  for (auto it = tensors_.begin(); ok && it != tensors_.end(); ++it) {
+    const auto& bytes = it->second.bytes;
+    ok = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
+  }
+  // The data must be on disk before the rename makes it the file of record.
+  ok = ok && std::fflush(file) == 0 && ::fsync(::fileno(file)) == 0;
+  std::string reason = ok ? std::string() : std::strerror(errno);
+  if (std::fclose(file) != 0 && ok) {
+    ok = false;
+    reason = std::strerror(errno);
+  }
+  if (!ok) {
+    std::remove(temporary.c_str());
+    throw Error(fmt::format("{}: write failed: {} (the previous {} is untouched)", temporary,
+                            reason, path));
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::remove(temporary.c_str());
+    throw Error(fmt::format("{}: cannot rename {} into place: {}", path, temporary, reason));
+  }
+  sync_parent_directory(path);
+}
+
+SafeTensors SafeTensors::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw_io(path, "cannot open");
+  in.seekg(0, std::ios::end);
+  const std::streamoff end_position = in.tellg();
+  if (end_position < 0) throw_io(path, "cannot determine the file size");
+  const auto file_size = static_cast<std::uint64_t>(end_position);
+  in.seekg(0, std::ios::beg);
+  if (file_size < 8)
+    throw Error(
+        fmt::format("{}: {} bytes is too short for a safetensors file (8-byte header "
+                    "length missing)",
+                    path, file_size));
+
+  std::uint8_t length_bytes[8];
+  in.read(reinterpret_cast<char*>(length_bytes), 8);
+  std::uint64_t header_length = 0;
+  for (int i = 7; i >= 0; --i) header_length = (header_length << 8) | length_bytes[i];
+  if (header_length > file_size - 8)
+    throw Error(fmt::format("{}: header length {} runs past the end of the {}-byte file", path,
+                            header_length, file_size));
+  if (header_length > kMaxHeaderBytes)
+    throw Error(fmt::format("{}: header length {} exceeds the {}-byte limit", path, header_length,
+                            kMaxHeaderBytes));
+  if (header_length < 2)
+    throw Error(
+        fmt::format("{}: header length {} is too short for a JSON object", path, header_length));
+  std::string header_text(static_cast<std::size_t>(header_length), '\0');
+  in.read(header_text.data(), static_cast<std::streamsize>(header_length));
+  if (!in) throw_io(path, "cannot read the header");
+
+  // nlohmann keeps the last of repeated keys silently; a repeated tensor name is an error here.
+  std::set<std::string> seen_keys;
+  std::string repeated_key;
+  const json::parser_callback_t note_keys = [&](int depth, json::parse_event_t event,
+                                                json& parsed) {
+    if (event == json::parse_event_t::key && depth == 1 && parsed.is_string()) {
+      const auto key = parsed.get<std::string>();
+      if (!seen_keys.insert(key).second && repeated_key.empty()) repeated_key = key;
+    }
+    return true;
+  };
+  json header;
+  try {
+    header = json::parse(header_text, note_keys);
+  } catch (const json::parse_error& e) {
+    throw Error(fmt::format("{}: the header is not valid JSON: {}", path, e.what()));
+  }
+  if (!header.is_object())
+    throw Error(fmt::format("{}: the header is JSON but not an object", path));
+  if (!repeated_key.empty())
+    throw Error(fmt::format("{}: the header names '{}' more than once", path, repeated_key));
+
+  SafeTensors result;
+  std::vector<HeaderEntry> entries;
+  for (const auto& [key, value] : header.items()) {
+    if (key == kMetadataKey) {
+      if (!value.is_object())
+        throw Error(fmt::format("{}: {} is not an object", path, kMetadataKey));
+      for (const auto& [meta_key, meta_value] : value.items()) {
+        if (!meta_value.is_string())
+          throw Error(fmt::format("{}: metadata '{}' is not a string: {}", path, meta_key,
+                                  meta_value.dump()));
+        result.metadata[meta_key] = meta_value.get<std::string>();
+      }
+      continue;
+    }
+    if (key.empty()) throw Error(fmt::format("{}: a tensor has an empty name", path));
+    entries.push_back(parse_entry(path, key, value));
+  }
+
+  // The data section must be covered exactly: no overlaps, no gaps, nothing past the end.
+  const std::uint64_t data_size = file_size - 8 - header_length;
+  std::sort(entries.begin(), entries.end(), [](const HeaderEntry& a, const HeaderEntry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  std::uint64_t covered = 0;
+  const HeaderEntry* previous = nullptr;
+  for (const HeaderEntry& entry : entries) {
+    if (entry.end > data_size)
+      throw Error(
+          fmt::format("{}: tensor '{}': data_offsets [{}, {}] run past the {} bytes of "
+                      "data (the file is truncated or the header is wrong)",
+                      path, entry.name, entry.begin, entry.end, data_size));
+    if (entry.begin < covered)
+      throw Error(
+          fmt::format("{}: tensor '{}' (bytes [{}, {}]) overlaps tensor '{}' (bytes "
+                      "[{}, {}])",
+                      path, entry.name, entry.begin, entry.end, previous->name, previous->begin,
+                      previous->end));
+    if (entry.begin > covered)
+      throw Error(
+          fmt::format("{}: bytes [{}, {}] of the data belong to no tensor (before "
+                      "tensor '{}')",
+                      path, covered, entry.begin, entry.name));
+    covered = entry.end;
+    previous = &entry;
+  }
+  if (covered != data_size)
+    throw Error(fmt::format("{}: {} bytes of data after the last tensor belong to no tensor", path,
+                            data_size - covered));
+
+  std::vector<std::uint8_t> data(static_cast<std::size_t>(data_size));
+  in.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(data_size));
+  if (!in) throw_io(path, "cannot read the tensor data");
+  for (HeaderEntry& entry : entries) {
+    TensorData tensor;
+    tensor.dtype = std::move(entry.dtype);
+    tensor.shape = std::move(entry.shape);
+    tensor.bytes.assign(data.begin() + static_cast<std::ptrdiff_t>(entry.begin),
+                        data.begin() + static_cast<std::ptrdiff_t>(entry.end));
+    result.tensors_.emplace(entry.name, std::move(tensor));
+  }
+  return result;
+}
+
+}  // namespace cnnrt

@@ -1,0 +1,46 @@
+#pragma once
+// The training loop: epochs over a resident training set, evaluation after each epoch, learning-
+// rate schedule, metrics CSV, checkpoints and resume, and a stop on divergence.
+#include <functional>
+#include <string>
+
+#include "cnnrt/dataset.hpp"
+#include "cnnrt/export.hpp"
+#include "cnnrt/model.hpp"
+#include "cnnrt/optimizer.hpp"
+
+namespace cnnrt {
+
+struct CNNRT_API TrainOptions {
+  int epochs = 10;
+  SgdParams sgd{0.05f, 0.9f, 0.0f};
+  LrSchedule schedule;
+  float normalize_mean = 0.2860f;  // Fashion-MNIST's pixel mean and standard deviation
+  float normalize_std = 0.3530f;
+  std::string checkpoint_path;  // written after every epoch when set
+  std::string resume_path;      // continue from this checkpoint when set
+  std::string metrics_path;     // CSV, one row per epoch, when set
+  bool progress_bar = false;    // a live bar on stdout (for terminals)
+  bool quiet = false;           // no per-epoch lines
+};
+
+struct CNNRT_API EpochReport {
+  int epoch = 0;  // 1-based
+  BatchStats train, test;
+  double seconds = 0;            // training pass only
+  double images_per_second = 0;
+  double wall_seconds = 0;       // since the process started, at the end of this epoch
+  float lr = 0;
+};
+
+// Trains `model` on `train`, evaluating on `test` after each epoch. Returns the last epoch's
+// report. Throws cnnrt::Error when the loss becomes NaN or infinite (the last good checkpoint is
+// kept) or when a file cannot be read or written.
+CNNRT_API EpochReport train(Model& model, const Dataset& train, const Dataset& test,
+                            const TrainOptions& options,
+                            const std::function<void(const EpochReport&)>& on_epoch = {});
+
+// Seconds since the process started (from /proc/self/stat where available).
+CNNRT_API double process_uptime_seconds();
+
+}  // namespace cnnrt

@@ -1,0 +1,172 @@
+// CUDA dense layer against the CPU reference (kernels/cpu/dense.cpp), both GEMM paths (the tiled
+// kernel and cuBLAS): forward with and without bias, backward-data, backward-weights+bias, for
+// odd/prime shapes, LeNet's and AlexNet-like layers; plus determinism of the weight gradient.
+#include <cublas_v2.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/dense.hpp"
+#include "kernels/cuda/check.hpp"
+#include "kernels/cuda/dense.cuh"
+#include "kernels/ops.hpp"
+#include "tests/cuda_test_util.hpp"
+#include "tests/test_util.hpp"
+
+namespace cnnrt {
+namespace {
+
+using test::all_close;
+using test::any_nonzero;
+using test::poisoned;
+using test::random_vector;
+using test::summed_tolerance;
+using test::to_device;
+
+// Owns a cuBLAS handle on the default stream for one test.
+class CublasHandle {
+ public:
+  CublasHandle() { CNNRT_CUBLAS_CHECK(cublasCreate(&handle_)); }
+  ~CublasHandle() { (void)cublasDestroy(handle_); }
+  CublasHandle(const CublasHandle&) = delete;
+  CublasHandle& operator=(const CublasHandle&) = delete;
+  cublasHandle_t get() const { return handle_; }
+
+ private:
+  cublasHandle_t handle_ = nullptr;
+};
+
+const char* name(cuda::GemmImpl impl) {
+  return impl == cuda::GemmImpl::tiled ? "tiled" : "cublas";
+}
+
+struct DenseCase {
+  int n, in_features, out_features;
+  bool with_bias;
+};
+
+void check_case(const DenseCase& dc, cuda::GemmImpl impl, cublasHandle_t cublas,
+                std::uint64_t seed) {
+  SCOPED_TRACE(std::string(name(impl)) + " n" + std::to_string(dc.n) + " in" +
+               std::to_string(dc.in_features) + " out" + std::to_string(dc.out_features) +
+               (dc.with_bias ? " bias" : " no-bias"));
+  DenseGeometry g;
+  g.n = dc.n;
+  g.in_features = dc.in_features;
+  g.out_features = dc.out_features;
+  const std::vector<float> in = random_vector<float>(g.in_size(), seed);
+  const std::vector<float> weight = random_vector<float>(g.weight_size(), seed + 1);
+  const std::vector<float> bias = random_vector<float>(std::size_t(g.out_features), seed + 2);
+  const std::vector<float> dout = random_vector<float>(g.out_size(), seed + 3);
+  const auto in_dev = to_device(in);
+  const auto weight_dev = to_device(weight);
+  const auto bias_dev = to_device(bias);
+  const auto dout_dev = to_device(dout);
+
+  std::vector<float> out_expected(g.out_size());
+  cpu::dense_forward(g, in.data(), weight.data(), dc.with_bias ? bias.data() : nullptr,
+                     out_expected.data());
+  auto out_dev = poisoned<float>(g.out_size());
+  cuda::dense_forward(g, in_dev.data(), weight_dev.data(), dc.with_bias ? bias_dev.data() : nullptr,
+                      out_dev.data(), impl, cublas, nullptr);
+  ASSERT_TRUE(any_nonzero(out_expected));
+  EXPECT_TRUE(all_close(out_dev.download(), out_expected,
+                        summed_tolerance(std::size_t(g.in_features) + 1), "forward"));
+
+  std::vector<float> din_expected(g.in_size());
+  cpu::dense_backward_data(g, dout.data(), weight.data(), din_expected.data());
+  auto din_dev = poisoned<float>(g.in_size());
+  cuda::dense_backward_data(g, dout_dev.data(), weight_dev.data(), din_dev.data(), impl, cublas,
+                            nullptr);
+  ASSERT_TRUE(any_nonzero(din_expected));
+  EXPECT_TRUE(all_close(din_dev.download(), din_expected,
+                        summed_tolerance(std::size_t(g.out_features)), "backward data"));
+
+  std::vector<float> dweight_expected(g.weight_size()), dbias_expected(g.out_features);
+  cpu::dense_backward_weights(g, in.data(), dout.data(), dweight_expected.data(),
+                              dc.with_bias ? dbias_expected.data() : nullptr);
+  auto dweight_dev = poisoned<float>(g.weight_size());
+  auto dbias_dev = poisoned<float>(std::size_t(g.out_features));
+  cuda::dense_backward_weights(g, in_dev.data(), dout_dev.data(), dweight_dev.data(),
+                               dc.with_bias ? dbias_dev.data() : nullptr, impl, cublas, nullptr);
+  ASSERT_TRUE(any_nonzero(dweight_expected));
+  EXPECT_TRUE(all_close(dweight_dev.download(), dweight_expected,
+                        summed_tolerance(std::size_t(g.n)), "backward weights"));
+  if (dc.with_bias) {
+    ASSERT_TRUE(any_nonzero(dbias_expected));
+    EXPECT_TRUE(all_close(dbias_dev.download(), dbias_expected, summed_tolerance(std::size_t(g.n)),
+                          "backward bias"));
+  }
+}
+
+const std::vector<DenseCase> kCases{
+    {1, 1, 1, true},       {1, 7, 3, false},      {7, 33, 10, true},   {7, 16, 16, true},
+    {13, 31, 17, false},   {64, 400, 120, true},  {33, 1, 29, true},   {5, 47, 1, true},
+    {256, 400, 120, true}, {256, 120, 84, true},  {256, 84, 10, true},  // LeNet's dense layers
+    {2, 9216, 256, true},  {2, 4096, 1000, true},                       // AlexNet-like, small n
+};
+
+TEST(CudaDense, TiledMatchesCpu) {
+  CNNRT_REQUIRE_GPU();
+  std::uint64_t seed = 500;
+  for (const DenseCase& dc : kCases) check_case(dc, cuda::GemmImpl::tiled, nullptr, seed += 10);
+}
+
+TEST(CudaDense, CublasMatchesCpu) {
+  CNNRT_REQUIRE_GPU();
+  CublasHandle cublas;
+  std::uint64_t seed = 500;
+  for (const DenseCase& dc : kCases)
+    check_case(dc, cuda::GemmImpl::cublas, cublas.get(), seed += 10);
+}
+
+TEST(CudaDense, CublasPathNeedsAHandle) {
+  CNNRT_REQUIRE_GPU();
+  DenseGeometry g;
+  g.n = 2;
+  g.in_features = 3;
+  g.out_features = 4;
+  const auto in_dev = to_device(random_vector<float>(g.in_size(), 1));
+  const auto weight_dev = to_device(random_vector<float>(g.weight_size(), 2));
+  auto out_dev = poisoned<float>(g.out_size());
+  EXPECT_THROW(cuda::dense_forward(g, in_dev.data(), weight_dev.data(), nullptr, out_dev.data(),
+                                   cuda::GemmImpl::cublas, nullptr, nullptr),
+               Error);
+}
+
+// Two launches, identical bits, for each implementation.
+TEST(CudaDense, BackwardWeightsIsDeterministic) {
+  CNNRT_REQUIRE_GPU();
+  CublasHandle cublas;
+  DenseGeometry g;
+  g.n = 256;
+  g.in_features = 400;
+  g.out_features = 120;
+  const auto in_dev = to_device(random_vector<float>(g.in_size(), 71));
+  const auto dout_dev = to_device(random_vector<float>(g.out_size(), 72));
+  for (const cuda::GemmImpl impl : {cuda::GemmImpl::tiled, cuda::GemmImpl::cublas}) {
+    SCOPED_TRACE(name(impl));
+    std::vector<float> first_dweight, first_dbias;
+    for (int run = 0; run < 2; ++run) {
+      auto dweight_dev = poisoned<float>(g.weight_size());
+      auto dbias_dev = poisoned<float>(std::size_t(g.out_features));
+      cuda::dense_backward_weights(g, in_dev.data(), dout_dev.data(), dweight_dev.data(),
+                                   dbias_dev.data(), impl, cublas.get(), nullptr);
+      const std::vector<float> dweight = dweight_dev.download(), dbias = dbias_dev.download();
+      ASSERT_TRUE(any_nonzero(dweight));
+      ASSERT_TRUE(any_nonzero(dbias));
+      if (run == 0) {
+        first_dweight = dweight;
+        first_dbias = dbias;
+      } else {
+        EXPECT_TRUE(test::bitwise_equal(dweight, first_dweight));
+        EXPECT_TRUE(test::bitwise_equal(dbias, first_dbias));
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cnnrt

@@ -1,0 +1,343 @@
+// Grayscale image IO (PGM and PNG round trips, files checked byte by byte, malformed PGMs) and
+// the classic kernels' values, written out here from SPEC.md section 9.
+#include "cnnrt/image.hpp"
+
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "cnnrt/error.hpp"
+#include "cnnrt/filters.hpp"
+#include "tests/test_util.hpp"
+
+namespace cnnrt {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr double kGaussianSumTolerance = 1e-6;
+constexpr double kGaussianRatioTolerance = 1e-5;
+
+class ImageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           (std::string("cnnrt_image_test_") + info->name() + "_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  fs::path dir_;
+};
+
+std::vector<std::uint8_t> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+// A PNG encoded here with zlib alone (no stb): signature, IHDR, one IDAT, IEND. Rows use filter 0.
+// color_type 0 is grayscale (1 byte per pixel), 2 is RGB (3 bytes per pixel).
+std::vector<std::uint8_t> encode_png(int width, int height, int color_type,
+                                     const std::vector<std::uint8_t>& raster) {
+  const int channels = color_type == 2 ? 3 : 1;
+  std::vector<std::uint8_t> filtered;
+  for (int y = 0; y < height; ++y) {
+    filtered.push_back(0);
+    const auto row = raster.begin() + static_cast<long>(y) * width * channels;
+    filtered.insert(filtered.end(), row, row + width * channels);
+  }
+  uLongf compressed_size = compressBound(static_cast<uLong>(filtered.size()));
+  std::vector<std::uint8_t> compressed(compressed_size);
+  EXPECT_EQ(compress(compressed.data(), &compressed_size, filtered.data(),
+                     static_cast<uLong>(filtered.size())),
+            Z_OK);
+  compressed.resize(compressed_size);
+
+  std::vector<std::uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  const auto put32 = [](std::vector<std::uint8_t>& out, std::uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8)
+      out.push_back(static_cast<std::uint8_t>(v >> shift));
+  };
+  const auto chunk = [&](const char* type, const std::vector<std::uint8_t>& data) {
+    put32(png, static_cast<std::uint32_t>(data.size()));
+    std::vector<std::uint8_t> body(type, type + 4);
+    body.insert(body.end(), data.begin(), data.end());
+    png.insert(png.end(), body.begin(), body.end());
+    put32(png, static_cast<std::uint32_t>(crc32(0, body.data(), static_cast<uInt>(body.size()))));
+  };
+  std::vector<std::uint8_t> ihdr;
+  put32(ihdr, static_cast<std::uint32_t>(width));
+  put32(ihdr, static_cast<std::uint32_t>(height));
+  ihdr.insert(ihdr.end(), {8, static_cast<std::uint8_t>(color_type), 0, 0, 0});
+  chunk("IHDR", ihdr);
+  chunk("IDAT", compressed);
+  chunk("IEND", {});
+  return png;
+}
+
+void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+}
+
+template <typename Load>
+void expect_error(Load load, const std::vector<std::string>& parts) {
+  try {
+    load();
+    FAIL() << "expected cnnrt::Error containing '" << parts.front() << "'";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    for (const auto& part : parts)
+      EXPECT_NE(message.find(part), std::string::npos) << "message: " << message;
+  }
+}
+
+// A 5x3 gradient whose values are whole numbers 0..255 (exact in every format).
+GrayImage sample_image() {
+  GrayImage image;
+  image.width = 5;
+  image.height = 3;
+  image.pixels = {0, 1, 2, 3, 4, 50, 100, 128, 200, 255, 17, 34, 51, 68, 85};
+  return image;
+}
+
+TEST_F(ImageTest, PgmRoundTripAndBytes) {
+  const GrayImage image = sample_image();
+  write_gray_image(path("a.pgm"), image);
+  const std::string header = "P5\n5 3\n255\n";
+  std::vector<std::uint8_t> expected(header.begin(), header.end());
+  for (float v : image.pixels) expected.push_back(static_cast<std::uint8_t>(v));
+  EXPECT_EQ(read_bytes(path("a.pgm")), expected);
+  const GrayImage back = read_gray_image(path("a.pgm"));
+  EXPECT_EQ(back.width, 5);
+  EXPECT_EQ(back.height, 3);
+  EXPECT_EQ(back.pixels, image.pixels);
+}
+
+TEST_F(ImageTest, PngRoundTrip) {
+  const GrayImage image = sample_image();
+  write_gray_image(path("a.png"), image);
+  const auto bytes = read_bytes(path("a.png"));
+  const std::vector<std::uint8_t> signature = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  ASSERT_GE(bytes.size(), signature.size());
+  EXPECT_TRUE(std::equal(signature.begin(), signature.end(), bytes.begin()));
+  const GrayImage back = read_gray_image(path("a.png"));
+  EXPECT_EQ(back.width, 5);
+  EXPECT_EQ(back.height, 3);
+  EXPECT_EQ(back.pixels, image.pixels);
+  write_gray_image(path("upper.PNG"), image);  // extension is case-insensitive
+  EXPECT_EQ(read_gray_image(path("upper.PNG")).pixels, image.pixels);
+}
+
+TEST_F(ImageTest, ReadsPngsEncodedIndependently) {
+  write_bytes(path("gray.png"), encode_png(3, 2, 0, {0, 10, 20, 200, 254, 255}));
+  const GrayImage gray = read_gray_image(path("gray.png"));
+  EXPECT_EQ(gray.width, 3);
+  EXPECT_EQ(gray.height, 2);
+  EXPECT_EQ(gray.pixels, (std::vector<float>{0, 10, 20, 200, 254, 255}));
+  // RGB is converted to one channel: black stays 0, white stays 255, and grey levels survive.
+  write_bytes(path("rgb.png"), encode_png(3, 1, 2, {0, 0, 0, 255, 255, 255, 100, 100, 100}));
+  const GrayImage rgb = read_gray_image(path("rgb.png"));
+  ASSERT_EQ(rgb.pixels.size(), 3u);
+  EXPECT_EQ(rgb.pixels[0], 0.0f);
+  EXPECT_EQ(rgb.pixels[1], 255.0f);
+  EXPECT_NEAR(rgb.pixels[2], 100.0f, 1.0f);
+}
+
+TEST_F(ImageTest, WrittenPngHasAGrayscaleHeader) {
+  write_gray_image(path("h.png"), sample_image());
+  const auto bytes = read_bytes(path("h.png"));
+  ASSERT_GE(bytes.size(), 33u);
+  // IHDR is the first chunk: length 13, "IHDR", width, height, bit depth 8, colour type 0.
+  EXPECT_EQ(std::string(bytes.begin() + 12, bytes.begin() + 16), "IHDR");
+  EXPECT_EQ(bytes[19], 5);  // width 5 (big-endian, low byte)
+  EXPECT_EQ(bytes[23], 3);  // height 3
+  EXPECT_EQ(bytes[24], 8);
+  EXPECT_EQ(bytes[25], 0);
+}
+
+TEST_F(ImageTest, WritingRoundsAndClamps) {
+  GrayImage image;
+  image.width = 4;
+  image.height = 1;
+  image.pixels = {-3.0f, 300.0f, 12.6f, 12.4f};
+  write_gray_image(path("c.pgm"), image);
+  EXPECT_EQ(read_gray_image(path("c.pgm")).pixels, (std::vector<float>{0, 255, 13, 12}));
+  image.pixels[1] = std::nanf("");
+  expect_error([&] { write_gray_image(path("nan.pgm"), image); }, {"nan.pgm", "x 1", "NaN"});
+  image.pixels.pop_back();
+  expect_error([&] { write_gray_image(path("short.pgm"), image); }, {"short.pgm", "3 pixels"});
+  image.pixels = {1, 2, 3, 4};
+  expect_error([&] { write_gray_image(path("x.jpg"), image); }, {"x.jpg", "'.jpg'"});
+  expect_error([&] { write_gray_image(path("noext"), image); }, {"noext", ".png or .pgm"});
+}
+
+TEST_F(ImageTest, ReadsAsciiPgmWithCommentsAndScalesMaxval) {
+  // maxval 15: each value scales by 255 / 15 = 17.
+  write_text(path("p2.pgm"), "P2\n# a comment\n3 2 # trailing comment\n15\n0 1 2\n 15 7\n3\n");
+  const GrayImage image = read_gray_image(path("p2.pgm"));
+  EXPECT_EQ(image.width, 3);
+  EXPECT_EQ(image.height, 2);
+  const std::vector<float> expected = {0, 17, 34, 255, 119, 51};
+  ASSERT_EQ(image.pixels.size(), expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    EXPECT_NEAR(image.pixels[i], expected[i], 1e-4) << i;
+  // Binary with maxval 100.
+  std::string p5 = "P5 2 1 100\n";
+  p5.push_back(static_cast<char>(50));
+  p5.push_back(static_cast<char>(100));
+  write_text(path("p5.pgm"), p5);
+  const GrayImage binary = read_gray_image(path("p5.pgm"));
+  EXPECT_NEAR(binary.pixels[0], 127.5f, 1e-4);
+  EXPECT_NEAR(binary.pixels[1], 255.0f, 1e-4);
+}
+
+TEST_F(ImageTest, BadPgmIsRefused) {
+  const std::map<std::string, std::pair<std::string, std::string>> cases = {
+      {"maxval0", {"P5\n2 1\n0\nab", "maxval 0"}},
+      {"maxval16", {"P5\n2 1\n65535\nabcd", "maxval 65535"}},
+      {"nowidth", {"P5\n", "ends before its width"}},
+      {"negative", {"P2\n-2 1\n255\n1 2", "width expected"}},
+      {"zero", {"P5\n0 1\n255\n", "0x1"}},
+      {"huge", {"P5\n99999999 1\n255\n", "width exceeds"}},
+      {"truncated", {"P5\n3 2\n255\nabc", "needs 6 bytes of pixels, found 3"}},
+      {"trailing", {"P5\n2 1\n255\nabcd", "2 trailing bytes"}},
+      {"above", {"P2\n2 1\n10\n3 11\n", "pixel 1 (x 1, y 0) is 11, above maxval 10"}},
+      {"p2short", {"P2\n2 2\n255\n1 2 3", "needs 4 pixel values, found 3"}},
+      {"p2garbage", {"P2\n2 1\n255\n1 2 x", "unexpected data"}},
+      {"p2letter", {"P2\n2 1\n255\n1 q", "pixel value expected"}},
+      {"nospace", {"P5\n2 1\n255", "one whitespace"}},
+      {"magicjoined", {"P51 1 255\na", "followed by whitespace"}},
+  };
+  for (const auto& [name, test] : cases) {
+    write_text(path(name), test.first);
+    expect_error([&] { read_gray_image(path(name)); }, {path(name), test.second});
+  }
+  write_text(path("notimage.png"), "this is not an image");
+  expect_error([&] { read_gray_image(path("notimage.png")); }, {"notimage.png", "cannot decode"});
+  expect_error([&] { read_gray_image(path("missing.png")); }, {"missing.png", "cannot open"});
+}
+
+TEST(RescaleToByteRange, MapsMinAndMaxToTheEnds) {
+  GrayImage image;
+  image.width = 3;
+  image.height = 1;
+  image.pixels = {-2.0f, 0.0f, 2.0f};
+  EXPECT_EQ(rescale_to_byte_range(image).pixels, (std::vector<float>{0.0f, 127.5f, 255.0f}));
+  image.pixels = {4.0f, 4.0f, 4.0f};
+  EXPECT_EQ(rescale_to_byte_range(image).pixels, (std::vector<float>{0.0f, 0.0f, 0.0f}));
+}
+
+// SPEC.md section 9, row by row.
+TEST(ClassicKernels, ThreeByThreeMatchTheSpec) {
+  const std::map<std::string, std::vector<float>> spec = {
+      {"sobel-x", {-1, 0, 1, -2, 0, 2, -1, 0, 1}},
+      {"sobel-y", {1, 2, 1, 0, 0, 0, -1, -2, -1}},
+      {"scharr-x", {-3, 0, 3, -10, 0, 10, -3, 0, 3}},
+      {"scharr-y", {-3, -10, -3, 0, 0, 0, 3, 10, 3}},
+      {"laplacian", {1, 1, 1, 1, -8, 1, 1, 1, 1}},
+      {"edge1", {-1, -1, 5, -1, -1, 5, -1, -1, 5}},
+      {"edge2", {5, 5, 5, -1, -1, -1, -1, -1, -1}},
+      {"line", {-1, 5, -1, -1, 5, -1, -1, 5, -1}},
+      {"diagonal", {5, -1, -1, -1, 5, -1, -1, -1, 5}},
+      {"nine-top", {1, 1, 1, 1, -1, 1, 1, 1, 1}},
+  };
+  for (const auto& [name, expected] : spec) {
+    int kh = 0, kw = 0;
+    EXPECT_EQ(classic_kernel(name, &kh, &kw), expected) << name;
+    EXPECT_EQ(kh, 3) << name;
+    EXPECT_EQ(kw, 3) << name;
+  }
+}
+
+TEST(ClassicKernels, GaussianIsNormalisedSymmetricAndGaussian) {
+  for (float sigma : {0.5f, 1.0f, 1.5f, 2.0f}) {
+    int kh = 0, kw = 0;
+    const std::vector<float> g = classic_kernel("gaussian", &kh, &kw, sigma);
+    const int radius = static_cast<int>(std::ceil(3.0 * sigma));
+    ASSERT_EQ(kh, 2 * radius + 1) << sigma;
+    ASSERT_EQ(kw, kh) << sigma;
+    ASSERT_EQ(g.size(), static_cast<std::size_t>(kh * kw));
+    const double sum = std::accumulate(g.begin(), g.end(), 0.0);
+    EXPECT_NEAR(sum, 1.0, kGaussianSumTolerance) << sigma;
+    const auto at = [&](int y, int x) { return g[(y + radius) * kw + (x + radius)]; };
+    for (int y = -radius; y <= radius; ++y) {
+      for (int x = -radius; x <= radius; ++x) {
+        EXPECT_EQ(at(y, x), at(-y, x)) << sigma;
+        EXPECT_EQ(at(y, x), at(y, -x)) << sigma;
+        EXPECT_EQ(at(y, x), at(x, y)) << sigma;
+        EXPECT_GT(at(y, x), 0.0f);
+        // Shape of e^{-(x^2+y^2)/(2 s^2)}: ratio to the centre, computed here in double.
+        const double expected_ratio = std::exp(-(x * x + y * y) / (2.0 * sigma * sigma));
+        EXPECT_NEAR(at(y, x) / at(0, 0), expected_ratio, kGaussianRatioTolerance)
+            << sigma << " " << y << " " << x;
+      }
+    }
+  }
+  int kh = 0, kw = 0;
+  EXPECT_EQ(classic_kernel("gaussian", &kh, &kw).size(), 49u);  // sigma 1: 2 * 3 + 1 = 7
+  EXPECT_THROW(classic_kernel("gaussian", &kh, &kw, 0.0f), Error);
+  EXPECT_THROW(classic_kernel("gaussian", &kh, &kw, -1.0f), Error);
+  EXPECT_THROW(classic_kernel("gaussian", &kh, &kw, std::nanf("")), Error);
+  EXPECT_THROW(classic_kernel("gaussian", &kh, &kw, 100.0f), Error);
+}
+
+TEST(ClassicKernels, HaarFeaturesAreRectangleDifferences) {
+  const std::vector<float> edge_x_row = {-1, -1, -1, 1, 1, 1};
+  const std::vector<float> line_row = {-1, -1, 2, 2, -1, -1};
+  for (const std::string name :
+       {"haar-edge-x", "haar-edge-y", "haar-line-x", "haar-line-y", "haar-checker"}) {
+    int kh = 0, kw = 0;
+    const std::vector<float> k = classic_kernel(name, &kh, &kw);
+    ASSERT_EQ(kh, 6) << name;
+    ASSERT_EQ(kw, 6) << name;
+    EXPECT_EQ(std::accumulate(k.begin(), k.end(), 0.0f), 0.0f) << name << " must sum to 0";
+    for (int r = 0; r < 6; ++r) {
+      for (int c = 0; c < 6; ++c) {
+        float expected = 0.0f;
+        if (name == "haar-edge-x") expected = edge_x_row[c];
+        if (name == "haar-edge-y") expected = -edge_x_row[r];  // bright top, as Sobel Y
+        if (name == "haar-line-x") expected = line_row[c];
+        if (name == "haar-line-y") expected = line_row[r];
+        if (name == "haar-checker") expected = ((r < 3) == (c < 3)) ? 1.0f : -1.0f;
+        EXPECT_EQ(k[r * 6 + c], expected) << name << " at " << r << "," << c;
+      }
+    }
+  }
+}
+
+TEST(ClassicKernels, NamesAreCompleteAndUnknownNamesAreListed) {
+  const std::vector<std::string> names = classic_kernel_names();
+  EXPECT_EQ(names.size(), 16u);
+  for (const auto& name : names) {
+    int kh = 0, kw = 0;
+    EXPECT_FALSE(classic_kernel(name, &kh, &kw).empty()) << name;
+  }
+  for (const char* expected : {"sobel-x", "scharr-y", "laplacian", "gaussian", "nine-top",
+                               "haar-checker", "diagonal", "edge1", "edge2", "line"})
+    EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
+  int kh = 0, kw = 0;
+  expect_error([&] { classic_kernel("sobel-z", &kh, &kw); },
+               {"'sobel-z'", "sobel-x", "haar-checker", "gaussian"});
+}
+
+}  // namespace
+}  // namespace cnnrt

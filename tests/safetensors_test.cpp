@@ -1,0 +1,311 @@
+// safetensors: round trips of several dtypes, a file checked by an independent parse (the header
+// read by hand, as PyTorch's reader would), hand-made broken files the reader must refuse with a
+// message naming the file and the tensor, and the write-then-rename save.
+#include "cnnrt/safetensors.hpp"
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cnnrt/error.hpp"
+#include "tests/test_util.hpp"
+
+namespace cnnrt {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+class SafeTensorsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           (std::string("cnnrt_st_test_") + info->name() + "_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  fs::path dir_;
+};
+
+std::vector<std::uint8_t> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+}
+
+// A safetensors file assembled by hand: length (the header's own unless overridden), header, data.
+std::vector<std::uint8_t> make_file(const std::string& header, std::size_t data_bytes,
+                                    std::uint64_t length_override = 0) {
+  const std::uint64_t length = length_override != 0 ? length_override : header.size();
+  std::vector<std::uint8_t> bytes;
+  for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<std::uint8_t>(length >> (8 * i)));
+  bytes.insert(bytes.end(), header.begin(), header.end());
+  for (std::size_t i = 0; i < data_bytes; ++i) bytes.push_back(static_cast<std::uint8_t>(i));
+  return bytes;
+}
+
+template <typename T>
+TensorData tensor_of(const std::string& dtype, const std::vector<std::int64_t>& shape,
+                     const std::vector<T>& values) {
+  TensorData tensor;
+  tensor.dtype = dtype;
+  tensor.shape = shape;
+  tensor.bytes.resize(values.size() * sizeof(T));
+  std::memcpy(tensor.bytes.data(), values.data(), tensor.bytes.size());
+  return tensor;
+}
+
+template <typename Load>
+void expect_error(Load load, const std::vector<std::string>& parts) {
+  try {
+    load();
+    FAIL() << "expected cnnrt::Error containing '" << parts.front() << "'";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    for (const auto& part : parts)
+      EXPECT_NE(message.find(part), std::string::npos) << "message: " << message;
+  }
+}
+
+const std::vector<float> kWeights = {0.5f, -1.25f, 3.0e-8f, 1.0e30f, -0.0f, 7.0f};
+const std::vector<std::int64_t> kSteps = {0, -1, 1234567890123LL};
+
+SafeTensors sample_tensors() {
+  SafeTensors tensors;
+  tensors.add_f32("conv1.weight", {2, 1, 1, 3}, kWeights.data());
+  tensors.add_i64("step", {3}, kSteps.data());
+  tensors.add("f64", tensor_of<double>("F64", {2}, {3.141592653589793, -2.5e-300}));
+  tensors.add("i32", tensor_of<std::int32_t>("I32", {2, 2}, {1, -2, 2147483647, -2147483647}));
+  tensors.add("u8", tensor_of<std::uint8_t>("U8", {5}, {0, 1, 127, 128, 255}));
+  tensors.add("scalar", tensor_of<float>("F32", {}, {42.0f}));
+  tensors.add("empty", tensor_of<float>("F32", {0, 3}, {}));
+  tensors.metadata["format"] = "pt";
+  tensors.metadata["epoch"] = "3";
+  return tensors;
+}
+
+TEST_F(SafeTensorsTest, RoundTripsSeveralDtypesAndMetadata) {
+  const SafeTensors original = sample_tensors();
+  original.save(path("model.safetensors"));
+  const SafeTensors loaded = SafeTensors::load(path("model.safetensors"));
+  EXPECT_EQ(loaded.names(), original.names());
+  EXPECT_EQ(loaded.size(), 7u);
+  for (const auto& name : original.names()) {
+    EXPECT_EQ(loaded.get(name).dtype, original.get(name).dtype) << name;
+    EXPECT_EQ(loaded.get(name).shape, original.get(name).shape) << name;
+    EXPECT_EQ(loaded.get(name).bytes, original.get(name).bytes) << name;
+  }
+  const std::vector<float> weights = loaded.get("conv1.weight").as_floats();
+  ASSERT_EQ(weights.size(), kWeights.size());
+  for (std::size_t i = 0; i < weights.size(); ++i)
+    EXPECT_EQ(std::memcmp(&weights[i], &kWeights[i], sizeof(float)), 0) << i;  // -0.0 too
+  EXPECT_EQ(loaded.get("step").as_int64s(), kSteps);
+  EXPECT_EQ(loaded.get("scalar").element_count(), 1);
+  EXPECT_EQ(loaded.get("empty").element_count(), 0);
+  EXPECT_EQ(loaded.metadata, original.metadata);
+}
+
+TEST_F(SafeTensorsTest, FileMatchesAnIndependentParse) {
+  sample_tensors().save(path("m.safetensors"));
+  const auto bytes = read_bytes(path("m.safetensors"));
+  ASSERT_GE(bytes.size(), 8u);
+  std::uint64_t length = 0;
+  for (int i = 7; i >= 0; --i) length = (length << 8) | bytes[static_cast<std::size_t>(i)];
+  ASSERT_LE(8 + length, bytes.size());
+  EXPECT_EQ((8 + length) % 8, 0u) << "data should start 8-byte aligned";
+  const json header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<long>(length));
+  const std::uint64_t data_start = 8 + length;
+  const std::uint64_t data_size = bytes.size() - data_start;
+  EXPECT_EQ(header.at("__metadata__").at("format"), "pt");
+  EXPECT_EQ(header.at("__metadata__").at("epoch"), "3");
+  EXPECT_EQ(header.size(), 8u);  // seven tensors and the metadata
+
+  const json& conv = header.at("conv1.weight");
+  EXPECT_EQ(conv.at("dtype"), "F32");
+  EXPECT_EQ(conv.at("shape"), json::array({2, 1, 1, 3}));
+  const auto begin = conv.at("data_offsets")[0].get<std::uint64_t>();
+  const auto end = conv.at("data_offsets")[1].get<std::uint64_t>();
+  ASSERT_EQ(end - begin, kWeights.size() * 4);
+  ASSERT_LE(end, data_size);
+  std::vector<float> weights(kWeights.size());
+  std::memcpy(weights.data(), bytes.data() + data_start + begin, end - begin);
+  for (std::size_t i = 0; i < weights.size(); ++i) EXPECT_EQ(weights[i], kWeights[i]) << i;
+
+  const json& u8 = header.at("u8");
+  EXPECT_EQ(u8.at("dtype"), "U8");
+  const auto u8_begin = u8.at("data_offsets")[0].get<std::uint64_t>();
+  EXPECT_EQ(bytes[data_start + u8_begin + 4], 255);
+
+  // Every byte of the data section belongs to exactly one tensor.
+  std::uint64_t total = 0;
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") continue;
+    total += entry.at("data_offsets")[1].get<std::uint64_t>() -
+             entry.at("data_offsets")[0].get<std::uint64_t>();
+  }
+  EXPECT_EQ(total, data_size);
+}
+
+TEST_F(SafeTensorsTest, ReadsAHandWrittenFile) {
+  // As PyTorch would write {"w": tensor([1., 2.])} with a metadata entry.
+  const std::string header =
+      R"({"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+  auto bytes = make_file(header, 0);
+  const float values[2] = {1.0f, 2.0f};
+  const auto* raw = reinterpret_cast<const std::uint8_t*>(values);
+  bytes.insert(bytes.end(), raw, raw + 8);
+  write_bytes(path("w"), bytes);
+  const SafeTensors loaded = SafeTensors::load(path("w"));
+  EXPECT_EQ(loaded.get("w").as_floats(), (std::vector<float>{1.0f, 2.0f}));
+  EXPECT_EQ(loaded.metadata.at("format"), "pt");
+}
+
+TEST_F(SafeTensorsTest, TruncatedFileIsRefused) {
+  sample_tensors().save(path("m"));
+  auto bytes = read_bytes(path("m"));
+  bytes.resize(bytes.size() - 3);
+  write_bytes(path("cut"), bytes);
+  expect_error([&] { SafeTensors::load(path("cut")); }, {path("cut"), "run past"});
+  write_bytes(path("tiny"), {1, 0, 0});
+  expect_error([&] { SafeTensors::load(path("tiny")); }, {path("tiny"), "too short"});
+  expect_error([&] { SafeTensors::load(path("missing")); }, {path("missing"), "cannot open"});
+}
+
+TEST_F(SafeTensorsTest, HeaderLengthBeyondTheFileIsRefused) {
+  write_bytes(path("long"), make_file("{}", 0, 1000));
+  expect_error([&] { SafeTensors::load(path("long")); }, {path("long"), "header length 1000"});
+  write_bytes(path("huge"), make_file("{}", 0, ~std::uint64_t{0}));
+  expect_error([&] { SafeTensors::load(path("huge")); }, {path("huge"), "header length"});
+}
+
+TEST_F(SafeTensorsTest, BadJsonIsRefused) {
+  write_bytes(path("bad"), make_file(R"({"w": {"dtype": "F32", )", 0));
+  expect_error([&] { SafeTensors::load(path("bad")); }, {path("bad"), "not valid JSON"});
+  write_bytes(path("array"), make_file("[1, 2, 3]", 0));
+  expect_error([&] { SafeTensors::load(path("array")); }, {path("array"), "not an object"});
+  write_bytes(path("entry"), make_file(R"({"w": 3})", 0));
+  expect_error([&] { SafeTensors::load(path("entry")); }, {path("entry"), "'w'"});
+  write_bytes(path("nodtype"), make_file(R"({"w": {"shape": [1], "data_offsets": [0, 4]}})", 4));
+  expect_error([&] { SafeTensors::load(path("nodtype")); }, {"'w'", "no 'dtype'"});
+  write_bytes(path("meta"), make_file(R"({"__metadata__": {"epoch": 3}})", 0));
+  expect_error([&] { SafeTensors::load(path("meta")); }, {path("meta"), "metadata 'epoch'"});
+  write_bytes(path("dup"), make_file(R"({"w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]},
+                            "w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}})",
+                                     1));
+  expect_error([&] { SafeTensors::load(path("dup")); }, {path("dup"), "'w' more than once"});
+}
+
+TEST_F(SafeTensorsTest, OffsetsOutOfRangeAreRefused) {
+  write_bytes(
+      path("far"),
+      make_file(R"({"w": {"dtype": "F32", "shape": [100], "data_offsets": [0, 400]}})", 16));
+  expect_error([&] { SafeTensors::load(path("far")); }, {path("far"), "'w'", "[0, 400]", "16"});
+  write_bytes(path("neg"),
+              make_file(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}})", 4));
+  expect_error([&] { SafeTensors::load(path("neg")); }, {path("neg"), "'w'", "non-negative"});
+  write_bytes(path("backwards"),
+              make_file(R"({"w": {"dtype": "U8", "shape": [0], "data_offsets": [4, 0]}})", 4));
+  expect_error([&] { SafeTensors::load(path("backwards")); }, {"'w'", "end before"});
+}
+
+TEST_F(SafeTensorsTest, OverlappingTensorsAreRefused) {
+  write_bytes(path("overlap"), make_file(R"({
+      "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+      "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
+                                         12));
+  expect_error([&] { SafeTensors::load(path("overlap")); }, {path("overlap"), "'b'", "'a'"});
+  write_bytes(path("gap"), make_file(R"({
+      "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+      "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}})",
+                                     12));
+  expect_error([&] { SafeTensors::load(path("gap")); }, {path("gap"), "[4, 8]", "'b'"});
+  write_bytes(path("tail"),
+              make_file(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 9));
+  expect_error([&] { SafeTensors::load(path("tail")); }, {path("tail"), "5 bytes"});
+}
+
+TEST_F(SafeTensorsTest, WrongSizeAndUnknownDtypeAreRefused) {
+  write_bytes(path("size"),
+              make_file(R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8));
+  expect_error([&] { SafeTensors::load(path("size")); }, {path("size"), "'w'", "needs 12 bytes"});
+  write_bytes(path("dtype"),
+              make_file(R"({"w": {"dtype": "F128", "shape": [1], "data_offsets": [0, 16]}})", 16));
+  expect_error([&] { SafeTensors::load(path("dtype")); }, {path("dtype"), "'w'", "'F128'"});
+  write_bytes(path("shape"),
+              make_file(R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", 4));
+  expect_error([&] { SafeTensors::load(path("shape")); }, {path("shape"), "'w'", "shape"});
+  write_bytes(path("overflow"), make_file(R"({"w": {"dtype": "F64",
+      "shape": [4294967296, 4294967296, 4294967296], "data_offsets": [0, 8]}})",
+                                          8));
+  expect_error([&] { SafeTensors::load(path("overflow")); }, {path("overflow"), "'w'"});
+}
+
+TEST_F(SafeTensorsTest, InMemoryMisuseIsRefused) {
+  SafeTensors tensors = sample_tensors();
+  expect_error([&] { tensors.get("conv9.weight"); }, {"'conv9.weight'", "conv1.weight"});
+  EXPECT_FALSE(tensors.contains("conv9.weight"));
+  EXPECT_TRUE(tensors.contains("step"));
+  expect_error([&] { tensors.get("step").as_floats(); }, {"I64"});
+  expect_error([&] { tensors.get("u8").as_int64s(); }, {"U8"});
+  expect_error([&] { tensors.add_f32("step", {1}, kWeights.data()); }, {"'step'", "already"});
+  expect_error(
+      [&] {
+        tensors.add("bad", tensor_of<float>("F32", {4}, {1.0f, 2.0f}));
+      },
+      {"'bad'", "needs 16 bytes"});
+  expect_error([&] { tensors.add("bad", tensor_of<float>("Q4", {1}, {1.0f})); }, {"'Q4'"});
+  EXPECT_THROW(tensors.add_f32("", {1}, kWeights.data()), Error);
+  EXPECT_THROW(tensors.add_f32("__metadata__", {1}, kWeights.data()), Error);
+  EXPECT_EQ(safetensors_dtype_size("F64"), 8u);
+  EXPECT_EQ(safetensors_dtype_size("I32"), 4u);
+  EXPECT_EQ(safetensors_dtype_size("U8"), 1u);
+  EXPECT_THROW(safetensors_dtype_size("float"), Error);
+}
+
+TEST_F(SafeTensorsTest, SaveReplacesTheFileAtomically) {
+  const std::string target = path("ckpt.safetensors");
+  SafeTensors first;
+  first.add_f32("w", {2}, kWeights.data());
+  first.save(target);
+  SafeTensors second;
+  second.add_f32("w", {3}, kWeights.data() + 3);
+  second.metadata["epoch"] = "2";
+  second.save(target);
+  EXPECT_FALSE(fs::exists(target + ".tmp"));
+  const SafeTensors loaded = SafeTensors::load(target);
+  EXPECT_EQ(loaded.get("w").as_floats(),
+            (std::vector<float>{kWeights[3], kWeights[4], kWeights[5]}));
+  EXPECT_EQ(loaded.metadata.at("epoch"), "2");
+  std::size_t entries = 0;
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    (void)entry;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1u) << "a stray file was left next to the checkpoint";
+
+  // When the temporary file cannot be written, the previous file is left exactly as it was.
+  const auto before = read_bytes(target);
+  fs::create_directory(target + ".tmp");  // makes opening the temporary file fail
+  expect_error([&] { first.save(target); }, {target + ".tmp"});
+  EXPECT_EQ(read_bytes(target), before);
+  fs::remove(target + ".tmp");
+  expect_error([&] { first.save(path("no_such_dir/x.safetensors")); }, {"no_such_dir"});
+}
+
+}  // namespace
+}  // namespace cnnrt

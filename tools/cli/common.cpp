@@ -1,0 +1,31 @@
+#include "tools/cli/common.hpp"
+
+#include <fmt/format.h>
+
+#include "cnnrt/device.hpp"
+#include "cnnrt/error.hpp"
+
+namespace cnnrt::cli {
+
+Device resolve_device(const std::string& choice) {
+  if (choice == "cpu") return Device::cpu;
+  std::string why_none;
+  const bool have_gpu = !cuda_devices(&why_none).empty();
+  if (choice == "cuda") {
+    if (!have_gpu) throw Error(fmt::format("--device cuda: no CUDA device ({})", why_none));
+    return Device::cuda;
+  }
+  if (choice != "auto")
+    throw Error(fmt::format("--device must be auto, cpu or cuda, got '{}'", choice));
+  if (have_gpu) return Device::cuda;
+  fmt::print(stderr, "cnnrt: no CUDA device ({}); running on the CPU\n", why_none);
+  return Device::cpu;
+}
+
+Dataset load_split(const std::string& dir, bool train, int limit) {
+  if (limit < 0) throw Error(fmt::format("a sample limit must not be negative, got {}", limit));
+  Dataset data = load_mnist_split(dir, train);
+  return limit > 0 ? data.take(limit) : data;
+}
+
+}  // namespace cnnrt::cli
