@@ -60,12 +60,14 @@ TEST(CudaDropout, MaskAndOutputsMatchCpu) {
       auto din_dev = poisoned<float>(count);
       cuda::dropout_backward(params, count, dout_dev.data(), mask_in.data(), din_dev.data(),
                              nullptr);
-      ASSERT_TRUE(any_nonzero(din_expected) || count < 5);
+      std::size_t kept = 0;
+      for (const std::uint8_t m : mask_expected) kept += m;
+      if (kept > 0) {  // a tiny count at p = 0.9 may legitimately drop everything
+        ASSERT_TRUE(any_nonzero(din_expected));
+      }
       EXPECT_TRUE(all_close(din_dev.download(), din_expected, kScaled, "backward"));
 
       if (count > 1000 && params.p > 0.0f) {  // the mask really drops and keeps
-        std::size_t kept = 0;
-        for (const std::uint8_t m : mask_expected) kept += m;
         EXPECT_GT(kept, 0u);
         EXPECT_LT(kept, count);
       }

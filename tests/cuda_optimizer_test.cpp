@@ -18,8 +18,10 @@ using test::all_close;
 using test::random_vector;
 using test::to_device;
 
-// Element-wise; nvcc may contract momentum * v + g into an FMA where g++ rounds twice.
-constexpr test::Tolerance kUpdate{1e-7, 1e-5};
+// Element-wise; nvcc may contract momentum * v + g into an FMA where g++ rounds twice. The terms
+// are O(1) and may cancel to ~1e-3, so the difference is a few ulps of 1 per step, not of the
+// result: an absolute tolerance of 1e-6 over kSteps steps.
+constexpr test::Tolerance kUpdate{1e-6, 1e-5};
 constexpr int kSteps = 3;
 
 const SgdParams kParams[] = {

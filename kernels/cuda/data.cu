@@ -2,6 +2,8 @@
 // batch through the (shuffled) index array and normalises it, so no host copy happens per step.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "kernels/cuda/check.hpp"
 #include "kernels/cuda/data.cuh"
 #include "kernels/cuda/launch.cuh"
@@ -10,23 +12,24 @@ namespace cnnrt::cuda {
 namespace {
 
 // images: [samples, pixels] uint8, labels: [samples] uint8, indices: [n] ->
-// batch: [n, pixels] = (byte / 255 - mean) / std, batch_labels: [n]; grid-stride over n * pixels.
-// Indices are trusted here (device memory; the host validates the shuffle it uploads)
-// (consecutive threads read consecutive bytes of one image: coalesced).
+// batch: [n, pixels] = (byte / 255 - mean) / std, batch_labels: [n]; grid-stride over n labels,
+// then over n * pixels values (consecutive threads read consecutive bytes of one image:
+// coalesced). Indices are trusted here (device memory; the host validates the shuffle it uploads).
 __global__ void gather_batch_kernel(NormalizeParams norm, int n, int pixels,
                                     const std::uint8_t* __restrict__ images,
                                     const std::uint8_t* __restrict__ labels,
                                     const std::int32_t* __restrict__ indices,
                                     float* __restrict__ batch,
                                     std::int32_t* __restrict__ batch_labels) {
-  const std::size_t count = std::size_t(n) * pixels;
+  const std::size_t count = pixels > 0 ? std::size_t(n) * std::size_t(pixels) : 0;
   const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
-  for (std::size_t i = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
-    const std::size_t row = i / pixels;
-    const std::size_t sample = std::size_t(indices[row]);
+  const std::size_t first = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  for (std::size_t row = first; row < std::size_t(n); row += stride)
+    batch_labels[row] = std::int32_t(labels[indices[row]]);
+  for (std::size_t i = first; i < count; i += stride) {
+    const std::size_t sample = std::size_t(indices[i / pixels]);
     const float byte = float(images[sample * pixels + i % pixels]);
     batch[i] = (byte / 255.0f - norm.mean) / norm.std;
-    if (i % pixels == 0) batch_labels[row] = std::int32_t(labels[sample]);
   }
 }
 
@@ -38,10 +41,12 @@ void gather_batch(const NormalizeParams& norm, int n, int pixels, const std::uin
   if (!(norm.std != 0.0f))
     throw Error(
         fmt::format("cuda::gather_batch: normalisation std = {} must be non-zero", norm.std));
-  if (n <= 0 || pixels <= 0) return;
-  const std::size_t count = std::size_t(n) * pixels;
-  gather_batch_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
-                        stream>>>(norm, n, pixels, images, labels, indices, batch, batch_labels);
+  if (n <= 0) return;
+  // Enough threads for the larger of the two loops (labels: n, pixels: n * pixels).
+  const std::size_t work =
+      std::max(std::size_t(n), std::size_t(n) * std::size_t(std::max(pixels, 0)));
+  gather_batch_kernel<<<detail::elementwise_blocks(work), detail::kElementwiseThreads, 0, stream>>>(
+      norm, n, pixels, images, labels, indices, batch, batch_labels);
   CNNRT_LAUNCH_CHECK(gather_batch_kernel);
 }
 
