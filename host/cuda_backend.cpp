@@ -205,6 +205,10 @@ class CudaBackend final : public Backend<float> {
 
 }  // namespace
 
+void cuda_backend_warm_up() {
+  CNNRT_CUDA_CHECK(cudaFree(nullptr));
+}
+
 std::unique_ptr<Backend<float>> make_cuda_backend(GemmBackend gemm) {
   return std::make_unique<CudaBackend>(gemm);
 }

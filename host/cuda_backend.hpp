@@ -12,4 +12,7 @@ namespace cnnrt {
 // Throws cnnrt::Error when no CUDA device is available.
 std::unique_ptr<Backend<float>> make_cuda_backend(GemmBackend gemm);
 
+// Creates the CUDA context (and frees nothing), so memory measurements start after it.
+void cuda_backend_warm_up();
+
 }  // namespace cnnrt

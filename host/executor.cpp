@@ -6,6 +6,7 @@
 #include <random>
 
 #include "cnnrt/error.hpp"
+#include "host/profiling.hpp"
 
 namespace cnnrt {
 
@@ -59,6 +60,8 @@ std::vector<LayerPlan> plan_layers(const Network& network, int batch,
   for (std::size_t i = 0; i < network.layers().size(); ++i) {
     LayerPlan plan;
     plan.spec = network.layers()[i];
+    plan.forward_range = plan.spec.name + "/forward";
+    plan.backward_range = plan.spec.name + "/backward";
     plan.in_shape = in;
     plan.out_shape = shapes[i];
     const LayerSpec& s = plan.spec;
@@ -265,6 +268,7 @@ void Executor<T>::forward_layer(std::size_t i, int n, bool training) {
   Backend<T>& b = *backend_;
   const T* in = i == 0 ? input_ : outputs_[i - 1];
   const LayerPlan& plan = plans_[i];
+  ScopedRange range(plan.forward_range);
   const LayerSpec& s = plan.spec;
   T* out = at(plan.out_offset);
   const std::size_t count = std::size_t(n) * std::size_t(plan.out_shape.size());
@@ -325,6 +329,7 @@ template <typename T>
 void Executor<T>::backward_layer(std::size_t layer, int n) {
   Backend<T>& b = *backend_;
   const LayerPlan& plan = plans_[layer];
+  ScopedRange range(plan.backward_range);
   const LayerSpec& s = plan.spec;
   const T* in = layer == 0 ? input_ : outputs_[layer - 1];
   const T* dout = at(plan.grad_offset);
@@ -334,16 +339,15 @@ void Executor<T>::backward_layer(std::size_t layer, int n) {
     case LayerKind::conv2d: {
       Conv2dGeometry g = plan.conv;
       g.n = n;
-      b.conv2d_backward_weights(g, in, dout, grads_ + plan.weight_offset,
-                                grads_ + plan.bias_offset, workspace_);
+      b.conv2d_backward_weights(g, in, dout, grads_ + plan.weight_offset, grads_ + plan.bias_offset,
+                                workspace_);
       if (din) b.conv2d_backward_data(g, dout, params_ + plan.weight_offset, din);
       break;
     }
     case LayerKind::dense: {
       DenseGeometry g = plan.dense;
       g.n = n;
-      b.dense_backward_weights(g, in, dout, grads_ + plan.weight_offset,
-                               grads_ + plan.bias_offset);
+      b.dense_backward_weights(g, in, dout, grads_ + plan.weight_offset, grads_ + plan.bias_offset);
       if (din) b.dense_backward_data(g, dout, params_ + plan.weight_offset, din);
       break;
     }
@@ -356,8 +360,8 @@ void Executor<T>::backward_layer(std::size_t layer, int n) {
       Pool2dGeometry g = plan.pool;
       g.n = n;
       if (din)
-        b.max_pool_backward(g, dout,
-                            reinterpret_cast<const std::int32_t*>(at(plan.argmax_offset)), din);
+        b.max_pool_backward(g, dout, reinterpret_cast<const std::int32_t*>(at(plan.argmax_offset)),
+                            din);
       break;
     }
     case LayerKind::avg_pool: {
@@ -369,8 +373,8 @@ void Executor<T>::backward_layer(std::size_t layer, int n) {
     case LayerKind::dropout:
       if (din)
         b.dropout_backward(DropoutParams{s.dropout_p, 0, dropout_offset(step_counter, layer)},
-                           count, dout,
-                           reinterpret_cast<const std::uint8_t*>(at(plan.mask_offset)), din);
+                           count, dout, reinterpret_cast<const std::uint8_t*>(at(plan.mask_offset)),
+                           din);
       break;
   }
 }

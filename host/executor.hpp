@@ -22,6 +22,7 @@ struct LayerPlan {
   std::int64_t weight_offset = -1, bias_offset = -1;  // into the parameter buffer (elements)
   std::size_t out_offset = 0, grad_offset = 0;        // byte offsets into the arena
   std::size_t argmax_offset = 0, mask_offset = 0;
+  std::string forward_range, backward_range;  // NVTX names, "<layer>/forward", built once
 };
 
 // Computes layer plans and parameter layout for `network` at `batch` (no memory touched).

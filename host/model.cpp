@@ -14,6 +14,7 @@
 #include "host/cpu_backend.hpp"
 #include "host/cuda_backend.hpp"
 #include "host/executor.hpp"
+#include "host/profiling.hpp"
 
 namespace cnnrt {
 
@@ -83,6 +84,7 @@ struct Model::Impl {
     }
   };
   std::optional<GraphKey> graph_key;
+  std::unique_ptr<ProfilerCapture> profiler;
 
   Impl(const Network& net, const CompileOptions& opts) : network(net), options(opts) {
     std::unique_ptr<Backend<float>> backend = opts.device == Device::cuda
@@ -124,6 +126,7 @@ struct Model::Impl {
 
   BatchStats host_batch(const float* images, const std::int32_t* labels, int n, bool training,
                         bool update) {
+    ScopedRange range(update ? "step" : training ? "forward_backward" : "evaluate");
     exec->load_batch(images, labels, n);
     exec->reset_counters();
     exec->forward(n, training);
@@ -233,7 +236,7 @@ BatchStats Model::train_epoch(int epoch, const Progress& progress) {
     exec.advance_batch_step();
   };
   m.used_graph = m.options.cuda_graphs && backend.supports_graphs() && !m.has_dropout &&
-                 full_steps > 0;
+                 full_steps > 0 && !m.profiler;
   if (m.used_graph) {
     const Impl::GraphKey key{m.sgd.lr, m.sgd.momentum, m.sgd.weight_decay, m.norm.mean, m.norm.std};
     if (!m.graph_key || !(*m.graph_key == key)) {
@@ -259,10 +262,13 @@ BatchStats Model::train_epoch(int epoch, const Progress& progress) {
     progress(step, steps, running);
   };
   for (int step = 0; step < full_steps; ++step) {
+    ScopedRange range("step");
+    if (m.profiler) m.profiler->before_step(std::int64_t(exec.step_counter));
     if (m.used_graph)
       backend.replay();
     else
       enqueue_full_step();
+    if (m.profiler) m.profiler->after_step(std::int64_t(exec.step_counter));
     ++exec.step_counter;
     report_progress(step + 1, (step + 1) * batch);
   }
@@ -280,7 +286,15 @@ BatchStats Model::train_epoch(int epoch, const Progress& progress) {
   return exec.read_counters(set.count);
 }
 
-bool Model::last_epoch_used_graph() const { return impl_->used_graph; }
+bool Model::last_epoch_used_graph() const {
+  return impl_->used_graph;
+}
+
+void Model::set_profile_steps(std::int64_t first, std::int64_t last) {
+  if (first < 0 || last < first)
+    throw Error(fmt::format("profile steps {}:{}: need 0 <= first <= last", first, last));
+  impl_->profiler = std::make_unique<ProfilerCapture>(ProfileSteps{first, last});
+}
 
 BatchStats Model::evaluate_resident() {
   Impl& m = *impl_;

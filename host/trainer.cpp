@@ -11,6 +11,7 @@
 
 #include "cnnrt/checkpoint.hpp"
 #include "cnnrt/error.hpp"
+#include "host/profiling.hpp"
 
 namespace cnnrt {
 
@@ -98,6 +99,7 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
 
   EpochReport report;
   for (int epoch = first_epoch; epoch < options.epochs; ++epoch) {
+    ScopedRange range(fmt::format("epoch {}", epoch + 1));
     SgdParams sgd = options.sgd;
     sgd.lr = options.schedule.rate(options.sgd.lr, epoch, options.epochs);
     model.set_sgd(sgd);

@@ -101,6 +101,10 @@ class CNNRT_API Model {
   using Progress = std::function<void(int step, int steps, const BatchStats& running)>;
   BatchStats train_epoch(int epoch, const Progress& progress = {});
   BatchStats evaluate_resident();  // the whole resident evaluation set
+  // Nsight: bracket training steps first..last (0-based, counted over the run) with
+  // cudaProfilerStart/Stop. Those steps run eagerly (no graph replay) so every kernel sits inside
+  // its layer's NVTX range ("conv1/forward").
+  void set_profile_steps(std::int64_t first, std::int64_t last);
   // Whether the last train_epoch replayed a captured graph for its full batches.
   bool last_epoch_used_graph() const;
 

@@ -46,7 +46,9 @@ void gather_batch_at_step(const NormalizeParams& norm, int n, int pixels,
                batch_labels);
 }
 
-void advance_counter(std::int32_t* counter) { *counter += 1; }
+void advance_counter(std::int32_t* counter) {
+  *counter += 1;
+}
 
 template void gather_batch_at_step<float>(const NormalizeParams&, int, int, const std::uint8_t*,
                                           const std::uint8_t*, const std::int32_t*,

@@ -72,7 +72,9 @@ void gather_batch_at_step(const NormalizeParams& norm, int n, int pixels,
 
 namespace {
 // counter: [1] -> counter + 1
-__global__ void advance_counter_kernel(std::int32_t* counter) { *counter += 1; }
+__global__ void advance_counter_kernel(std::int32_t* counter) {
+  *counter += 1;
+}
 }  // namespace
 
 void advance_counter(std::int32_t* counter, cudaStream_t stream) {

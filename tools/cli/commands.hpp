@@ -11,5 +11,6 @@ void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_gradcheck_command(CLI::App& app);
 void add_summary_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace cnnrt::cli

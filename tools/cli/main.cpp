@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   cnnrt::cli::add_eval_command(app);
   cnnrt::cli::add_gradcheck_command(app);
   cnnrt::cli::add_summary_command(app);
+  cnnrt::cli::add_bench_command(app);
   cnnrt::cli::add_info_command(app);
   try {
     app.parse(argc, argv);

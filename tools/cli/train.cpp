@@ -4,6 +4,7 @@
 
 #include "cnnrt/checkpoint.hpp"
 #include "cnnrt/trainer.hpp"
+#include "host/profiling.hpp"
 #include "tools/cli/commands.hpp"
 #include "tools/cli/common.hpp"
 
@@ -27,7 +28,8 @@ struct TrainArgs {
   int train_limit = 0;
   int test_limit = 0;
   int threads = 0;
-  std::string checkpoint, resume, metrics, weights;
+  std::string checkpoint, resume, metrics, weights, profile_steps;
+  bool no_graphs = false;
 };
 
 void add_common(CLI::App* cmd, TrainArgs& a) {
@@ -47,6 +49,7 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
       ->capture_default_str();
   cmd->add_option("--threads", a.threads, "CPU backend threads (0: all cores)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--no-graphs", a.no_graphs, "CUDA: launch every kernel of every step (no graph)");
 }
 
 CompileOptions compile_options(const TrainArgs& a) {
@@ -57,6 +60,7 @@ CompileOptions compile_options(const TrainArgs& a) {
   o.init = parse_init_scheme(a.init);
   o.gemm = a.gemm == "cublas" ? GemmBackend::cublas : GemmBackend::tiled;
   o.cpu_threads = a.threads;
+  o.cuda_graphs = !a.no_graphs;
   return o;
 }
 
@@ -94,6 +98,9 @@ void add_train_command(CLI::App& app) {
                   "Write a checkpoint (safetensors) after each epoch");
   cmd->add_option("--resume", a.resume, "Continue from a checkpoint");
   cmd->add_option("--metrics", a.metrics, "Write per-epoch metrics as CSV");
+  cmd->add_option("--profile-steps", a.profile_steps,
+                  "A:B: bracket training steps A..B (0-based) with cudaProfilerStart/Stop for "
+                  "Nsight (those steps run without graph replay)");
   cmd->callback([args] {
     const TrainArgs& a = *args;
     const Network network = load_network(a.model);
@@ -101,6 +108,10 @@ void add_train_command(CLI::App& app) {
     const Dataset train_set = load_split(a.data, true, a.train_limit);
     const Dataset test_set = load_split(a.data, false, a.test_limit);
     Model model(network, options);
+    if (!a.profile_steps.empty()) {
+      const ProfileSteps steps = ProfileSteps::parse(a.profile_steps);
+      model.set_profile_steps(steps.first, steps.last);
+    }
     fmt::print("training {} on {} ({} train / {} test images) on {}, batch {}, {} epochs\n",
                network.name(), a.data, train_set.count, test_set.count, to_string(options.device),
                options.batch_size, a.epochs);

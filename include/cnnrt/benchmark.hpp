@@ -1,0 +1,43 @@
+#pragma once
+// `cnnrt bench` in the spirit of `caffe time`: per-layer forward and backward times, the whole
+// training step (eager and, on CUDA, graph-replayed), images per second and memory.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cnnrt/export.hpp"
+#include "cnnrt/model.hpp"
+#include "cnnrt/network.hpp"
+
+namespace cnnrt {
+
+struct CNNRT_API LayerTiming {
+  std::string name;
+  std::string kind;
+  double forward_ms = 0;   // median over the repeats
+  double backward_ms = 0;  // weights and data gradients together
+};
+
+struct CNNRT_API BenchReport {
+  std::string model;
+  std::string device;
+  int batch = 0;
+  int repeats = 0;
+  std::vector<LayerTiming> layers;
+  double loss_ms = 0;            // fused softmax + cross-entropy + gradient
+  double update_ms = 0;          // SGD over the one parameter buffer
+  double step_ms = 0;            // gather + forward + loss + backward + update, launched op by op
+  double graph_step_ms = -1;     // the same step replayed from a CUDA graph (-1: not available)
+  double images_per_second = 0;  // batch / the fastest step
+  std::uint64_t arena_bytes = 0;
+  std::uint64_t dataset_bytes = 0;  // Fashion-MNIST train + test as bytes on the backend
+  std::uint64_t device_bytes_used =
+      0;                             // CUDA: device memory taken by model + data (cudaMemGetInfo)
+  std::uint64_t peak_rss_bytes = 0;  // host: peak resident memory of the process
+};
+
+CNNRT_API BenchReport benchmark_model(const Network& network, const CompileOptions& options,
+                                      int warmup, int repeats);
+CNNRT_API std::string bench_report_json(const BenchReport& report);
+
+}  // namespace cnnrt

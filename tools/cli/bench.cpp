@@ -1,0 +1,82 @@
+// `cnnrt bench`: per-layer forward/backward times, the whole step and images per second.
+#include <fmt/format.h>
+
+#include <fstream>
+
+#include "cnnrt/benchmark.hpp"
+#include "cnnrt/error.hpp"
+#include "tools/cli/commands.hpp"
+#include "tools/cli/common.hpp"
+
+namespace cnnrt::cli {
+
+void add_bench_command(CLI::App& app) {
+  struct Args {
+    std::string model = "lenet5", device = "auto", gemm = "tiled", json;
+    int batch = 256, warmup = 10, repeats = 50, threads = 0;
+    bool no_graphs = false;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("bench", "Time each layer, the training step and images/s");
+  cmd->add_option("--model", args->model, "Preset name or JSON file")->capture_default_str();
+  cmd->add_option("--device", args->device, "auto, cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+  cmd->add_option("--batch", args->batch, "Batch size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--warmup", args->warmup, "Untimed steps first")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--repeats", args->repeats, "Timed repeats (the median is reported)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--gemm", args->gemm, "Dense layers on CUDA: tiled or cublas")
+      ->check(CLI::IsMember({"tiled", "cublas"}))
+      ->capture_default_str();
+  cmd->add_option("--threads", args->threads, "CPU backend threads (0: all cores)");
+  cmd->add_flag("--no-graphs", args->no_graphs, "Do not time a graph-replayed step");
+  cmd->add_option("--json", args->json, "Also write the report as JSON to this file ('-': stdout)");
+  cmd->callback([args] {
+    const Network network = load_network(args->model);
+    CompileOptions o;
+    o.device = resolve_device(args->device);
+    o.batch_size = args->batch;
+    o.gemm = args->gemm == "cublas" ? GemmBackend::cublas : GemmBackend::tiled;
+    o.cpu_threads = args->threads;
+    o.cuda_graphs = !args->no_graphs;
+    const BenchReport r = benchmark_model(network, o, args->warmup, args->repeats);
+    const std::string json = bench_report_json(r);
+    if (args->json == "-") {
+      fmt::print("{}\n", json);
+      return;
+    }
+    fmt::print("{} on {}, batch {}, median of {} repeats (times in ms)\n", r.model, r.device,
+               r.batch, r.repeats);
+    fmt::print("{:<12} {:<12} {:>10} {:>10}\n", "layer", "kind", "forward", "backward");
+    double total_fwd = 0, total_bwd = 0;
+    for (const LayerTiming& l : r.layers) {
+      fmt::print("{:<12} {:<12} {:>10.4f} {:>10.4f}\n", l.name, l.kind, l.forward_ms,
+                 l.backward_ms);
+      total_fwd += l.forward_ms;
+      total_bwd += l.backward_ms;
+    }
+    fmt::print("{:<12} {:<12} {:>10.4f}\n", "loss", "softmax-xent", r.loss_ms);
+    fmt::print("{:<12} {:<12} {:>10.4f}\n", "update", "sgd", r.update_ms);
+    fmt::print("{:<25} {:>10.4f} {:>10.4f}\n", "sum of layers", total_fwd, total_bwd);
+    fmt::print("training step, op by op:   {:.4f} ms\n", r.step_ms);
+    if (r.graph_step_ms >= 0) fmt::print("training step, CUDA graph: {:.4f} ms\n", r.graph_step_ms);
+    fmt::print("images per second:         {:.0f}\n", r.images_per_second);
+    fmt::print("memory: arena {:.1f} MB, data set {:.1f} MB", r.arena_bytes / 1e6,
+               r.dataset_bytes / 1e6);
+    if (r.device == "cuda") fmt::print(", device memory used {:.1f} MB", r.device_bytes_used / 1e6);
+    fmt::print(", peak host RSS {:.1f} MB\n", r.peak_rss_bytes / 1e6);
+    if (!args->json.empty()) {
+      std::ofstream out(args->json);
+      out << json << "\n";
+      if (!out) throw Error(fmt::format("cannot write {}", args->json));
+    }
+  });
+}
+
+}  // namespace cnnrt::cli
