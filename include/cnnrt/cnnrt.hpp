@@ -2,6 +2,7 @@
 // The whole public API of cnnrt in one include. Every header in include/cnnrt/ is listed here
 // (tests/consumer/run.sh checks that none is missing).
 #include "cnnrt/activation.hpp"
+#include "cnnrt/benchmark.hpp"
 #include "cnnrt/checkpoint.hpp"
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/device.hpp"
