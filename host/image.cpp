@@ -235,6 +235,17 @@ void write_gray_image(const std::string& path, const GrayImage& image) {
   }
 }
 
+void write_rgb_png(const std::string& path, int width, int height,
+                   const std::vector<unsigned char>& rgb) {
+  check_size(path, width, height);
+  const std::size_t expected = std::size_t(width) * std::size_t(height) * 3;
+  if (rgb.size() != expected)
+    throw Error(fmt::format("{}: RGB image is {}x{} but holds {} bytes, expected {}", path, width,
+                            height, rgb.size(), expected));
+  if (stbi_write_png(path.c_str(), width, height, 3, rgb.data(), width * 3) == 0)
+    throw Error(fmt::format("{}: cannot write PNG: {}", path, std::strerror(errno)));
+}
+
 GrayImage rescale_to_byte_range(const GrayImage& image) {
   GrayImage result = image;
   if (image.pixels.empty()) return result;

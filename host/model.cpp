@@ -195,6 +195,18 @@ std::vector<int> Model::predict(const float* images, int n) {
   return predicted;
 }
 
+std::vector<float> Model::layer_output(int layer, int n) {
+  Executor<float>& exec = *impl_->exec;
+  const int layers = static_cast<int>(exec.plans().size());
+  if (layer < 0 || layer >= layers)
+    throw Error(fmt::format("layer_output: layer {} out of range ({} has layers 0..{})", layer,
+                            impl_->network.name(), layers - 1));
+  if (n <= 0 || n > exec.batch())
+    throw Error(fmt::format("layer_output: n must be in 1..{}, got {}", exec.batch(), n));
+  const SampleShape shape = exec.plans()[static_cast<std::size_t>(layer)].out_shape;
+  return exec.download(exec.output(layer), std::size_t(n) * std::size_t(shape.size()));
+}
+
 void Model::set_normalization(float mean, float std) {
   if (!(std > 0.0f)) throw Error(fmt::format("normalisation std must be positive, got {}", std));
   impl_->norm = NormalizeParams{mean, std};

@@ -25,6 +25,10 @@ CNNRT_API GrayImage read_gray_image(const std::string& path);
 // and clamped to 0..255; a NaN pixel, a size mismatch, or another extension throws.
 CNNRT_API void write_gray_image(const std::string& path, const GrayImage& image);
 
+// Writes an 8-bit RGB PNG (the plots of `cnnrt train --plots`). rgb: [height, width, 3] bytes.
+CNNRT_API void write_rgb_png(const std::string& path, int width, int height,
+                             const std::vector<unsigned char>& rgb);
+
 // The image with its values mapped linearly from [min, max] onto [0, 255] (a filter response, such
 // as a Sobel output, is signed and unbounded). A constant image maps to all zeros.
 CNNRT_API GrayImage rescale_to_byte_range(const GrayImage& image);

@@ -89,6 +89,10 @@ class CNNRT_API Model {
   BatchStats evaluate_batch(const float* images, const std::int32_t* labels, int n);
   std::vector<float> logits(const float* images, int n);  // [n, classes]
   std::vector<int> predict(const float* images, int n);   // [n]
+  // The last forward pass's output of layer `layer` (an index into layer_shapes()) for the first
+  // `n` samples of that batch: [n, C, H, W] of layer_shapes()[layer]. Throws when layer or n is out
+  // of range; n must not exceed the samples that forward pass ran on.
+  std::vector<float> layer_output(int layer, int n);
 
   // --- Data sets resident in the backend's memory (uploaded once; on CUDA, as bytes).
   // Normalisation x = (byte / 255 - mean) / std is applied when a batch is gathered.

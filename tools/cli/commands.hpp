@@ -12,5 +12,7 @@ void add_eval_command(CLI::App& app);
 void add_gradcheck_command(CLI::App& app);
 void add_summary_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_filter_command(CLI::App& app);
+void add_predict_command(CLI::App& app);
 
 }  // namespace cnnrt::cli

@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   cnnrt::cli::add_gradcheck_command(app);
   cnnrt::cli::add_summary_command(app);
   cnnrt::cli::add_bench_command(app);
+  cnnrt::cli::add_filter_command(app);
+  cnnrt::cli::add_predict_command(app);
   cnnrt::cli::add_info_command(app);
   try {
     app.parse(argc, argv);

@@ -2,7 +2,14 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <memory>
+
 #include "cnnrt/checkpoint.hpp"
+#include "cnnrt/error.hpp"
+#include "cnnrt/plots.hpp"
 #include "cnnrt/trainer.hpp"
 #include "host/profiling.hpp"
 #include "tools/cli/commands.hpp"
@@ -28,7 +35,7 @@ struct TrainArgs {
   int train_limit = 0;
   int test_limit = 0;
   int threads = 0;
-  std::string checkpoint, resume, metrics, weights, profile_steps;
+  std::string checkpoint, resume, metrics, weights, profile_steps, plots;
   bool no_graphs = false;
 };
 
@@ -63,6 +70,97 @@ CompileOptions compile_options(const TrainArgs& a) {
   o.cuda_graphs = !a.no_graphs;
   return o;
 }
+
+// `train --plots DIR`: per-epoch metrics collected from train()'s callback, and after every epoch
+// loss.png, accuracy.png, kernels.png (the first convolution's weights) and feature_maps.png (one
+// test image through every convolution), rewritten so a stopped run still leaves pictures.
+class TrainingPlots {
+ public:
+  // More maps than this per row (or filters in the kernel grid) make pictures too wide to read.
+  static constexpr int kMaxMapsPerRow = 16;
+  static constexpr int kMaxKernels = 32;
+
+  TrainingPlots(std::string dir, const Dataset& test, float mean, float std)
+      : dir_(std::move(dir)) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir_, ec);
+    if (ec || !std::filesystem::is_directory(dir_))
+      throw Error(fmt::format("--plots {}: cannot create the directory: {}", dir_, ec.message()));
+    // The feature-map picture follows test image 0, normalised as training normalises.
+    if (test.count == 0) throw Error("--plots: the test set is empty");
+    const std::size_t pixels = std::size_t(test.sample_size());
+    sample_.resize(pixels);
+    for (std::size_t i = 0; i < pixels; ++i)
+      sample_[i] = (float(test.images[i]) / 255.0f - mean) / std;
+  }
+
+  void add_epoch(Model& model, const EpochReport& report) {
+    if (first_epoch_ == 0) first_epoch_ = report.epoch;
+    train_loss_.push_back(report.train.mean_loss());
+    test_loss_.push_back(report.test.mean_loss());
+    train_accuracy_.push_back(report.train.accuracy());
+    test_accuracy_.push_back(report.test.accuracy());
+    write_line_chart(path("loss.png"), "loss per epoch",
+                     {{"train", train_loss_, kTrainColour}, {"test", test_loss_, kTestColour}},
+                     first_epoch_);
+    write_line_chart(
+        path("accuracy.png"), "accuracy per epoch",
+        {{"train", train_accuracy_, kTrainColour}, {"test", test_accuracy_, kTestColour}},
+        first_epoch_);
+    write_kernels(model);
+    write_maps(model);
+  }
+
+ private:
+  static constexpr std::array<std::uint8_t, 3> kTrainColour{31, 119, 180};
+  static constexpr std::array<std::uint8_t, 3> kTestColour{214, 39, 40};
+
+  std::string path(const char* file) const { return (std::filesystem::path(dir_) / file).string(); }
+
+  void write_kernels(const Model& model) const {
+    for (const LayerSpec& layer : model.network().layers()) {
+      if (layer.kind != LayerKind::conv2d) continue;
+      const ParameterInfo& info = model.parameter_info(layer.name + ".weight");
+      const int k = int(info.shape[0]), c = int(info.shape[1]);
+      const int kh = int(info.shape[2]), kw = int(info.shape[3]);
+      const int shown = std::min(k, kMaxKernels);
+      std::vector<float> weights = model.parameter(info.name);
+      weights.resize(std::size_t(shown) * c * kh * kw);  // filters are outermost
+      const std::string title = shown < k
+                                    ? fmt::format("{} (first {} of {})", info.name, shown, k)
+                                    : fmt::format("{} [{},{},{},{}]", info.name, k, c, kh, kw);
+      write_kernel_grid(path("kernels.png"), title, weights, shown, c, kh, kw);
+      return;  // the first convolution only
+    }
+  }
+
+  void write_maps(Model& model) const {
+    const SampleShape in = model.network().input();
+    std::vector<FeatureMapRow> rows;
+    rows.push_back(FeatureMapRow{"input (test image 0)", in.c, in.h, in.w, sample_});
+    model.logits(sample_.data(), 1);  // one forward pass; the layers keep their outputs
+    const std::vector<SampleShape> shapes = model.layer_shapes();
+    const std::vector<LayerSpec>& layers = model.network().layers();
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      if (layers[i].kind != LayerKind::conv2d) continue;
+      const SampleShape s = shapes[i];
+      const int shown = std::min(s.c, kMaxMapsPerRow);
+      std::vector<float> maps = model.layer_output(int(i), 1);
+      maps.resize(std::size_t(shown) * s.h * s.w);
+      const std::string label =
+          shown < s.c
+              ? fmt::format("{} (first {} of {} maps, {}x{})", layers[i].name, shown, s.c, s.h, s.w)
+              : fmt::format("{} ({} maps, {}x{})", layers[i].name, s.c, s.h, s.w);
+      rows.push_back(FeatureMapRow{label, shown, s.h, s.w, std::move(maps)});
+    }
+    write_feature_maps(path("feature_maps.png"), "feature maps", rows);
+  }
+
+  std::string dir_;
+  std::vector<float> sample_;
+  int first_epoch_ = 0;
+  std::vector<double> train_loss_, test_loss_, train_accuracy_, test_accuracy_;
+};
 
 }  // namespace
 
@@ -101,6 +199,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--profile-steps", a.profile_steps,
                   "A:B: bracket training steps A..B (0-based) with cudaProfilerStart/Stop for "
                   "Nsight (those steps run without graph replay)");
+  cmd->add_option("--plots", a.plots,
+                  "Write loss, accuracy, kernel and feature-map PNGs into DIR after each epoch");
   cmd->callback([args] {
     const TrainArgs& a = *args;
     const Network network = load_network(a.model);
@@ -123,7 +223,13 @@ void add_train_command(CLI::App& app) {
     t.resume_path = a.resume;
     t.metrics_path = a.metrics;
     t.progress_bar = isatty(STDOUT_FILENO) != 0;
-    const EpochReport last = train(model, train_set, test_set, t);
+    std::unique_ptr<TrainingPlots> plots;
+    if (!a.plots.empty())
+      plots = std::make_unique<TrainingPlots>(a.plots, test_set, t.normalize_mean, t.normalize_std);
+    const EpochReport last = train(model, train_set, test_set, t, [&](const EpochReport& report) {
+      if (plots) plots->add_epoch(model, report);
+    });
+    if (plots) fmt::print("plots written to {}\n", a.plots);
     fmt::print("final test accuracy {:.4f} after {} epochs ({:.1f} s since start)\n",
                last.test.accuracy(), last.epoch, last.wall_seconds);
   });

@@ -1,0 +1,97 @@
+// `cnnrt predict`: the logits of the test set under saved weights, as a safetensors file, so other
+// frameworks (tools/bench/torch_interop.py) can compare their outputs with cnnrt's.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cnnrt/checkpoint.hpp"
+#include "cnnrt/error.hpp"
+#include "cnnrt/safetensors.hpp"
+#include "cnnrt/trainer.hpp"
+#include "tools/cli/commands.hpp"
+#include "tools/cli/common.hpp"
+
+namespace cnnrt::cli {
+
+namespace {
+
+struct PredictArgs {
+  std::string model = "lenet5";
+  std::string data = default_data_dir();
+  std::string device = "auto";
+  std::string weights;
+  std::string out;
+  int batch = 256;
+  int test_limit = 0;
+};
+
+}  // namespace
+
+void add_predict_command(CLI::App& app) {
+  auto args = std::make_shared<PredictArgs>();
+  PredictArgs& a = *args;
+  CLI::App* cmd = app.add_subcommand(
+      "predict",
+      "Write the test set's logits ([N, classes] F32) and labels ([N] I64) as safetensors");
+  cmd->add_option("--weights", a.weights, "Checkpoint or weights file (safetensors)")->required();
+  cmd->add_option("--out", a.out, "Output file (safetensors)")->required();
+  cmd->add_option("--model", a.model, "Preset name (lenet5, lenet5-classic, alexnet) or JSON file")
+      ->capture_default_str();
+  cmd->add_option("--data", a.data, "Directory with MNIST-format IDX files")->capture_default_str();
+  cmd->add_option("--device", a.device, "auto, cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+  cmd->add_option("--batch", a.batch, "Batch size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--test-limit", a.test_limit, "Use only the first N test images (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->callback([args] {
+    const PredictArgs& a = *args;
+    const Network network = load_network(a.model);
+    CompileOptions options;
+    options.device = resolve_device(a.device);
+    options.batch_size = a.batch;
+    Model model(network, options);
+    load_checkpoint(a.weights, model);
+    const Dataset test = load_split(a.data, false, a.test_limit);
+    const SampleShape in = network.input();
+    if (test.channels != in.c || test.height != in.h || test.width != in.w)
+      throw Error(fmt::format("{} holds {}x{}x{} images but {} expects {}", a.data, test.channels,
+                              test.height, test.width, network.name(), in.to_string()));
+
+    // The normalisation training used: x = (byte / 255 - mean) / std.
+    const TrainOptions defaults;
+    const int classes = network.classes();
+    const std::size_t pixels = std::size_t(test.sample_size());
+    std::vector<float> logits;
+    logits.reserve(std::size_t(test.count) * classes);
+    std::vector<float> batch(std::size_t(a.batch) * pixels);
+    for (int first = 0; first < test.count; first += a.batch) {
+      const int n = std::min(a.batch, test.count - first);
+      const std::uint8_t* bytes = test.images.data() + std::size_t(first) * pixels;
+      for (std::size_t i = 0; i < std::size_t(n) * pixels; ++i)
+        batch[i] = (float(bytes[i]) / 255.0f - defaults.normalize_mean) / defaults.normalize_std;
+      const std::vector<float> scores = model.logits(batch.data(), n);
+      logits.insert(logits.end(), scores.begin(), scores.end());
+    }
+    const std::vector<std::int64_t> labels(test.labels.begin(), test.labels.end());
+
+    SafeTensors file;
+    file.add_f32("logits", {test.count, classes}, logits.data());
+    file.add_i64("labels", {test.count}, labels.data());
+    file.metadata["model"] = network.name();
+    file.metadata["weights"] = a.weights;
+    file.metadata["device"] = to_string(options.device);
+    file.metadata["normalization"] =
+        fmt::format("(x / 255 - {}) / {}", defaults.normalize_mean, defaults.normalize_std);
+    file.save(a.out);
+    fmt::print("wrote logits of {} test images ({} classes) to {}\n", test.count, classes, a.out);
+  });
+}
+
+}  // namespace cnnrt::cli
