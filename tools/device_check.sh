@@ -231,8 +231,47 @@ else
   if ((limit == 0)); then step_status[train]="skipped: out of time"; else
     # shellcheck disable=SC2086
     timeout -k 5 "$limit" "$tool" train --device cuda --epochs 10 --batch 256 --data "$data" \
-      --metrics "$OUT/lenet_metrics.csv" ${CNNRT_TRAIN_EXTRA_ARGS:-} 2>&1 | tee "$OUT/train.log"
+      --metrics "$OUT/lenet_metrics.csv" --checkpoint "$work/lenet5.safetensors" \
+      ${CNNRT_TRAIN_EXTRA_ARGS:-} 2>&1 | tee "$OUT/train.log"
     record train "${PIPESTATUS[0]}"
+  fi
+
+  # Whole-network gradients, CUDA against the CPU backend, for both LeNets (issue: training).
+  log "gradcheck: CUDA against CPU"
+  gradcheck_rc=0
+  for model in lenet5 lenet5-classic; do
+    echo "######## cnnrt gradcheck --model $model --reference cpu" | tee -a "$OUT/train.log"
+    timeout -k 5 60 "$tool" gradcheck --model "$model" --reference cpu --batch 16 --data "$data" \
+      2>&1 | tee -a "$OUT/train.log"
+    rc=${PIPESTATUS[0]}
+    ((rc != 0)) && gradcheck_rc=$rc
+  done
+  record gradcheck "$gradcheck_rc"
+
+  # Learning-rate settings side by side (separate processes on the one GPU), 10 epochs each:
+  # the final test accuracy of each, so a default can be chosen from measurements.
+  log "training settings sweep"
+  limit=$(step_limit 40)
+  if ((limit == 0)); then step_status[sweep]="skipped: out of time"; else
+    sweep_settings=("--lr 0.05" "--lr 0.05 --schedule cosine" "--lr 0.1 --schedule cosine"
+      "--lr 0.1 --schedule cosine --weight-decay 0.0005" "--lr 0.05 --batch 128 --schedule cosine"
+      "--lr 0.02 --batch 64 --schedule cosine")
+    sweep_pids=()
+    for i in "${!sweep_settings[@]}"; do
+      # shellcheck disable=SC2086
+      timeout -k 5 "$limit" "$tool" train --device cuda --epochs 10 --data "$data" \
+        ${sweep_settings[$i]} >"$work/sweep.$i.log" 2>&1 &
+      sweep_pids+=($!)
+    done
+    sweep_rc=0
+    echo "######## settings sweep (10 epochs each; final line of each run)" >>"$OUT/train.log"
+    for i in "${!sweep_settings[@]}"; do
+      wait "${sweep_pids[$i]}" || sweep_rc=1
+      line=$(grep -E '^epoch 10/10' "$work/sweep.$i.log" | tail -n 1)
+      echo "sweep [${sweep_settings[$i]}]: ${line:-no result ($(tail -n 1 "$work/sweep.$i.log"))}" |
+        tee -a "$OUT/train.log"
+    done
+    record sweep "$sweep_rc"
   fi
 fi
 
@@ -274,6 +313,34 @@ if ((limit == 0)); then step_status[pytorch]="skipped: out of time"; else
   PYTHONUNBUFFERED=1 timeout -k 5 "$limit" python3 tools/bench/pytorch_lenet.py --data "$data" \
     --epochs 10 --batch 256 --json "$work/pytorch.json" 2>&1 | tee "$OUT/pytorch.log"
   record pytorch "${PIPESTATUS[0]}"
+fi
+
+log "PyTorch interop (cnnrt checkpoint in a PyTorch LeNet-5)"
+if [[ -f $work/lenet5.safetensors ]]; then
+  limit=$(step_limit 60)
+  if ((limit == 0)); then step_status[interop]="skipped: out of time"; else
+    echo "######## torch_interop.py" >>"$OUT/pytorch.log"
+    PYTHONUNBUFFERED=1 timeout -k 5 "$limit" python3 tools/bench/torch_interop.py \
+      --weights "$work/lenet5.safetensors" --cnnrt "$tool" --data "$data" --device cuda 2>&1 |
+      tee -a "$OUT/pytorch.log"
+    record interop "${PIPESTATUS[0]}"
+  fi
+else
+  step_status[interop]="skipped: no checkpoint from the training step"
+fi
+
+log "Nsight Compute: per-kernel summary of two training steps"
+if command -v ncu >/dev/null 2>&1 && [[ -x $tool ]]; then
+  limit=$(step_limit 60)
+  if ((limit == 0)); then step_status[ncu]="skipped: out of time"; else
+    echo "######## ncu --profile-from-start off (steps 3:4 via --profile-steps)" >>"$OUT/bench.log"
+    timeout -k 5 "$limit" ncu --profile-from-start off --print-summary per-kernel \
+      "$tool" train --device cuda --epochs 1 --train-limit 2560 --test-limit 256 --data "$data" \
+      --profile-steps 3:4 2>&1 | tail -n 150 | tee -a "$OUT/bench.log"
+    record ncu "${PIPESTATUS[0]}"
+  fi
+else
+  step_status[ncu]="skipped: no ncu on this machine"
 fi
 
 # ---- 5. Summary -----------------------------------------------------------------------------
