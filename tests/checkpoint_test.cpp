@@ -182,6 +182,31 @@ TEST_F(CheckpointTest, OtherArchitecturesAreRefusedNamingTheTensor) {
   EXPECT_TRUE(contains(missing_message, "'fc4.weight'"));
 }
 
+TEST_F(CheckpointTest, BadMomentumTensorLoadsNothing) {
+  Model source(load_network("lenet5"), cpu_options(2, 1));
+  train_a_little(source, 1);
+  save_checkpoint(path("good.safetensors"), source, 1);
+  const SafeTensors good = SafeTensors::load(path("good.safetensors"));
+  SafeTensors bad;
+  bad.metadata = good.metadata;
+  for (const std::string& name : good.names()) {
+    if (name == "fc3.bias.momentum") {
+      const std::vector<float> five(5, 1.0f);
+      bad.add_f32(name, {5}, five.data());  // the model's fc3.bias has 10 elements
+    } else {
+      bad.add(name, good.get(name));
+    }
+  }
+  bad.save(path("bad.safetensors"));
+
+  Model target(load_network("lenet5"), cpu_options(2, 2));
+  const Snapshot before = snapshot(target);
+  const std::string message =
+      error_message([&] { load_checkpoint(path("bad.safetensors"), target); });
+  EXPECT_TRUE(contains(message, "'fc3.bias.momentum'"));
+  expect_identical(before, snapshot(target), target);  // no weight loaded either
+}
+
 TEST_F(CheckpointTest, TruncatedFileFailsCleanly) {
   Model model(load_network("lenet5"), cpu_options(2, 1));
   save_checkpoint(path("c.safetensors"), model, 1);
