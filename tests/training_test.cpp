@@ -176,6 +176,30 @@ TEST_F(TrainingTest, EpochCallbackScheduleAndMetricsAcrossResume) {
   EXPECT_EQ(load_checkpoint(options.checkpoint_path, reader).epochs_done, 3);
 }
 
+TEST_F(TrainingTest, ResumeIntoANewMetricsFileWritesTheHeader) {
+  const Dataset data = synthetic_set(64, 5);
+  const Network network = load_network("lenet5");
+  TrainOptions options;
+  options.epochs = 1;
+  options.quiet = true;
+  options.checkpoint_path = path("run.safetensors");
+  Model model(network, cpu_options(32));
+  train(model, data, data, options);
+
+  options.epochs = 2;
+  options.resume_path = options.checkpoint_path;
+  options.metrics_path = path("resumed.csv");  // did not exist before
+  Model resumed(network, cpu_options(32));
+  train(resumed, data, data, options);
+  std::ifstream csv(options.metrics_path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(csv, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0],
+            "epoch,train_loss,train_acc,test_loss,test_acc,seconds,images_per_second,wall_s");
+  EXPECT_EQ(lines[1].substr(0, 2), "2,");
+}
+
 TEST_F(TrainingTest, BadInputsAreRejected) {
   Model model(load_network("lenet5"), cpu_options(16));
   const Dataset data = synthetic_set(32, 4);
