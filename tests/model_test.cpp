@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cnnrt/dataset.hpp"
 #include "cnnrt/error.hpp"
 #include "cnnrt/network.hpp"
 #include "tests/test_util.hpp"
@@ -436,6 +437,41 @@ TEST(ModelTest, BadBatchesAreRejected) {
       contains(error_message([&] { model.evaluate_batch(batch.images.data(), labels.data(), 4); }),
                "label -1"));
   EXPECT_EQ(model.step_counter(), 0u);
+}
+
+TEST(ModelTest, ResidentSetsMustFitTheClassesAndShape) {
+  Network network(SampleShape{1, 4, 4}, 5, "five");
+  network.dense(5);
+  Model model(network, cpu_options(4));
+  Dataset data;
+  data.count = 3;
+  data.height = data.width = 4;
+  data.images.assign(3 * 16, 128);
+  data.labels = {1, 7, 2};  // 7 is not one of the model's 5 classes
+  for (int eval = 0; eval < 2; ++eval) {
+    const std::string message = error_message([&] {
+      if (eval != 0) {
+        model.upload_eval_set(data);
+      } else {
+        model.upload_train_set(data);
+      }
+    });
+    EXPECT_TRUE(contains(message, "label 7"));
+    EXPECT_TRUE(contains(message, "sample 1"));
+    EXPECT_TRUE(contains(message, "5 classes"));
+  }
+  data.labels[1] = 4;
+  model.upload_train_set(data);
+  model.set_sgd(SgdParams{0.1f, 0.0f, 0.0f});
+  EXPECT_EQ(model.train_epoch(0).samples, 3);
+
+  Dataset wrong_shape = data;
+  wrong_shape.width = 3;
+  wrong_shape.images.resize(3 * 12);
+  EXPECT_TRUE(contains(error_message([&] { model.upload_eval_set(wrong_shape); }), "1x4x3"));
+  Dataset short_images = data;
+  short_images.images.resize(2 * 16);  // 3 samples announced, 2 present
+  EXPECT_TRUE(contains(error_message([&] { model.upload_train_set(short_images); }), "32"));
 }
 
 TEST(ModelTest, CompileErrorsNameTheLayer) {
