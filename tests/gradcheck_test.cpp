@@ -4,9 +4,14 @@
 // backend against the CPU backend.
 #include "cnnrt/gradcheck.hpp"
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <string>
 
+#include "cnnrt/checkpoint.hpp"
 #include "cnnrt/error.hpp"
+#include "cnnrt/model.hpp"
 #include "cnnrt/network.hpp"
 #include "tests/test_util.hpp"
 
@@ -100,6 +105,36 @@ TEST(GradcheckTest, FiniteDifferencesAreSeeded) {
   ASSERT_EQ(a.tensors.size(), b.tensors.size());
   for (std::size_t i = 0; i < a.tensors.size(); ++i)
     EXPECT_EQ(a.tensors[i].max_abs_error, b.tensors[i].max_abs_error) << a.tensors[i].name;
+}
+
+TEST(GradcheckTest, AllZeroGradientsFail) {
+  // fc1's biases far below zero: the ReLU passes nothing, so fc1's and fc2.weight's gradients are
+  // exactly zero. Finite differences agree with zero, yet the check must not count that a pass.
+  Network network(SampleShape{1, 3, 3}, 3, "dead");
+  network.dense(6).relu().dense(3);
+  CompileOptions compile;
+  compile.batch_size = 2;
+  Model model(network, compile);
+  model.set_parameter("fc1.bias", std::vector<float>(6, -1000.0f));
+  const std::string weights =
+      (std::filesystem::temp_directory_path() /
+       ("cnnrt_gradcheck_dead_" + std::to_string(::getpid()) + ".safetensors"))
+          .string();
+  save_checkpoint(weights, model, 0);
+  GradcheckOptions o = fd_options(2, 1);
+  o.weights_path = weights;
+  const GradcheckReport report = gradcheck(network, o);
+  std::filesystem::remove(weights);
+  ASSERT_EQ(report.tensors.size(), 4u);
+  EXPECT_FALSE(report.passed);
+  for (int dead : {0, 1, 2}) {
+    SCOPED_TRACE(report.tensors[dead].name);
+    EXPECT_EQ(report.tensors[dead].max_abs_reference, 0.0);
+    EXPECT_FALSE(report.tensors[dead].passed);
+  }
+  EXPECT_EQ(report.tensors[3].name, "fc2.bias");  // softmax - onehot: alive
+  EXPECT_GT(report.tensors[3].max_abs_reference, 0.0);
+  EXPECT_TRUE(report.tensors[3].passed);
 }
 
 TEST(GradcheckTest, RejectsABadBatch) {
