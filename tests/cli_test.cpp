@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "cnnrt/checkpoint.hpp"
 #include "cnnrt/model.hpp"
 #include "cnnrt/network.hpp"
 #include "cnnrt/safetensors.hpp"
@@ -233,6 +234,27 @@ TEST_F(CliTest, GradcheckFiniteDifferencesPasses) {
     EXPECT_TRUE(contains(r.output, "gradcheck passed"));
     EXPECT_TRUE(contains(r.output, "cpu (double) vs finite differences"));
   }
+}
+
+TEST_F(CliTest, GradcheckFailureExitsWith1) {
+  // A model file and weights whose first ReLU passes nothing: fc1's gradients are all zero.
+  {
+    std::ofstream model_file(path("dead.json"));
+    model_file << R"({"name": "dead", "input": [1, 3, 3], "classes": 3, "layers": [
+        {"type": "dense", "units": 6}, {"type": "relu"}, {"type": "dense", "units": 3}]})";
+  }
+  CompileOptions o;
+  o.batch_size = 2;
+  Model model(load_network(path("dead.json")), o);
+  model.set_parameter("fc1.bias", std::vector<float>(6, -1000.0f));
+  save_checkpoint(path("dead.safetensors"), model, 0);
+  const RunResult r =
+      run_tool("gradcheck --reference fd --batch 2 --data '' --model '" + path("dead.json") +
+               "' --weights '" + path("dead.safetensors") + "'");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(contains(line_starting(r.output, "fc1.weight "), "FAIL (all zero)"));
+  EXPECT_TRUE(contains(line_starting(r.output, "fc2.bias "), "ok"));
+  EXPECT_TRUE(contains(line_starting(r.output, "cnnrt: error:"), "gradcheck failed"));
 }
 
 TEST_F(CliTest, GradcheckDumpHoldsBatchParametersGradientsAndLoss) {
