@@ -42,16 +42,13 @@ CheckpointState load_checkpoint(const std::string& path, Model& model) {
                               fmt::join(t.shape, ", "), fmt::join(p.shape, ", ")));
     if (t.dtype != "F32")
       throw Error(fmt::format("{}: tensor '{}' is {}, expected F32", path, p.name, t.dtype));
-  }
-  for (const ParameterInfo& p : model.parameters()) {
-    model.set_parameter(p.name, file.get(p.name).as_floats());
+    // Momentum is checked here too, so that a bad file loads nothing rather than half.
     const std::string m = momentum_name(p.name);
     if (file.contains(m)) {
-      const TensorData& t = file.get(m);
-      if (t.shape != p.shape)
-        throw Error(fmt::format("{}: tensor '{}' has the wrong shape", path, m));
-      model.set_momentum(p.name, t.as_floats());
-      state.has_momentum = true;
+      const TensorData& v = file.get(m);
+      if (v.shape != p.shape || v.dtype != "F32")
+        throw Error(fmt::format("{}: tensor '{}' is {} [{}], the model needs F32 [{}]", path, m,
+                                v.dtype, fmt::join(v.shape, ", "), fmt::join(p.shape, ", ")));
     }
   }
   auto number = [&](const char* key) -> std::uint64_t {
@@ -65,6 +62,14 @@ CheckpointState load_checkpoint(const std::string& path, Model& model) {
   };
   state.epochs_done = static_cast<int>(number("epochs_done"));
   state.step_counter = number("step_counter");
+  for (const ParameterInfo& p : model.parameters()) {
+    model.set_parameter(p.name, file.get(p.name).as_floats());
+    const std::string m = momentum_name(p.name);
+    if (file.contains(m)) {
+      model.set_momentum(p.name, file.get(m).as_floats());
+      state.has_momentum = true;
+    }
+  }
   model.set_step_counter(state.step_counter);
   return state;
 }

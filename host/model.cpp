@@ -104,6 +104,15 @@ struct Model::Impl {
       throw Error(fmt::format("{} set has {}x{}x{} samples but {} expects {}", what, data.channels,
                               data.height, data.width, network.name(), in.to_string()));
     if (data.count <= 0) throw Error(fmt::format("{} set is empty", what));
+    if (data.images.size() != std::size_t(data.count) * std::size_t(in.size()) ||
+        data.labels.size() != std::size_t(data.count))
+      throw Error(fmt::format("{} set of {} samples holds {} image bytes and {} labels", what,
+                              data.count, data.images.size(), data.labels.size()));
+    // Checked here: on CUDA a label past the last class would only show up as a NaN loss.
+    for (std::size_t i = 0; i < data.labels.size(); ++i)
+      if (data.labels[i] >= network.classes())
+        throw Error(fmt::format("{} set: label {} of sample {} is outside the {} classes of {}",
+                                what, data.labels[i], i, network.classes(), network.name()));
   }
 
   void upload(ResidentSet& set, const Dataset& data, const char* what) {

@@ -273,6 +273,11 @@ Network network_from_json(const std::string& json_text, const std::string& origi
     return network;
   } catch (const json::exception& e) {
     throw Error(fmt::format("{}: {}", origin, e.what()));
+  } catch (const Error& e) {
+    // Shape and naming errors from the network name the layer; the reader also needs the file.
+    const std::string message = e.what();
+    if (message.rfind(origin, 0) == 0) throw;
+    throw Error(fmt::format("{}: {}", origin, message));
   }
 }
 

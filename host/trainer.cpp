@@ -44,9 +44,11 @@ class MetricsCsv {
  public:
   MetricsCsv(const std::string& path, bool append) : path_(path) {
     if (path.empty()) return;
+    // A resumed run appends to its metrics, but a file it starts still needs the header.
+    const bool has_rows = append && std::ifstream(path).peek() != std::ifstream::traits_type::eof();
     file_.open(path, append ? std::ios::app : std::ios::trunc);
     if (!file_) throw Error(fmt::format("cannot write metrics file {}", path));
-    if (!append)
+    if (!has_rows)
       file_ << "epoch,train_loss,train_acc,test_loss,test_acc,seconds,images_per_second,wall_s\n";
   }
   void write(const EpochReport& r) {

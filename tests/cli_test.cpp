@@ -1,0 +1,322 @@
+// The `cnnrt` tool run as a process: exit codes (0 success, 1 error, 2 usage), error lines, the
+// summary table against parameter counts worked out by hand, a short training run's metrics CSV
+// and checkpoint evaluated again by `cnnrt eval`, and `cnnrt gradcheck` with its dump file, whose
+// loss and last-layer bias gradient are recomputed here from the dumped batch and weights.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cnnrt/checkpoint.hpp"
+#include "cnnrt/model.hpp"
+#include "cnnrt/network.hpp"
+#include "cnnrt/safetensors.hpp"
+#include "tests/test_util.hpp"
+
+namespace cnnrt {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RunResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `cnnrt ARGS` through the shell.
+RunResult run_tool(const std::string& args) {
+  const std::string command = "'" + test::tool_path() + "' " + args + " 2>&1";
+  RunResult result;
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    ADD_FAILURE() << "popen failed for " << command;
+    return result;
+  }
+  char buffer[4096];
+  std::size_t got = 0;
+  while ((got = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, got);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+::testing::AssertionResult contains(const std::string& text, const std::string& part) {
+  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << part << "'";
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// The one line that starts with `prefix`, or "" (with a failure) when there is none.
+std::string line_starting(const std::string& text, const std::string& prefix) {
+  for (const std::string& line : lines_of(text))
+    if (line.rfind(prefix, 0) == 0) return line;
+  ADD_FAILURE() << "no line starts with '" << prefix << "' in:\n" << text;
+  return "";
+}
+
+bool have_fashion_mnist() {
+  return fs::exists(test::fashion_mnist_dir() + "/train-images-idx3-ubyte.gz") ||
+         fs::exists(test::fashion_mnist_dir() + "/train-images-idx3-ubyte");
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           (std::string("cnnrt_cli_test_") + info->name() + "_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  fs::path dir_;
+};
+
+TEST_F(CliTest, InfoReportsTheDevices) {
+  const RunResult r = run_tool("info");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "cnnrt "));
+  const std::string expected = cuda_available() ? "device 0: " : "no CUDA device";
+  EXPECT_TRUE(contains(r.output, expected));
+}
+
+TEST_F(CliTest, UsageErrorsExitWith2) {
+  const RunResult none = run_tool("");
+  EXPECT_EQ(none.exit_code, 2) << none.output;
+  const RunResult unknown = run_tool("train --no-such-option");
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
+  EXPECT_TRUE(contains(unknown.output, "--no-such-option"));
+  const RunResult bad_value = run_tool("train --device tpu");
+  EXPECT_EQ(bad_value.exit_code, 2) << bad_value.output;
+  const RunResult bad_command = run_tool("fly");
+  EXPECT_EQ(bad_command.exit_code, 2) << bad_command.output;
+}
+
+TEST_F(CliTest, HelpExitsWith0) {
+  const RunResult r = run_tool("train --help");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "--epochs"));
+}
+
+TEST_F(CliTest, CudaWithoutDeviceIsAnError) {
+  if (cuda_available()) GTEST_SKIP() << "a CUDA device exists";
+  const RunResult r = run_tool("train --device cuda --epochs 1 --train-limit 64");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  const std::string line = line_starting(r.output, "cnnrt: error:");
+  EXPECT_TRUE(contains(line, "no CUDA device"));
+}
+
+TEST_F(CliTest, UnknownModelIsAnError) {
+  const RunResult r = run_tool("train --device cpu --model nosuch");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  const std::string line = line_starting(r.output, "cnnrt: error:");
+  EXPECT_TRUE(contains(line, "unknown model 'nosuch'"));
+}
+
+TEST_F(CliTest, MissingDataDirectoryIsNamed) {
+  const RunResult r = run_tool("train --device cpu --epochs 1 --data /nonexistent/fmnist");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  const std::string line = line_starting(r.output, "cnnrt: error:");
+  EXPECT_TRUE(contains(line, "/nonexistent/fmnist"));
+  EXPECT_TRUE(contains(line, "does not exist"));
+}
+
+// The numbers in a row of the summary table, in order.
+std::vector<std::string> row_fields(const std::string& line) {
+  std::vector<std::string> fields;
+  std::istringstream in(line);
+  for (std::string f; in >> f;) fields.push_back(f);
+  return fields;
+}
+
+TEST_F(CliTest, SummaryOfLeNet5) {
+  const RunResult r = run_tool("summary");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // 156 + 2416 + 48120 + 10164 + 850
+  EXPECT_TRUE(contains(line_starting(r.output, "total:"), "total: 61706 parameters"));
+  EXPECT_TRUE(contains(r.output, "as dense: params"));
+  // conv1: 6*1*25+6 parameters; as dense: 784 inputs to 6*28*28 = 4704 outputs, plus biases.
+  const std::vector<std::string> conv1 = row_fields(line_starting(r.output, "conv1 "));
+  ASSERT_GE(conv1.size(), 3u);
+  EXPECT_EQ(conv1[conv1.size() - 4], "6x28x28");
+  EXPECT_EQ(conv1[conv1.size() - 3], "156");
+  EXPECT_EQ(conv1.back(), std::to_string(784 * 4704 + 4704));
+  // conv2: 16*6*25+16; as dense: 6*14*14 = 1176 inputs to 16*10*10 = 1600 outputs.
+  const std::vector<std::string> conv2 = row_fields(line_starting(r.output, "conv2 "));
+  EXPECT_EQ(conv2[conv2.size() - 3], "2416");
+  EXPECT_EQ(conv2.back(), std::to_string(1176 * 1600 + 1600));
+  // fc1: 400*120+120, no dense-equivalent column.
+  const std::vector<std::string> fc1 = row_fields(line_starting(r.output, "fc1 "));
+  EXPECT_EQ(fc1[fc1.size() - 2], "48120");
+}
+
+TEST_F(CliTest, SummaryOfAlexNet) {
+  const RunResult r = run_tool("summary --model alexnet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // conv1 34944, conv2 614656, conv3 885120, conv4 1327488, conv5 884992, fc1 9216*4096+4096,
+  // fc2 4096*4096+4096, fc3 4096*1000+1000.
+  const long long total = 34944LL + 614656 + 885120 + 1327488 + 884992 + (9216LL * 4096 + 4096) +
+                          (4096LL * 4096 + 4096) + (4096LL * 1000 + 1000);
+  EXPECT_TRUE(contains(line_starting(r.output, "total:"),
+                       "total: " + std::to_string(total) + " parameters"));
+}
+
+TEST_F(CliTest, TrainWritesMetricsAndCheckpointThatEvalReads) {
+  if (!have_fashion_mnist())
+    GTEST_SKIP() << "Fashion-MNIST not found in " << test::fashion_mnist_dir();
+  const std::string data = " --data '" + test::fashion_mnist_dir() + "'";
+  const RunResult train = run_tool(
+      "train --device cpu --threads 2 --epochs 1 --train-limit 512 "
+      "--test-limit 256 --batch 64 --metrics '" +
+      path("m.csv") + "' --checkpoint '" + path("c.safetensors") + "'" + data);
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  EXPECT_TRUE(contains(train.output, "final test accuracy"));
+
+  std::ifstream csv(path("m.csv"));
+  std::string header, row, extra;
+  ASSERT_TRUE(std::getline(csv, header));
+  EXPECT_EQ(header,
+            "epoch,train_loss,train_acc,test_loss,test_acc,seconds,images_per_second,wall_s");
+  ASSERT_TRUE(std::getline(csv, row));
+  EXPECT_FALSE(std::getline(csv, extra)) << "more than one row: " << extra;
+  std::vector<double> values;
+  {
+    std::istringstream fields(row);
+    for (std::string f; std::getline(fields, f, ',');) values.push_back(std::stod(f));
+  }
+  ASSERT_EQ(values.size(), 8u) << row;
+  EXPECT_EQ(values[0], 1.0);
+  for (int i : {1, 3}) EXPECT_TRUE(values[i] > 0 && std::isfinite(values[i])) << row;
+  for (int i : {2, 4}) EXPECT_TRUE(values[i] >= 0 && values[i] <= 1) << row;
+  EXPECT_GT(values[5], 0.0);
+  EXPECT_GT(values[6], 0.0);
+  EXPECT_GE(values[7], values[5]);  // the process ran at least as long as the epoch
+
+  const RunResult eval = run_tool("eval --device cpu --threads 2 --test-limit 256 --weights '" +
+                                  path("c.safetensors") + "'" + data);
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  const std::vector<std::string> lines = lines_of(eval.output);
+  ASSERT_FALSE(lines.empty());
+  std::smatch match;
+  const std::regex pattern(R"(^accuracy (\d\.\d+) loss (\d+\.\d+) images (\d+)$)");
+  ASSERT_TRUE(std::regex_match(lines.back(), match, pattern)) << lines.back();
+  EXPECT_EQ(match[3].str(), "256");
+  // The same weights on the same 256 images: the training run's test columns (the CSV has 6
+  // decimals, eval prints 4).
+  constexpr double kPrintedDigits = 1e-4;
+  EXPECT_NEAR(std::stod(match[1].str()), values[4], kPrintedDigits);
+  EXPECT_NEAR(std::stod(match[2].str()), values[3], kPrintedDigits);
+}
+
+std::string gradcheck_data_option() {
+  return have_fashion_mnist() ? " --data '" + test::fashion_mnist_dir() + "'" : " --data ''";
+}
+
+TEST_F(CliTest, GradcheckFiniteDifferencesPasses) {
+  for (const char* model : {"lenet5", "lenet5-classic"}) {
+    SCOPED_TRACE(model);
+    const RunResult r = run_tool(std::string("gradcheck --reference fd --batch 2 --model ") +
+                                 model + gradcheck_data_option());
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(contains(r.output, "gradcheck passed"));
+    EXPECT_TRUE(contains(r.output, "cpu (double) vs finite differences"));
+  }
+}
+
+TEST_F(CliTest, GradcheckFailureExitsWith1) {
+  // A model file and weights whose first ReLU passes nothing: fc1's gradients are all zero.
+  {
+    std::ofstream model_file(path("dead.json"));
+    model_file << R"({"name": "dead", "input": [1, 3, 3], "classes": 3, "layers": [
+        {"type": "dense", "units": 6}, {"type": "relu"}, {"type": "dense", "units": 3}]})";
+  }
+  CompileOptions o;
+  o.batch_size = 2;
+  Model model(load_network(path("dead.json")), o);
+  model.set_parameter("fc1.bias", std::vector<float>(6, -1000.0f));
+  save_checkpoint(path("dead.safetensors"), model, 0);
+  const RunResult r =
+      run_tool("gradcheck --reference fd --batch 2 --data '' --model '" + path("dead.json") +
+               "' --weights '" + path("dead.safetensors") + "'");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(contains(line_starting(r.output, "fc1.weight "), "FAIL (all zero)"));
+  EXPECT_TRUE(contains(line_starting(r.output, "fc2.bias "), "ok"));
+  EXPECT_TRUE(contains(line_starting(r.output, "cnnrt: error:"), "gradcheck failed"));
+}
+
+TEST_F(CliTest, GradcheckDumpHoldsBatchParametersGradientsAndLoss) {
+  const std::string dump = path("dump.safetensors");
+  const RunResult r = run_tool("gradcheck --reference fd --batch 2 --dump '" + dump + "'" +
+                               gradcheck_data_option());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const SafeTensors file = SafeTensors::load(dump);
+
+  const TensorData& input = file.get("input");
+  EXPECT_EQ(input.dtype, "F32");
+  EXPECT_EQ(input.shape, (std::vector<std::int64_t>{2, 1, 28, 28}));
+  const TensorData& labels = file.get("labels");
+  EXPECT_EQ(labels.dtype, "I64");
+  EXPECT_EQ(labels.shape, (std::vector<std::int64_t>{2}));
+  const std::vector<std::int64_t> label_values = labels.as_int64s();
+  for (std::int64_t l : label_values) EXPECT_TRUE(l >= 0 && l < 10) << l;
+  const TensorData& loss = file.get("loss");
+  EXPECT_EQ(loss.shape, std::vector<std::int64_t>{});
+  ASSERT_EQ(loss.element_count(), 1);
+
+  CompileOptions o;
+  o.batch_size = 2;
+  o.cpu_threads = 1;
+  Model model(load_network("lenet5"), o);
+  std::size_t expected_tensors = 3;
+  for (const ParameterInfo& p : model.parameters()) {
+    SCOPED_TRACE(p.name);
+    ASSERT_TRUE(file.contains(p.name));
+    ASSERT_TRUE(file.contains(p.name + ".grad"));
+    EXPECT_EQ(file.get(p.name).shape, p.shape);
+    EXPECT_EQ(file.get(p.name + ".grad").shape, p.shape);
+    EXPECT_TRUE(test::any_nonzero(file.get(p.name + ".grad").as_floats()));
+    model.set_parameter(p.name, file.get(p.name).as_floats());
+    expected_tensors += 2;
+  }
+  EXPECT_EQ(file.size(), expected_tensors);
+
+  // Recompute the loss and fc3.bias's gradient, mean over the batch of softmax - onehot, from the
+  // dumped batch and weights.
+  const std::vector<float> images = input.as_floats();
+  const std::vector<std::int32_t> batch_labels(label_values.begin(), label_values.end());
+  const std::vector<float> logits = model.logits(images.data(), 2);
+  double loss_sum = 0;
+  std::vector<double> bias_grad(10, 0.0);
+  for (int n = 0; n < 2; ++n) {
+    const float* z = logits.data() + n * 10;
+    double top = z[0], sum = 0;
+    for (int k = 1; k < 10; ++k) top = std::max(top, double(z[k]));
+    for (int k = 0; k < 10; ++k) sum += std::exp(z[k] - top);
+    loss_sum += -(z[batch_labels[n]] - top - std::log(sum));
+    for (int k = 0; k < 10; ++k)
+      bias_grad[k] += (std::exp(z[k] - top) / sum - (k == batch_labels[n] ? 1.0 : 0.0)) / 2.0;
+  }
+  constexpr test::Tolerance kFloatVsDouble{1e-6, 1e-4};
+  EXPECT_TRUE(
+      test::all_close(loss.as_floats(), std::vector<double>{loss_sum / 2}, kFloatVsDouble, "loss"));
+  EXPECT_TRUE(test::all_close(file.get("fc3.bias.grad").as_floats(), bias_grad, kFloatVsDouble,
+                              "fc3.bias"));
+}
+
+}  // namespace
+}  // namespace cnnrt

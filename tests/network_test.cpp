@@ -1,0 +1,346 @@
+// Network descriptions: default layer names, duplicate names, shape inference for the presets
+// against shapes worked out by hand from the convolution and pooling formulas, shape errors that
+// name the layer and the shapes, model-file errors that name the file, the JSON round trip and
+// preset loading.
+#include "cnnrt/network.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "cnnrt/error.hpp"
+#include "tests/test_util.hpp"
+
+namespace cnnrt {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Passes when `text` contains `part`; prints both otherwise.
+::testing::AssertionResult contains(const std::string& text, const std::string& part) {
+  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << part << "'";
+}
+
+std::vector<std::string> layer_names(const Network& network) {
+  std::vector<std::string> names;
+  for (const LayerSpec& s : network.layers()) names.push_back(s.name);
+  return names;
+}
+
+std::vector<std::string> shape_strings(const std::vector<SampleShape>& shapes) {
+  std::vector<std::string> out;
+  for (const SampleShape& s : shapes) out.push_back(s.to_string());
+  return out;
+}
+
+// The message of the cnnrt::Error that `body` throws; fails the test when it throws nothing.
+template <typename Body>
+std::string error_message(Body&& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a cnnrt::Error";
+  return "";
+}
+
+Network modern_lenet5() {
+  Network n(SampleShape{1, 28, 28}, 10, "lenet5");
+  n.conv2d(6, 5, 1, Padding::same()).relu().max_pool(2, 2);
+  n.conv2d(16, 5, 1, Padding::valid()).relu().max_pool(2, 2);
+  n.dense(120).relu().dense(84).relu().dense(10);
+  return n;
+}
+
+TEST(NetworkTest, BuilderNamesLayersByKindAndIndex) {
+  const Network n = modern_lenet5();
+  EXPECT_EQ(layer_names(n),
+            (std::vector<std::string>{"conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "fc1",
+                                      "relu3", "fc2", "relu4", "fc3"}));
+}
+
+TEST(NetworkTest, MaxAndAvgPoolShareOneCounterAndOtherKindsAreNamed) {
+  Network n(SampleShape{1, 16, 16}, 10);
+  n.conv2d(4, 3, 1, Padding::same()).sigmoid().avg_pool(2, 2).leaky_relu(0.2f);
+  n.max_pool(2, 2).dropout(0.25f).dense(10);
+  EXPECT_EQ(layer_names(n), (std::vector<std::string>{"conv1", "sigmoid1", "pool1", "leaky_relu2",
+                                                      "pool2", "dropout1", "fc1"}));
+  EXPECT_EQ(n.layers()[3].leaky_slope, 0.2f);
+  EXPECT_EQ(n.layers()[5].dropout_p, 0.25f);
+}
+
+TEST(NetworkTest, GivenNamesAreKept) {
+  Network n(SampleShape{1, 8, 8}, 3);
+  n.conv2d(2, 3, 1, Padding::valid(), "features").dense(3, "classifier");
+  EXPECT_EQ(layer_names(n), (std::vector<std::string>{"features", "classifier"}));
+}
+
+TEST(NetworkTest, DuplicateNamesAreRejected) {
+  Network n(SampleShape{1, 8, 8}, 3);
+  n.conv2d(2, 3, 1, Padding::valid(), "block");
+  const std::string message = error_message([&] { n.dense(3, "block"); });
+  EXPECT_TRUE(contains(message, "'block'"));
+  EXPECT_EQ(n.layers().size(), 1u);  // the rejected layer was not added
+
+  // A default name that collides with an earlier explicit one is rejected too.
+  Network m(SampleShape{1, 8, 8}, 3);
+  m.conv2d(2, 3, 1, Padding::valid(), "conv2");
+  EXPECT_TRUE(contains(error_message([&] { m.conv2d(2, 3); }), "'conv2'"));
+}
+
+TEST(NetworkTest, InferShapesLeNet5) {
+  // conv1 same: 28x28; pool 2/2: 14; conv2 valid 5x5: 14-5+1 = 10; pool: 5; 16*5*5 = 400.
+  const std::vector<std::string> expected = {"6x28x28",  "6x28x28", "6x14x14", "16x10x10",
+                                             "16x10x10", "16x5x5",  "120x1x1", "120x1x1",
+                                             "84x1x1",   "84x1x1",  "10x1x1"};
+  EXPECT_EQ(shape_strings(modern_lenet5().infer_shapes()), expected);
+  const Network preset = load_network("lenet5");
+  EXPECT_EQ(shape_strings(preset.infer_shapes()), expected);
+  EXPECT_EQ(preset.infer_shapes()[5].size(), 400);
+}
+
+TEST(NetworkTest, InferShapesLeNet5Classic) {
+  const Network n = load_network("lenet5-classic");
+  EXPECT_EQ(layer_names(n),
+            (std::vector<std::string>{"conv1", "sigmoid1", "pool1", "conv2", "sigmoid2", "pool2",
+                                      "fc1", "sigmoid3", "fc2", "sigmoid4", "fc3"}));
+  EXPECT_EQ(n.layers()[2].kind, LayerKind::avg_pool);
+  EXPECT_EQ(
+      shape_strings(n.infer_shapes()),
+      (std::vector<std::string>{"6x28x28", "6x28x28", "6x14x14", "16x10x10", "16x10x10", "16x5x5",
+                                "120x1x1", "120x1x1", "84x1x1", "84x1x1", "10x1x1"}));
+}
+
+TEST(NetworkTest, InferShapesAlexNet) {
+  // conv1: (227 - 11) / 4 + 1 = 55; pools 3/2: (55-3)/2+1 = 27, (27-3)/2+1 = 13, (13-3)/2+1 = 6;
+  // conv2 pad 2 and conv3-5 pad 1 keep the size; 256*6*6 = 9216.
+  const Network n = load_network("alexnet");
+  EXPECT_EQ(n.input().to_string(), "3x227x227");
+  EXPECT_EQ(n.classes(), 1000);
+  const std::vector<SampleShape> shapes = n.infer_shapes();
+  EXPECT_EQ(
+      shape_strings(shapes),
+      (std::vector<std::string>{"96x55x55",  "96x55x55",  "96x27x27",  "256x27x27", "256x27x27",
+                                "256x13x13", "384x13x13", "384x13x13", "384x13x13", "384x13x13",
+                                "256x13x13", "256x13x13", "256x6x6",   "4096x1x1",  "4096x1x1",
+                                "4096x1x1",  "4096x1x1",  "4096x1x1",  "4096x1x1",  "1000x1x1"}));
+  EXPECT_EQ(shapes[12].size(), 9216);
+}
+
+TEST(NetworkTest, StridedSameAndExplicitPaddingShapes) {
+  // same, stride 2: ceil(15 / 2) = 8; explicit pad 1, 3x3 stride 2: (8 + 2 - 3) / 2 + 1 = 4;
+  // rectangular valid 3x1 stride 1x2 on 4x4: (4-3+1) x ceil(4/2) = 2x2.
+  Network n(SampleShape{2, 15, 15}, 4);
+  n.conv2d(3, 5, 2, Padding::same()).conv2d(5, 3, 2, Padding::explicit_pad(1, 1));
+  n.conv2d(7, 3, 1, 1, 2, Padding::valid()).dense(4);
+  EXPECT_EQ(shape_strings(n.infer_shapes()),
+            (std::vector<std::string>{"3x8x8", "5x4x4", "7x2x2", "4x1x1"}));
+}
+
+TEST(NetworkTest, ConvThatDoesNotFitNamesLayerAndShapes) {
+  Network n(SampleShape{1, 4, 4}, 10);
+  n.conv2d(2, 5).dense(10);
+  const std::string message = error_message([&] { n.infer_shapes(); });
+  EXPECT_TRUE(contains(message, "conv1"));
+  EXPECT_TRUE(contains(message, "1x4x4"));
+  EXPECT_TRUE(contains(message, "5x5"));
+  EXPECT_TRUE(contains(message, "valid"));
+}
+
+TEST(NetworkTest, LeNet5OnTooSmallInputFailsAtConv2) {
+  // 8x8 input: conv1 same 6x8x8, pool1 6x4x4, then conv2's 5x5 valid window does not fit.
+  Network n(SampleShape{1, 8, 8}, 10);
+  n.conv2d(6, 5, 1, Padding::same()).relu().max_pool(2, 2).conv2d(16, 5).relu().dense(10);
+  const std::string message = error_message([&] { n.infer_shapes(); });
+  EXPECT_TRUE(contains(message, "conv2: input 6x4x4 does not fit kernel 5x5"));
+}
+
+TEST(NetworkTest, PoolThatDoesNotFitNamesLayerAndShapes) {
+  Network n(SampleShape{3, 3, 3}, 10);
+  n.max_pool(4, 4).dense(10);
+  const std::string message = error_message([&] { n.infer_shapes(); });
+  EXPECT_TRUE(contains(message, "pool1"));
+  EXPECT_TRUE(contains(message, "3x3x3"));
+  EXPECT_TRUE(contains(message, "4x4"));
+}
+
+TEST(NetworkTest, LastLayerMustMatchClassCount) {
+  Network n(SampleShape{1, 8, 8}, 10);
+  n.dense(32).relu().dense(7);
+  const std::string message = error_message([&] { n.infer_shapes(); });
+  EXPECT_TRUE(contains(message, "fc2"));
+  EXPECT_TRUE(contains(message, "10 outputs"));
+  EXPECT_TRUE(contains(message, "7x1x1"));
+
+  // Right size but not a dense layer: 10 maps of 1x1 from a convolution.
+  Network conv_last(SampleShape{1, 3, 3}, 10);
+  conv_last.conv2d(10, 3);
+  EXPECT_TRUE(contains(error_message([&] { conv_last.infer_shapes(); }), "conv1"));
+}
+
+TEST(NetworkTest, BadHyperParametersAreRejected) {
+  Network no_units(SampleShape{1, 4, 4}, 2);
+  no_units.dense(0, "empty").dense(2);
+  EXPECT_TRUE(contains(error_message([&] { no_units.infer_shapes(); }), "empty"));
+
+  Network bad_dropout(SampleShape{1, 4, 4}, 2);
+  bad_dropout.dropout(1.0f).dense(2);
+  EXPECT_TRUE(contains(error_message([&] { bad_dropout.infer_shapes(); }), "dropout1"));
+
+  Network no_layers(SampleShape{1, 4, 4}, 2, "bare");
+  EXPECT_TRUE(contains(error_message([&] { no_layers.infer_shapes(); }), "bare"));
+
+  EXPECT_THROW(Network(SampleShape{1, 0, 4}, 2), Error);
+  EXPECT_THROW(Network(SampleShape{1, 4, 4}, 1), Error);
+}
+
+// A valid model file with one field replaced, for the error tests.
+std::string model_json(const std::string& conv_layer, const std::string& input = "[1, 28, 28]") {
+  return R"({"name": "tiny", "input": )" + input + R"(, "classes": 10, "layers": [)" + conv_layer +
+         R"(, {"type": "relu"}, {"type": "dense", "units": 10}]})";
+}
+
+TEST(NetworkTest, ModelFileErrorsNameTheFile) {
+  const std::string origin = "models/broken.json";
+  const std::string good = model_json(R"({"type": "conv2d", "filters": 4, "kernel": 5})");
+  EXPECT_EQ(network_from_json(good, origin).layers().size(), 3u);
+
+  struct Case {
+    const char* what;
+    std::string text;
+    std::string expected;  // besides the file name
+  };
+  const std::vector<Case> cases = {
+      {"bad JSON", "{\"input\": [1, 28, 28], ", "not valid JSON"},
+      {"unknown layer type", model_json(R"({"type": "convolution", "filters": 4, "kernel": 5})"),
+       "unknown layer type"},
+      {"missing filters", model_json(R"({"type": "conv2d", "kernel": 5})"), "filters"},
+      {"missing input", R"({"classes": 10, "layers": [{"type": "dense", "units": 10}]})", "input"},
+      {"missing units", R"({"input": [1, 2, 2], "classes": 10, "layers": [{"type": "dense"}]})",
+       "units"},
+      {"missing type", model_json(R"({"filters": 4, "kernel": 5})"), "type"},
+      {"bad padding word", model_json(R"({"type": "conv2d", "filters": 4, "kernel": 5,
+                                          "padding": "full"})"),
+       "padding 'full'"},
+      {"negative padding", model_json(R"({"type": "conv2d", "filters": 4, "kernel": 5,
+                                          "padding": -1})"),
+       "padding must not be negative"},
+      {"kernel not an integer", model_json(R"({"type": "conv2d", "filters": 4, "kernel": "5"})"),
+       "'kernel'"},
+      {"input not CHW", model_json(R"({"type": "conv2d", "filters": 4, "kernel": 5})", "[28, 28]"),
+       "[C, H, W]"},
+      {"empty layers", R"({"input": [1, 2, 2], "classes": 10, "layers": []})", "layers"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    const std::string message = error_message([&] { network_from_json(c.text, origin); });
+    EXPECT_TRUE(contains(message, origin));
+    EXPECT_TRUE(contains(message, c.expected));
+  }
+}
+
+TEST(NetworkTest, ModelFileWithBadShapesNamesFileAndLayer) {
+  const std::string origin = "models/small.json";
+  const std::string text =
+      model_json(R"({"type": "conv2d", "name": "big", "filters": 4, "kernel": 7})", "[1, 5, 5]");
+  const std::string message = error_message([&] { network_from_json(text, origin); });
+  EXPECT_TRUE(contains(message, origin));
+  EXPECT_TRUE(contains(message, "big: input 1x5x5 does not fit kernel 7x7"));
+}
+
+void expect_same_network(const Network& a, const Network& b) {
+  EXPECT_EQ(a.name(), b.name());
+  EXPECT_EQ(a.input().to_string(), b.input().to_string());
+  EXPECT_EQ(a.classes(), b.classes());
+  ASSERT_EQ(a.layers().size(), b.layers().size());
+  for (std::size_t i = 0; i < a.layers().size(); ++i) {
+    const LayerSpec& x = a.layers()[i];
+    const LayerSpec& y = b.layers()[i];
+    SCOPED_TRACE(x.name);
+    EXPECT_EQ(x.kind, y.kind);
+    EXPECT_EQ(x.name, y.name);
+    if (x.kind == LayerKind::conv2d || x.kind == LayerKind::max_pool ||
+        x.kind == LayerKind::avg_pool) {
+      EXPECT_EQ(x.kernel_h, y.kernel_h);
+      EXPECT_EQ(x.kernel_w, y.kernel_w);
+      EXPECT_EQ(x.stride_h, y.stride_h);
+      EXPECT_EQ(x.stride_w, y.stride_w);
+    }
+    if (x.kind == LayerKind::conv2d) {
+      EXPECT_EQ(x.filters, y.filters);
+      EXPECT_EQ(x.padding.to_string(), y.padding.to_string());
+    }
+    if (x.kind == LayerKind::activation) {
+      EXPECT_EQ(x.activation, y.activation);
+      if (x.activation == Activation::leaky_relu) {
+        EXPECT_EQ(x.leaky_slope, y.leaky_slope);
+      }
+    }
+    if (x.kind == LayerKind::dense) {
+      EXPECT_EQ(x.units, y.units);
+    }
+    if (x.kind == LayerKind::dropout) {
+      EXPECT_EQ(x.dropout_p, y.dropout_p);
+    }
+  }
+}
+
+TEST(NetworkTest, JsonRoundTripKeepsEveryField) {
+  Network custom(SampleShape{3, 17, 13}, 5, "custom");
+  custom.conv2d(4, 5, 3, 2, 1, Padding::explicit_pad(2, 1), "stem");
+  custom.leaky_relu(0.25f).avg_pool(2, 2).conv2d(6, 3, 2, Padding::same()).sigmoid();
+  custom.max_pool(2, 1).dropout(0.3f).dense(12).relu().dense(5, "head");
+  ASSERT_NO_THROW(custom.infer_shapes());
+  expect_same_network(custom, network_from_json(network_to_json(custom), "custom"));
+  for (const std::string& preset : preset_names()) {
+    SCOPED_TRACE(preset);
+    const Network n = load_network(preset);
+    expect_same_network(n, network_from_json(network_to_json(n), preset));
+  }
+}
+
+TEST(NetworkTest, LoadsEveryPresetByName) {
+  const std::vector<std::string> names = preset_names();
+  EXPECT_EQ(names, (std::vector<std::string>{"lenet5", "lenet5-classic", "alexnet"}));
+  for (const std::string& name : names) {
+    SCOPED_TRACE(name);
+    const Network n = load_network(name);
+    EXPECT_EQ(n.name(), name);
+    EXPECT_EQ(n.layers().back().kind, LayerKind::dense);
+    EXPECT_NO_THROW(n.infer_shapes());
+  }
+}
+
+TEST(NetworkTest, LoadsAModelFileByPath) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("cnnrt_network_test_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "tiny.json").string();
+  {
+    std::ofstream out(path);
+    out << model_json(R"({"type": "conv2d", "filters": 4, "kernel": 5, "padding": "same"})");
+  }
+  const Network n = load_network(path);
+  EXPECT_EQ(n.name(), "tiny");
+  EXPECT_EQ(shape_strings(n.infer_shapes()),
+            (std::vector<std::string>{"4x28x28", "4x28x28", "10x1x1"}));
+
+  const std::string missing = (dir / "missing.json").string();
+  const std::string message = error_message([&] { load_network(missing); });
+  EXPECT_TRUE(contains(message, missing));
+  fs::remove_all(dir);
+}
+
+TEST(NetworkTest, UnknownPresetListsThePresets) {
+  const std::string message = error_message([] { load_network("lenet6"); });
+  EXPECT_TRUE(contains(message, "'lenet6'"));
+  EXPECT_TRUE(contains(message, "lenet5, lenet5-classic, alexnet"));
+}
+
+}  // namespace
+}  // namespace cnnrt
