@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/error.hpp"
 #include "tools/cli/commands.hpp"
@@ -34,7 +36,7 @@ void add_gradcheck_command(CLI::App& app) {
       ->check(CLI::IsMember({"cpu", "fd"}))
       ->capture_default_str();
   cmd->add_option("--dump", args->dump, "Write batch, parameters, gradients and loss here");
-  cmd->callback([args] {
+  cmd->callback([args, cmd] {
     GradcheckOptions o;
     o.reference = args->reference == "fd" ? GradcheckOptions::Reference::fd
                                           : GradcheckOptions::Reference::cpu;
@@ -42,6 +44,8 @@ void add_gradcheck_command(CLI::App& app) {
     o.seed = args->seed;
     o.weights_path = args->weights;
     o.data_dir = args->data;
+    // The default data directory is a convenience: without it, use seeded random inputs.
+    if (cmd->count("--data") == 0 && !std::filesystem::exists(args->data)) o.data_dir.clear();
     o.dump_path = args->dump;
     const Network network = load_network(args->model);
     const GradcheckReport r = gradcheck(network, o);
