@@ -253,9 +253,12 @@ else
   log "training settings sweep"
   limit=$(step_limit 40)
   if ((limit == 0)); then step_status[sweep]="skipped: out of time"; else
-    sweep_settings=("--lr 0.05" "--lr 0.05 --schedule cosine" "--lr 0.1 --schedule cosine"
-      "--lr 0.1 --schedule cosine --weight-decay 0.0005" "--lr 0.05 --batch 128 --schedule cosine"
-      "--lr 0.02 --batch 64 --schedule cosine")
+    sweep_settings=("--batch 256 --init he-uniform --schedule constant"
+      "--batch 256 --init he-uniform --schedule cosine"
+      "--batch 256 --init lecun-uniform --schedule cosine"
+      "--batch 256 --init lecun-uniform --schedule cosine --lr 0.1"
+      "--batch 64 --init lecun-uniform --schedule cosine"
+      "--batch 128 --init lecun-uniform --schedule cosine")
     sweep_pids=()
     for i in "${!sweep_settings[@]}"; do
       # shellcheck disable=SC2086
