@@ -40,7 +40,7 @@ struct CNNRT_API CompileOptions {
   Device device = Device::cpu;
   int batch_size = 256;
   std::uint64_t seed = 1;  // weights, dropout masks and shuffling all derive from it
-  InitScheme init = InitScheme::he_uniform;
+  InitScheme init = InitScheme::lecun_uniform;
   GemmBackend gemm = GemmBackend::tiled;
   int cpu_threads = 0;  // CPU backend: 0 = all hardware threads
   // CUDA: capture one training step as a CUDA graph and replay it for every full batch of an
