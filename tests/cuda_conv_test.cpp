@@ -208,7 +208,7 @@ TEST(CudaConv, LeNetShapes) {
 // sample per block when it fits, else falls back to the global-memory kernels), and a batch
 // large enough that a block of the weight gradient sums two samples (n > 528 blocks; 601 leaves
 // the last group one).
-// Bytes the staged paths would need, 3x3 "same", c3, k6: weight gradient 41604 at 33x33
+// Shared bytes that decide the path, 3x3 "same", c3, k6: weight gradient 41604 at 33x33
 // (staged), 57456 at 34x34 (fallback); data gradient 47112 at 42x42 (staged), 49248 at 43x43
 // (fallback).
 TEST(CudaConv, StagedPathBoundaries) {

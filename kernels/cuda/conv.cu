@@ -201,17 +201,26 @@ __host__ __device__ inline int floor_div(int a, int b) {
 
 // How the staged weight-gradient path splits the work (a pure function of the geometry, so the
 // workspace size and the launch always agree). Work items are the k*c*kh*kw weights followed by
-// the k biases; a block owns one group of samples and one chunk of items, and writes one partial
-// sum per item; a second kernel sums the partials over the groups in a fixed order.
+// the k biases. A block owns one group of samples, one chunk of items and one slice of output
+// rows, and writes one partial sum per item of its chunk into partial row group * slices +
+// slice; a second kernel sums each item's partial rows in a fixed order.
 struct WeightsGradPlan {
   bool staged = false;  // false: fall back to one block per weight
   int items = 0;        // k * c * kh * kw + k
   int threads = 0;
   int items_per_block = 0, chunks = 0;
   int samples_per_group = 0, groups = 0;
-  int padded_h = 0, padded_w = 0, pitch = 0;  // the zero-padded input patch one sample reads
+  int rows_per_slice = 0, slices = 0;  // output rows
+  int patch_h = 0, patch_w = 0;        // the zero-padded input rows/columns one slice reads
+  int pitch = 0;                       // row pitch of the staged patch (>= patch_w)
   std::size_t shared_bytes = 0;
 };
+
+// Shared floats a staged weight-gradient block needs for `rows` output rows and `acc` items.
+std::size_t weights_grad_shared_floats(const Conv2dGeometry& g, int rows, int pitch, int acc) {
+  const std::size_t patch_h = std::size_t(rows - 1) * g.stride_h + g.kh;
+  return std::size_t(g.c) * patch_h * pitch + std::size_t(g.k) * rows * g.out_w + std::size_t(acc);
+}
 
 WeightsGradPlan plan_weights_grad(const Conv2dGeometry& g) {
   WeightsGradPlan p;
@@ -220,66 +229,94 @@ WeightsGradPlan plan_weights_grad(const Conv2dGeometry& g) {
   if (items > std::size_t(1) << 30) return p;
   p.items = int(items);
   p.threads = std::min(kStagedMaxThreads, ceil_div_int(p.items, 32) * 32);
-  // Groups of samples first (each block stages whole samples), then chunks of items until there
-  // are about kTargetStagedBlocks blocks; chunks hold whole rounds of `threads` items.
+  p.patch_w = (g.out_w - 1) * g.stride_w + g.kw;
+  // Row pitch congruent to kw (mod 32): a warp's threads read taps (i, j) of one position at
+  // i * pitch + j, i.e. banks (i * kw + j) mod 32, all distinct for up to 32 taps.
+  p.pitch = p.patch_w + (((g.kw - p.patch_w) % 32) + 32) % 32;
+  const int rounds = ceil_div_int(p.items, p.threads);
+  // Decided for the largest block (one chunk, one slice), so that it does not depend on g.n:
+  // the executor sizes the workspace once for the full batch and runs smaller ones with it.
+  p.staged = weights_grad_shared_floats(g, g.out_h, p.pitch, rounds * p.threads) * sizeof(float) <=
+             kSharedBytesLimit;
+  if (!p.staged) return p;
+  // Groups of samples first (each block stages whole samples), then chunks of items, then
+  // slices of output rows, until there are about kTargetStagedBlocks blocks; chunks hold whole
+  // rounds of `threads` items.
   p.samples_per_group = ceil_div_int(g.n, kTargetStagedBlocks);
   p.groups = ceil_div_int(g.n, p.samples_per_group);
-  const int rounds = ceil_div_int(p.items, p.threads);
   const int wanted_chunks = std::min(rounds, ceil_div_int(kTargetStagedBlocks, p.groups));
   p.items_per_block = p.threads * ceil_div_int(rounds, wanted_chunks);
   p.chunks = ceil_div_int(p.items, p.items_per_block);
-  p.padded_h = (g.out_h - 1) * g.stride_h + g.kh;
-  p.padded_w = (g.out_w - 1) * g.stride_w + g.kw;
-  // Row pitch congruent to kw (mod 32): a warp's threads read taps (i, j) of one position at
-  // i * pitch + j, i.e. banks (i * kw + j) mod 32, all distinct for up to 32 taps.
-  p.pitch = p.padded_w + (((g.kw - p.padded_w) % 32) + 32) % 32;
-  const std::size_t floats = std::size_t(g.c) * p.padded_h * p.pitch +
-                             std::size_t(g.k) * g.out_h * g.out_w + std::size_t(p.items_per_block);
-  p.shared_bytes = floats * sizeof(float);
-  p.staged = p.shared_bytes <= kSharedBytesLimit;
+  const int wanted_slices =
+      std::min(g.out_h, ceil_div_int(kTargetStagedBlocks, p.groups * p.chunks));
+  p.rows_per_slice = ceil_div_int(g.out_h, wanted_slices);
+  p.slices = ceil_div_int(g.out_h, p.rows_per_slice);
+  p.patch_h = (p.rows_per_slice - 1) * g.stride_h + g.kh;
+  p.shared_bytes =
+      weights_grad_shared_floats(g, p.rows_per_slice, p.pitch, p.items_per_block) * sizeof(float);
   return p;
 }
 
-// in: [n, c, h, w], dout: [n, k, out_h, out_w] -> partials: [groups, k*c*kh*kw + k]
-// grid: (groups, chunks), block: threads (1-D). Per sample of its group the block stages the
-// sample's zero-padded input planes ([c, padded_h, pitch]) and its dout planes ([k, out_h,
-// out_w]) in shared memory; each thread owns the items begin + thread + r * threads of its chunk
-// and adds, per sample, its sum over (oy, ox) in row-major order to its own accumulator slot.
-// Every sum has a fixed order, so the partials do not depend on scheduling.
+// Partial rows the staged weight gradient writes, for any batch up to g.n: groups * slices,
+// where slices <= ceil(kTargetStagedBlocks / groups) and slices <= out_h.
+std::size_t weights_grad_partial_rows_bound(const Conv2dGeometry& g) {
+  const std::size_t groups = std::size_t(std::min(g.n, kTargetStagedBlocks));
+  return std::min(groups + kTargetStagedBlocks - 1, groups * std::size_t(g.out_h));
+}
+
+// in: [n, c, h, w], dout: [n, k, out_h, out_w] -> partials: [groups * slices, k*c*kh*kw + k]
+// grid: (groups, chunks, slices), block: threads (1-D). For each sample of its group the block
+// stages, in shared memory, the zero-padded input rows its output rows read ([c, patch_h,
+// pitch]: patch (r, col) = input (slice_oy0 * stride_h - pad_top + r, col - pad_left)) and those
+// output rows of dout ([k, rows_per_slice, out_w]); each thread owns the items item_begin +
+// thread + m * threads of its chunk and adds, per sample, its row-major sum over the slice's
+// (oy, ox) to its own accumulator slot. Every sum has a fixed order: no dependence on scheduling.
 __global__ void conv2d_backward_weights_partials_kernel(Conv2dGeometry g,
                                                         const float* __restrict__ in,
                                                         const float* __restrict__ dout,
                                                         float* __restrict__ partials,
                                                         WeightsGradPlan p) {
   extern __shared__ float shared[];
-  const int plane = p.padded_h * p.pitch;
-  const int out_plane = g.out_h * g.out_w;
-  float* in_s = shared;                     // [c, padded_h, pitch]
-  float* dout_s = in_s + g.c * plane;       // [k, out_h, out_w]
-  float* acc_s = dout_s + g.k * out_plane;  // [items_per_block]
+  const int patch = p.patch_h * p.pitch;
+  const int slice_plane = p.rows_per_slice * g.out_w;
+  float* in_s = shared;                       // [c, patch_h, pitch]
+  float* dout_s = in_s + g.c * patch;         // [k, rows_per_slice, out_w]
+  float* acc_s = dout_s + g.k * slice_plane;  // [items_per_block]
   const int weights = g.k * g.c * g.kh * g.kw;
   const int item_begin = blockIdx.y * p.items_per_block;
   const int item_end = min(p.items, item_begin + p.items_per_block);
   const int sample_begin = blockIdx.x * p.samples_per_group;
   const int sample_end = min(g.n, sample_begin + p.samples_per_group);
+  const int oy0 = blockIdx.z * p.rows_per_slice;
+  const int rows = min(g.out_h - oy0, p.rows_per_slice);  // output rows of this slice
+  const int y0 = oy0 * g.stride_h - g.pad_top;            // input row of patch row 0
   const int thread = threadIdx.x, threads = blockDim.x;
+  const int lane = thread % 32, warp = thread / 32, warps = threads / 32;
 
   // Each slot is read and written only by the thread that owns its item.
   for (int item = item_begin + thread; item < item_end; item += threads)
     acc_s[item - item_begin] = 0.0f;
 
   for (int sample = sample_begin; sample < sample_end; ++sample) {
-    __syncthreads();  // the previous sample's planes are no longer read
+    __syncthreads();  // the previous sample's rows are no longer read
+    // One warp per staged row: no per-element division.
     const float* in_sample = in + std::size_t(sample) * g.c * g.h * g.w;
-    for (int t = thread; t < g.c * plane; t += threads) {
-      const int c = t / plane, py = (t % plane) / p.pitch, px = t % p.pitch;
-      const int y = py - g.pad_top, x = px - g.pad_left;
-      in_s[t] = (px < p.padded_w && y >= 0 && y < g.h && x >= 0 && x < g.w)
-                    ? in_sample[(c * g.h + y) * g.w + x]
-                    : 0.0f;
+    for (int row = warp; row < g.c * p.patch_h; row += warps) {
+      const int c = row / p.patch_h, y = y0 + row % p.patch_h;
+      const bool row_inside = y >= 0 && y < g.h;
+      const float* in_row = in_sample + (std::size_t(c) * g.h + (row_inside ? y : 0)) * g.w;
+      for (int col = lane; col < p.patch_w; col += 32) {
+        const int x = col - g.pad_left;
+        in_s[row * p.pitch + col] = (row_inside && x >= 0 && x < g.w) ? in_row[x] : 0.0f;
+      }
     }
-    const float* dout_sample = dout + std::size_t(sample) * g.k * out_plane;
-    for (int t = thread; t < g.k * out_plane; t += threads) dout_s[t] = dout_sample[t];
+    for (int row = warp; row < g.k * rows; row += warps) {
+      const int k = row / rows, oy = oy0 + row % rows;
+      const float* dout_row =
+          dout + ((std::size_t(sample) * g.k + k) * g.out_h + oy) * std::size_t(g.out_w);
+      for (int ox = lane; ox < g.out_w; ox += 32)
+        dout_s[k * slice_plane + (row % rows) * g.out_w + ox] = dout_row[ox];
+    }
     __syncthreads();
 
     for (int item = item_begin + thread; item < item_end; item += threads) {
@@ -289,42 +326,43 @@ __global__ void conv2d_backward_weights_partials_kernel(Conv2dGeometry g,
         const int i = (item / g.kw) % g.kh;
         const int c = (item / (g.kw * g.kh)) % g.c;
         const int k = item / (g.kw * g.kh * g.c);
-        // padded input (oy * stride_h + i, ox * stride_w + j) meets dout (oy, ox)
-        const float* in_tap = in_s + c * plane + i * p.pitch + j;
-        const float* dout_plane = dout_s + k * out_plane;
-        for (int oy = 0; oy < g.out_h; ++oy) {
-          const float* in_row = in_tap + oy * g.stride_h * p.pitch;
-          const float* dout_row = dout_plane + oy * g.out_w;
+        // patch (r * stride_h + i, ox * stride_w + j) meets dout (oy0 + r, ox)
+        const float* in_tap = in_s + c * patch + i * p.pitch + j;
+        const float* dout_plane = dout_s + k * slice_plane;
+        for (int r = 0; r < rows; ++r) {
+          const float* in_row = in_tap + r * g.stride_h * p.pitch;
+          const float* dout_row = dout_plane + r * g.out_w;
           for (int ox = 0; ox < g.out_w; ++ox) sum += in_row[ox * g.stride_w] * dout_row[ox];
         }
       } else {
-        const float* dout_plane = dout_s + (item - weights) * out_plane;
-        for (int q = 0; q < out_plane; ++q) sum += dout_plane[q];
+        const float* dout_plane = dout_s + (item - weights) * slice_plane;
+        for (int q = 0; q < rows * g.out_w; ++q) sum += dout_plane[q];
       }
       acc_s[item - item_begin] += sum;
     }
   }
 
-  float* block_partials = partials + std::size_t(blockIdx.x) * p.items;
+  float* block_partials =
+      partials + (std::size_t(blockIdx.x) * p.slices + blockIdx.z) * std::size_t(p.items);
   for (int item = item_begin + thread; item < item_end; item += threads)
     block_partials[item] = acc_s[item - item_begin];
 }
 
-// partials: [groups, k*c*kh*kw + k] -> dweight: [k, c, kh, kw], dbias: [k] or nullptr
-// grid: ceil(items / 32), block: (32, kReduceGroupRows). Thread (x, y) sums groups y, y + rows,
-// ... of item blockIdx.x * 32 + x in order (coalesced over x), then row 0 adds the rows' sums
-// in row order: a fixed order for every item.
+// partials: [partial_rows, k*c*kh*kw + k] -> dweight: [k, c, kh, kw], dbias: [k] or nullptr
+// grid: ceil(items / 32), block: (32, kReduceGroupRows). Thread (x, y) sums partial rows y,
+// y + kReduceGroupRows, ... of item blockIdx.x * 32 + x in order (coalesced over x), then
+// thread row 0 adds the thread rows' sums in order: a fixed order for every item.
 __global__ void conv2d_backward_weights_reduce_kernel(Conv2dGeometry g,
                                                       const float* __restrict__ partials, int items,
-                                                      int groups, float* __restrict__ dweight,
+                                                      int partial_rows, float* __restrict__ dweight,
                                                       float* __restrict__ dbias) {
   __shared__ float row_sums[kReduceGroupRows][33];
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int item = blockIdx.x * 32 + tx;
   float sum = 0.0f;
   if (item < items)
-    for (int group = ty; group < groups; group += kReduceGroupRows)
-      sum += partials[std::size_t(group) * items + item];
+    for (int row = ty; row < partial_rows; row += kReduceGroupRows)
+      sum += partials[std::size_t(row) * items + item];
   row_sums[ty][tx] = sum;
   __syncthreads();
   if (ty != 0 || item >= items) return;
@@ -470,9 +508,11 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dout, const floa
 }
 
 std::size_t conv2d_backward_weights_workspace_bytes(const Conv2dGeometry& g) {
-  // The staged path's per-group partial sums; the fallback reduces entirely in shared memory.
+  // The staged path's partial sums, for any batch up to g.n (the executor sizes the workspace
+  // once for the full batch); the fallback reduces entirely in shared memory.
   const WeightsGradPlan plan = plan_weights_grad(g);
-  return plan.staged ? std::size_t(plan.groups) * std::size_t(plan.items) * sizeof(float) : 0;
+  return plan.staged ? weights_grad_partial_rows_bound(g) * std::size_t(plan.items) * sizeof(float)
+                     : 0;
 }
 
 void conv2d_backward_weights(const Conv2dGeometry& g, const float* in, const float* dout,
@@ -483,16 +523,16 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const float* in, const flo
       throw Error(fmt::format(
           "cuda::conv2d_backward_weights: input {}x{}x{}x{}, {} filters {}x{} needs a workspace "
           "of {} bytes (conv2d_backward_weights_workspace_bytes), got nullptr",
-          g.n, g.c, g.h, g.w, g.k, g.kh, g.kw, std::size_t(plan.groups) * plan.items * 4));
+          g.n, g.c, g.h, g.w, g.k, g.kh, g.kw, conv2d_backward_weights_workspace_bytes(g)));
     float* partials = static_cast<float*>(workspace);
-    const dim3 grid{unsigned(plan.groups), unsigned(plan.chunks)};
+    const dim3 grid{unsigned(plan.groups), unsigned(plan.chunks), unsigned(plan.slices)};
     conv2d_backward_weights_partials_kernel<<<grid, unsigned(plan.threads), plan.shared_bytes,
                                               stream>>>(g, in, dout, partials, plan);
     CNNRT_LAUNCH_CHECK(conv2d_backward_weights_partials_kernel);
     const dim3 reduce_block{32, unsigned(kReduceGroupRows)};
     conv2d_backward_weights_reduce_kernel<<<unsigned(ceil_div_int(plan.items, 32)), reduce_block, 0,
-                                            stream>>>(g, partials, plan.items, plan.groups, dweight,
-                                                      dbias);
+                                            stream>>>(g, partials, plan.items,
+                                                      plan.groups * plan.slices, dweight, dbias);
     CNNRT_LAUNCH_CHECK(conv2d_backward_weights_reduce_kernel);
     return;
   }
