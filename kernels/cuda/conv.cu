@@ -428,13 +428,16 @@ __global__ void conv2d_backward_data_staged_kernel(Conv2dGeometry g, const float
 
   for (int t = thread; t < weights; t += threads) weight_s[t] = weight[t];
   const float* dout_sample = dout + std::size_t(sample) * g.k * out_plane;
-  for (int t = thread; t < g.k * padded_plane; t += threads) {
-    const int k = t / padded_plane;
-    const int oy = p.first_oy + (t % padded_plane) / p.cols;
-    const int ox = p.first_ox + t % p.cols;
-    dout_s[t] = (oy >= 0 && oy < g.out_h && ox >= 0 && ox < g.out_w)
-                    ? dout_sample[k * out_plane + oy * g.out_w + ox]
-                    : 0.0f;
+  // One warp per staged row: no per-element division.
+  const int lane = thread % 32, warp = thread / 32, warps = threads / 32;
+  for (int row = warp; row < g.k * p.rows; row += warps) {
+    const int k = row / p.rows, oy = p.first_oy + row % p.rows;
+    const bool row_inside = oy >= 0 && oy < g.out_h;
+    const float* dout_row = dout_sample + k * out_plane + (row_inside ? oy : 0) * g.out_w;
+    for (int col = lane; col < p.cols; col += 32) {
+      const int ox = p.first_ox + col;
+      dout_s[row * p.cols + col] = (row_inside && ox >= 0 && ox < g.out_w) ? dout_row[ox] : 0.0f;
+    }
   }
   __syncthreads();
 
