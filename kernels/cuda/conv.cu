@@ -189,7 +189,9 @@ __global__ void conv2d_backward_bias_kernel(Conv2dGeometry g, const float* __res
 // (132 SMs) busy with a few blocks each while one block stages its sample.
 constexpr int kTargetStagedBlocks = 528;
 constexpr int kStagedMaxThreads = 256;
-constexpr int kReduceGroupRows = 8;  // rows of the partial-sum reduction block (32 x this)
+// Thread rows of the partial-sum reduction block (32 x this): few items (LeNet conv1 has 156)
+// still get enough threads loading partial rows in parallel.
+constexpr int kReduceGroupRows = 32;
 
 int ceil_div_int(int a, int b) {
   return (a + b - 1) / b;
