@@ -204,6 +204,26 @@ TEST(CudaConv, LeNetShapes) {
              {Activation::none, Activation::relu}, 17);
 }
 
+// Shapes on either side of the staged kernels' 48 KB shared-memory limit (conv.cu stages one
+// sample per block when it fits, else falls back to the global-memory kernels), and a batch
+// large enough that a block of the weight gradient sums two samples (n > 528 blocks; 601 leaves
+// the last group one).
+// Shared bytes that decide the path, 3x3 "same", c3, k6: weight gradient 41604 at 33x33
+// (staged), 57456 at 34x34 (fallback); data gradient 47112 at 42x42 (staged), 49248 at 43x43
+// (fallback).
+TEST(CudaConv, StagedPathBoundaries) {
+  CNNRT_REQUIRE_GPU();
+  const std::vector<ConvCase> cases{
+      {5, 3, 33, 33, 6, 3, 3, 1, 1, Padding::same(), true},
+      {5, 3, 34, 34, 6, 3, 3, 1, 1, Padding::same(), true},
+      {5, 3, 42, 42, 6, 3, 3, 1, 1, Padding::same(), false},
+      {5, 3, 43, 43, 6, 3, 3, 1, 1, Padding::same(), true},
+      {601, 2, 9, 9, 3, 3, 3, 2, 2, Padding::same(), true},  // last group: one sample
+  };
+  std::uint64_t seed = 500;
+  for (const ConvCase& cc : cases) check_case(cc, {Activation::none}, seed += 10);
+}
+
 // AlexNet's five convolutions at batch 1 (the CPU reference is the slow side).
 TEST(CudaConv, AlexNetShapes) {
   CNNRT_REQUIRE_GPU();

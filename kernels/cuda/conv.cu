@@ -1,7 +1,11 @@
 // CUDA convolution (SPEC.md section 1), NCHW, cross-correlation. Deterministic: every output is
-// summed by one thread (forward, backward-data) or one block with a fixed-order tree reduction
-// (weight and bias gradients); no atomics.
+// summed by one thread (forward, backward-data), or in a fixed order from per-sample-group partial
+// sums (weight and bias gradients, staged path) or by one block with a fixed-order tree
+// reduction (their fallback); no atomics.
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <cstddef>
 
 #include "kernels/cuda/check.hpp"
 #include "kernels/cuda/conv.cuh"
@@ -181,6 +185,291 @@ __global__ void conv2d_backward_bias_kernel(Conv2dGeometry g, const float* __res
   if (threadIdx.x == 0) dbias[k] = partial[0];
 }
 
+// Blocks the staged (fast) backward kernels aim for: enough to keep every SM of an H100/H200
+// (132 SMs) busy with a few blocks each while one block stages its sample.
+constexpr int kTargetStagedBlocks = 528;
+constexpr int kStagedMaxThreads = 256;
+// Thread rows of the partial-sum reduction block (32 x this): few items (LeNet conv1 has 156)
+// still get enough threads loading partial rows in parallel.
+constexpr int kReduceGroupRows = 32;
+
+int ceil_div_int(int a, int b) {
+  return (a + b - 1) / b;
+}
+// Floor division for a possibly negative numerator (b > 0).
+__host__ __device__ inline int floor_div(int a, int b) {
+  return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+// How the staged weight-gradient path splits the work (a pure function of the geometry, so the
+// workspace size and the launch always agree). Work items are the k*c*kh*kw weights followed by
+// the k biases. A block owns one group of samples, one chunk of items and one slice of output
+// rows, and writes one partial sum per item of its chunk into partial row group * slices +
+// slice; a second kernel sums each item's partial rows in a fixed order.
+struct WeightsGradPlan {
+  bool staged = false;  // false: fall back to one block per weight
+  int items = 0;        // k * c * kh * kw + k
+  int threads = 0;
+  int items_per_block = 0, chunks = 0;
+  int samples_per_group = 0, groups = 0;
+  int rows_per_slice = 0, slices = 0;  // output rows
+  int patch_h = 0, patch_w = 0;        // the zero-padded input rows/columns one slice reads
+  int pitch = 0;                       // row pitch of the staged patch (>= patch_w)
+  std::size_t shared_bytes = 0;
+};
+
+// Shared floats a staged weight-gradient block needs for `rows` output rows and `acc` items.
+std::size_t weights_grad_shared_floats(const Conv2dGeometry& g, int rows, int pitch, int acc) {
+  const std::size_t patch_h = std::size_t(rows - 1) * g.stride_h + g.kh;
+  return std::size_t(g.c) * patch_h * pitch + std::size_t(g.k) * rows * g.out_w + std::size_t(acc);
+}
+
+WeightsGradPlan plan_weights_grad(const Conv2dGeometry& g) {
+  WeightsGradPlan p;
+  if (g.n <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.weight_size() == 0) return p;
+  const std::size_t items = g.weight_size() + std::size_t(g.k);
+  if (items > std::size_t(1) << 30) return p;
+  p.items = int(items);
+  p.threads = std::min(kStagedMaxThreads, ceil_div_int(p.items, 32) * 32);
+  p.patch_w = (g.out_w - 1) * g.stride_w + g.kw;
+  // Row pitch congruent to kw (mod 32): a warp's threads read taps (i, j) of one position at
+  // i * pitch + j, i.e. banks (i * kw + j) mod 32, all distinct for up to 32 taps.
+  p.pitch = p.patch_w + (((g.kw - p.patch_w) % 32) + 32) % 32;
+  const int rounds = ceil_div_int(p.items, p.threads);
+  // Decided for the largest block (one chunk, one slice), so that it does not depend on g.n:
+  // the executor sizes the workspace once for the full batch and runs smaller ones with it.
+  p.staged = weights_grad_shared_floats(g, g.out_h, p.pitch, rounds * p.threads) * sizeof(float) <=
+             kSharedBytesLimit;
+  if (!p.staged) return p;
+  // Groups of samples first (each block stages whole samples), then chunks of items, then
+  // slices of output rows, until there are about kTargetStagedBlocks blocks; chunks hold whole
+  // rounds of `threads` items.
+  p.samples_per_group = ceil_div_int(g.n, kTargetStagedBlocks);
+  p.groups = ceil_div_int(g.n, p.samples_per_group);
+  const int wanted_chunks = std::min(rounds, ceil_div_int(kTargetStagedBlocks, p.groups));
+  p.items_per_block = p.threads * ceil_div_int(rounds, wanted_chunks);
+  p.chunks = ceil_div_int(p.items, p.items_per_block);
+  const int wanted_slices =
+      std::min(g.out_h, ceil_div_int(kTargetStagedBlocks, p.groups * p.chunks));
+  p.rows_per_slice = ceil_div_int(g.out_h, wanted_slices);
+  p.slices = ceil_div_int(g.out_h, p.rows_per_slice);
+  p.patch_h = (p.rows_per_slice - 1) * g.stride_h + g.kh;
+  p.shared_bytes =
+      weights_grad_shared_floats(g, p.rows_per_slice, p.pitch, p.items_per_block) * sizeof(float);
+  return p;
+}
+
+// Partial rows the staged weight gradient writes, for any batch up to g.n: groups * slices,
+// where slices <= ceil(kTargetStagedBlocks / groups) and slices <= out_h.
+std::size_t weights_grad_partial_rows_bound(const Conv2dGeometry& g) {
+  const std::size_t groups = std::size_t(std::min(g.n, kTargetStagedBlocks));
+  return std::min(groups + kTargetStagedBlocks - 1, groups * std::size_t(g.out_h));
+}
+
+// in: [n, c, h, w], dout: [n, k, out_h, out_w] -> partials: [groups * slices, k*c*kh*kw + k]
+// grid: (groups, chunks, slices), block: threads (1-D). For each sample of its group the block
+// stages, in shared memory, the zero-padded input rows its output rows read ([c, patch_h,
+// pitch]: patch (r, col) = input (slice_oy0 * stride_h - pad_top + r, col - pad_left)) and those
+// output rows of dout ([k, rows_per_slice, out_w]); each thread owns the items item_begin +
+// thread + m * threads of its chunk and adds, per sample, its row-major sum over the slice's
+// (oy, ox) to its own accumulator slot. Every sum has a fixed order: no dependence on scheduling.
+__global__ void conv2d_backward_weights_partials_kernel(Conv2dGeometry g,
+                                                        const float* __restrict__ in,
+                                                        const float* __restrict__ dout,
+                                                        float* __restrict__ partials,
+                                                        WeightsGradPlan p) {
+  extern __shared__ float shared[];
+  const int patch = p.patch_h * p.pitch;
+  const int slice_plane = p.rows_per_slice * g.out_w;
+  float* in_s = shared;                       // [c, patch_h, pitch]
+  float* dout_s = in_s + g.c * patch;         // [k, rows_per_slice, out_w]
+  float* acc_s = dout_s + g.k * slice_plane;  // [items_per_block]
+  const int weights = g.k * g.c * g.kh * g.kw;
+  const int item_begin = blockIdx.y * p.items_per_block;
+  const int item_end = min(p.items, item_begin + p.items_per_block);
+  const int sample_begin = blockIdx.x * p.samples_per_group;
+  const int sample_end = min(g.n, sample_begin + p.samples_per_group);
+  const int oy0 = blockIdx.z * p.rows_per_slice;
+  const int rows = min(g.out_h - oy0, p.rows_per_slice);  // output rows of this slice
+  const int y0 = oy0 * g.stride_h - g.pad_top;            // input row of patch row 0
+  const int thread = threadIdx.x, threads = blockDim.x;
+  const int lane = thread % 32, warp = thread / 32, warps = threads / 32;
+
+  // Each slot is read and written only by the thread that owns its item.
+  for (int item = item_begin + thread; item < item_end; item += threads)
+    acc_s[item - item_begin] = 0.0f;
+
+  for (int sample = sample_begin; sample < sample_end; ++sample) {
+    __syncthreads();  // the previous sample's rows are no longer read
+    // One warp per staged row: no per-element division.
+    const float* in_sample = in + std::size_t(sample) * g.c * g.h * g.w;
+    for (int row = warp; row < g.c * p.patch_h; row += warps) {
+      const int c = row / p.patch_h, y = y0 + row % p.patch_h;
+      const bool row_inside = y >= 0 && y < g.h;
+      const float* in_row = in_sample + (std::size_t(c) * g.h + (row_inside ? y : 0)) * g.w;
+      for (int col = lane; col < p.patch_w; col += 32) {
+        const int x = col - g.pad_left;
+        in_s[row * p.pitch + col] = (row_inside && x >= 0 && x < g.w) ? in_row[x] : 0.0f;
+      }
+    }
+    for (int row = warp; row < g.k * rows; row += warps) {
+      const int k = row / rows, oy = oy0 + row % rows;
+      const float* dout_row =
+          dout + ((std::size_t(sample) * g.k + k) * g.out_h + oy) * std::size_t(g.out_w);
+      for (int ox = lane; ox < g.out_w; ox += 32)
+        dout_s[k * slice_plane + (row % rows) * g.out_w + ox] = dout_row[ox];
+    }
+    __syncthreads();
+
+    for (int item = item_begin + thread; item < item_end; item += threads) {
+      float sum = 0.0f;
+      if (item < weights) {
+        const int j = item % g.kw;
+        const int i = (item / g.kw) % g.kh;
+        const int c = (item / (g.kw * g.kh)) % g.c;
+        const int k = item / (g.kw * g.kh * g.c);
+        // patch (r * stride_h + i, ox * stride_w + j) meets dout (oy0 + r, ox)
+        const float* in_tap = in_s + c * patch + i * p.pitch + j;
+        const float* dout_plane = dout_s + k * slice_plane;
+        for (int r = 0; r < rows; ++r) {
+          const float* in_row = in_tap + r * g.stride_h * p.pitch;
+          const float* dout_row = dout_plane + r * g.out_w;
+          for (int ox = 0; ox < g.out_w; ++ox) sum += in_row[ox * g.stride_w] * dout_row[ox];
+        }
+      } else {
+        const float* dout_plane = dout_s + (item - weights) * slice_plane;
+        for (int q = 0; q < rows * g.out_w; ++q) sum += dout_plane[q];
+      }
+      acc_s[item - item_begin] += sum;
+    }
+  }
+
+  float* block_partials =
+      partials + (std::size_t(blockIdx.x) * p.slices + blockIdx.z) * std::size_t(p.items);
+  for (int item = item_begin + thread; item < item_end; item += threads)
+    block_partials[item] = acc_s[item - item_begin];
+}
+
+// partials: [partial_rows, k*c*kh*kw + k] -> dweight: [k, c, kh, kw], dbias: [k] or nullptr
+// grid: ceil(items / 32), block: (32, kReduceGroupRows). Thread (x, y) sums partial rows y,
+// y + kReduceGroupRows, ... of item blockIdx.x * 32 + x in order (coalesced over x), then
+// thread row 0 adds the thread rows' sums in order: a fixed order for every item.
+__global__ void conv2d_backward_weights_reduce_kernel(Conv2dGeometry g,
+                                                      const float* __restrict__ partials, int items,
+                                                      int partial_rows, float* __restrict__ dweight,
+                                                      float* __restrict__ dbias) {
+  __shared__ float row_sums[kReduceGroupRows][33];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int item = blockIdx.x * 32 + tx;
+  float sum = 0.0f;
+  if (item < items)
+    for (int row = ty; row < partial_rows; row += kReduceGroupRows)
+      sum += partials[std::size_t(row) * items + item];
+  row_sums[ty][tx] = sum;
+  __syncthreads();
+  if (ty != 0 || item >= items) return;
+  float total = row_sums[0][tx];
+  for (int row = 1; row < kReduceGroupRows; ++row) total += row_sums[row][tx];
+  const int weights = g.k * g.c * g.kh * g.kw;
+  if (item < weights)
+    dweight[item] = total;
+  else if (dbias != nullptr)
+    dbias[item - weights] = total;
+}
+
+// How the staged data-gradient path splits the work: a block owns one sample and one chunk of
+// that sample's c*h*w input elements, and stages all the weights plus the sample's dout planes,
+// zero-padded so that every tap of the gather reads a valid (possibly zero) value.
+struct DataGradPlan {
+  bool staged = false;  // false: fall back to one thread per input element, from global memory
+  int threads = 0;
+  int elements_per_block = 0, chunks = 0;
+  int first_oy = 0, first_ox = 0;  // the dout position at padded row 0 / column 0 (may be < 0)
+  int rows = 0, cols = 0;          // the padded dout plane
+  std::size_t shared_bytes = 0;
+};
+
+DataGradPlan plan_data_grad(const Conv2dGeometry& g) {
+  DataGradPlan p;
+  const std::size_t elements = std::size_t(g.c) * g.h * g.w;
+  if (g.n <= 0 || elements == 0 || elements > std::size_t(1) << 30) return p;
+  // din row y (padded row py = y + pad_top) reads dout rows oy = (py - i) / stride_h for the taps
+  // i = py mod stride_h, + stride_h, ... < kh: pad_top - kh + 1 <= oy * stride_h <= py.
+  p.first_oy = floor_div(g.pad_top - g.kh + 1, g.stride_h);
+  p.first_ox = floor_div(g.pad_left - g.kw + 1, g.stride_w);
+  p.rows = (g.pad_top + g.h - 1) / g.stride_h - p.first_oy + 1;
+  p.cols = (g.pad_left + g.w - 1) / g.stride_w - p.first_ox + 1;
+  p.threads = std::min(kStagedMaxThreads, ceil_div_int(int(elements), 32) * 32);
+  const int rounds = ceil_div_int(int(elements), p.threads);
+  const int wanted_chunks = std::min(rounds, ceil_div_int(kTargetStagedBlocks, g.n));
+  p.elements_per_block = p.threads * ceil_div_int(rounds, wanted_chunks);
+  p.chunks = ceil_div_int(int(elements), p.elements_per_block);
+  const std::size_t floats =
+      g.weight_size() + std::size_t(g.k) * std::size_t(p.rows) * std::size_t(p.cols);
+  p.shared_bytes = floats * sizeof(float);
+  p.staged = p.shared_bytes <= kSharedBytesLimit;
+  return p;
+}
+
+// dout: [n, k, out_h, out_w], weight: [k, c, kh, kw] -> din: [n, c, h, w]
+// grid: (n, chunks), block: threads (1-D). The block stages all weights ([k, c, kh, kw]) and the
+// sample's dout planes zero-padded to [k, rows, cols] (padded (r, col) = dout (first_oy + r,
+// first_ox + col)); each thread then gathers its input elements as the fallback kernel does,
+// without bounds checks: out-of-range dout positions read the zero border.
+__global__ void conv2d_backward_data_staged_kernel(Conv2dGeometry g, const float* __restrict__ dout,
+                                                   const float* __restrict__ weight,
+                                                   float* __restrict__ din, DataGradPlan p) {
+  extern __shared__ float shared[];
+  const int weights = g.k * g.c * g.kh * g.kw;
+  const int padded_plane = p.rows * p.cols;
+  float* weight_s = shared;          // [k, c, kh, kw]
+  float* dout_s = shared + weights;  // [k, rows, cols]
+  const int sample = blockIdx.x;
+  const int thread = threadIdx.x, threads = blockDim.x;
+  const int out_plane = g.out_h * g.out_w;
+
+  for (int t = thread; t < weights; t += threads) weight_s[t] = weight[t];
+  const float* dout_sample = dout + std::size_t(sample) * g.k * out_plane;
+  // One warp per staged row: no per-element division.
+  const int lane = thread % 32, warp = thread / 32, warps = threads / 32;
+  for (int row = warp; row < g.k * p.rows; row += warps) {
+    const int k = row / p.rows, oy = p.first_oy + row % p.rows;
+    const bool row_inside = oy >= 0 && oy < g.out_h;
+    const float* dout_row = dout_sample + k * out_plane + (row_inside ? oy : 0) * g.out_w;
+    for (int col = lane; col < p.cols; col += 32) {
+      const int ox = p.first_ox + col;
+      dout_s[row * p.cols + col] = (row_inside && ox >= 0 && ox < g.out_w) ? dout_row[ox] : 0.0f;
+    }
+  }
+  __syncthreads();
+
+  const int in_plane = g.h * g.w;
+  const int elements = g.c * in_plane;
+  const int element_begin = blockIdx.y * p.elements_per_block;
+  const int element_end = min(elements, element_begin + p.elements_per_block);
+  float* din_sample = din + std::size_t(sample) * elements;
+  for (int e = element_begin + thread; e < element_end; e += threads) {
+    const int c = e / in_plane, y = (e % in_plane) / g.w, x = e % g.w;
+    const int py = y + g.pad_top, px = x + g.pad_left;
+    // The first tap i = py mod stride_h reads dout row oy = py / stride_h; each further tap
+    // (i += stride_h) reads the row above.
+    const int first_i = py % g.stride_h, first_row = py / g.stride_h - p.first_oy;
+    const int first_j = px % g.stride_w, first_col = px / g.stride_w - p.first_ox;
+    float sum = 0.0f;
+    for (int k = 0; k < g.k; ++k) {
+      const float* dout_plane = dout_s + k * padded_plane;
+      const float* filter = weight_s + (k * g.c + c) * g.kh * g.kw;
+      for (int i = first_i, row = first_row; i < g.kh; i += g.stride_h, --row) {
+        const float* dout_row = dout_plane + row * p.cols;
+        const float* filter_row = filter + i * g.kw;
+        for (int j = first_j, col = first_col; j < g.kw; j += g.stride_w, --col)
+          sum += dout_row[col] * filter_row[j];
+      }
+    }
+    din_sample[e] = sum;
+  }
+}
+
 }  // namespace
 
 void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight,
@@ -209,18 +498,50 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dout, const floa
                           float* din, cudaStream_t stream) {
   const std::size_t count = g.in_size();
   if (count == 0) return;
+  const DataGradPlan plan = plan_data_grad(g);
+  if (plan.staged) {
+    const dim3 grid{unsigned(g.n), unsigned(plan.chunks)};
+    conv2d_backward_data_staged_kernel<<<grid, unsigned(plan.threads), plan.shared_bytes, stream>>>(
+        g, dout, weight, din, plan);
+    CNNRT_LAUNCH_CHECK(conv2d_backward_data_staged_kernel);
+    return;
+  }
+  // Too large to stage (AlexNet's layers): gather straight from global memory.
   conv2d_backward_data_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
                                 stream>>>(g, dout, weight, din, count);
   CNNRT_LAUNCH_CHECK(conv2d_backward_data_kernel);
 }
 
-std::size_t conv2d_backward_weights_workspace_bytes(const Conv2dGeometry&) {
-  return 0;  // one block per weight reduces entirely in shared memory
+std::size_t conv2d_backward_weights_workspace_bytes(const Conv2dGeometry& g) {
+  // The staged path's partial sums, for any batch up to g.n (the executor sizes the workspace
+  // once for the full batch); the fallback reduces entirely in shared memory.
+  const WeightsGradPlan plan = plan_weights_grad(g);
+  return plan.staged ? weights_grad_partial_rows_bound(g) * std::size_t(plan.items) * sizeof(float)
+                     : 0;
 }
 
 void conv2d_backward_weights(const Conv2dGeometry& g, const float* in, const float* dout,
-                             float* dweight, float* dbias, void* /*workspace*/,
-                             cudaStream_t stream) {
+                             float* dweight, float* dbias, void* workspace, cudaStream_t stream) {
+  const WeightsGradPlan plan = plan_weights_grad(g);
+  if (plan.staged) {
+    if (workspace == nullptr)
+      throw Error(fmt::format(
+          "cuda::conv2d_backward_weights: input {}x{}x{}x{}, {} filters {}x{} needs a workspace "
+          "of {} bytes (conv2d_backward_weights_workspace_bytes), got nullptr",
+          g.n, g.c, g.h, g.w, g.k, g.kh, g.kw, conv2d_backward_weights_workspace_bytes(g)));
+    float* partials = static_cast<float*>(workspace);
+    const dim3 grid{unsigned(plan.groups), unsigned(plan.chunks), unsigned(plan.slices)};
+    conv2d_backward_weights_partials_kernel<<<grid, unsigned(plan.threads), plan.shared_bytes,
+                                              stream>>>(g, in, dout, partials, plan);
+    CNNRT_LAUNCH_CHECK(conv2d_backward_weights_partials_kernel);
+    const dim3 reduce_block{32, unsigned(kReduceGroupRows)};
+    conv2d_backward_weights_reduce_kernel<<<unsigned(ceil_div_int(plan.items, 32)), reduce_block, 0,
+                                            stream>>>(g, partials, plan.items,
+                                                      plan.groups * plan.slices, dweight, dbias);
+    CNNRT_LAUNCH_CHECK(conv2d_backward_weights_reduce_kernel);
+    return;
+  }
+  // Too large to stage one sample (AlexNet's layers): one block per weight.
   const std::size_t weights = g.weight_size();
   if (weights > 0) {
     conv2d_backward_weights_kernel<<<unsigned(weights), kReduceThreads, 0, stream>>>(g, in, dout,
