@@ -143,7 +143,7 @@ fi
 log "ctest and compute-sanitizer (in parallel)"
 limit=$(step_limit 110)
 (
-  cd "$build" && timeout -k 5 "$limit" ctest --output-on-failure -j 8 --timeout 90
+  cd "$build" && timeout -k 5 "$limit" ctest --output-on-failure -j 8 --timeout 90 -LE host_only
 ) >"$OUT/ctest.log" 2>&1 &
 ctest_pid=$!
 
