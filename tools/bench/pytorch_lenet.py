@@ -4,8 +4,10 @@ trained on the same GPU, so cnnrt's epoch time and accuracy can be read as ratio
 
 Model (cnnrt's lenet5 preset): conv 6@5x5 pad 2 (same) + ReLU, max pool 2x2/2, conv 16@5x5 valid +
 ReLU, max pool 2x2/2, flatten 400, fc 120 + ReLU, fc 84 + ReLU, fc 10; softmax cross-entropy
-(mean over the batch). Init: He (Kaiming) uniform weights, bound sqrt(6 / fan_in); zero biases.
-SGD lr 0.05, momentum 0.9, weight decay 0, batch 256.
+(mean over the batch). Init, as cnnrt's defaults: LeCun uniform weights, bound sqrt(3 / fan_in)
+(--init he: bound sqrt(6 / fan_in)); zero biases. SGD momentum 0.9, weight decay 0, batch 256,
+lr 0.02 * batch / 64 (0.08), per-epoch cosine schedule lr_e = lr (1 + cos(pi e / E)) / 2
+(--schedule constant keeps lr).
 Data: Fashion-MNIST IDX .gz files (--data DIR), x = (byte / 255 - 0.2860) / 0.3530, all of it held
 on the GPU, reshuffled every epoch by a torch generator on the device.
 
@@ -23,6 +25,7 @@ Usage: pytorch_lenet.py --data DIR [--epochs 10] [--batch 256] [--json FILE] [--
 import argparse
 import gzip
 import json
+import math
 import os
 import statistics
 import sys
@@ -34,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 MEAN, STD = 0.2860, 0.3530
-LR, MOMENTUM, WEIGHT_DECAY = 0.05, 0.9, 0.0
+MOMENTUM, WEIGHT_DECAY = 0.9, 0.0
 EVAL_CHUNK = 10000
 GRAPH_WARMUP_STEPS = 3
 
@@ -62,7 +65,14 @@ def load_split(data_dir, prefix, device):
     return x.unsqueeze(1).contiguous(), y  # x: [n, 1, 28, 28], y: [n]
 
 
-def lenet5():
+def epoch_lr(args, epoch):
+    """cnnrt's LrSchedule: constant, or cosine over the run's epochs (epoch is 0-based)."""
+    if args.schedule == "cosine" and args.epochs > 1:
+        return args.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / args.epochs))
+    return args.lr
+
+
+def lenet5(init="lecun"):
     model = nn.Sequential(
         nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, 2),
         nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2, 2),
@@ -74,7 +84,7 @@ def lenet5():
         for layer in model:
             if isinstance(layer, (nn.Conv2d, nn.Linear)):
                 fan_in = layer.weight[0].numel()
-                bound = (6.0 / fan_in) ** 0.5
+                bound = ((6.0 if init == "he" else 3.0) / fan_in) ** 0.5
                 layer.weight.uniform_(-bound, bound)
                 layer.bias.zero_()
     return model
@@ -103,7 +113,8 @@ def timed_epoch(run_steps):
 def train_eager(initial_state, train, test, args, device):
     model = lenet5().to(device)
     model.load_state_dict(initial_state)
-    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=MOMENTUM,
+                          weight_decay=WEIGHT_DECAY)
     gen = torch.Generator(device=device).manual_seed(args.seed)
     (x, y), n = train, train[0].shape[0]
     epoch_ms = []
@@ -117,6 +128,8 @@ def train_eager(initial_state, train, test, args, device):
             opt.step()
 
     for epoch in range(args.epochs):
+        for group in opt.param_groups:
+            group["lr"] = epoch_lr(args, epoch)
         epoch_ms.append(timed_epoch(steps))
         print(f"eager   epoch {epoch + 1:2d}: {epoch_ms[-1]:8.1f} ms", flush=True)
     acc = accuracy(model, *test)
@@ -128,7 +141,8 @@ def train_eager(initial_state, train, test, args, device):
 def train_graphed(initial_state, train, test, args, device):
     model = lenet5().to(device)
     model.load_state_dict(initial_state)
-    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=MOMENTUM,
+                          weight_decay=WEIGHT_DECAY)
     gen = torch.Generator(device=device).manual_seed(args.seed)
     (x, y), n = train, train[0].shape[0]
     batches = n // args.batch  # fixed shape: the last partial batch is dropped
@@ -147,12 +161,20 @@ def train_graphed(initial_state, train, test, args, device):
             opt.step()
     torch.cuda.current_stream().wait_stream(side)
 
-    graph = torch.cuda.CUDAGraph()
-    opt.zero_grad(set_to_none=True)
-    with torch.cuda.graph(graph):
-        static_loss = F.cross_entropy(model(static_x), static_y)
-        static_loss.backward()
-        opt.step()
+    # The learning rate is baked into the captured optimizer step, so a new lr (cosine schedule)
+    # means capturing again; that happens between epochs, outside the timed region.
+    def capture(lr):
+        for group in opt.param_groups:
+            group["lr"] = lr
+        g = torch.cuda.CUDAGraph()
+        opt.zero_grad(set_to_none=True)
+        with torch.cuda.graph(g):
+            F.cross_entropy(model(static_x), static_y).backward()
+            opt.step()
+        return g
+
+    graph_lr = epoch_lr(args, 0)
+    graph = capture(graph_lr)
 
     # Undo the warm-up's updates in place (the graph holds these addresses), so both modes start
     # from the same weights: restored parameters, zeroed momentum (v = 0 * m + g = g, as at step 1).
@@ -173,6 +195,9 @@ def train_graphed(initial_state, train, test, args, device):
 
     epoch_ms = []
     for epoch in range(args.epochs):
+        if epoch_lr(args, epoch) != graph_lr:
+            graph_lr = epoch_lr(args, epoch)
+            graph = capture(graph_lr)
         epoch_ms.append(timed_epoch(steps))
         print(f"graphed epoch {epoch + 1:2d}: {epoch_ms[-1]:8.1f} ms", flush=True)
     acc = accuracy(model, *test)
@@ -189,11 +214,16 @@ def main():
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=None, help="default 0.02 * batch / 64")
+    parser.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
+    parser.add_argument("--init", choices=("lecun", "he"), default="lecun")
     parser.add_argument("--modes", default="eager,graphed")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 tensor cores")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
+    if args.lr is None:
+        args.lr = 0.02 * args.batch / 64
     if any(m not in ("eager", "graphed") for m in modes) or args.epochs < 1 or args.batch < 1:
         parser.error("--modes takes eager and/or graphed; --epochs and --batch must be >= 1")
     if not torch.cuda.is_available():
@@ -208,10 +238,10 @@ def main():
     train = load_split(args.data, "train", device)
     test = load_split(args.data, "t10k", device)
     torch.manual_seed(args.seed)
-    initial_state = {k: v.clone() for k, v in lenet5().to(device).state_dict().items()}
+    initial_state = {k: v.clone() for k, v in lenet5(args.init).to(device).state_dict().items()}
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}, cuDNN "
           f"{torch.backends.cudnn.version()}, batch {args.batch}, {args.epochs} epochs, "
-          f"tf32 {args.tf32}", flush=True)
+          f"tf32 {args.tf32}, lr {args.lr} ({args.schedule}), {args.init} init", flush=True)
 
     result = {"torch": torch.__version__, "gpu": torch.cuda.get_device_name(),
               "cudnn": torch.backends.cudnn.version(), "batch": args.batch,
@@ -219,7 +249,10 @@ def main():
     if "eager" in modes:
         result["eager"] = train_eager(initial_state, train, test, args, device)
     if "graphed" in modes:
-        result["graphed"] = train_graphed(initial_state, train, test, args, device)
+        try:
+            result["graphed"] = train_graphed(initial_state, train, test, args, device)
+        except Exception as error:  # keep the eager figures when capture is refused
+            print(f"graphed mode failed: {type(error).__name__}: {error}", flush=True)
     result["wall_s"] = time.perf_counter() - started
     print(f"total {result['wall_s']:.1f} s")
     if args.json:
