@@ -260,7 +260,7 @@ TEST_F(IdxTest, TakeKeepsTheFirstSamples) {
 }
 
 TEST(FashionMnist, TestSplitMatchesKnownFacts) {
-  const std::string dir = "/usr/share/datasets/fashion-mnist";
+  const std::string dir = test::fashion_mnist_dir();
   if (!fs::is_directory(dir)) GTEST_SKIP() << dir << " is missing (dataset-fashion-mnist)";
   const Dataset test = load_mnist_split(dir, false);
   ASSERT_EQ(test.count, 10000);
@@ -286,7 +286,7 @@ TEST(FashionMnist, TestSplitMatchesKnownFacts) {
 }
 
 TEST(FashionMnist, TrainSplitHasSixThousandPerClass) {
-  const std::string dir = "/usr/share/datasets/fashion-mnist";
+  const std::string dir = test::fashion_mnist_dir();
   if (!fs::is_directory(dir)) GTEST_SKIP() << dir << " is missing (dataset-fashion-mnist)";
   const Dataset train = load_mnist_split(dir, true);
   ASSERT_EQ(train.count, 60000);
@@ -295,9 +295,18 @@ TEST(FashionMnist, TrainSplitHasSixThousandPerClass) {
   for (int c = 0; c < 10; ++c) EXPECT_EQ(histogram[c], 6000) << "class " << c;
 }
 
-TEST(DataDir, DefaultIsTheDebianPackagePath) {
-  if (std::getenv("CNNRT_DATA_DIR") != nullptr) GTEST_SKIP() << "CNNRT_DATA_DIR is set";
+TEST(DataDir, DefaultIsTheDebianPackagePathUnlessOverridden) {
+  // The variable is restored afterwards: the GPU machine's device check sets it for every test.
+  const char* set = std::getenv("CNNRT_DATA_DIR");
+  const std::string saved = set != nullptr ? set : "";
+  unsetenv("CNNRT_DATA_DIR");
   EXPECT_EQ(default_data_dir(), "/usr/share/datasets/fashion-mnist");
+  setenv("CNNRT_DATA_DIR", "/elsewhere/fmnist", 1);
+  EXPECT_EQ(default_data_dir(), "/elsewhere/fmnist");
+  if (set != nullptr)
+    setenv("CNNRT_DATA_DIR", saved.c_str(), 1);
+  else
+    unsetenv("CNNRT_DATA_DIR");
 }
 
 }  // namespace

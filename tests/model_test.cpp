@@ -485,11 +485,18 @@ TEST(ModelTest, CompileErrorsNameTheLayer) {
   EXPECT_THROW(Model(load_network("lenet5"), cpu_options(0)), Error);
 }
 
-TEST(ModelTest, CudaWithoutDeviceThrows) {
-  if (cuda_available()) GTEST_SKIP() << "a CUDA device exists";
+// Compiling for CUDA works on a GPU (same layout as on the CPU) and throws without one.
+TEST(ModelTest, CudaCompilesOnADeviceAndThrowsWithoutOne) {
   CompileOptions o = cpu_options(2);
   o.device = Device::cuda;
-  EXPECT_THROW(Model(load_network("lenet5"), o), Error);
+  if (!cuda_available()) {
+    EXPECT_THROW(Model(load_network("lenet5"), o), Error);
+    return;
+  }
+  const Model gpu(load_network("lenet5"), o);
+  const Model cpu(load_network("lenet5"), cpu_options(2));
+  EXPECT_EQ(gpu.parameter_count(), 61706);
+  EXPECT_EQ(gpu.parameter("conv1.weight"), cpu.parameter("conv1.weight"));
 }
 
 }  // namespace
