@@ -78,7 +78,8 @@ TEST_F(CheckpointTest, RoundTripRestoresWeightsMomentumAndProgress) {
   ASSERT_TRUE(test::any_nonzero(before.momentum[0]));
   save_checkpoint(path("a.safetensors"), trained, 7);
 
-  Model fresh(network, test::cpu_options(8, 2));  // other seed and batch: nothing shared but the file
+  // Other seed and batch: nothing shared but the file.
+  Model fresh(network, test::cpu_options(8, 2));
   ASSERT_NE(fresh.parameter("conv1.weight"), before.params[0]);
   const CheckpointState state = load_checkpoint(path("a.safetensors"), fresh);
   EXPECT_EQ(state.epochs_done, 7);
@@ -190,9 +191,9 @@ TEST_F(CheckpointTest, TruncatedFileFailsCleanly) {
     EXPECT_TRUE(test::contains(message, path("cut.safetensors")));
     expect_identical(before, snapshot(target), target);
   }
-  EXPECT_TRUE(
-      test::contains(test::error_message([&] { load_checkpoint(path("nonexistent.safetensors"), model); }),
-               "nonexistent.safetensors"));
+  EXPECT_TRUE(test::contains(
+      test::error_message([&] { load_checkpoint(path("nonexistent.safetensors"), model); }),
+      "nonexistent.safetensors"));
 }
 
 TEST_F(CheckpointTest, WeightsOnlyFilesAreAccepted) {
@@ -287,7 +288,8 @@ TEST_F(CheckpointTest, ResumingAFinishedRunIsAnError) {
   train(model, train_set, train_set, options);
   options.resume_path = options.checkpoint_path;
   Model again(network, test::cpu_options(64, 1));
-  const std::string message = test::error_message([&] { train(again, train_set, train_set, options); });
+  const std::string message =
+      test::error_message([&] { train(again, train_set, train_set, options); });
   EXPECT_TRUE(test::contains(message, "already has 1 epochs"));
 }
 

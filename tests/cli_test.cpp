@@ -88,7 +88,8 @@ TEST_F(CliTest, UnknownModelIsAnError) {
 }
 
 TEST_F(CliTest, MissingDataDirectoryIsNamed) {
-  const test::ToolRun r = test::run_tool("train --device cpu --epochs 1 --data /nonexistent/fmnist");
+  const test::ToolRun r =
+      test::run_tool("train --device cpu --epochs 1 --data /nonexistent/fmnist");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   const std::string line = line_starting(r.output, "cnnrt: error:");
   EXPECT_TRUE(test::contains(line, "/nonexistent/fmnist"));
@@ -132,7 +133,7 @@ TEST_F(CliTest, SummaryOfAlexNet) {
   const long long total = 34944LL + 614656 + 885120 + 1327488 + 884992 + (9216LL * 4096 + 4096) +
                           (4096LL * 4096 + 4096) + (4096LL * 1000 + 1000);
   EXPECT_TRUE(test::contains(line_starting(r.output, "total:"),
-                       "total: " + std::to_string(total) + " parameters"));
+                             "total: " + std::to_string(total) + " parameters"));
 }
 
 TEST_F(CliTest, TrainWritesMetricsAndCheckpointThatEvalReads) {
@@ -166,8 +167,9 @@ TEST_F(CliTest, TrainWritesMetricsAndCheckpointThatEvalReads) {
   EXPECT_GT(values[6], 0.0);
   EXPECT_GE(values[7], values[5]);  // the process ran at least as long as the epoch
 
-  const test::ToolRun eval = test::run_tool("eval --device cpu --threads 2 --test-limit 256 --weights '" +
-                                  path("c.safetensors") + "'" + data);
+  const test::ToolRun eval =
+      test::run_tool("eval --device cpu --threads 2 --test-limit 256 --weights '" +
+                     path("c.safetensors") + "'" + data);
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
   const std::vector<std::string> lines = lines_of(eval.output);
   ASSERT_FALSE(lines.empty());
@@ -189,8 +191,9 @@ std::string gradcheck_data_option() {
 TEST_F(CliTest, GradcheckFiniteDifferencesPasses) {
   for (const char* model : {"lenet5", "lenet5-classic"}) {
     SCOPED_TRACE(model);
-    const test::ToolRun r = test::run_tool(std::string("gradcheck --reference fd --batch 2 --model ") +
-                                 model + gradcheck_data_option());
+    const test::ToolRun r =
+        test::run_tool(std::string("gradcheck --reference fd --batch 2 --model ") + model +
+                       gradcheck_data_option());
     EXPECT_EQ(r.exit_code, 0) << r.output;
     EXPECT_TRUE(test::contains(r.output, "gradcheck passed"));
     EXPECT_TRUE(test::contains(r.output, "cpu (double) vs finite differences"));
@@ -211,7 +214,7 @@ TEST_F(CliTest, GradcheckFailureExitsWith1) {
   save_checkpoint(path("dead.safetensors"), model, 0);
   const test::ToolRun r =
       test::run_tool("gradcheck --reference fd --batch 2 --data '' --model '" + path("dead.json") +
-               "' --weights '" + path("dead.safetensors") + "'");
+                     "' --weights '" + path("dead.safetensors") + "'");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_TRUE(test::contains(line_starting(r.output, "fc1.weight "), "FAIL (all zero)"));
   EXPECT_TRUE(test::contains(line_starting(r.output, "fc2.bias "), "ok"));
@@ -220,8 +223,8 @@ TEST_F(CliTest, GradcheckFailureExitsWith1) {
 
 TEST_F(CliTest, GradcheckDumpHoldsBatchParametersGradientsAndLoss) {
   const std::string dump = path("dump.safetensors");
-  const test::ToolRun r = test::run_tool("gradcheck --reference fd --batch 2 --dump '" + dump + "'" +
-                               gradcheck_data_option());
+  const test::ToolRun r = test::run_tool("gradcheck --reference fd --batch 2 --dump '" + dump +
+                                         "'" + gradcheck_data_option());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const SafeTensors file = SafeTensors::load(dump);
 

@@ -109,7 +109,8 @@ TEST_F(IdxTest, ReadIdxFileReturnsDims) {
 
 TEST_F(IdxTest, WriterProducesTheStandardHeader) {
   write_idx_file(path("w"), {kCount, kHeight, kWidth}, sample_pixels());
-  EXPECT_EQ(test::read_bytes(path("w")), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
+  EXPECT_EQ(test::read_bytes(path("w")),
+            idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
   const auto bytes = test::read_bytes(path("w"));
   EXPECT_EQ(bytes[2], 0x08);
   EXPECT_EQ(bytes[3], 3);
@@ -217,7 +218,7 @@ TEST_F(IdxTest, SplitFindsPlainAndGzippedFiles) {
   EXPECT_THROW(load_mnist_split(dir().string(), true), Error);
   // Only the training labels are missing: the message says which one.
   test::write_bytes(path("train-images-idx3-ubyte"),
-              idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
+                    idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
   expect_error([&] { load_mnist_split(dir().string(), true); },
                {"missing: train-labels-idx1-ubyte ("});
 }

@@ -166,7 +166,8 @@ TEST_F(ImageTest, WritingRoundsAndClamps) {
 
 TEST_F(ImageTest, ReadsAsciiPgmWithCommentsAndScalesMaxval) {
   // maxval 15: each value scales by 255 / 15 = 17.
-  test::write_text(path("p2.pgm"), "P2\n# a comment\n3 2 # trailing comment\n15\n0 1 2\n 15 7\n3\n");
+  test::write_text(path("p2.pgm"),
+                   "P2\n# a comment\n3 2 # trailing comment\n15\n0 1 2\n 15 7\n3\n");
   const GrayImage image = read_gray_image(path("p2.pgm"));
   EXPECT_EQ(image.width, 3);
   EXPECT_EQ(image.height, 2);

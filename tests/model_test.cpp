@@ -180,13 +180,14 @@ TEST(ModelTest, SetAndGetParametersAndMomentum) {
   EXPECT_EQ(model.momentum("fc2.bias"), momentum);
   EXPECT_FALSE(test::any_nonzero(model.momentum("fc2.weight")));  // starts at zero
 
-  const std::string message =
-      test::error_message([&] { model.set_parameter("conv2.weight", std::vector<float>(10, 1.0f)); });
+  const std::string message = test::error_message(
+      [&] { model.set_parameter("conv2.weight", std::vector<float>(10, 1.0f)); });
   EXPECT_TRUE(test::contains(message, "conv2.weight"));
   EXPECT_TRUE(test::contains(message, "2400"));
   EXPECT_TRUE(test::contains(message, "10"));
   EXPECT_THROW(model.set_momentum("fc1.bias", std::vector<float>(121)), Error);
-  EXPECT_TRUE(test::contains(test::error_message([&] { model.parameter("conv9.weight"); }), "conv9.weight"));
+  EXPECT_TRUE(test::contains(test::error_message([&] { model.parameter("conv9.weight"); }),
+                             "conv9.weight"));
   EXPECT_EQ(model.parameter("conv2.weight"), values);  // failed sets changed nothing
 }
 
@@ -419,9 +420,9 @@ TEST(ModelTest, BadBatchesAreRejected) {
   EXPECT_TRUE(test::contains(bad_label, "label 10"));
   EXPECT_TRUE(test::contains(bad_label, "[0, 10)"));
   labels[2] = -1;
-  EXPECT_TRUE(
-      test::contains(test::error_message([&] { model.evaluate_batch(batch.images.data(), labels.data(), 4); }),
-               "label -1"));
+  EXPECT_TRUE(test::contains(
+      test::error_message([&] { model.evaluate_batch(batch.images.data(), labels.data(), 4); }),
+      "label -1"));
   EXPECT_EQ(model.step_counter(), 0u);
 }
 
@@ -454,16 +455,19 @@ TEST(ModelTest, ResidentSetsMustFitTheClassesAndShape) {
   Dataset wrong_shape = data;
   wrong_shape.width = 3;
   wrong_shape.images.resize(3 * 12);
-  EXPECT_TRUE(test::contains(test::error_message([&] { model.upload_eval_set(wrong_shape); }), "1x4x3"));
+  EXPECT_TRUE(
+      test::contains(test::error_message([&] { model.upload_eval_set(wrong_shape); }), "1x4x3"));
   Dataset short_images = data;
   short_images.images.resize(2 * 16);  // 3 samples announced, 2 present
-  EXPECT_TRUE(test::contains(test::error_message([&] { model.upload_train_set(short_images); }), "32"));
+  EXPECT_TRUE(
+      test::contains(test::error_message([&] { model.upload_train_set(short_images); }), "32"));
 }
 
 TEST(ModelTest, CompileErrorsNameTheLayer) {
   Network network(SampleShape{1, 4, 4}, 10);
   network.conv2d(2, 5).dense(10);
-  EXPECT_TRUE(test::contains(test::error_message([&] { Model(network, cpu_options(2)); }), "conv1"));
+  EXPECT_TRUE(
+      test::contains(test::error_message([&] { Model(network, cpu_options(2)); }), "conv1"));
   EXPECT_THROW(Model(load_network("lenet5"), cpu_options(0)), Error);
 }
 

@@ -179,13 +179,15 @@ TEST_F(SafeTensorsTest, BadJsonIsRefused) {
   expect_error([&] { SafeTensors::load(path("array")); }, {path("array"), "not an object"});
   test::write_bytes(path("entry"), make_file(R"({"w": 3})", 0));
   expect_error([&] { SafeTensors::load(path("entry")); }, {path("entry"), "'w'"});
-  test::write_bytes(path("nodtype"), make_file(R"({"w": {"shape": [1], "data_offsets": [0, 4]}})", 4));
+  test::write_bytes(path("nodtype"),
+                    make_file(R"({"w": {"shape": [1], "data_offsets": [0, 4]}})", 4));
   expect_error([&] { SafeTensors::load(path("nodtype")); }, {"'w'", "no 'dtype'"});
   test::write_bytes(path("meta"), make_file(R"({"__metadata__": {"epoch": 3}})", 0));
   expect_error([&] { SafeTensors::load(path("meta")); }, {path("meta"), "metadata 'epoch'"});
-  test::write_bytes(path("dup"), make_file(R"({"w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]},
+  test::write_bytes(path("dup"),
+                    make_file(R"({"w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]},
                             "w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}})",
-                                     1));
+                              1));
   expect_error([&] { SafeTensors::load(path("dup")); }, {path("dup"), "'w' more than once"});
 }
 
@@ -194,11 +196,13 @@ TEST_F(SafeTensorsTest, OffsetsOutOfRangeAreRefused) {
       path("far"),
       make_file(R"({"w": {"dtype": "F32", "shape": [100], "data_offsets": [0, 400]}})", 16));
   expect_error([&] { SafeTensors::load(path("far")); }, {path("far"), "'w'", "[0, 400]", "16"});
-  test::write_bytes(path("neg"),
-              make_file(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}})", 4));
+  test::write_bytes(
+      path("neg"),
+      make_file(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}})", 4));
   expect_error([&] { SafeTensors::load(path("neg")); }, {path("neg"), "'w'", "non-negative"});
-  test::write_bytes(path("backwards"),
-              make_file(R"({"w": {"dtype": "U8", "shape": [0], "data_offsets": [4, 0]}})", 4));
+  test::write_bytes(
+      path("backwards"),
+      make_file(R"({"w": {"dtype": "U8", "shape": [0], "data_offsets": [4, 0]}})", 4));
   expect_error([&] { SafeTensors::load(path("backwards")); }, {"'w'", "end before"});
 }
 
@@ -206,31 +210,35 @@ TEST_F(SafeTensorsTest, OverlappingTensorsAreRefused) {
   test::write_bytes(path("overlap"), make_file(R"({
       "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
       "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
-                                         12));
+                                               12));
   expect_error([&] { SafeTensors::load(path("overlap")); }, {path("overlap"), "'b'", "'a'"});
   test::write_bytes(path("gap"), make_file(R"({
       "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
       "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}})",
-                                     12));
+                                           12));
   expect_error([&] { SafeTensors::load(path("gap")); }, {path("gap"), "[4, 8]", "'b'"});
-  test::write_bytes(path("tail"),
-              make_file(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 9));
+  test::write_bytes(
+      path("tail"),
+      make_file(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 9));
   expect_error([&] { SafeTensors::load(path("tail")); }, {path("tail"), "5 bytes"});
 }
 
 TEST_F(SafeTensorsTest, WrongSizeAndUnknownDtypeAreRefused) {
-  test::write_bytes(path("size"),
-              make_file(R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8));
+  test::write_bytes(
+      path("size"),
+      make_file(R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8));
   expect_error([&] { SafeTensors::load(path("size")); }, {path("size"), "'w'", "needs 12 bytes"});
-  test::write_bytes(path("dtype"),
-              make_file(R"({"w": {"dtype": "F128", "shape": [1], "data_offsets": [0, 16]}})", 16));
+  test::write_bytes(
+      path("dtype"),
+      make_file(R"({"w": {"dtype": "F128", "shape": [1], "data_offsets": [0, 16]}})", 16));
   expect_error([&] { SafeTensors::load(path("dtype")); }, {path("dtype"), "'w'", "'F128'"});
-  test::write_bytes(path("shape"),
-              make_file(R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", 4));
+  test::write_bytes(
+      path("shape"),
+      make_file(R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", 4));
   expect_error([&] { SafeTensors::load(path("shape")); }, {path("shape"), "'w'", "shape"});
   test::write_bytes(path("overflow"), make_file(R"({"w": {"dtype": "F64",
       "shape": [4294967296, 4294967296, 4294967296], "data_offsets": [0, 8]}})",
-                                          8));
+                                                8));
   expect_error([&] { SafeTensors::load(path("overflow")); }, {path("overflow"), "'w'"});
 }
 

@@ -2,7 +2,6 @@
 // Shared helpers for the test suites: named tolerances, seeded random data, NaN poisoning and the
 // GPU guard. Comparisons are |a - b| <= atol + rtol * |b| with b the reference.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cmath>
@@ -22,8 +21,8 @@
 #include "cnnrt/error.hpp"
 
 // Every GPU test starts with this: without a device it skips with the reason, never fails.
-#define CNNRT_REQUIRE_GPU()                                        \
-  do {                                                             \
+#define CNNRT_REQUIRE_GPU()                                           \
+  do {                                                                \
     if (!::cnnrt::cuda_available()) GTEST_SKIP() << "no CUDA device"; \
   } while (0)
 
@@ -35,8 +34,12 @@ inline std::string env_or(const char* name, const char* fallback) {
   const char* value = std::getenv(name);
   return value != nullptr && *value != '\0' ? value : fallback;
 }
-inline std::string test_data_dir() { return env_or("CNNRT_TEST_DATA_DIR", CNNRT_TEST_DATA_DIR); }
-inline std::string tool_path() { return env_or("CNNRT_TOOL_PATH", CNNRT_TOOL_PATH); }
+inline std::string test_data_dir() {
+  return env_or("CNNRT_TEST_DATA_DIR", CNNRT_TEST_DATA_DIR);
+}
+inline std::string tool_path() {
+  return env_or("CNNRT_TOOL_PATH", CNNRT_TOOL_PATH);
+}
 // Fashion-MNIST: CNNRT_DATA_DIR, else Debian's package location.
 inline std::string fashion_mnist_dir() {
   return env_or("CNNRT_DATA_DIR", "/usr/share/datasets/fashion-mnist");
@@ -80,8 +83,8 @@ template <typename A, typename B>
 ::testing::AssertionResult all_close(const std::vector<A>& actual, const std::vector<B>& expected,
                                      Tolerance tol, const std::string& what = "") {
   if (actual.size() != expected.size())
-    return ::testing::AssertionFailure() << what << ": size " << actual.size() << " vs "
-                                         << expected.size();
+    return ::testing::AssertionFailure()
+           << what << ": size " << actual.size() << " vs " << expected.size();
   std::size_t bad = 0;
   auto failure = ::testing::AssertionFailure();
   for (std::size_t i = 0; i < actual.size(); ++i) {

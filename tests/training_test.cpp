@@ -37,7 +37,8 @@ class TrainingTest : public test::ScratchDirTest {
 
 TEST_F(TrainingTest, LeNet5LearnsFashionMnist) {
   const std::string dir = test::fashion_mnist_dir();
-  if (!test::have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not found in " << dir << " (set CNNRT_DATA_DIR)";
+  if (!test::have_fashion_mnist())
+    GTEST_SKIP() << "Fashion-MNIST not found in " << dir << " (set CNNRT_DATA_DIR)";
   const Dataset train_set = load_mnist_split(dir, true).take(3000);
   const Dataset test_set = load_mnist_split(dir, false).take(1000);
   Model model(load_network("lenet5"), test::cpu_options(64, 1));
