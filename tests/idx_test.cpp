@@ -59,19 +59,6 @@ std::vector<std::uint8_t> sample_pixels() {
 }
 const std::vector<std::uint8_t> kLabels = {3, 0, 9, 1, 7};
 
-// Runs `load` expecting a cnnrt::Error whose message contains every one of `parts`.
-template <typename Load>
-void expect_error(Load load, const std::vector<std::string>& parts) {
-  try {
-    load();
-    FAIL() << "expected cnnrt::Error containing '" << parts.front() << "'";
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    for (const auto& part : parts)
-      EXPECT_NE(message.find(part), std::string::npos) << "message: " << message;
-  }
-}
-
 TEST_F(IdxTest, LoadsPlainFiles) {
   test::write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
   test::write_bytes(path("lab"), idx_bytes(0x08, {kCount}, kLabels));
@@ -122,22 +109,23 @@ TEST_F(IdxTest, BadMagicIsRefused) {
   auto bytes = idx_bytes(0x08, {kCount}, kLabels);
   bytes[0] = 0x12;
   test::write_bytes(path("bad"), bytes);
-  expect_error([&] { read_idx_file(path("bad"), nullptr); }, {path("bad"), "magic"});
+  test::expect_error([&] { read_idx_file(path("bad"), nullptr); }, {path("bad"), "magic"});
   // Float elements (type 0x0d) are not unsigned bytes.
   test::write_bytes(path("float"), idx_bytes(0x0d, {kCount}, kLabels));
-  expect_error([&] { read_idx_file(path("float"), nullptr); }, {path("float"), "0x0d"});
+  test::expect_error([&] { read_idx_file(path("float"), nullptr); }, {path("float"), "0x0d"});
   // A labels file where the images should be, and the reverse.
   test::write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
   test::write_bytes(path("lab"), idx_bytes(0x08, {kCount}, kLabels));
-  expect_error([&] { load_idx_dataset(path("lab"), path("img")); },
-               {path("lab"), "0x00000803", "1 dimensions"});
-  expect_error([&] { load_idx_dataset(path("img"), path("img")); },
-               {path("img"), "0x00000801", "3 dimensions"});
+  test::expect_error([&] { load_idx_dataset(path("lab"), path("img")); },
+                     {path("lab"), "0x00000803", "1 dimensions"});
+  test::expect_error([&] { load_idx_dataset(path("img"), path("img")); },
+                     {path("img"), "0x00000801", "3 dimensions"});
   // Zero dimensions and zero-sized dimensions.
   test::write_bytes(path("nodims"), {0, 0, 0x08, 0});
-  expect_error([&] { read_idx_file(path("nodims"), nullptr); }, {path("nodims"), "0 dimensions"});
+  test::expect_error([&] { read_idx_file(path("nodims"), nullptr); },
+                     {path("nodims"), "0 dimensions"});
   test::write_bytes(path("zerodim"), idx_bytes(0x08, {4, 0, 2}, {}));
-  expect_error([&] { read_idx_file(path("zerodim"), nullptr); }, {path("zerodim"), "is 0"});
+  test::expect_error([&] { read_idx_file(path("zerodim"), nullptr); }, {path("zerodim"), "is 0"});
 }
 
 TEST_F(IdxTest, TruncatedDataIsRefused) {
@@ -145,15 +133,15 @@ TEST_F(IdxTest, TruncatedDataIsRefused) {
   bytes.resize(bytes.size() - 7);
   test::write_bytes(path("img"), bytes);
   test::write_bytes(path("lab"), idx_bytes(0x08, {kCount}, kLabels));
-  expect_error([&] { load_idx_dataset(path("img"), path("lab")); },
-               {path("img"), "expected 60 bytes of pixels", "found 53"});
+  test::expect_error([&] { load_idx_dataset(path("img"), path("lab")); },
+                     {path("img"), "expected 60 bytes of pixels", "found 53"});
   // Cut inside the header's dimensions.
   test::write_bytes(path("hdr"), {0, 0, 0x08, 3, 0, 0, 0, 5, 0});
-  expect_error([&] { read_idx_file(path("hdr"), nullptr); }, {path("hdr"), "truncated"});
+  test::expect_error([&] { read_idx_file(path("hdr"), nullptr); }, {path("hdr"), "truncated"});
   test::write_bytes(path("tiny"), {0, 0});
-  expect_error([&] { read_idx_file(path("tiny"), nullptr); }, {path("tiny"), "too short"});
+  test::expect_error([&] { read_idx_file(path("tiny"), nullptr); }, {path("tiny"), "too short"});
   test::write_bytes(path("empty"), {});
-  expect_error([&] { read_idx_file(path("empty"), nullptr); }, {path("empty")});
+  test::expect_error([&] { read_idx_file(path("empty"), nullptr); }, {path("empty")});
 }
 
 TEST_F(IdxTest, TruncatedGzipIsRefused) {
@@ -163,12 +151,12 @@ TEST_F(IdxTest, TruncatedGzipIsRefused) {
   auto compressed = test::read_bytes(path("full.gz"));
   compressed.resize(compressed.size() / 2);
   test::write_bytes(path("half.gz"), compressed);
-  expect_error([&] { read_idx_file(path("half.gz"), nullptr); }, {path("half.gz")});
+  test::expect_error([&] { read_idx_file(path("half.gz"), nullptr); }, {path("half.gz")});
   // Corrupted deflate data in the middle of the stream.
   auto corrupt = test::read_bytes(path("full.gz"));
   for (std::size_t i = 20; i < 60 && i < corrupt.size(); ++i) corrupt[i] ^= 0x5a;
   test::write_bytes(path("corrupt.gz"), corrupt);
-  expect_error([&] { read_idx_file(path("corrupt.gz"), nullptr); }, {path("corrupt.gz")});
+  test::expect_error([&] { read_idx_file(path("corrupt.gz"), nullptr); }, {path("corrupt.gz")});
 }
 
 TEST_F(IdxTest, TrailingBytesAreRefused) {
@@ -176,36 +164,39 @@ TEST_F(IdxTest, TrailingBytesAreRefused) {
   bytes.push_back(42);
   bytes.push_back(43);
   test::write_bytes(path("lab"), bytes);
-  expect_error([&] { read_idx_file(path("lab"), nullptr); }, {path("lab"), "2 trailing bytes"});
+  test::expect_error([&] { read_idx_file(path("lab"), nullptr); },
+                     {path("lab"), "2 trailing bytes"});
   write_gzip(path("lab.gz"), bytes);
-  expect_error([&] { read_idx_file(path("lab.gz"), nullptr); },
-               {path("lab.gz"), "2 trailing bytes"});
+  test::expect_error([&] { read_idx_file(path("lab.gz"), nullptr); },
+                     {path("lab.gz"), "2 trailing bytes"});
 }
 
 TEST_F(IdxTest, LabelOutOfRangeIsRefused) {
   test::write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
   test::write_bytes(path("lab"), idx_bytes(0x08, {kCount}, {3, 0, 10, 1, 7}));
-  expect_error([&] { load_idx_dataset(path("img"), path("lab")); },
-               {path("lab"), "label 10 of sample 2", "10 classes"});
+  test::expect_error([&] { load_idx_dataset(path("img"), path("lab")); },
+                     {path("lab"), "label 10 of sample 2", "10 classes"});
   // The same labels are fine with eleven classes, and not with three.
   EXPECT_EQ(load_idx_dataset(path("img"), path("lab"), 11).labels[2], 10);
-  expect_error([&] { load_idx_dataset(path("img"), path("lab"), 3); }, {"label 3 of sample 0"});
+  test::expect_error([&] { load_idx_dataset(path("img"), path("lab"), 3); },
+                     {"label 3 of sample 0"});
   EXPECT_THROW(load_idx_dataset(path("img"), path("lab"), 0), Error);
 }
 
 TEST_F(IdxTest, CountMismatchIsRefused) {
   test::write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
   test::write_bytes(path("lab"), idx_bytes(0x08, {4}, {3, 0, 9, 1}));
-  expect_error([&] { load_idx_dataset(path("img"), path("lab")); },
-               {path("img"), "5 images", path("lab"), "4 labels"});
+  test::expect_error([&] { load_idx_dataset(path("img"), path("lab")); },
+                     {path("img"), "5 images", path("lab"), "4 labels"});
 }
 
 TEST_F(IdxTest, MissingFilesAreNamed) {
-  expect_error([&] { read_idx_file(path("nope"), nullptr); }, {path("nope"), "cannot open"});
-  expect_error([&] { load_mnist_split(dir().string(), true); },
-               {dir().string(), "train-images-idx3-ubyte[.gz]", "train-labels-idx1-ubyte[.gz]"});
-  expect_error([&] { load_mnist_split(path("no_such_dir"), false); },
-               {"no_such_dir", "does not exist", "t10k-images-idx3-ubyte"});
+  test::expect_error([&] { read_idx_file(path("nope"), nullptr); }, {path("nope"), "cannot open"});
+  test::expect_error(
+      [&] { load_mnist_split(dir().string(), true); },
+      {dir().string(), "train-images-idx3-ubyte[.gz]", "train-labels-idx1-ubyte[.gz]"});
+  test::expect_error([&] { load_mnist_split(path("no_such_dir"), false); },
+                     {"no_such_dir", "does not exist", "t10k-images-idx3-ubyte"});
 }
 
 TEST_F(IdxTest, SplitFindsPlainAndGzippedFiles) {
@@ -219,8 +210,8 @@ TEST_F(IdxTest, SplitFindsPlainAndGzippedFiles) {
   // Only the training labels are missing: the message says which one.
   test::write_bytes(path("train-images-idx3-ubyte"),
                     idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
-  expect_error([&] { load_mnist_split(dir().string(), true); },
-               {"missing: train-labels-idx1-ubyte ("});
+  test::expect_error([&] { load_mnist_split(dir().string(), true); },
+                     {"missing: train-labels-idx1-ubyte ("});
 }
 
 TEST_F(IdxTest, TakeKeepsTheFirstSamples) {

@@ -72,18 +72,6 @@ std::vector<std::uint8_t> encode_png(int width, int height, int color_type,
   return png;
 }
 
-template <typename Load>
-void expect_error(Load load, const std::vector<std::string>& parts) {
-  try {
-    load();
-    FAIL() << "expected cnnrt::Error containing '" << parts.front() << "'";
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    for (const auto& part : parts)
-      EXPECT_NE(message.find(part), std::string::npos) << "message: " << message;
-  }
-}
-
 // A 5x3 gradient whose values are whole numbers 0..255 (exact in every format).
 GrayImage sample_image() {
   GrayImage image;
@@ -156,12 +144,13 @@ TEST_F(ImageTest, WritingRoundsAndClamps) {
   write_gray_image(path("c.pgm"), image);
   EXPECT_EQ(read_gray_image(path("c.pgm")).pixels, (std::vector<float>{0, 255, 13, 12}));
   image.pixels[1] = std::nanf("");
-  expect_error([&] { write_gray_image(path("nan.pgm"), image); }, {"nan.pgm", "x 1", "NaN"});
+  test::expect_error([&] { write_gray_image(path("nan.pgm"), image); }, {"nan.pgm", "x 1", "NaN"});
   image.pixels.pop_back();
-  expect_error([&] { write_gray_image(path("short.pgm"), image); }, {"short.pgm", "3 pixels"});
+  test::expect_error([&] { write_gray_image(path("short.pgm"), image); },
+                     {"short.pgm", "3 pixels"});
   image.pixels = {1, 2, 3, 4};
-  expect_error([&] { write_gray_image(path("x.jpg"), image); }, {"x.jpg", "'.jpg'"});
-  expect_error([&] { write_gray_image(path("noext"), image); }, {"noext", ".png or .pgm"});
+  test::expect_error([&] { write_gray_image(path("x.jpg"), image); }, {"x.jpg", "'.jpg'"});
+  test::expect_error([&] { write_gray_image(path("noext"), image); }, {"noext", ".png or .pgm"});
 }
 
 TEST_F(ImageTest, ReadsAsciiPgmWithCommentsAndScalesMaxval) {
@@ -204,11 +193,12 @@ TEST_F(ImageTest, BadPgmIsRefused) {
   };
   for (const auto& [name, test] : cases) {
     test::write_text(path(name), test.first);
-    expect_error([&] { read_gray_image(path(name)); }, {path(name), test.second});
+    test::expect_error([&] { read_gray_image(path(name)); }, {path(name), test.second});
   }
   test::write_text(path("notimage.png"), "this is not an image");
-  expect_error([&] { read_gray_image(path("notimage.png")); }, {"notimage.png", "cannot decode"});
-  expect_error([&] { read_gray_image(path("missing.png")); }, {"missing.png", "cannot open"});
+  test::expect_error([&] { read_gray_image(path("notimage.png")); },
+                     {"notimage.png", "cannot decode"});
+  test::expect_error([&] { read_gray_image(path("missing.png")); }, {"missing.png", "cannot open"});
 }
 
 TEST(RescaleToByteRange, MapsMinAndMaxToTheEnds) {
@@ -310,8 +300,8 @@ TEST(ClassicKernels, NamesAreCompleteAndUnknownNamesAreListed) {
                                "haar-checker", "diagonal", "edge1", "edge2", "line"})
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
   int kh = 0, kw = 0;
-  expect_error([&] { classic_kernel("sobel-z", &kh, &kw); },
-               {"'sobel-z'", "sobel-x", "haar-checker", "gaussian"});
+  test::expect_error([&] { classic_kernel("sobel-z", &kh, &kw); },
+                     {"'sobel-z'", "sobel-x", "haar-checker", "gaussian"});
 }
 
 }  // namespace

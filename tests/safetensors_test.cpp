@@ -49,18 +49,6 @@ TensorData tensor_of(const std::string& dtype, const std::vector<std::int64_t>& 
   return tensor;
 }
 
-template <typename Load>
-void expect_error(Load load, const std::vector<std::string>& parts) {
-  try {
-    load();
-    FAIL() << "expected cnnrt::Error containing '" << parts.front() << "'";
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    for (const auto& part : parts)
-      EXPECT_NE(message.find(part), std::string::npos) << "message: " << message;
-  }
-}
-
 const std::vector<float> kWeights = {0.5f, -1.25f, 3.0e-8f, 1.0e30f, -0.0f, 7.0f};
 const std::vector<std::int64_t> kSteps = {0, -1, 1234567890123LL};
 
@@ -159,51 +147,53 @@ TEST_F(SafeTensorsTest, TruncatedFileIsRefused) {
   auto bytes = test::read_bytes(path("m"));
   bytes.resize(bytes.size() - 3);
   test::write_bytes(path("cut"), bytes);
-  expect_error([&] { SafeTensors::load(path("cut")); }, {path("cut"), "run past"});
+  test::expect_error([&] { SafeTensors::load(path("cut")); }, {path("cut"), "run past"});
   test::write_bytes(path("tiny"), {1, 0, 0});
-  expect_error([&] { SafeTensors::load(path("tiny")); }, {path("tiny"), "too short"});
-  expect_error([&] { SafeTensors::load(path("missing")); }, {path("missing"), "cannot open"});
+  test::expect_error([&] { SafeTensors::load(path("tiny")); }, {path("tiny"), "too short"});
+  test::expect_error([&] { SafeTensors::load(path("missing")); }, {path("missing"), "cannot open"});
 }
 
 TEST_F(SafeTensorsTest, HeaderLengthBeyondTheFileIsRefused) {
   test::write_bytes(path("long"), make_file("{}", 0, 1000));
-  expect_error([&] { SafeTensors::load(path("long")); }, {path("long"), "header length 1000"});
+  test::expect_error([&] { SafeTensors::load(path("long")); },
+                     {path("long"), "header length 1000"});
   test::write_bytes(path("huge"), make_file("{}", 0, ~std::uint64_t{0}));
-  expect_error([&] { SafeTensors::load(path("huge")); }, {path("huge"), "header length"});
+  test::expect_error([&] { SafeTensors::load(path("huge")); }, {path("huge"), "header length"});
 }
 
 TEST_F(SafeTensorsTest, BadJsonIsRefused) {
   test::write_bytes(path("bad"), make_file(R"({"w": {"dtype": "F32", )", 0));
-  expect_error([&] { SafeTensors::load(path("bad")); }, {path("bad"), "not valid JSON"});
+  test::expect_error([&] { SafeTensors::load(path("bad")); }, {path("bad"), "not valid JSON"});
   test::write_bytes(path("array"), make_file("[1, 2, 3]", 0));
-  expect_error([&] { SafeTensors::load(path("array")); }, {path("array"), "not an object"});
+  test::expect_error([&] { SafeTensors::load(path("array")); }, {path("array"), "not an object"});
   test::write_bytes(path("entry"), make_file(R"({"w": 3})", 0));
-  expect_error([&] { SafeTensors::load(path("entry")); }, {path("entry"), "'w'"});
+  test::expect_error([&] { SafeTensors::load(path("entry")); }, {path("entry"), "'w'"});
   test::write_bytes(path("nodtype"),
                     make_file(R"({"w": {"shape": [1], "data_offsets": [0, 4]}})", 4));
-  expect_error([&] { SafeTensors::load(path("nodtype")); }, {"'w'", "no 'dtype'"});
+  test::expect_error([&] { SafeTensors::load(path("nodtype")); }, {"'w'", "no 'dtype'"});
   test::write_bytes(path("meta"), make_file(R"({"__metadata__": {"epoch": 3}})", 0));
-  expect_error([&] { SafeTensors::load(path("meta")); }, {path("meta"), "metadata 'epoch'"});
+  test::expect_error([&] { SafeTensors::load(path("meta")); }, {path("meta"), "metadata 'epoch'"});
   test::write_bytes(path("dup"),
                     make_file(R"({"w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]},
                             "w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}})",
                               1));
-  expect_error([&] { SafeTensors::load(path("dup")); }, {path("dup"), "'w' more than once"});
+  test::expect_error([&] { SafeTensors::load(path("dup")); }, {path("dup"), "'w' more than once"});
 }
 
 TEST_F(SafeTensorsTest, OffsetsOutOfRangeAreRefused) {
   test::write_bytes(
       path("far"),
       make_file(R"({"w": {"dtype": "F32", "shape": [100], "data_offsets": [0, 400]}})", 16));
-  expect_error([&] { SafeTensors::load(path("far")); }, {path("far"), "'w'", "[0, 400]", "16"});
+  test::expect_error([&] { SafeTensors::load(path("far")); },
+                     {path("far"), "'w'", "[0, 400]", "16"});
   test::write_bytes(
       path("neg"),
       make_file(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}})", 4));
-  expect_error([&] { SafeTensors::load(path("neg")); }, {path("neg"), "'w'", "non-negative"});
+  test::expect_error([&] { SafeTensors::load(path("neg")); }, {path("neg"), "'w'", "non-negative"});
   test::write_bytes(
       path("backwards"),
       make_file(R"({"w": {"dtype": "U8", "shape": [0], "data_offsets": [4, 0]}})", 4));
-  expect_error([&] { SafeTensors::load(path("backwards")); }, {"'w'", "end before"});
+  test::expect_error([&] { SafeTensors::load(path("backwards")); }, {"'w'", "end before"});
 }
 
 TEST_F(SafeTensorsTest, OverlappingTensorsAreRefused) {
@@ -211,51 +201,52 @@ TEST_F(SafeTensorsTest, OverlappingTensorsAreRefused) {
       "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
       "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
                                                12));
-  expect_error([&] { SafeTensors::load(path("overlap")); }, {path("overlap"), "'b'", "'a'"});
+  test::expect_error([&] { SafeTensors::load(path("overlap")); }, {path("overlap"), "'b'", "'a'"});
   test::write_bytes(path("gap"), make_file(R"({
       "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
       "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}})",
                                            12));
-  expect_error([&] { SafeTensors::load(path("gap")); }, {path("gap"), "[4, 8]", "'b'"});
+  test::expect_error([&] { SafeTensors::load(path("gap")); }, {path("gap"), "[4, 8]", "'b'"});
   test::write_bytes(
       path("tail"),
       make_file(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 9));
-  expect_error([&] { SafeTensors::load(path("tail")); }, {path("tail"), "5 bytes"});
+  test::expect_error([&] { SafeTensors::load(path("tail")); }, {path("tail"), "5 bytes"});
 }
 
 TEST_F(SafeTensorsTest, WrongSizeAndUnknownDtypeAreRefused) {
   test::write_bytes(
       path("size"),
       make_file(R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8));
-  expect_error([&] { SafeTensors::load(path("size")); }, {path("size"), "'w'", "needs 12 bytes"});
+  test::expect_error([&] { SafeTensors::load(path("size")); },
+                     {path("size"), "'w'", "needs 12 bytes"});
   test::write_bytes(
       path("dtype"),
       make_file(R"({"w": {"dtype": "F128", "shape": [1], "data_offsets": [0, 16]}})", 16));
-  expect_error([&] { SafeTensors::load(path("dtype")); }, {path("dtype"), "'w'", "'F128'"});
+  test::expect_error([&] { SafeTensors::load(path("dtype")); }, {path("dtype"), "'w'", "'F128'"});
   test::write_bytes(
       path("shape"),
       make_file(R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", 4));
-  expect_error([&] { SafeTensors::load(path("shape")); }, {path("shape"), "'w'", "shape"});
+  test::expect_error([&] { SafeTensors::load(path("shape")); }, {path("shape"), "'w'", "shape"});
   test::write_bytes(path("overflow"), make_file(R"({"w": {"dtype": "F64",
       "shape": [4294967296, 4294967296, 4294967296], "data_offsets": [0, 8]}})",
                                                 8));
-  expect_error([&] { SafeTensors::load(path("overflow")); }, {path("overflow"), "'w'"});
+  test::expect_error([&] { SafeTensors::load(path("overflow")); }, {path("overflow"), "'w'"});
 }
 
 TEST_F(SafeTensorsTest, InMemoryMisuseIsRefused) {
   SafeTensors tensors = sample_tensors();
-  expect_error([&] { tensors.get("conv9.weight"); }, {"'conv9.weight'", "conv1.weight"});
+  test::expect_error([&] { tensors.get("conv9.weight"); }, {"'conv9.weight'", "conv1.weight"});
   EXPECT_FALSE(tensors.contains("conv9.weight"));
   EXPECT_TRUE(tensors.contains("step"));
-  expect_error([&] { tensors.get("step").as_floats(); }, {"I64"});
-  expect_error([&] { tensors.get("u8").as_int64s(); }, {"U8"});
-  expect_error([&] { tensors.add_f32("step", {1}, kWeights.data()); }, {"'step'", "already"});
-  expect_error(
+  test::expect_error([&] { tensors.get("step").as_floats(); }, {"I64"});
+  test::expect_error([&] { tensors.get("u8").as_int64s(); }, {"U8"});
+  test::expect_error([&] { tensors.add_f32("step", {1}, kWeights.data()); }, {"'step'", "already"});
+  test::expect_error(
       [&] {
         tensors.add("bad", tensor_of<float>("F32", {4}, {1.0f, 2.0f}));
       },
       {"'bad'", "needs 16 bytes"});
-  expect_error([&] { tensors.add("bad", tensor_of<float>("Q4", {1}, {1.0f})); }, {"'Q4'"});
+  test::expect_error([&] { tensors.add("bad", tensor_of<float>("Q4", {1}, {1.0f})); }, {"'Q4'"});
   EXPECT_THROW(tensors.add_f32("", {1}, kWeights.data()), Error);
   EXPECT_THROW(tensors.add_f32("__metadata__", {1}, kWeights.data()), Error);
   EXPECT_EQ(safetensors_dtype_size("F64"), 8u);
@@ -288,10 +279,10 @@ TEST_F(SafeTensorsTest, SaveReplacesTheFileAtomically) {
   // When the temporary file cannot be written, the previous file is left exactly as it was.
   const auto before = test::read_bytes(target);
   fs::create_directory(target + ".tmp");  // makes opening the temporary file fail
-  expect_error([&] { first.save(target); }, {target + ".tmp"});
+  test::expect_error([&] { first.save(target); }, {target + ".tmp"});
   EXPECT_EQ(test::read_bytes(target), before);
   fs::remove(target + ".tmp");
-  expect_error([&] { first.save(path("no_such_dir/x.safetensors")); }, {"no_such_dir"});
+  test::expect_error([&] { first.save(path("no_such_dir/x.safetensors")); }, {"no_such_dir"});
 }
 
 }  // namespace

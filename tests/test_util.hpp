@@ -118,6 +118,19 @@ std::string error_message(Body&& body) {
   return "";
 }
 
+// Runs `load` expecting a cnnrt::Error whose message contains every one of `parts`.
+template <typename Load>
+void expect_error(Load load, const std::vector<std::string>& parts) {
+  try {
+    load();
+    FAIL() << "expected cnnrt::Error containing '" << parts.front() << "'";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    for (const auto& part : parts)
+      EXPECT_NE(message.find(part), std::string::npos) << "message: " << message;
+  }
+}
+
 // A whole file's bytes ("" when it cannot be read: the comparison that follows fails).
 inline std::vector<std::uint8_t> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
