@@ -4,8 +4,6 @@
 // CPU training run from a checkpoint, bit-identical to the uninterrupted run.
 #include "cnnrt/checkpoint.hpp"
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <random>

@@ -2,12 +2,9 @@
 // summary table against parameter counts worked out by hand, a short training run's metrics CSV
 // and checkpoint evaluated again by `cnnrt eval`, and `cnnrt gradcheck` with its dump file, whose
 // loss and last-layer bias gradient are recomputed here from the dumped batch and weights.
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -23,8 +20,6 @@
 
 namespace cnnrt {
 namespace {
-
-namespace fs = std::filesystem;
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;

@@ -1,7 +1,6 @@
 // IDX reader: good files (plain and gzipped) written here byte by byte, every kind of bad file the
 // loader must refuse with a message naming the file, and the real Fashion-MNIST test split when
 // it is installed (facts checked against Python's gzip module, not against this code).
-#include <unistd.h>
 #include <zlib.h>
 
 #include <array>

@@ -2,13 +2,11 @@
 // the classic kernels' values, written out here from SPEC.md section 9.
 #include "cnnrt/image.hpp"
 
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <numeric>
@@ -21,8 +19,6 @@
 
 namespace cnnrt {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr double kGaussianSumTolerance = 1e-6;
 constexpr double kGaussianRatioTolerance = 1e-5;

@@ -4,9 +4,6 @@
 // preset loading.
 #include "cnnrt/network.hpp"
 
-#include <unistd.h>
-
-#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -16,8 +13,6 @@
 
 namespace cnnrt {
 namespace {
-
-namespace fs = std::filesystem;
 
 std::vector<std::string> layer_names(const Network& network) {
   std::vector<std::string> names;

@@ -3,8 +3,6 @@
 // message naming the file and the tensor, and the write-then-rename save.
 #include "cnnrt/safetensors.hpp"
 
-#include <unistd.h>
-
 #include <cstdint>
 #include <cstring>
 #include <filesystem>

@@ -1,7 +1,6 @@
 // The training loop on the CPU: LeNet-5 learns Fashion-MNIST well above chance in a few seconds;
 // a diverging run stops with an error and keeps the last good checkpoint; the per-epoch callback,
 // learning-rate schedule and metrics file (appended to on resume).
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
