@@ -86,22 +86,23 @@ void dump(const std::string& path, const Network& network, const Batch& batch,
   file.save(path);
 }
 
-std::vector<float> flat_parameters(const Model& model) {
+// All parameters (or their gradients) in one vector, each at its ParameterInfo offset.
+template <typename Get>
+std::vector<float> flatten(const Model& model, Get get) {
   std::vector<float> all(static_cast<std::size_t>(model.parameter_count()));
   for (const ParameterInfo& p : model.parameters()) {
-    const std::vector<float> values = model.parameter(p.name);
+    const std::vector<float> values = get(p.name);
     std::copy(values.begin(), values.end(), all.begin() + p.offset);
   }
   return all;
 }
 
+std::vector<float> flat_parameters(const Model& model) {
+  return flatten(model, [&](const std::string& name) { return model.parameter(name); });
+}
+
 std::vector<float> flat_gradients(const Model& model) {
-  std::vector<float> all(static_cast<std::size_t>(model.parameter_count()));
-  for (const ParameterInfo& p : model.parameters()) {
-    const std::vector<float> values = model.gradient(p.name);
-    std::copy(values.begin(), values.end(), all.begin() + p.offset);
-  }
-  return all;
+  return flatten(model, [&](const std::string& name) { return model.gradient(name); });
 }
 
 GradcheckReport cuda_against_cpu(const Network& network, const GradcheckOptions& o,

@@ -195,6 +195,23 @@ void sync_parent_directory(const std::string& path) {
   ::close(fd);
 }
 
+// A `dtype` tensor of `shape` whose bytes are copied from `data` (elements of `element_bytes`).
+TensorData tensor_from_memory(const std::string& name, const char* dtype,
+                              const std::vector<std::int64_t>& shape, const void* data,
+                              std::size_t element_bytes) {
+  TensorData tensor;
+  tensor.dtype = dtype;
+  tensor.shape = shape;
+  const auto element_size = static_cast<std::int64_t>(element_bytes);
+  std::int64_t count = 0;
+  if (!element_count_of(shape, std::numeric_limits<std::int64_t>::max() / element_size, &count))
+    throw Error(
+        fmt::format("SafeTensors: tensor '{}' has invalid shape {}", name, shape_to_string(shape)));
+  const auto* begin = static_cast<const std::uint8_t*>(data);
+  tensor.bytes.assign(begin, begin + count * element_size);
+  return tensor;
+}
+
 }  // namespace
 
 std::size_t safetensors_dtype_size(const std::string& dtype) {
@@ -231,30 +248,12 @@ std::vector<std::int64_t> TensorData::as_int64s() const {
 
 void SafeTensors::add_f32(const std::string& name, const std::vector<std::int64_t>& shape,
                           const float* data) {
-  TensorData tensor;
-  tensor.dtype = "F32";
-  tensor.shape = shape;
-  std::int64_t count = 0;
-  if (!element_count_of(shape, std::numeric_limits<std::int64_t>::max() / 4, &count))
-    throw Error(
-        fmt::format("SafeTensors: tensor '{}' has invalid shape {}", name, shape_to_string(shape)));
-  const auto* begin = reinterpret_cast<const std::uint8_t*>(data);
-  tensor.bytes.assign(begin, begin + count * static_cast<std::int64_t>(sizeof(float)));
-  add(name, std::move(tensor));
+  add(name, tensor_from_memory(name, "F32", shape, data, sizeof(float)));
 }
 
 void SafeTensors::add_i64(const std::string& name, const std::vector<std::int64_t>& shape,
                           const std::int64_t* data) {
-  TensorData tensor;
-  tensor.dtype = "I64";
-  tensor.shape = shape;
-  std::int64_t count = 0;
-  if (!element_count_of(shape, std::numeric_limits<std::int64_t>::max() / 8, &count))
-    throw Error(
-        fmt::format("SafeTensors: tensor '{}' has invalid shape {}", name, shape_to_string(shape)));
-  const auto* begin = reinterpret_cast<const std::uint8_t*>(data);
-  tensor.bytes.assign(begin, begin + count * static_cast<std::int64_t>(sizeof(std::int64_t)));
-  add(name, std::move(tensor));
+  add(name, tensor_from_memory(name, "I64", shape, data, sizeof(std::int64_t)));
 }
 
 void SafeTensors::add(const std::string& name, TensorData tensor) {

@@ -4,8 +4,6 @@
 // CPU training run from a checkpoint, bit-identical to the uninterrupted run.
 #include "cnnrt/checkpoint.hpp"
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -16,6 +14,7 @@
 #include "cnnrt/network.hpp"
 #include "cnnrt/safetensors.hpp"
 #include "cnnrt/trainer.hpp"
+#include "tests/model_util.hpp"
 #include "tests/test_util.hpp"
 
 namespace cnnrt {
@@ -23,45 +22,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-::testing::AssertionResult contains(const std::string& text, const std::string& part) {
-  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << part << "'";
-}
-
-template <typename Body>
-std::string error_message(Body&& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a cnnrt::Error";
-  return "";
-}
-
-class CheckpointTest : public ::testing::Test {
+class CheckpointTest : public test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           (std::string("cnnrt_ckpt_test_") + info->name() + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
+  CheckpointTest() : ScratchDirTest("ckpt_test") {}
 };
-
-CompileOptions cpu_options(int batch, std::uint64_t seed) {
-  CompileOptions o;
-  o.device = Device::cpu;
-  o.batch_size = batch;
-  o.seed = seed;
-  o.cpu_threads = 2;
-  return o;
-}
 
 // A few SGD steps on seeded data so that weights, momentum and the step counter are all non-
 // trivial.
@@ -105,14 +69,15 @@ void expect_identical(const Snapshot& a, const Snapshot& b, const Model& model) 
 
 TEST_F(CheckpointTest, RoundTripRestoresWeightsMomentumAndProgress) {
   const Network network = load_network("lenet5");
-  Model trained(network, cpu_options(4, 1));
+  Model trained(network, test::cpu_options(4, 1));
   train_a_little(trained, 3);
   const Snapshot before = snapshot(trained);
   ASSERT_EQ(before.steps, 3u);
   ASSERT_TRUE(test::any_nonzero(before.momentum[0]));
   save_checkpoint(path("a.safetensors"), trained, 7);
 
-  Model fresh(network, cpu_options(8, 2));  // other seed and batch: nothing shared but the file
+  // Other seed and batch: nothing shared but the file.
+  Model fresh(network, test::cpu_options(8, 2));
   ASSERT_NE(fresh.parameter("conv1.weight"), before.params[0]);
   const CheckpointState state = load_checkpoint(path("a.safetensors"), fresh);
   EXPECT_EQ(state.epochs_done, 7);
@@ -124,7 +89,7 @@ TEST_F(CheckpointTest, RoundTripRestoresWeightsMomentumAndProgress) {
 
 TEST_F(CheckpointTest, FileHasPyTorchNamesAndShapes) {
   const Network network = load_network("lenet5");
-  Model model(network, cpu_options(2, 3));
+  Model model(network, test::cpu_options(2, 3));
   train_a_little(model, 1);
   save_checkpoint(path("b.safetensors"), model, 1);
 
@@ -154,21 +119,21 @@ TEST_F(CheckpointTest, FileHasPyTorchNamesAndShapes) {
 }
 
 TEST_F(CheckpointTest, OtherArchitecturesAreRefusedNamingTheTensor) {
-  Model lenet(load_network("lenet5"), cpu_options(2, 1));
+  Model lenet(load_network("lenet5"), test::cpu_options(2, 1));
   save_checkpoint(path("lenet.safetensors"), lenet, 1);
 
   // conv1 with 8 filters: same names, other shapes.
   Network wider(SampleShape{1, 28, 28}, 10, "wider");
   wider.conv2d(8, 5, 1, Padding::same()).relu().max_pool(2, 2);
   wider.conv2d(16, 5).relu().max_pool(2, 2).dense(120).relu().dense(84).relu().dense(10);
-  Model wide(wider, cpu_options(2, 1));
+  Model wide(wider, test::cpu_options(2, 1));
   const Snapshot before = snapshot(wide);
   const std::string shape_message =
-      error_message([&] { load_checkpoint(path("lenet.safetensors"), wide); });
-  EXPECT_TRUE(contains(shape_message, path("lenet.safetensors")));
-  EXPECT_TRUE(contains(shape_message, "'conv1.weight'"));
-  EXPECT_TRUE(contains(shape_message, "[6, 1, 5, 5]"));
-  EXPECT_TRUE(contains(shape_message, "[8, 1, 5, 5]"));
+      test::error_message([&] { load_checkpoint(path("lenet.safetensors"), wide); });
+  EXPECT_TRUE(test::contains(shape_message, path("lenet.safetensors")));
+  EXPECT_TRUE(test::contains(shape_message, "'conv1.weight'"));
+  EXPECT_TRUE(test::contains(shape_message, "[6, 1, 5, 5]"));
+  EXPECT_TRUE(test::contains(shape_message, "[8, 1, 5, 5]"));
   expect_identical(before, snapshot(wide), wide);  // nothing was loaded
 
   // One more dense layer: a tensor the file does not have.
@@ -176,14 +141,14 @@ TEST_F(CheckpointTest, OtherArchitecturesAreRefusedNamingTheTensor) {
   deeper.conv2d(6, 5, 1, Padding::same()).relu().max_pool(2, 2);
   deeper.conv2d(16, 5).relu().max_pool(2, 2).dense(120).relu().dense(84).relu().dense(10);
   deeper.relu().dense(10);
-  Model deep(deeper, cpu_options(2, 1));
+  Model deep(deeper, test::cpu_options(2, 1));
   const std::string missing_message =
-      error_message([&] { load_checkpoint(path("lenet.safetensors"), deep); });
-  EXPECT_TRUE(contains(missing_message, "'fc4.weight'"));
+      test::error_message([&] { load_checkpoint(path("lenet.safetensors"), deep); });
+  EXPECT_TRUE(test::contains(missing_message, "'fc4.weight'"));
 }
 
 TEST_F(CheckpointTest, BadMomentumTensorLoadsNothing) {
-  Model source(load_network("lenet5"), cpu_options(2, 1));
+  Model source(load_network("lenet5"), test::cpu_options(2, 1));
   train_a_little(source, 1);
   save_checkpoint(path("good.safetensors"), source, 1);
   const SafeTensors good = SafeTensors::load(path("good.safetensors"));
@@ -199,16 +164,16 @@ TEST_F(CheckpointTest, BadMomentumTensorLoadsNothing) {
   }
   bad.save(path("bad.safetensors"));
 
-  Model target(load_network("lenet5"), cpu_options(2, 2));
+  Model target(load_network("lenet5"), test::cpu_options(2, 2));
   const Snapshot before = snapshot(target);
   const std::string message =
-      error_message([&] { load_checkpoint(path("bad.safetensors"), target); });
-  EXPECT_TRUE(contains(message, "'fc3.bias.momentum'"));
+      test::error_message([&] { load_checkpoint(path("bad.safetensors"), target); });
+  EXPECT_TRUE(test::contains(message, "'fc3.bias.momentum'"));
   expect_identical(before, snapshot(target), target);  // no weight loaded either
 }
 
 TEST_F(CheckpointTest, TruncatedFileFailsCleanly) {
-  Model model(load_network("lenet5"), cpu_options(2, 1));
+  Model model(load_network("lenet5"), test::cpu_options(2, 1));
   save_checkpoint(path("c.safetensors"), model, 1);
   const auto size = fs::file_size(path("c.safetensors"));
   for (const std::uintmax_t keep :
@@ -217,27 +182,27 @@ TEST_F(CheckpointTest, TruncatedFileFailsCleanly) {
     fs::copy_file(path("c.safetensors"), path("cut.safetensors"),
                   fs::copy_options::overwrite_existing);
     fs::resize_file(path("cut.safetensors"), keep);
-    Model target(load_network("lenet5"), cpu_options(2, 9));
+    Model target(load_network("lenet5"), test::cpu_options(2, 9));
     const Snapshot before = snapshot(target);
     const std::string message =
-        error_message([&] { load_checkpoint(path("cut.safetensors"), target); });
-    EXPECT_TRUE(contains(message, path("cut.safetensors")));
+        test::error_message([&] { load_checkpoint(path("cut.safetensors"), target); });
+    EXPECT_TRUE(test::contains(message, path("cut.safetensors")));
     expect_identical(before, snapshot(target), target);
   }
-  EXPECT_TRUE(
-      contains(error_message([&] { load_checkpoint(path("nonexistent.safetensors"), model); }),
-               "nonexistent.safetensors"));
+  EXPECT_TRUE(test::contains(
+      test::error_message([&] { load_checkpoint(path("nonexistent.safetensors"), model); }),
+      "nonexistent.safetensors"));
 }
 
 TEST_F(CheckpointTest, WeightsOnlyFilesAreAccepted) {
-  Model source(load_network("lenet5"), cpu_options(2, 4));
+  Model source(load_network("lenet5"), test::cpu_options(2, 4));
   SafeTensors weights;
   for (const ParameterInfo& p : source.parameters()) {
     const std::vector<float> values = source.parameter(p.name);
     weights.add_f32(p.name, p.shape, values.data());
   }
   weights.save(path("weights.safetensors"));
-  Model target(load_network("lenet5"), cpu_options(2, 5));
+  Model target(load_network("lenet5"), test::cpu_options(2, 5));
   const CheckpointState state = load_checkpoint(path("weights.safetensors"), target);
   EXPECT_FALSE(state.has_momentum);
   EXPECT_EQ(state.epochs_done, 0);
@@ -247,7 +212,7 @@ TEST_F(CheckpointTest, WeightsOnlyFilesAreAccepted) {
 }
 
 TEST_F(CheckpointTest, FailedSaveKeepsThePreviousFile) {
-  Model model(load_network("lenet5"), cpu_options(2, 1));
+  Model model(load_network("lenet5"), test::cpu_options(2, 1));
   const std::string target = path("d.safetensors");
   save_checkpoint(target, model, 1);
   const std::vector<float> saved = model.parameter("fc3.weight");
@@ -255,46 +220,26 @@ TEST_F(CheckpointTest, FailedSaveKeepsThePreviousFile) {
   train_a_little(model, 1);
   ASSERT_NE(model.parameter("fc3.weight"), saved);
   fs::create_directory(target + ".tmp");  // the temporary file cannot be created
-  const std::string message = error_message([&] { save_checkpoint(target, model, 2); });
-  EXPECT_TRUE(contains(message, target + ".tmp"));
+  const std::string message = test::error_message([&] { save_checkpoint(target, model, 2); });
+  EXPECT_TRUE(test::contains(message, target + ".tmp"));
 
-  Model reader(load_network("lenet5"), cpu_options(2, 2));
+  Model reader(load_network("lenet5"), test::cpu_options(2, 2));
   EXPECT_EQ(load_checkpoint(target, reader).epochs_done, 1);
   EXPECT_EQ(reader.parameter("fc3.weight"), saved);
 
   EXPECT_THROW(save_checkpoint(path("no/such/dir/e.safetensors"), model, 1), Error);
 }
 
-// A small labelled data set: noise images whose class is written as a bright bar at row 2 * label,
-// so that the loss moves.
-Dataset synthetic_set(int count, std::uint64_t seed) {
-  Dataset data;
-  data.count = count;
-  data.channels = 1;
-  data.height = data.width = 28;
-  data.classes = 10;
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int> pixel(0, 80);
-  for (int i = 0; i < count; ++i) {
-    const int label = int(rng() % 10);
-    data.labels.push_back(std::uint8_t(label));
-    for (int y = 0; y < 28; ++y)
-      for (int x = 0; x < 28; ++x)
-        data.images.push_back(std::uint8_t(y / 2 == label + 2 ? 255 : pixel(rng)));
-  }
-  return data;
-}
-
 // Training for two epochs, or for one, then a fresh model resumed from the checkpoint for the
 // second, gives the same bits: the shuffle order, momentum and dropout masks are all restored.
 void expect_resume_is_exact(const Network& network, const std::string& dir) {
-  const Dataset train_set = synthetic_set(512, 1);
-  const Dataset test_set = synthetic_set(128, 2);
+  const Dataset train_set = test::synthetic_set(512, 1);
+  const Dataset test_set = test::synthetic_set(128, 2);
   TrainOptions options;
   options.epochs = 2;
   options.sgd = SgdParams{0.02f, 0.9f, 1e-4f};
   options.quiet = true;
-  const CompileOptions compile = cpu_options(64, 5);
+  const CompileOptions compile = test::cpu_options(64, 5);
 
   Model straight(network, compile);
   const EpochReport straight_report = train(straight, train_set, test_set, options);
@@ -319,7 +264,7 @@ void expect_resume_is_exact(const Network& network, const std::string& dir) {
 }
 
 TEST_F(CheckpointTest, ResumedTrainingIsBitIdenticalLeNet5) {
-  expect_resume_is_exact(load_network("lenet5"), dir_.string());
+  expect_resume_is_exact(load_network("lenet5"), dir().string());
 }
 
 TEST_F(CheckpointTest, ResumedTrainingIsBitIdenticalWithDropout) {
@@ -327,22 +272,23 @@ TEST_F(CheckpointTest, ResumedTrainingIsBitIdenticalWithDropout) {
   Network network(SampleShape{1, 28, 28}, 10, "dropout-net");
   network.conv2d(4, 5, 2, Padding::same()).relu().max_pool(2, 2);
   network.dropout(0.25f).dense(32).relu().dropout(0.5f).dense(10);
-  expect_resume_is_exact(network, dir_.string());
+  expect_resume_is_exact(network, dir().string());
 }
 
 TEST_F(CheckpointTest, ResumingAFinishedRunIsAnError) {
   const Network network = load_network("lenet5");
-  const Dataset train_set = synthetic_set(64, 3);
+  const Dataset train_set = test::synthetic_set(64, 3);
   TrainOptions options;
   options.epochs = 1;
   options.quiet = true;
   options.checkpoint_path = path("done.safetensors");
-  Model model(network, cpu_options(64, 1));
+  Model model(network, test::cpu_options(64, 1));
   train(model, train_set, train_set, options);
   options.resume_path = options.checkpoint_path;
-  Model again(network, cpu_options(64, 1));
-  const std::string message = error_message([&] { train(again, train_set, train_set, options); });
-  EXPECT_TRUE(contains(message, "already has 1 epochs"));
+  Model again(network, test::cpu_options(64, 1));
+  const std::string message =
+      test::error_message([&] { train(again, train_set, train_set, options); });
+  EXPECT_TRUE(test::contains(message, "already has 1 epochs"));
 }
 
 }  // namespace

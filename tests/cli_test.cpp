@@ -2,12 +2,9 @@
 // summary table against parameter counts worked out by hand, a short training run's metrics CSV
 // and checkpoint evaluated again by `cnnrt eval`, and `cnnrt gradcheck` with its dump file, whose
 // loss and last-layer bias gradient are recomputed here from the dumped batch and weights.
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -19,38 +16,10 @@
 #include "cnnrt/network.hpp"
 #include "cnnrt/safetensors.hpp"
 #include "tests/test_util.hpp"
+#include "tests/tool_util.hpp"
 
 namespace cnnrt {
 namespace {
-
-namespace fs = std::filesystem;
-
-struct RunResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-// Runs `cnnrt ARGS` through the shell.
-RunResult run_tool(const std::string& args) {
-  const std::string command = "'" + test::tool_path() + "' " + args + " 2>&1";
-  RunResult result;
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    ADD_FAILURE() << "popen failed for " << command;
-    return result;
-  }
-  char buffer[4096];
-  std::size_t got = 0;
-  while ((got = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, got);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
-::testing::AssertionResult contains(const std::string& text, const std::string& part) {
-  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << part << "'";
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
@@ -67,80 +36,66 @@ std::string line_starting(const std::string& text, const std::string& prefix) {
   return "";
 }
 
-bool have_fashion_mnist() {
-  return fs::exists(test::fashion_mnist_dir() + "/train-images-idx3-ubyte.gz") ||
-         fs::exists(test::fashion_mnist_dir() + "/train-images-idx3-ubyte");
-}
-
-class CliTest : public ::testing::Test {
+class CliTest : public test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           (std::string("cnnrt_cli_test_") + info->name() + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
+  CliTest() : ScratchDirTest("cli_test") {}
 };
 
 TEST_F(CliTest, InfoReportsTheDevices) {
-  const RunResult r = run_tool("info");
+  const test::ToolRun r = test::run_tool("info");
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_TRUE(contains(r.output, "cnnrt "));
+  EXPECT_TRUE(test::contains(r.output, "cnnrt "));
   const std::string expected = cuda_available() ? "device 0: " : "no CUDA device";
-  EXPECT_TRUE(contains(r.output, expected));
+  EXPECT_TRUE(test::contains(r.output, expected));
 }
 
 TEST_F(CliTest, UsageErrorsExitWith2) {
-  const RunResult none = run_tool("");
+  const test::ToolRun none = test::run_tool("");
   EXPECT_EQ(none.exit_code, 2) << none.output;
-  const RunResult unknown = run_tool("train --no-such-option");
+  const test::ToolRun unknown = test::run_tool("train --no-such-option");
   EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
-  EXPECT_TRUE(contains(unknown.output, "--no-such-option"));
-  const RunResult bad_value = run_tool("train --device tpu");
+  EXPECT_TRUE(test::contains(unknown.output, "--no-such-option"));
+  const test::ToolRun bad_value = test::run_tool("train --device tpu");
   EXPECT_EQ(bad_value.exit_code, 2) << bad_value.output;
-  const RunResult bad_command = run_tool("fly");
+  const test::ToolRun bad_command = test::run_tool("fly");
   EXPECT_EQ(bad_command.exit_code, 2) << bad_command.output;
 }
 
 TEST_F(CliTest, HelpExitsWith0) {
-  const RunResult r = run_tool("train --help");
+  const test::ToolRun r = test::run_tool("train --help");
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_TRUE(contains(r.output, "--epochs"));
+  EXPECT_TRUE(test::contains(r.output, "--epochs"));
 }
 
 // --device cuda trains on a GPU when there is one and is an error (naming why) when there is not.
 TEST_F(CliTest, DeviceCudaTrainsOrNamesTheMissingDevice) {
-  const RunResult r =
-      run_tool("train --device cuda --epochs 1 --train-limit 512 --test-limit 256 --batch 64");
+  const test::ToolRun r = test::run_tool(
+      "train --device cuda --epochs 1 --train-limit 512 --test-limit 256 --batch 64");
   if (cuda_available()) {
     EXPECT_EQ(r.exit_code, 0) << r.output;
-    EXPECT_TRUE(contains(r.output, "on cuda, batch 64")) << r.output;
-    EXPECT_TRUE(contains(r.output, "epoch 1/1")) << r.output;
+    EXPECT_TRUE(test::contains(r.output, "on cuda, batch 64")) << r.output;
+    EXPECT_TRUE(test::contains(r.output, "epoch 1/1")) << r.output;
     return;
   }
   EXPECT_EQ(r.exit_code, 1) << r.output;
   const std::string line = line_starting(r.output, "cnnrt: error:");
-  EXPECT_TRUE(contains(line, "no CUDA device"));
+  EXPECT_TRUE(test::contains(line, "no CUDA device"));
 }
 
 TEST_F(CliTest, UnknownModelIsAnError) {
-  const RunResult r = run_tool("train --device cpu --model nosuch");
+  const test::ToolRun r = test::run_tool("train --device cpu --model nosuch");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   const std::string line = line_starting(r.output, "cnnrt: error:");
-  EXPECT_TRUE(contains(line, "unknown model 'nosuch'"));
+  EXPECT_TRUE(test::contains(line, "unknown model 'nosuch'"));
 }
 
 TEST_F(CliTest, MissingDataDirectoryIsNamed) {
-  const RunResult r = run_tool("train --device cpu --epochs 1 --data /nonexistent/fmnist");
+  const test::ToolRun r =
+      test::run_tool("train --device cpu --epochs 1 --data /nonexistent/fmnist");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   const std::string line = line_starting(r.output, "cnnrt: error:");
-  EXPECT_TRUE(contains(line, "/nonexistent/fmnist"));
-  EXPECT_TRUE(contains(line, "does not exist"));
+  EXPECT_TRUE(test::contains(line, "/nonexistent/fmnist"));
+  EXPECT_TRUE(test::contains(line, "does not exist"));
 }
 
 // The numbers in a row of the summary table, in order.
@@ -152,11 +107,11 @@ std::vector<std::string> row_fields(const std::string& line) {
 }
 
 TEST_F(CliTest, SummaryOfLeNet5) {
-  const RunResult r = run_tool("summary");
+  const test::ToolRun r = test::run_tool("summary");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // 156 + 2416 + 48120 + 10164 + 850
-  EXPECT_TRUE(contains(line_starting(r.output, "total:"), "total: 61706 parameters"));
-  EXPECT_TRUE(contains(r.output, "as dense: params"));
+  EXPECT_TRUE(test::contains(line_starting(r.output, "total:"), "total: 61706 parameters"));
+  EXPECT_TRUE(test::contains(r.output, "as dense: params"));
   // conv1: 6*1*25+6 parameters; as dense: 784 inputs to 6*28*28 = 4704 outputs, plus biases.
   const std::vector<std::string> conv1 = row_fields(line_starting(r.output, "conv1 "));
   ASSERT_GE(conv1.size(), 3u);
@@ -173,26 +128,26 @@ TEST_F(CliTest, SummaryOfLeNet5) {
 }
 
 TEST_F(CliTest, SummaryOfAlexNet) {
-  const RunResult r = run_tool("summary --model alexnet");
+  const test::ToolRun r = test::run_tool("summary --model alexnet");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // conv1 34944, conv2 614656, conv3 885120, conv4 1327488, conv5 884992, fc1 9216*4096+4096,
   // fc2 4096*4096+4096, fc3 4096*1000+1000.
   const long long total = 34944LL + 614656 + 885120 + 1327488 + 884992 + (9216LL * 4096 + 4096) +
                           (4096LL * 4096 + 4096) + (4096LL * 1000 + 1000);
-  EXPECT_TRUE(contains(line_starting(r.output, "total:"),
-                       "total: " + std::to_string(total) + " parameters"));
+  EXPECT_TRUE(test::contains(line_starting(r.output, "total:"),
+                             "total: " + std::to_string(total) + " parameters"));
 }
 
 TEST_F(CliTest, TrainWritesMetricsAndCheckpointThatEvalReads) {
-  if (!have_fashion_mnist())
+  if (!test::have_fashion_mnist())
     GTEST_SKIP() << "Fashion-MNIST not found in " << test::fashion_mnist_dir();
   const std::string data = " --data '" + test::fashion_mnist_dir() + "'";
-  const RunResult train = run_tool(
+  const test::ToolRun train = test::run_tool(
       "train --device cpu --threads 2 --epochs 1 --train-limit 512 "
       "--test-limit 256 --batch 64 --metrics '" +
       path("m.csv") + "' --checkpoint '" + path("c.safetensors") + "'" + data);
   ASSERT_EQ(train.exit_code, 0) << train.output;
-  EXPECT_TRUE(contains(train.output, "final test accuracy"));
+  EXPECT_TRUE(test::contains(train.output, "final test accuracy"));
 
   std::ifstream csv(path("m.csv"));
   std::string header, row, extra;
@@ -214,8 +169,9 @@ TEST_F(CliTest, TrainWritesMetricsAndCheckpointThatEvalReads) {
   EXPECT_GT(values[6], 0.0);
   EXPECT_GE(values[7], values[5]);  // the process ran at least as long as the epoch
 
-  const RunResult eval = run_tool("eval --device cpu --threads 2 --test-limit 256 --weights '" +
-                                  path("c.safetensors") + "'" + data);
+  const test::ToolRun eval =
+      test::run_tool("eval --device cpu --threads 2 --test-limit 256 --weights '" +
+                     path("c.safetensors") + "'" + data);
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
   const std::vector<std::string> lines = lines_of(eval.output);
   ASSERT_FALSE(lines.empty());
@@ -231,17 +187,18 @@ TEST_F(CliTest, TrainWritesMetricsAndCheckpointThatEvalReads) {
 }
 
 std::string gradcheck_data_option() {
-  return have_fashion_mnist() ? " --data '" + test::fashion_mnist_dir() + "'" : " --data ''";
+  return test::have_fashion_mnist() ? " --data '" + test::fashion_mnist_dir() + "'" : " --data ''";
 }
 
 TEST_F(CliTest, GradcheckFiniteDifferencesPasses) {
   for (const char* model : {"lenet5", "lenet5-classic"}) {
     SCOPED_TRACE(model);
-    const RunResult r = run_tool(std::string("gradcheck --reference fd --batch 2 --model ") +
-                                 model + gradcheck_data_option());
+    const test::ToolRun r =
+        test::run_tool(std::string("gradcheck --reference fd --batch 2 --model ") + model +
+                       gradcheck_data_option());
     EXPECT_EQ(r.exit_code, 0) << r.output;
-    EXPECT_TRUE(contains(r.output, "gradcheck passed"));
-    EXPECT_TRUE(contains(r.output, "cpu (double) vs finite differences"));
+    EXPECT_TRUE(test::contains(r.output, "gradcheck passed"));
+    EXPECT_TRUE(test::contains(r.output, "cpu (double) vs finite differences"));
   }
 }
 
@@ -257,19 +214,19 @@ TEST_F(CliTest, GradcheckFailureExitsWith1) {
   Model model(load_network(path("dead.json")), o);
   model.set_parameter("fc1.bias", std::vector<float>(6, -1000.0f));
   save_checkpoint(path("dead.safetensors"), model, 0);
-  const RunResult r =
-      run_tool("gradcheck --reference fd --batch 2 --data '' --model '" + path("dead.json") +
-               "' --weights '" + path("dead.safetensors") + "'");
+  const test::ToolRun r =
+      test::run_tool("gradcheck --reference fd --batch 2 --data '' --model '" + path("dead.json") +
+                     "' --weights '" + path("dead.safetensors") + "'");
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_TRUE(contains(line_starting(r.output, "fc1.weight "), "FAIL (all zero)"));
-  EXPECT_TRUE(contains(line_starting(r.output, "fc2.bias "), "ok"));
-  EXPECT_TRUE(contains(line_starting(r.output, "cnnrt: error:"), "gradcheck failed"));
+  EXPECT_TRUE(test::contains(line_starting(r.output, "fc1.weight "), "FAIL (all zero)"));
+  EXPECT_TRUE(test::contains(line_starting(r.output, "fc2.bias "), "ok"));
+  EXPECT_TRUE(test::contains(line_starting(r.output, "cnnrt: error:"), "gradcheck failed"));
 }
 
 TEST_F(CliTest, GradcheckDumpHoldsBatchParametersGradientsAndLoss) {
   const std::string dump = path("dump.safetensors");
-  const RunResult r = run_tool("gradcheck --reference fd --batch 2 --dump '" + dump + "'" +
-                               gradcheck_data_option());
+  const test::ToolRun r = test::run_tool("gradcheck --reference fd --batch 2 --dump '" + dump +
+                                         "'" + gradcheck_data_option());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const SafeTensors file = SafeTensors::load(dump);
 

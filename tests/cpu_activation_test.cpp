@@ -12,9 +12,7 @@
 namespace cnnrt {
 namespace {
 
-using test::all_close;
-using test::nan_vector;
-using test::random_vector;
+using namespace test;  // the helpers of tests/test_util.hpp
 
 constexpr test::Tolerance kFloatTol{1e-6, 1e-6};
 constexpr float kSlope = 0.1f;

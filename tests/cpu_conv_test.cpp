@@ -14,9 +14,7 @@
 namespace cnnrt {
 namespace {
 
-using test::all_close;
-using test::nan_vector;
-using test::random_vector;
+using namespace test;  // the helpers of tests/test_util.hpp
 
 // Hand-computed values are small integers: float must match them to rounding only.
 constexpr test::Tolerance kExactFloat{1e-5, 1e-6};

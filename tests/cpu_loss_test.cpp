@@ -13,9 +13,7 @@
 namespace cnnrt {
 namespace {
 
-using test::all_close;
-using test::nan_vector;
-using test::random_vector;
+using namespace test;  // the helpers of tests/test_util.hpp
 
 // SPEC.md quotes 7 to 8 significant digits; float adds ~1e-7 of its own.
 constexpr test::Tolerance kQuotedTol{1e-6, 1e-6};

@@ -9,7 +9,7 @@
 namespace cnnrt {
 namespace {
 
-using test::all_close;
+using namespace test;  // the helpers of tests/test_util.hpp
 
 constexpr test::Tolerance kFloatTol{1e-6, 1e-6};
 constexpr test::Tolerance kDoubleTol{1e-14, 1e-14};

@@ -15,11 +15,7 @@
 namespace cnnrt {
 namespace {
 
-using test::all_close;
-using test::any_nonzero;
-using test::poisoned;
-using test::random_vector;
-using test::to_device;
+using namespace test;  // the helpers of tests/test_util.hpp and tests/cuda_test_util.hpp
 
 // Element-wise: the only difference is expf vs std::exp (an ulp or two) and FMA contraction.
 constexpr test::Tolerance kElementwise{1e-7, 2e-6};

@@ -15,10 +15,7 @@
 namespace cnnrt {
 namespace {
 
-using test::all_close;
-using test::any_nonzero;
-using test::poisoned;
-using test::to_device;
+using namespace test;  // the helpers of tests/test_util.hpp and tests/cuda_test_util.hpp
 
 // (byte / 255 - mean) / std: the same IEEE operations on both sides.
 constexpr test::Tolerance kNormalised{1e-7, 1e-6};

@@ -18,12 +18,7 @@
 namespace cnnrt {
 namespace {
 
-using test::all_close;
-using test::any_nonzero;
-using test::poisoned;
-using test::random_vector;
-using test::summed_tolerance;
-using test::to_device;
+using namespace test;  // the helpers of tests/test_util.hpp and tests/cuda_test_util.hpp
 
 // Owns a cuBLAS handle on the default stream for one test.
 class CublasHandle {
@@ -157,13 +152,8 @@ TEST(CudaDense, BackwardWeightsIsDeterministic) {
       const std::vector<float> dweight = dweight_dev.download(), dbias = dbias_dev.download();
       ASSERT_TRUE(any_nonzero(dweight));
       ASSERT_TRUE(any_nonzero(dbias));
-      if (run == 0) {
-        first_dweight = dweight;
-        first_dbias = dbias;
-      } else {
-        EXPECT_TRUE(test::bitwise_equal(dweight, first_dweight));
-        EXPECT_TRUE(test::bitwise_equal(dbias, first_dbias));
-      }
+      expect_same_bits_every_run(run, dweight, first_dweight, "dweight");
+      expect_same_bits_every_run(run, dbias, first_dbias, "dbias");
     }
   }
 }

@@ -16,11 +16,7 @@
 namespace cnnrt {
 namespace {
 
-using test::all_close;
-using test::any_nonzero;
-using test::poisoned;
-using test::random_vector;
-using test::to_device;
+using namespace test;  // the helpers of tests/test_util.hpp and tests/cuda_test_util.hpp
 
 // Both sides multiply by the same float 1/(1-p): exact in practice; an ulp allowed for FMA-free
 // rounding differences between compilers.

@@ -23,24 +23,12 @@ static_assert(std::is_nothrow_move_constructible_v<DeviceBuffer<float>>,
 static_assert(std::is_nothrow_move_assignable_v<DeviceBuffer<float>>,
               "DeviceBuffer must move without throwing");
 
-// Returns the message of the cnnrt::Error `action` throws, or "" (and a failure) if none.
-template <typename Action>
-std::string error_message(Action action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "no cnnrt::Error thrown";
-  return "";
-}
-
 TEST(CudaError, InvalidCopyNamesTheCall) {
   CNNRT_REQUIRE_GPU();
   float host[4] = {1, 2, 3, 4};
   // A host-to-device copy into a null device pointer: cudaErrorInvalidValue, rejected before any
   // transfer (not a sticky error, so the context stays usable for the other tests).
-  const std::string message = error_message(
+  const std::string message = test::error_message(
       [&] { CNNRT_CUDA_CHECK(cudaMemcpy(nullptr, host, sizeof(host), cudaMemcpyHostToDevice)); });
   EXPECT_NE(message.find("cudaMemcpy"), std::string::npos) << message;
   EXPECT_NE(message.find("cuda_error_test.cpp"), std::string::npos) << message;
@@ -53,7 +41,7 @@ TEST(CudaError, InvalidCopyNamesTheCall) {
 TEST(CudaError, ImpossibleAllocationNamesCudaMalloc) {
   CNNRT_REQUIRE_GPU();
   const std::string message =
-      error_message([] { DeviceBuffer<float> huge(std::size_t(1) << 50); });  // 4 PiB
+      test::error_message([] { DeviceBuffer<float> huge(std::size_t(1) << 50); });  // 4 PiB
   EXPECT_NE(message.find("cudaMalloc"), std::string::npos) << message;
 }
 
@@ -63,7 +51,7 @@ TEST(CudaError, CublasFailureNamesTheCall) {
   CNNRT_CUBLAS_CHECK(cublasCreate(&handle));
   const float one = 1.0f;
   // m = -1 is rejected with CUBLAS_STATUS_INVALID_VALUE before any memory is touched.
-  const std::string message = error_message([&] {
+  const std::string message = test::error_message([&] {
     CNNRT_CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, -1, 1, 1, &one, nullptr, 1,
                                    nullptr, 1, &one, nullptr, 1));
   });

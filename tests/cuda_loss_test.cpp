@@ -16,12 +16,7 @@
 namespace cnnrt {
 namespace {
 
-using test::all_close;
-using test::any_nonzero;
-using test::poisoned;
-using test::random_vector;
-using test::summed_tolerance;
-using test::to_device;
+using namespace test;  // the helpers of tests/test_util.hpp and tests/cuda_test_util.hpp
 
 // expf vs std::exp and a multiply by 1/sum (1/n) where the CPU divides: a few ulps.
 constexpr test::Tolerance kProbability{1e-7, 1e-5};
@@ -163,13 +158,8 @@ TEST(CudaLoss, CrossEntropyIsDeterministic) {
     const std::vector<float> loss = loss_dev.download(), dlogits = dlogits_dev.download();
     ASSERT_NE(loss.at(0), kInitialLoss);
     ASSERT_TRUE(any_nonzero(dlogits));
-    if (run == 0) {
-      first_loss = loss;
-      first_dlogits = dlogits;
-    } else {
-      EXPECT_TRUE(test::bitwise_equal(loss, first_loss));
-      EXPECT_TRUE(test::bitwise_equal(dlogits, first_dlogits));
-    }
+    expect_same_bits_every_run(run, loss, first_loss, "loss");
+    expect_same_bits_every_run(run, dlogits, first_dlogits, "dlogits");
   }
 }
 

@@ -14,9 +14,7 @@
 namespace cnnrt {
 namespace {
 
-using test::all_close;
-using test::random_vector;
-using test::to_device;
+using namespace test;  // the helpers of tests/test_util.hpp and tests/cuda_test_util.hpp
 
 // Element-wise; nvcc may contract momentum * v + g into an FMA where g++ rounds twice. The terms
 // are O(1) and may cancel to ~1e-3, so the difference is a few ulps of 1 per step, not of the

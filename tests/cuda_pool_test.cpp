@@ -17,11 +17,7 @@
 namespace cnnrt {
 namespace {
 
-using test::all_close;
-using test::any_nonzero;
-using test::poisoned;
-using test::random_vector;
-using test::to_device;
+using namespace test;  // the helpers of tests/test_util.hpp and tests/cuda_test_util.hpp
 
 // Max pooling copies values: exact. The gathers sum at most ceil(win/stride)^2 terms in the same
 // order as the CPU; average pooling multiplies by 1/(kh*kw) where the CPU divides (an ulp).

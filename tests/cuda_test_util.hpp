@@ -43,4 +43,15 @@ bool bitwise_equal(const std::vector<T>& a, const std::vector<T>& b) {
          (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
 }
 
+// Determinism across runs: the first run's output is kept, every later one must match it bit for
+// bit (no float atomics, fixed summation orders).
+template <typename T>
+void expect_same_bits_every_run(int run, const std::vector<T>& output, std::vector<T>& first_run,
+                                const char* what) {
+  if (run == 0)
+    first_run = output;
+  else
+    EXPECT_TRUE(bitwise_equal(output, first_run)) << what << " differs from the first run";
+}
+
 }  // namespace cnnrt::test

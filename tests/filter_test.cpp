@@ -156,10 +156,8 @@ class FilterTool : public ::testing::Test {
 };
 
 TEST_F(FilterTool, SobelXScaledOutputMatchesLoops) {
-  const test::ToolRun run =
-      test::run_tool("filter --kernel sobel-x --device cpu '" + dir.file("in.pgm") + "' '" +
-                         dir.file("out.pgm") + "'",
-                     dir.path() / "log");
+  const test::ToolRun run = test::run_tool("filter --kernel sobel-x --device cpu '" +
+                                           dir.file("in.pgm") + "' '" + dir.file("out.pgm") + "'");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   int out_w = 0, out_h = 0;
   const std::vector<double> expected =
@@ -183,13 +181,11 @@ TEST_F(FilterTool, AbsAndRawOutputsMatchLoops) {
   ASSERT_TRUE(std::any_of(raw.begin(), raw.end(), [](double v) { return v < 0; }));
 
   const std::string in = "'" + dir.file("in.pgm") + "' ";
-  test::ToolRun run = test::run_tool(
-      "filter --kernel sobel-x --padding valid --abs --device cpu " + in + dir.file("abs.pgm"),
-      dir.path() / "log");
+  test::ToolRun run = test::run_tool("filter --kernel sobel-x --padding valid --abs --device cpu " +
+                                     in + dir.file("abs.pgm"));
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  run = test::run_tool(
-      "filter --kernel sobel-x --padding valid --raw --device cpu " + in + dir.file("raw.pgm"),
-      dir.path() / "log");
+  run = test::run_tool("filter --kernel sobel-x --padding valid --raw --device cpu " + in +
+                       dir.file("raw.pgm"));
   ASSERT_EQ(run.exit_code, 0) << run.output;
 
   int width = 0, height = 0;
@@ -202,10 +198,8 @@ TEST_F(FilterTool, AbsAndRawOutputsMatchLoops) {
 }
 
 TEST_F(FilterTool, PngRoundTripKeepsSize) {
-  const test::ToolRun run =
-      test::run_tool("filter --kernel gaussian --sigma 2 --device cpu '" + dir.file("in.pgm") +
-                         "' '" + dir.file("out.png") + "'",
-                     dir.path() / "log");
+  const test::ToolRun run = test::run_tool("filter --kernel gaussian --sigma 2 --device cpu '" +
+                                           dir.file("in.pgm") + "' '" + dir.file("out.png") + "'");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const GrayImage written = read_gray_image(dir.file("out.png"));
   EXPECT_EQ(written.width, image.width);
@@ -226,8 +220,7 @@ TEST_F(FilterTool, SampleFromDataSetMatchesLoops) {
 
   const test::ToolRun run =
       test::run_tool("filter --kernel sobel-x --device cpu --sample " + std::to_string(kSample) +
-                         " --data '" + data + "' '" + dir.file("sample.pgm") + "'",
-                     dir.path() / "log");
+                     " --data '" + data + "' '" + dir.file("sample.pgm") + "'");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   int out_w = 0, out_h = 0;
   const std::vector<double> expected =
@@ -241,27 +234,24 @@ TEST_F(FilterTool, SampleFromDataSetMatchesLoops) {
 
 TEST_F(FilterTool, ErrorsExitOneWithAMessage) {
   const std::string in = "'" + dir.file("in.pgm") + "' '" + dir.file("out.pgm") + "'";
-  test::ToolRun run =
-      test::run_tool("filter --kernel no-such-kernel --device cpu " + in, dir.path() / "log");
+  test::ToolRun run = test::run_tool("filter --kernel no-such-kernel --device cpu " + in);
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.output.find("no-such-kernel"), std::string::npos) << run.output;
 
   run = test::run_tool("filter --kernel sobel-x --device cpu '" + dir.file("missing.pgm") + "' '" +
-                           dir.file("out.pgm") + "'",
-                       dir.path() / "log");
+                       dir.file("out.pgm") + "'");
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.output.find("missing.pgm"), std::string::npos) << run.output;
 
   if (std::filesystem::exists(test::fashion_mnist_dir())) {
     run = test::run_tool("filter --kernel sobel-x --device cpu --sample 99999999 --data '" +
-                             test::fashion_mnist_dir() + "' '" + dir.file("out.pgm") + "'",
-                         dir.path() / "log");
+                         test::fashion_mnist_dir() + "' '" + dir.file("out.pgm") + "'");
     EXPECT_EQ(run.exit_code, 1);
     EXPECT_NE(run.output.find("--sample 99999999"), std::string::npos) << run.output;
   }
 
-  run = test::run_tool("filter --kernel sobel-x --device cpu '" + dir.file("in.pgm") + "'",
-                       dir.path() / "log");  // OUT missing
+  run = test::run_tool("filter --kernel sobel-x --device cpu '" + dir.file("in.pgm") +
+                       "'");  // OUT missing
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.output.find("IN OUT"), std::string::npos) << run.output;
 }

@@ -1,7 +1,6 @@
 // IDX reader: good files (plain and gzipped) written here byte by byte, every kind of bad file the
 // loader must refuse with a message naming the file, and the real Fashion-MNIST test split when
 // it is installed (facts checked against Python's gzip module, not against this code).
-#include <unistd.h>
 #include <zlib.h>
 
 #include <array>
@@ -23,19 +22,9 @@ namespace {
 namespace fs = std::filesystem;
 
 // A fresh directory per test, removed afterwards.
-class IdxTest : public ::testing::Test {
+class IdxTest : public test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           (std::string("cnnrt_idx_test_") + info->name() + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
+  IdxTest() : ScratchDirTest("idx_test") {}
 };
 
 // The IDX header written by hand (big-endian), independent of write_idx_file.
@@ -52,24 +41,12 @@ std::vector<std::uint8_t> idx_bytes(std::uint8_t type, const std::vector<std::ui
   return bytes;
 }
 
-void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
-
 void write_gzip(const std::string& path, const std::vector<std::uint8_t>& bytes) {
   gzFile gz = gzopen(path.c_str(), "wb");
   ASSERT_NE(gz, nullptr) << path;
   ASSERT_EQ(gzwrite(gz, bytes.data(), static_cast<unsigned>(bytes.size())),
             static_cast<int>(bytes.size()));
   ASSERT_EQ(gzclose(gz), Z_OK);
-}
-
-std::vector<std::uint8_t> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), {});
 }
 
 constexpr int kCount = 5, kHeight = 3, kWidth = 4;
@@ -81,22 +58,9 @@ std::vector<std::uint8_t> sample_pixels() {
 }
 const std::vector<std::uint8_t> kLabels = {3, 0, 9, 1, 7};
 
-// Runs `load` expecting a cnnrt::Error whose message contains every one of `parts`.
-template <typename Load>
-void expect_error(Load load, const std::vector<std::string>& parts) {
-  try {
-    load();
-    FAIL() << "expected cnnrt::Error containing '" << parts.front() << "'";
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    for (const auto& part : parts)
-      EXPECT_NE(message.find(part), std::string::npos) << "message: " << message;
-  }
-}
-
 TEST_F(IdxTest, LoadsPlainFiles) {
-  write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
-  write_bytes(path("lab"), idx_bytes(0x08, {kCount}, kLabels));
+  test::write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
+  test::write_bytes(path("lab"), idx_bytes(0x08, {kCount}, kLabels));
   const Dataset data = load_idx_dataset(path("img"), path("lab"));
   EXPECT_EQ(data.count, kCount);
   EXPECT_EQ(data.channels, 1);
@@ -111,7 +75,7 @@ TEST_F(IdxTest, LoadsPlainFiles) {
 TEST_F(IdxTest, LoadsGzippedFiles) {
   write_gzip(path("img.gz"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
   write_gzip(path("lab.gz"), idx_bytes(0x08, {kCount}, kLabels));
-  const auto raw = read_bytes(path("img.gz"));
+  const auto raw = test::read_bytes(path("img.gz"));
   ASSERT_GE(raw.size(), 2u);
   ASSERT_EQ(raw[0], 0x1f);  // really gzip on disk
   ASSERT_EQ(raw[1], 0x8b);
@@ -131,8 +95,9 @@ TEST_F(IdxTest, ReadIdxFileReturnsDims) {
 
 TEST_F(IdxTest, WriterProducesTheStandardHeader) {
   write_idx_file(path("w"), {kCount, kHeight, kWidth}, sample_pixels());
-  EXPECT_EQ(read_bytes(path("w")), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
-  const auto bytes = read_bytes(path("w"));
+  EXPECT_EQ(test::read_bytes(path("w")),
+            idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
+  const auto bytes = test::read_bytes(path("w"));
   EXPECT_EQ(bytes[2], 0x08);
   EXPECT_EQ(bytes[3], 3);
   EXPECT_THROW(write_idx_file(path("w2"), {2, 2}, {1, 2, 3}), Error);
@@ -142,111 +107,115 @@ TEST_F(IdxTest, WriterProducesTheStandardHeader) {
 TEST_F(IdxTest, BadMagicIsRefused) {
   auto bytes = idx_bytes(0x08, {kCount}, kLabels);
   bytes[0] = 0x12;
-  write_bytes(path("bad"), bytes);
-  expect_error([&] { read_idx_file(path("bad"), nullptr); }, {path("bad"), "magic"});
+  test::write_bytes(path("bad"), bytes);
+  test::expect_error([&] { read_idx_file(path("bad"), nullptr); }, {path("bad"), "magic"});
   // Float elements (type 0x0d) are not unsigned bytes.
-  write_bytes(path("float"), idx_bytes(0x0d, {kCount}, kLabels));
-  expect_error([&] { read_idx_file(path("float"), nullptr); }, {path("float"), "0x0d"});
+  test::write_bytes(path("float"), idx_bytes(0x0d, {kCount}, kLabels));
+  test::expect_error([&] { read_idx_file(path("float"), nullptr); }, {path("float"), "0x0d"});
   // A labels file where the images should be, and the reverse.
-  write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
-  write_bytes(path("lab"), idx_bytes(0x08, {kCount}, kLabels));
-  expect_error([&] { load_idx_dataset(path("lab"), path("img")); },
-               {path("lab"), "0x00000803", "1 dimensions"});
-  expect_error([&] { load_idx_dataset(path("img"), path("img")); },
-               {path("img"), "0x00000801", "3 dimensions"});
+  test::write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
+  test::write_bytes(path("lab"), idx_bytes(0x08, {kCount}, kLabels));
+  test::expect_error([&] { load_idx_dataset(path("lab"), path("img")); },
+                     {path("lab"), "0x00000803", "1 dimensions"});
+  test::expect_error([&] { load_idx_dataset(path("img"), path("img")); },
+                     {path("img"), "0x00000801", "3 dimensions"});
   // Zero dimensions and zero-sized dimensions.
-  write_bytes(path("nodims"), {0, 0, 0x08, 0});
-  expect_error([&] { read_idx_file(path("nodims"), nullptr); }, {path("nodims"), "0 dimensions"});
-  write_bytes(path("zerodim"), idx_bytes(0x08, {4, 0, 2}, {}));
-  expect_error([&] { read_idx_file(path("zerodim"), nullptr); }, {path("zerodim"), "is 0"});
+  test::write_bytes(path("nodims"), {0, 0, 0x08, 0});
+  test::expect_error([&] { read_idx_file(path("nodims"), nullptr); },
+                     {path("nodims"), "0 dimensions"});
+  test::write_bytes(path("zerodim"), idx_bytes(0x08, {4, 0, 2}, {}));
+  test::expect_error([&] { read_idx_file(path("zerodim"), nullptr); }, {path("zerodim"), "is 0"});
 }
 
 TEST_F(IdxTest, TruncatedDataIsRefused) {
   auto bytes = idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels());
   bytes.resize(bytes.size() - 7);
-  write_bytes(path("img"), bytes);
-  write_bytes(path("lab"), idx_bytes(0x08, {kCount}, kLabels));
-  expect_error([&] { load_idx_dataset(path("img"), path("lab")); },
-               {path("img"), "expected 60 bytes of pixels", "found 53"});
+  test::write_bytes(path("img"), bytes);
+  test::write_bytes(path("lab"), idx_bytes(0x08, {kCount}, kLabels));
+  test::expect_error([&] { load_idx_dataset(path("img"), path("lab")); },
+                     {path("img"), "expected 60 bytes of pixels", "found 53"});
   // Cut inside the header's dimensions.
-  write_bytes(path("hdr"), {0, 0, 0x08, 3, 0, 0, 0, 5, 0});
-  expect_error([&] { read_idx_file(path("hdr"), nullptr); }, {path("hdr"), "truncated"});
-  write_bytes(path("tiny"), {0, 0});
-  expect_error([&] { read_idx_file(path("tiny"), nullptr); }, {path("tiny"), "too short"});
-  write_bytes(path("empty"), {});
-  expect_error([&] { read_idx_file(path("empty"), nullptr); }, {path("empty")});
+  test::write_bytes(path("hdr"), {0, 0, 0x08, 3, 0, 0, 0, 5, 0});
+  test::expect_error([&] { read_idx_file(path("hdr"), nullptr); }, {path("hdr"), "truncated"});
+  test::write_bytes(path("tiny"), {0, 0});
+  test::expect_error([&] { read_idx_file(path("tiny"), nullptr); }, {path("tiny"), "too short"});
+  test::write_bytes(path("empty"), {});
+  test::expect_error([&] { read_idx_file(path("empty"), nullptr); }, {path("empty")});
 }
 
 TEST_F(IdxTest, TruncatedGzipIsRefused) {
   std::vector<std::uint8_t> pixels(64 * 64 * 8);
   for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<std::uint8_t>(i * i);
   write_gzip(path("full.gz"), idx_bytes(0x08, {8, 64, 64}, pixels));
-  auto compressed = read_bytes(path("full.gz"));
+  auto compressed = test::read_bytes(path("full.gz"));
   compressed.resize(compressed.size() / 2);
-  write_bytes(path("half.gz"), compressed);
-  expect_error([&] { read_idx_file(path("half.gz"), nullptr); }, {path("half.gz")});
+  test::write_bytes(path("half.gz"), compressed);
+  test::expect_error([&] { read_idx_file(path("half.gz"), nullptr); }, {path("half.gz")});
   // Corrupted deflate data in the middle of the stream.
-  auto corrupt = read_bytes(path("full.gz"));
+  auto corrupt = test::read_bytes(path("full.gz"));
   for (std::size_t i = 20; i < 60 && i < corrupt.size(); ++i) corrupt[i] ^= 0x5a;
-  write_bytes(path("corrupt.gz"), corrupt);
-  expect_error([&] { read_idx_file(path("corrupt.gz"), nullptr); }, {path("corrupt.gz")});
+  test::write_bytes(path("corrupt.gz"), corrupt);
+  test::expect_error([&] { read_idx_file(path("corrupt.gz"), nullptr); }, {path("corrupt.gz")});
 }
 
 TEST_F(IdxTest, TrailingBytesAreRefused) {
   auto bytes = idx_bytes(0x08, {kCount}, kLabels);
   bytes.push_back(42);
   bytes.push_back(43);
-  write_bytes(path("lab"), bytes);
-  expect_error([&] { read_idx_file(path("lab"), nullptr); }, {path("lab"), "2 trailing bytes"});
+  test::write_bytes(path("lab"), bytes);
+  test::expect_error([&] { read_idx_file(path("lab"), nullptr); },
+                     {path("lab"), "2 trailing bytes"});
   write_gzip(path("lab.gz"), bytes);
-  expect_error([&] { read_idx_file(path("lab.gz"), nullptr); },
-               {path("lab.gz"), "2 trailing bytes"});
+  test::expect_error([&] { read_idx_file(path("lab.gz"), nullptr); },
+                     {path("lab.gz"), "2 trailing bytes"});
 }
 
 TEST_F(IdxTest, LabelOutOfRangeIsRefused) {
-  write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
-  write_bytes(path("lab"), idx_bytes(0x08, {kCount}, {3, 0, 10, 1, 7}));
-  expect_error([&] { load_idx_dataset(path("img"), path("lab")); },
-               {path("lab"), "label 10 of sample 2", "10 classes"});
+  test::write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
+  test::write_bytes(path("lab"), idx_bytes(0x08, {kCount}, {3, 0, 10, 1, 7}));
+  test::expect_error([&] { load_idx_dataset(path("img"), path("lab")); },
+                     {path("lab"), "label 10 of sample 2", "10 classes"});
   // The same labels are fine with eleven classes, and not with three.
   EXPECT_EQ(load_idx_dataset(path("img"), path("lab"), 11).labels[2], 10);
-  expect_error([&] { load_idx_dataset(path("img"), path("lab"), 3); }, {"label 3 of sample 0"});
+  test::expect_error([&] { load_idx_dataset(path("img"), path("lab"), 3); },
+                     {"label 3 of sample 0"});
   EXPECT_THROW(load_idx_dataset(path("img"), path("lab"), 0), Error);
 }
 
 TEST_F(IdxTest, CountMismatchIsRefused) {
-  write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
-  write_bytes(path("lab"), idx_bytes(0x08, {4}, {3, 0, 9, 1}));
-  expect_error([&] { load_idx_dataset(path("img"), path("lab")); },
-               {path("img"), "5 images", path("lab"), "4 labels"});
+  test::write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
+  test::write_bytes(path("lab"), idx_bytes(0x08, {4}, {3, 0, 9, 1}));
+  test::expect_error([&] { load_idx_dataset(path("img"), path("lab")); },
+                     {path("img"), "5 images", path("lab"), "4 labels"});
 }
 
 TEST_F(IdxTest, MissingFilesAreNamed) {
-  expect_error([&] { read_idx_file(path("nope"), nullptr); }, {path("nope"), "cannot open"});
-  expect_error([&] { load_mnist_split(dir_.string(), true); },
-               {dir_.string(), "train-images-idx3-ubyte[.gz]", "train-labels-idx1-ubyte[.gz]"});
-  expect_error([&] { load_mnist_split(path("no_such_dir"), false); },
-               {"no_such_dir", "does not exist", "t10k-images-idx3-ubyte"});
+  test::expect_error([&] { read_idx_file(path("nope"), nullptr); }, {path("nope"), "cannot open"});
+  test::expect_error(
+      [&] { load_mnist_split(dir().string(), true); },
+      {dir().string(), "train-images-idx3-ubyte[.gz]", "train-labels-idx1-ubyte[.gz]"});
+  test::expect_error([&] { load_mnist_split(path("no_such_dir"), false); },
+                     {"no_such_dir", "does not exist", "t10k-images-idx3-ubyte"});
 }
 
 TEST_F(IdxTest, SplitFindsPlainAndGzippedFiles) {
   write_gzip(path("t10k-images-idx3-ubyte.gz"),
              idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
-  write_bytes(path("t10k-labels-idx1-ubyte"), idx_bytes(0x08, {kCount}, kLabels));
-  const Dataset test = load_mnist_split(dir_.string(), false);
+  test::write_bytes(path("t10k-labels-idx1-ubyte"), idx_bytes(0x08, {kCount}, kLabels));
+  const Dataset test = load_mnist_split(dir().string(), false);
   EXPECT_EQ(test.count, kCount);
   EXPECT_EQ(test.labels, kLabels);
-  EXPECT_THROW(load_mnist_split(dir_.string(), true), Error);
+  EXPECT_THROW(load_mnist_split(dir().string(), true), Error);
   // Only the training labels are missing: the message says which one.
-  write_bytes(path("train-images-idx3-ubyte"),
-              idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
-  expect_error([&] { load_mnist_split(dir_.string(), true); },
-               {"missing: train-labels-idx1-ubyte ("});
+  test::write_bytes(path("train-images-idx3-ubyte"),
+                    idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
+  test::expect_error([&] { load_mnist_split(dir().string(), true); },
+                     {"missing: train-labels-idx1-ubyte ("});
 }
 
 TEST_F(IdxTest, TakeKeepsTheFirstSamples) {
-  write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
-  write_bytes(path("lab"), idx_bytes(0x08, {kCount}, kLabels));
+  test::write_bytes(path("img"), idx_bytes(0x08, {kCount, kHeight, kWidth}, sample_pixels()));
+  test::write_bytes(path("lab"), idx_bytes(0x08, {kCount}, kLabels));
   const Dataset data = load_idx_dataset(path("img"), path("lab"));
   const Dataset two = data.take(2);
   EXPECT_EQ(two.count, 2);

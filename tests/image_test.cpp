@@ -2,13 +2,11 @@
 // the classic kernels' values, written out here from SPEC.md section 9.
 #include "cnnrt/image.hpp"
 
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <numeric>
@@ -22,35 +20,13 @@
 namespace cnnrt {
 namespace {
 
-namespace fs = std::filesystem;
-
 constexpr double kGaussianSumTolerance = 1e-6;
 constexpr double kGaussianRatioTolerance = 1e-5;
 
-class ImageTest : public ::testing::Test {
+class ImageTest : public test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           (std::string("cnnrt_image_test_") + info->name() + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
+  ImageTest() : ScratchDirTest("image_test") {}
 };
-
-std::vector<std::uint8_t> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
 
 // A PNG encoded here with zlib alone (no stb): signature, IHDR, one IDAT, IEND. Rows use filter 0.
 // color_type 0 is grayscale (1 byte per pixel), 2 is RGB (3 bytes per pixel).
@@ -92,24 +68,6 @@ std::vector<std::uint8_t> encode_png(int width, int height, int color_type,
   return png;
 }
 
-void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-}
-
-template <typename Load>
-void expect_error(Load load, const std::vector<std::string>& parts) {
-  try {
-    load();
-    FAIL() << "expected cnnrt::Error containing '" << parts.front() << "'";
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    for (const auto& part : parts)
-      EXPECT_NE(message.find(part), std::string::npos) << "message: " << message;
-  }
-}
-
 // A 5x3 gradient whose values are whole numbers 0..255 (exact in every format).
 GrayImage sample_image() {
   GrayImage image;
@@ -125,7 +83,7 @@ TEST_F(ImageTest, PgmRoundTripAndBytes) {
   const std::string header = "P5\n5 3\n255\n";
   std::vector<std::uint8_t> expected(header.begin(), header.end());
   for (float v : image.pixels) expected.push_back(static_cast<std::uint8_t>(v));
-  EXPECT_EQ(read_bytes(path("a.pgm")), expected);
+  EXPECT_EQ(test::read_bytes(path("a.pgm")), expected);
   const GrayImage back = read_gray_image(path("a.pgm"));
   EXPECT_EQ(back.width, 5);
   EXPECT_EQ(back.height, 3);
@@ -135,7 +93,7 @@ TEST_F(ImageTest, PgmRoundTripAndBytes) {
 TEST_F(ImageTest, PngRoundTrip) {
   const GrayImage image = sample_image();
   write_gray_image(path("a.png"), image);
-  const auto bytes = read_bytes(path("a.png"));
+  const auto bytes = test::read_bytes(path("a.png"));
   const std::vector<std::uint8_t> signature = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   ASSERT_GE(bytes.size(), signature.size());
   EXPECT_TRUE(std::equal(signature.begin(), signature.end(), bytes.begin()));
@@ -148,13 +106,13 @@ TEST_F(ImageTest, PngRoundTrip) {
 }
 
 TEST_F(ImageTest, ReadsPngsEncodedIndependently) {
-  write_bytes(path("gray.png"), encode_png(3, 2, 0, {0, 10, 20, 200, 254, 255}));
+  test::write_bytes(path("gray.png"), encode_png(3, 2, 0, {0, 10, 20, 200, 254, 255}));
   const GrayImage gray = read_gray_image(path("gray.png"));
   EXPECT_EQ(gray.width, 3);
   EXPECT_EQ(gray.height, 2);
   EXPECT_EQ(gray.pixels, (std::vector<float>{0, 10, 20, 200, 254, 255}));
   // RGB is converted to one channel: black stays 0, white stays 255, and grey levels survive.
-  write_bytes(path("rgb.png"), encode_png(3, 1, 2, {0, 0, 0, 255, 255, 255, 100, 100, 100}));
+  test::write_bytes(path("rgb.png"), encode_png(3, 1, 2, {0, 0, 0, 255, 255, 255, 100, 100, 100}));
   const GrayImage rgb = read_gray_image(path("rgb.png"));
   ASSERT_EQ(rgb.pixels.size(), 3u);
   EXPECT_EQ(rgb.pixels[0], 0.0f);
@@ -164,7 +122,7 @@ TEST_F(ImageTest, ReadsPngsEncodedIndependently) {
 
 TEST_F(ImageTest, WrittenPngHasAGrayscaleHeader) {
   write_gray_image(path("h.png"), sample_image());
-  const auto bytes = read_bytes(path("h.png"));
+  const auto bytes = test::read_bytes(path("h.png"));
   ASSERT_GE(bytes.size(), 33u);
   // IHDR is the first chunk: length 13, "IHDR", width, height, bit depth 8, colour type 0.
   EXPECT_EQ(std::string(bytes.begin() + 12, bytes.begin() + 16), "IHDR");
@@ -182,17 +140,19 @@ TEST_F(ImageTest, WritingRoundsAndClamps) {
   write_gray_image(path("c.pgm"), image);
   EXPECT_EQ(read_gray_image(path("c.pgm")).pixels, (std::vector<float>{0, 255, 13, 12}));
   image.pixels[1] = std::nanf("");
-  expect_error([&] { write_gray_image(path("nan.pgm"), image); }, {"nan.pgm", "x 1", "NaN"});
+  test::expect_error([&] { write_gray_image(path("nan.pgm"), image); }, {"nan.pgm", "x 1", "NaN"});
   image.pixels.pop_back();
-  expect_error([&] { write_gray_image(path("short.pgm"), image); }, {"short.pgm", "3 pixels"});
+  test::expect_error([&] { write_gray_image(path("short.pgm"), image); },
+                     {"short.pgm", "3 pixels"});
   image.pixels = {1, 2, 3, 4};
-  expect_error([&] { write_gray_image(path("x.jpg"), image); }, {"x.jpg", "'.jpg'"});
-  expect_error([&] { write_gray_image(path("noext"), image); }, {"noext", ".png or .pgm"});
+  test::expect_error([&] { write_gray_image(path("x.jpg"), image); }, {"x.jpg", "'.jpg'"});
+  test::expect_error([&] { write_gray_image(path("noext"), image); }, {"noext", ".png or .pgm"});
 }
 
 TEST_F(ImageTest, ReadsAsciiPgmWithCommentsAndScalesMaxval) {
   // maxval 15: each value scales by 255 / 15 = 17.
-  write_text(path("p2.pgm"), "P2\n# a comment\n3 2 # trailing comment\n15\n0 1 2\n 15 7\n3\n");
+  test::write_text(path("p2.pgm"),
+                   "P2\n# a comment\n3 2 # trailing comment\n15\n0 1 2\n 15 7\n3\n");
   const GrayImage image = read_gray_image(path("p2.pgm"));
   EXPECT_EQ(image.width, 3);
   EXPECT_EQ(image.height, 2);
@@ -204,7 +164,7 @@ TEST_F(ImageTest, ReadsAsciiPgmWithCommentsAndScalesMaxval) {
   std::string p5 = "P5 2 1 100\n";
   p5.push_back(static_cast<char>(50));
   p5.push_back(static_cast<char>(100));
-  write_text(path("p5.pgm"), p5);
+  test::write_text(path("p5.pgm"), p5);
   const GrayImage binary = read_gray_image(path("p5.pgm"));
   EXPECT_NEAR(binary.pixels[0], 127.5f, 1e-4);
   EXPECT_NEAR(binary.pixels[1], 255.0f, 1e-4);
@@ -228,12 +188,13 @@ TEST_F(ImageTest, BadPgmIsRefused) {
       {"magicjoined", {"P51 1 255\na", "followed by whitespace"}},
   };
   for (const auto& [name, test] : cases) {
-    write_text(path(name), test.first);
-    expect_error([&] { read_gray_image(path(name)); }, {path(name), test.second});
+    test::write_text(path(name), test.first);
+    test::expect_error([&] { read_gray_image(path(name)); }, {path(name), test.second});
   }
-  write_text(path("notimage.png"), "this is not an image");
-  expect_error([&] { read_gray_image(path("notimage.png")); }, {"notimage.png", "cannot decode"});
-  expect_error([&] { read_gray_image(path("missing.png")); }, {"missing.png", "cannot open"});
+  test::write_text(path("notimage.png"), "this is not an image");
+  test::expect_error([&] { read_gray_image(path("notimage.png")); },
+                     {"notimage.png", "cannot decode"});
+  test::expect_error([&] { read_gray_image(path("missing.png")); }, {"missing.png", "cannot open"});
 }
 
 TEST(RescaleToByteRange, MapsMinAndMaxToTheEnds) {
@@ -335,8 +296,8 @@ TEST(ClassicKernels, NamesAreCompleteAndUnknownNamesAreListed) {
                                "haar-checker", "diagonal", "edge1", "edge2", "line"})
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
   int kh = 0, kw = 0;
-  expect_error([&] { classic_kernel("sobel-z", &kh, &kw); },
-               {"'sobel-z'", "sobel-x", "haar-checker", "gaussian"});
+  test::expect_error([&] { classic_kernel("sobel-z", &kh, &kw); },
+                     {"'sobel-z'", "sobel-x", "haar-checker", "gaussian"});
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/error.hpp"
 #include "cnnrt/network.hpp"
+#include "tests/model_util.hpp"
 #include "tests/test_util.hpp"
 
 namespace cnnrt {
@@ -27,30 +28,11 @@ constexpr double kBoundRounding = 1e-6;
 // The sample standard deviation of thousands of draws is within a few percent of the formula.
 constexpr double kStdRelTolerance = 0.05;
 
-::testing::AssertionResult contains(const std::string& text, const std::string& part) {
-  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << part << "'";
-}
-
-template <typename Body>
-std::string error_message(Body&& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a cnnrt::Error";
-  return "";
-}
-
+// One thread, and He-uniform unless a test names another scheme.
 CompileOptions cpu_options(int batch, std::uint64_t seed = 1,
                            InitScheme init = InitScheme::he_uniform) {
-  CompileOptions o;
-  o.device = Device::cpu;
-  o.batch_size = batch;
-  o.seed = seed;
+  CompileOptions o = test::cpu_options(batch, seed, 1);
   o.init = init;
-  o.cpu_threads = 1;
   return o;
 }
 
@@ -198,13 +180,14 @@ TEST(ModelTest, SetAndGetParametersAndMomentum) {
   EXPECT_EQ(model.momentum("fc2.bias"), momentum);
   EXPECT_FALSE(test::any_nonzero(model.momentum("fc2.weight")));  // starts at zero
 
-  const std::string message =
-      error_message([&] { model.set_parameter("conv2.weight", std::vector<float>(10, 1.0f)); });
-  EXPECT_TRUE(contains(message, "conv2.weight"));
-  EXPECT_TRUE(contains(message, "2400"));
-  EXPECT_TRUE(contains(message, "10"));
+  const std::string message = test::error_message(
+      [&] { model.set_parameter("conv2.weight", std::vector<float>(10, 1.0f)); });
+  EXPECT_TRUE(test::contains(message, "conv2.weight"));
+  EXPECT_TRUE(test::contains(message, "2400"));
+  EXPECT_TRUE(test::contains(message, "10"));
   EXPECT_THROW(model.set_momentum("fc1.bias", std::vector<float>(121)), Error);
-  EXPECT_TRUE(contains(error_message([&] { model.parameter("conv9.weight"); }), "conv9.weight"));
+  EXPECT_TRUE(test::contains(test::error_message([&] { model.parameter("conv9.weight"); }),
+                             "conv9.weight"));
   EXPECT_EQ(model.parameter("conv2.weight"), values);  // failed sets changed nothing
 }
 
@@ -425,21 +408,21 @@ TEST(ModelTest, BadBatchesAreRejected) {
   Model model(load_network("lenet5"), cpu_options(4));
   const FixedBatch batch = lenet_batch(5, 29);
   const std::string too_big =
-      error_message([&] { model.train_step(batch.images.data(), batch.labels.data(), 5); });
-  EXPECT_TRUE(contains(too_big, "5"));
-  EXPECT_TRUE(contains(too_big, "4"));
+      test::error_message([&] { model.train_step(batch.images.data(), batch.labels.data(), 5); });
+  EXPECT_TRUE(test::contains(too_big, "5"));
+  EXPECT_TRUE(test::contains(too_big, "4"));
   EXPECT_THROW(model.logits(batch.images.data(), 5), Error);
   EXPECT_THROW(model.evaluate_batch(batch.images.data(), batch.labels.data(), 0), Error);
 
   std::vector<std::int32_t> labels = {1, 2, 10, 3};
   const std::string bad_label =
-      error_message([&] { model.forward_backward(batch.images.data(), labels.data(), 4); });
-  EXPECT_TRUE(contains(bad_label, "label 10"));
-  EXPECT_TRUE(contains(bad_label, "[0, 10)"));
+      test::error_message([&] { model.forward_backward(batch.images.data(), labels.data(), 4); });
+  EXPECT_TRUE(test::contains(bad_label, "label 10"));
+  EXPECT_TRUE(test::contains(bad_label, "[0, 10)"));
   labels[2] = -1;
-  EXPECT_TRUE(
-      contains(error_message([&] { model.evaluate_batch(batch.images.data(), labels.data(), 4); }),
-               "label -1"));
+  EXPECT_TRUE(test::contains(
+      test::error_message([&] { model.evaluate_batch(batch.images.data(), labels.data(), 4); }),
+      "label -1"));
   EXPECT_EQ(model.step_counter(), 0u);
 }
 
@@ -453,16 +436,16 @@ TEST(ModelTest, ResidentSetsMustFitTheClassesAndShape) {
   data.images.assign(3 * 16, 128);
   data.labels = {1, 7, 2};  // 7 is not one of the model's 5 classes
   for (int eval = 0; eval < 2; ++eval) {
-    const std::string message = error_message([&] {
+    const std::string message = test::error_message([&] {
       if (eval != 0) {
         model.upload_eval_set(data);
       } else {
         model.upload_train_set(data);
       }
     });
-    EXPECT_TRUE(contains(message, "label 7"));
-    EXPECT_TRUE(contains(message, "sample 1"));
-    EXPECT_TRUE(contains(message, "5 classes"));
+    EXPECT_TRUE(test::contains(message, "label 7"));
+    EXPECT_TRUE(test::contains(message, "sample 1"));
+    EXPECT_TRUE(test::contains(message, "5 classes"));
   }
   data.labels[1] = 4;
   model.upload_train_set(data);
@@ -472,16 +455,19 @@ TEST(ModelTest, ResidentSetsMustFitTheClassesAndShape) {
   Dataset wrong_shape = data;
   wrong_shape.width = 3;
   wrong_shape.images.resize(3 * 12);
-  EXPECT_TRUE(contains(error_message([&] { model.upload_eval_set(wrong_shape); }), "1x4x3"));
+  EXPECT_TRUE(
+      test::contains(test::error_message([&] { model.upload_eval_set(wrong_shape); }), "1x4x3"));
   Dataset short_images = data;
   short_images.images.resize(2 * 16);  // 3 samples announced, 2 present
-  EXPECT_TRUE(contains(error_message([&] { model.upload_train_set(short_images); }), "32"));
+  EXPECT_TRUE(
+      test::contains(test::error_message([&] { model.upload_train_set(short_images); }), "32"));
 }
 
 TEST(ModelTest, CompileErrorsNameTheLayer) {
   Network network(SampleShape{1, 4, 4}, 10);
   network.conv2d(2, 5).dense(10);
-  EXPECT_TRUE(contains(error_message([&] { Model(network, cpu_options(2)); }), "conv1"));
+  EXPECT_TRUE(
+      test::contains(test::error_message([&] { Model(network, cpu_options(2)); }), "conv1"));
   EXPECT_THROW(Model(load_network("lenet5"), cpu_options(0)), Error);
 }
 

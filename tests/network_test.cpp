@@ -4,9 +4,6 @@
 // preset loading.
 #include "cnnrt/network.hpp"
 
-#include <unistd.h>
-
-#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -16,14 +13,6 @@
 
 namespace cnnrt {
 namespace {
-
-namespace fs = std::filesystem;
-
-// Passes when `text` contains `part`; prints both otherwise.
-::testing::AssertionResult contains(const std::string& text, const std::string& part) {
-  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << part << "'";
-}
 
 std::vector<std::string> layer_names(const Network& network) {
   std::vector<std::string> names;
@@ -35,18 +24,6 @@ std::vector<std::string> shape_strings(const std::vector<SampleShape>& shapes) {
   std::vector<std::string> out;
   for (const SampleShape& s : shapes) out.push_back(s.to_string());
   return out;
-}
-
-// The message of the cnnrt::Error that `body` throws; fails the test when it throws nothing.
-template <typename Body>
-std::string error_message(Body&& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a cnnrt::Error";
-  return "";
 }
 
 Network modern_lenet5() {
@@ -83,14 +60,14 @@ TEST(NetworkTest, GivenNamesAreKept) {
 TEST(NetworkTest, DuplicateNamesAreRejected) {
   Network n(SampleShape{1, 8, 8}, 3);
   n.conv2d(2, 3, 1, Padding::valid(), "block");
-  const std::string message = error_message([&] { n.dense(3, "block"); });
-  EXPECT_TRUE(contains(message, "'block'"));
+  const std::string message = test::error_message([&] { n.dense(3, "block"); });
+  EXPECT_TRUE(test::contains(message, "'block'"));
   EXPECT_EQ(n.layers().size(), 1u);  // the rejected layer was not added
 
   // A default name that collides with an earlier explicit one is rejected too.
   Network m(SampleShape{1, 8, 8}, 3);
   m.conv2d(2, 3, 1, Padding::valid(), "conv2");
-  EXPECT_TRUE(contains(error_message([&] { m.conv2d(2, 3); }), "'conv2'"));
+  EXPECT_TRUE(test::contains(test::error_message([&] { m.conv2d(2, 3); }), "'conv2'"));
 }
 
 TEST(NetworkTest, InferShapesLeNet5) {
@@ -145,55 +122,55 @@ TEST(NetworkTest, StridedSameAndExplicitPaddingShapes) {
 TEST(NetworkTest, ConvThatDoesNotFitNamesLayerAndShapes) {
   Network n(SampleShape{1, 4, 4}, 10);
   n.conv2d(2, 5).dense(10);
-  const std::string message = error_message([&] { n.infer_shapes(); });
-  EXPECT_TRUE(contains(message, "conv1"));
-  EXPECT_TRUE(contains(message, "1x4x4"));
-  EXPECT_TRUE(contains(message, "5x5"));
-  EXPECT_TRUE(contains(message, "valid"));
+  const std::string message = test::error_message([&] { n.infer_shapes(); });
+  EXPECT_TRUE(test::contains(message, "conv1"));
+  EXPECT_TRUE(test::contains(message, "1x4x4"));
+  EXPECT_TRUE(test::contains(message, "5x5"));
+  EXPECT_TRUE(test::contains(message, "valid"));
 }
 
 TEST(NetworkTest, LeNet5OnTooSmallInputFailsAtConv2) {
   // 8x8 input: conv1 same 6x8x8, pool1 6x4x4, then conv2's 5x5 valid window does not fit.
   Network n(SampleShape{1, 8, 8}, 10);
   n.conv2d(6, 5, 1, Padding::same()).relu().max_pool(2, 2).conv2d(16, 5).relu().dense(10);
-  const std::string message = error_message([&] { n.infer_shapes(); });
-  EXPECT_TRUE(contains(message, "conv2: input 6x4x4 does not fit kernel 5x5"));
+  const std::string message = test::error_message([&] { n.infer_shapes(); });
+  EXPECT_TRUE(test::contains(message, "conv2: input 6x4x4 does not fit kernel 5x5"));
 }
 
 TEST(NetworkTest, PoolThatDoesNotFitNamesLayerAndShapes) {
   Network n(SampleShape{3, 3, 3}, 10);
   n.max_pool(4, 4).dense(10);
-  const std::string message = error_message([&] { n.infer_shapes(); });
-  EXPECT_TRUE(contains(message, "pool1"));
-  EXPECT_TRUE(contains(message, "3x3x3"));
-  EXPECT_TRUE(contains(message, "4x4"));
+  const std::string message = test::error_message([&] { n.infer_shapes(); });
+  EXPECT_TRUE(test::contains(message, "pool1"));
+  EXPECT_TRUE(test::contains(message, "3x3x3"));
+  EXPECT_TRUE(test::contains(message, "4x4"));
 }
 
 TEST(NetworkTest, LastLayerMustMatchClassCount) {
   Network n(SampleShape{1, 8, 8}, 10);
   n.dense(32).relu().dense(7);
-  const std::string message = error_message([&] { n.infer_shapes(); });
-  EXPECT_TRUE(contains(message, "fc2"));
-  EXPECT_TRUE(contains(message, "10 outputs"));
-  EXPECT_TRUE(contains(message, "7x1x1"));
+  const std::string message = test::error_message([&] { n.infer_shapes(); });
+  EXPECT_TRUE(test::contains(message, "fc2"));
+  EXPECT_TRUE(test::contains(message, "10 outputs"));
+  EXPECT_TRUE(test::contains(message, "7x1x1"));
 
   // Right size but not a dense layer: 10 maps of 1x1 from a convolution.
   Network conv_last(SampleShape{1, 3, 3}, 10);
   conv_last.conv2d(10, 3);
-  EXPECT_TRUE(contains(error_message([&] { conv_last.infer_shapes(); }), "conv1"));
+  EXPECT_TRUE(test::contains(test::error_message([&] { conv_last.infer_shapes(); }), "conv1"));
 }
 
 TEST(NetworkTest, BadHyperParametersAreRejected) {
   Network no_units(SampleShape{1, 4, 4}, 2);
   no_units.dense(0, "empty").dense(2);
-  EXPECT_TRUE(contains(error_message([&] { no_units.infer_shapes(); }), "empty"));
+  EXPECT_TRUE(test::contains(test::error_message([&] { no_units.infer_shapes(); }), "empty"));
 
   Network bad_dropout(SampleShape{1, 4, 4}, 2);
   bad_dropout.dropout(1.0f).dense(2);
-  EXPECT_TRUE(contains(error_message([&] { bad_dropout.infer_shapes(); }), "dropout1"));
+  EXPECT_TRUE(test::contains(test::error_message([&] { bad_dropout.infer_shapes(); }), "dropout1"));
 
   Network no_layers(SampleShape{1, 4, 4}, 2, "bare");
-  EXPECT_TRUE(contains(error_message([&] { no_layers.infer_shapes(); }), "bare"));
+  EXPECT_TRUE(test::contains(test::error_message([&] { no_layers.infer_shapes(); }), "bare"));
 
   EXPECT_THROW(Network(SampleShape{1, 0, 4}, 2), Error);
   EXPECT_THROW(Network(SampleShape{1, 4, 4}, 1), Error);
@@ -238,9 +215,9 @@ TEST(NetworkTest, ModelFileErrorsNameTheFile) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
-    const std::string message = error_message([&] { network_from_json(c.text, origin); });
-    EXPECT_TRUE(contains(message, origin));
-    EXPECT_TRUE(contains(message, c.expected));
+    const std::string message = test::error_message([&] { network_from_json(c.text, origin); });
+    EXPECT_TRUE(test::contains(message, origin));
+    EXPECT_TRUE(test::contains(message, c.expected));
   }
 }
 
@@ -248,9 +225,9 @@ TEST(NetworkTest, ModelFileWithBadShapesNamesFileAndLayer) {
   const std::string origin = "models/small.json";
   const std::string text =
       model_json(R"({"type": "conv2d", "name": "big", "filters": 4, "kernel": 7})", "[1, 5, 5]");
-  const std::string message = error_message([&] { network_from_json(text, origin); });
-  EXPECT_TRUE(contains(message, origin));
-  EXPECT_TRUE(contains(message, "big: input 1x5x5 does not fit kernel 7x7"));
+  const std::string message = test::error_message([&] { network_from_json(text, origin); });
+  EXPECT_TRUE(test::contains(message, origin));
+  EXPECT_TRUE(test::contains(message, "big: input 1x5x5 does not fit kernel 7x7"));
 }
 
 void expect_same_network(const Network& a, const Network& b) {
@@ -317,10 +294,8 @@ TEST(NetworkTest, LoadsEveryPresetByName) {
 }
 
 TEST(NetworkTest, LoadsAModelFileByPath) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("cnnrt_network_test_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  const std::string path = (dir / "tiny.json").string();
+  const test::ScratchDir dir("network_test");
+  const std::string path = dir.file("tiny.json");
   {
     std::ofstream out(path);
     out << model_json(R"({"type": "conv2d", "filters": 4, "kernel": 5, "padding": "same"})");
@@ -330,16 +305,15 @@ TEST(NetworkTest, LoadsAModelFileByPath) {
   EXPECT_EQ(shape_strings(n.infer_shapes()),
             (std::vector<std::string>{"4x28x28", "4x28x28", "10x1x1"}));
 
-  const std::string missing = (dir / "missing.json").string();
-  const std::string message = error_message([&] { load_network(missing); });
-  EXPECT_TRUE(contains(message, missing));
-  fs::remove_all(dir);
+  const std::string missing = dir.file("missing.json");
+  const std::string message = test::error_message([&] { load_network(missing); });
+  EXPECT_TRUE(test::contains(message, missing));
 }
 
 TEST(NetworkTest, UnknownPresetListsThePresets) {
-  const std::string message = error_message([] { load_network("lenet6"); });
-  EXPECT_TRUE(contains(message, "'lenet6'"));
-  EXPECT_TRUE(contains(message, "lenet5, lenet5-classic, alexnet"));
+  const std::string message = test::error_message([] { load_network("lenet6"); });
+  EXPECT_TRUE(test::contains(message, "'lenet6'"));
+  EXPECT_TRUE(test::contains(message, "lenet5, lenet5-classic, alexnet"));
 }
 
 }  // namespace

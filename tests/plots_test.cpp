@@ -63,8 +63,7 @@ TEST(TrainPlots, ShortCpuRunWritesFourPictures) {
   const std::string plots = dir.file("plots");
   const test::ToolRun run = test::run_tool(
       "train --device cpu --epochs 2 --train-limit 512 --test-limit 128 --batch 64 --data '" +
-          data + "' --plots '" + plots + "'",
-      dir.path() / "log");
+      data + "' --plots '" + plots + "'");
   ASSERT_EQ(run.exit_code, 0) << run.output;
 
   for (const char* name : {"loss.png", "accuracy.png", "kernels.png", "feature_maps.png"}) {

@@ -31,12 +31,10 @@ TEST(PredictTool, WritesLogitsAndLabelsThatAgreeWithEval) {
   test::ToolRun run = test::run_tool(
       "train --device cpu --epochs 1 --train-limit 1024 --batch 64 "
       "--data '" +
-          data + "'" + limit + " --checkpoint '" + weights + "'",
-      dir.path() / "log");
+      data + "'" + limit + " --checkpoint '" + weights + "'");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   run = test::run_tool("predict --device cpu --batch 128 --data '" + data + "'" + limit +
-                           " --weights '" + weights + "' --out '" + logits_file + "'",
-                       dir.path() / "log");
+                       " --weights '" + weights + "' --out '" + logits_file + "'");
   ASSERT_EQ(run.exit_code, 0) << run.output;
 
   const SafeTensors file = SafeTensors::load(logits_file);
@@ -63,9 +61,8 @@ TEST(PredictTool, WritesLogitsAndLabelsThatAgreeWithEval) {
     correct += best == label_values[i] ? 1 : 0;
   }
 
-  run = test::run_tool(
-      "eval --device cpu --data '" + data + "'" + limit + " --weights '" + weights + "'",
-      dir.path() / "log");
+  run = test::run_tool("eval --device cpu --data '" + data + "'" + limit + " --weights '" +
+                       weights + "'");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   double eval_accuracy = -1;
   const std::size_t at = run.output.find("accuracy ");
@@ -78,8 +75,7 @@ TEST(PredictTool, MissingWeightsExitOne) {
   test::ScratchDir dir("predict_missing");
   const test::ToolRun run =
       test::run_tool("predict --device cpu --weights '" + dir.file("none.safetensors") +
-                         "' --out '" + dir.file("out.safetensors") + "'",
-                     dir.path() / "log");
+                     "' --out '" + dir.file("out.safetensors") + "'");
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.output.find("none.safetensors"), std::string::npos) << run.output;
 }

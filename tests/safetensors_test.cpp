@@ -3,8 +3,6 @@
 // message naming the file and the tensor, and the write-then-rename save.
 #include "cnnrt/safetensors.hpp"
 
-#include <unistd.h>
-
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -22,31 +20,10 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-class SafeTensorsTest : public ::testing::Test {
+class SafeTensorsTest : public test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           (std::string("cnnrt_st_test_") + info->name() + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
+  SafeTensorsTest() : ScratchDirTest("st_test") {}
 };
-
-std::vector<std::uint8_t> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-}
 
 // A safetensors file assembled by hand: length (the header's own unless overridden), header, data.
 std::vector<std::uint8_t> make_file(const std::string& header, std::size_t data_bytes,
@@ -68,18 +45,6 @@ TensorData tensor_of(const std::string& dtype, const std::vector<std::int64_t>& 
   tensor.bytes.resize(values.size() * sizeof(T));
   std::memcpy(tensor.bytes.data(), values.data(), tensor.bytes.size());
   return tensor;
-}
-
-template <typename Load>
-void expect_error(Load load, const std::vector<std::string>& parts) {
-  try {
-    load();
-    FAIL() << "expected cnnrt::Error containing '" << parts.front() << "'";
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    for (const auto& part : parts)
-      EXPECT_NE(message.find(part), std::string::npos) << "message: " << message;
-  }
 }
 
 const std::vector<float> kWeights = {0.5f, -1.25f, 3.0e-8f, 1.0e30f, -0.0f, 7.0f};
@@ -122,7 +87,7 @@ TEST_F(SafeTensorsTest, RoundTripsSeveralDtypesAndMetadata) {
 
 TEST_F(SafeTensorsTest, FileMatchesAnIndependentParse) {
   sample_tensors().save(path("m.safetensors"));
-  const auto bytes = read_bytes(path("m.safetensors"));
+  const auto bytes = test::read_bytes(path("m.safetensors"));
   ASSERT_GE(bytes.size(), 8u);
   std::uint64_t length = 0;
   for (int i = 7; i >= 0; --i) length = (length << 8) | bytes[static_cast<std::size_t>(i)];
@@ -169,7 +134,7 @@ TEST_F(SafeTensorsTest, ReadsAHandWrittenFile) {
   const float values[2] = {1.0f, 2.0f};
   const auto* raw = reinterpret_cast<const std::uint8_t*>(values);
   bytes.insert(bytes.end(), raw, raw + 8);
-  write_bytes(path("w"), bytes);
+  test::write_bytes(path("w"), bytes);
   const SafeTensors loaded = SafeTensors::load(path("w"));
   EXPECT_EQ(loaded.get("w").as_floats(), (std::vector<float>{1.0f, 2.0f}));
   EXPECT_EQ(loaded.metadata.at("format"), "pt");
@@ -177,98 +142,109 @@ TEST_F(SafeTensorsTest, ReadsAHandWrittenFile) {
 
 TEST_F(SafeTensorsTest, TruncatedFileIsRefused) {
   sample_tensors().save(path("m"));
-  auto bytes = read_bytes(path("m"));
+  auto bytes = test::read_bytes(path("m"));
   bytes.resize(bytes.size() - 3);
-  write_bytes(path("cut"), bytes);
-  expect_error([&] { SafeTensors::load(path("cut")); }, {path("cut"), "run past"});
-  write_bytes(path("tiny"), {1, 0, 0});
-  expect_error([&] { SafeTensors::load(path("tiny")); }, {path("tiny"), "too short"});
-  expect_error([&] { SafeTensors::load(path("missing")); }, {path("missing"), "cannot open"});
+  test::write_bytes(path("cut"), bytes);
+  test::expect_error([&] { SafeTensors::load(path("cut")); }, {path("cut"), "run past"});
+  test::write_bytes(path("tiny"), {1, 0, 0});
+  test::expect_error([&] { SafeTensors::load(path("tiny")); }, {path("tiny"), "too short"});
+  test::expect_error([&] { SafeTensors::load(path("missing")); }, {path("missing"), "cannot open"});
 }
 
 TEST_F(SafeTensorsTest, HeaderLengthBeyondTheFileIsRefused) {
-  write_bytes(path("long"), make_file("{}", 0, 1000));
-  expect_error([&] { SafeTensors::load(path("long")); }, {path("long"), "header length 1000"});
-  write_bytes(path("huge"), make_file("{}", 0, ~std::uint64_t{0}));
-  expect_error([&] { SafeTensors::load(path("huge")); }, {path("huge"), "header length"});
+  test::write_bytes(path("long"), make_file("{}", 0, 1000));
+  test::expect_error([&] { SafeTensors::load(path("long")); },
+                     {path("long"), "header length 1000"});
+  test::write_bytes(path("huge"), make_file("{}", 0, ~std::uint64_t{0}));
+  test::expect_error([&] { SafeTensors::load(path("huge")); }, {path("huge"), "header length"});
 }
 
 TEST_F(SafeTensorsTest, BadJsonIsRefused) {
-  write_bytes(path("bad"), make_file(R"({"w": {"dtype": "F32", )", 0));
-  expect_error([&] { SafeTensors::load(path("bad")); }, {path("bad"), "not valid JSON"});
-  write_bytes(path("array"), make_file("[1, 2, 3]", 0));
-  expect_error([&] { SafeTensors::load(path("array")); }, {path("array"), "not an object"});
-  write_bytes(path("entry"), make_file(R"({"w": 3})", 0));
-  expect_error([&] { SafeTensors::load(path("entry")); }, {path("entry"), "'w'"});
-  write_bytes(path("nodtype"), make_file(R"({"w": {"shape": [1], "data_offsets": [0, 4]}})", 4));
-  expect_error([&] { SafeTensors::load(path("nodtype")); }, {"'w'", "no 'dtype'"});
-  write_bytes(path("meta"), make_file(R"({"__metadata__": {"epoch": 3}})", 0));
-  expect_error([&] { SafeTensors::load(path("meta")); }, {path("meta"), "metadata 'epoch'"});
-  write_bytes(path("dup"), make_file(R"({"w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]},
+  test::write_bytes(path("bad"), make_file(R"({"w": {"dtype": "F32", )", 0));
+  test::expect_error([&] { SafeTensors::load(path("bad")); }, {path("bad"), "not valid JSON"});
+  test::write_bytes(path("array"), make_file("[1, 2, 3]", 0));
+  test::expect_error([&] { SafeTensors::load(path("array")); }, {path("array"), "not an object"});
+  test::write_bytes(path("entry"), make_file(R"({"w": 3})", 0));
+  test::expect_error([&] { SafeTensors::load(path("entry")); }, {path("entry"), "'w'"});
+  test::write_bytes(path("nodtype"),
+                    make_file(R"({"w": {"shape": [1], "data_offsets": [0, 4]}})", 4));
+  test::expect_error([&] { SafeTensors::load(path("nodtype")); }, {"'w'", "no 'dtype'"});
+  test::write_bytes(path("meta"), make_file(R"({"__metadata__": {"epoch": 3}})", 0));
+  test::expect_error([&] { SafeTensors::load(path("meta")); }, {path("meta"), "metadata 'epoch'"});
+  test::write_bytes(path("dup"),
+                    make_file(R"({"w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]},
                             "w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}})",
-                                     1));
-  expect_error([&] { SafeTensors::load(path("dup")); }, {path("dup"), "'w' more than once"});
+                              1));
+  test::expect_error([&] { SafeTensors::load(path("dup")); }, {path("dup"), "'w' more than once"});
 }
 
 TEST_F(SafeTensorsTest, OffsetsOutOfRangeAreRefused) {
-  write_bytes(
+  test::write_bytes(
       path("far"),
       make_file(R"({"w": {"dtype": "F32", "shape": [100], "data_offsets": [0, 400]}})", 16));
-  expect_error([&] { SafeTensors::load(path("far")); }, {path("far"), "'w'", "[0, 400]", "16"});
-  write_bytes(path("neg"),
-              make_file(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}})", 4));
-  expect_error([&] { SafeTensors::load(path("neg")); }, {path("neg"), "'w'", "non-negative"});
-  write_bytes(path("backwards"),
-              make_file(R"({"w": {"dtype": "U8", "shape": [0], "data_offsets": [4, 0]}})", 4));
-  expect_error([&] { SafeTensors::load(path("backwards")); }, {"'w'", "end before"});
+  test::expect_error([&] { SafeTensors::load(path("far")); },
+                     {path("far"), "'w'", "[0, 400]", "16"});
+  test::write_bytes(
+      path("neg"),
+      make_file(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}})", 4));
+  test::expect_error([&] { SafeTensors::load(path("neg")); }, {path("neg"), "'w'", "non-negative"});
+  test::write_bytes(
+      path("backwards"),
+      make_file(R"({"w": {"dtype": "U8", "shape": [0], "data_offsets": [4, 0]}})", 4));
+  test::expect_error([&] { SafeTensors::load(path("backwards")); }, {"'w'", "end before"});
 }
 
 TEST_F(SafeTensorsTest, OverlappingTensorsAreRefused) {
-  write_bytes(path("overlap"), make_file(R"({
+  test::write_bytes(path("overlap"), make_file(R"({
       "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
       "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
-                                         12));
-  expect_error([&] { SafeTensors::load(path("overlap")); }, {path("overlap"), "'b'", "'a'"});
-  write_bytes(path("gap"), make_file(R"({
+                                               12));
+  test::expect_error([&] { SafeTensors::load(path("overlap")); }, {path("overlap"), "'b'", "'a'"});
+  test::write_bytes(path("gap"), make_file(R"({
       "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
       "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}})",
-                                     12));
-  expect_error([&] { SafeTensors::load(path("gap")); }, {path("gap"), "[4, 8]", "'b'"});
-  write_bytes(path("tail"),
-              make_file(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 9));
-  expect_error([&] { SafeTensors::load(path("tail")); }, {path("tail"), "5 bytes"});
+                                           12));
+  test::expect_error([&] { SafeTensors::load(path("gap")); }, {path("gap"), "[4, 8]", "'b'"});
+  test::write_bytes(
+      path("tail"),
+      make_file(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 9));
+  test::expect_error([&] { SafeTensors::load(path("tail")); }, {path("tail"), "5 bytes"});
 }
 
 TEST_F(SafeTensorsTest, WrongSizeAndUnknownDtypeAreRefused) {
-  write_bytes(path("size"),
-              make_file(R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8));
-  expect_error([&] { SafeTensors::load(path("size")); }, {path("size"), "'w'", "needs 12 bytes"});
-  write_bytes(path("dtype"),
-              make_file(R"({"w": {"dtype": "F128", "shape": [1], "data_offsets": [0, 16]}})", 16));
-  expect_error([&] { SafeTensors::load(path("dtype")); }, {path("dtype"), "'w'", "'F128'"});
-  write_bytes(path("shape"),
-              make_file(R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", 4));
-  expect_error([&] { SafeTensors::load(path("shape")); }, {path("shape"), "'w'", "shape"});
-  write_bytes(path("overflow"), make_file(R"({"w": {"dtype": "F64",
+  test::write_bytes(
+      path("size"),
+      make_file(R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8));
+  test::expect_error([&] { SafeTensors::load(path("size")); },
+                     {path("size"), "'w'", "needs 12 bytes"});
+  test::write_bytes(
+      path("dtype"),
+      make_file(R"({"w": {"dtype": "F128", "shape": [1], "data_offsets": [0, 16]}})", 16));
+  test::expect_error([&] { SafeTensors::load(path("dtype")); }, {path("dtype"), "'w'", "'F128'"});
+  test::write_bytes(
+      path("shape"),
+      make_file(R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", 4));
+  test::expect_error([&] { SafeTensors::load(path("shape")); }, {path("shape"), "'w'", "shape"});
+  test::write_bytes(path("overflow"), make_file(R"({"w": {"dtype": "F64",
       "shape": [4294967296, 4294967296, 4294967296], "data_offsets": [0, 8]}})",
-                                          8));
-  expect_error([&] { SafeTensors::load(path("overflow")); }, {path("overflow"), "'w'"});
+                                                8));
+  test::expect_error([&] { SafeTensors::load(path("overflow")); }, {path("overflow"), "'w'"});
 }
 
 TEST_F(SafeTensorsTest, InMemoryMisuseIsRefused) {
   SafeTensors tensors = sample_tensors();
-  expect_error([&] { tensors.get("conv9.weight"); }, {"'conv9.weight'", "conv1.weight"});
+  test::expect_error([&] { tensors.get("conv9.weight"); }, {"'conv9.weight'", "conv1.weight"});
   EXPECT_FALSE(tensors.contains("conv9.weight"));
   EXPECT_TRUE(tensors.contains("step"));
-  expect_error([&] { tensors.get("step").as_floats(); }, {"I64"});
-  expect_error([&] { tensors.get("u8").as_int64s(); }, {"U8"});
-  expect_error([&] { tensors.add_f32("step", {1}, kWeights.data()); }, {"'step'", "already"});
-  expect_error(
+  test::expect_error([&] { tensors.get("step").as_floats(); }, {"I64"});
+  test::expect_error([&] { tensors.get("u8").as_int64s(); }, {"U8"});
+  test::expect_error([&] { tensors.add_f32("step", {1}, kWeights.data()); }, {"'step'", "already"});
+  test::expect_error(
       [&] {
         tensors.add("bad", tensor_of<float>("F32", {4}, {1.0f, 2.0f}));
       },
       {"'bad'", "needs 16 bytes"});
-  expect_error([&] { tensors.add("bad", tensor_of<float>("Q4", {1}, {1.0f})); }, {"'Q4'"});
+  test::expect_error([&] { tensors.add("bad", tensor_of<float>("Q4", {1}, {1.0f})); }, {"'Q4'"});
   EXPECT_THROW(tensors.add_f32("", {1}, kWeights.data()), Error);
   EXPECT_THROW(tensors.add_f32("__metadata__", {1}, kWeights.data()), Error);
   EXPECT_EQ(safetensors_dtype_size("F64"), 8u);
@@ -292,19 +268,19 @@ TEST_F(SafeTensorsTest, SaveReplacesTheFileAtomically) {
             (std::vector<float>{kWeights[3], kWeights[4], kWeights[5]}));
   EXPECT_EQ(loaded.metadata.at("epoch"), "2");
   std::size_t entries = 0;
-  for (const auto& entry : fs::directory_iterator(dir_)) {
+  for (const auto& entry : fs::directory_iterator(dir())) {
     (void)entry;
     ++entries;
   }
   EXPECT_EQ(entries, 1u) << "a stray file was left next to the checkpoint";
 
   // When the temporary file cannot be written, the previous file is left exactly as it was.
-  const auto before = read_bytes(target);
+  const auto before = test::read_bytes(target);
   fs::create_directory(target + ".tmp");  // makes opening the temporary file fail
-  expect_error([&] { first.save(target); }, {target + ".tmp"});
-  EXPECT_EQ(read_bytes(target), before);
+  test::expect_error([&] { first.save(target); }, {target + ".tmp"});
+  EXPECT_EQ(test::read_bytes(target), before);
   fs::remove(target + ".tmp");
-  expect_error([&] { first.save(path("no_such_dir/x.safetensors")); }, {"no_such_dir"});
+  test::expect_error([&] { first.save(path("no_such_dir/x.safetensors")); }, {"no_such_dir"});
 }
 
 }  // namespace

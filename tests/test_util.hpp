@@ -2,21 +2,27 @@
 // Shared helpers for the test suites: named tolerances, seeded random data, NaN poisoning and the
 // GPU guard. Comparisons are |a - b| <= atol + rtol * |b| with b the reference.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstddef>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "cnnrt/device.hpp"
+#include "cnnrt/error.hpp"
 
 // Every GPU test starts with this: without a device it skips with the reason, never fails.
-#define CNNRT_REQUIRE_GPU()                                        \
-  do {                                                             \
+#define CNNRT_REQUIRE_GPU()                                           \
+  do {                                                                \
     if (!::cnnrt::cuda_available()) GTEST_SKIP() << "no CUDA device"; \
   } while (0)
 
@@ -28,11 +34,20 @@ inline std::string env_or(const char* name, const char* fallback) {
   const char* value = std::getenv(name);
   return value != nullptr && *value != '\0' ? value : fallback;
 }
-inline std::string test_data_dir() { return env_or("CNNRT_TEST_DATA_DIR", CNNRT_TEST_DATA_DIR); }
-inline std::string tool_path() { return env_or("CNNRT_TOOL_PATH", CNNRT_TOOL_PATH); }
+inline std::string test_data_dir() {
+  return env_or("CNNRT_TEST_DATA_DIR", CNNRT_TEST_DATA_DIR);
+}
+inline std::string tool_path() {
+  return env_or("CNNRT_TOOL_PATH", CNNRT_TOOL_PATH);
+}
 // Fashion-MNIST: CNNRT_DATA_DIR, else Debian's package location.
 inline std::string fashion_mnist_dir() {
   return env_or("CNNRT_DATA_DIR", "/usr/share/datasets/fashion-mnist");
+}
+// Whether the training split is there, gzipped or not.
+inline bool have_fashion_mnist() {
+  return std::filesystem::exists(fashion_mnist_dir() + "/train-images-idx3-ubyte.gz") ||
+         std::filesystem::exists(fashion_mnist_dir() + "/train-images-idx3-ubyte");
 }
 
 struct Tolerance {
@@ -68,8 +83,8 @@ template <typename A, typename B>
 ::testing::AssertionResult all_close(const std::vector<A>& actual, const std::vector<B>& expected,
                                      Tolerance tol, const std::string& what = "") {
   if (actual.size() != expected.size())
-    return ::testing::AssertionFailure() << what << ": size " << actual.size() << " vs "
-                                         << expected.size();
+    return ::testing::AssertionFailure()
+           << what << ": size " << actual.size() << " vs " << expected.size();
   std::size_t bad = 0;
   auto failure = ::testing::AssertionFailure();
   for (std::size_t i = 0; i < actual.size(); ++i) {
@@ -84,5 +99,89 @@ template <typename A, typename B>
   return failure << bad << " of " << actual.size() << " elements out of tolerance (atol "
                  << tol.atol << ", rtol " << tol.rtol << ")";
 }
+
+// Passes when `text` contains `part`; prints both otherwise.
+inline ::testing::AssertionResult contains(const std::string& text, const std::string& part) {
+  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << part << "'";
+}
+
+// The message of the cnnrt::Error that `body` throws; fails the test when it throws nothing.
+template <typename Body>
+std::string error_message(Body&& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a cnnrt::Error";
+  return "";
+}
+
+// Runs `load` expecting a cnnrt::Error whose message contains every one of `parts`.
+template <typename Load>
+void expect_error(Load load, const std::vector<std::string>& parts) {
+  try {
+    load();
+    FAIL() << "expected cnnrt::Error containing '" << parts.front() << "'";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    for (const auto& part : parts)
+      EXPECT_NE(message.find(part), std::string::npos) << "message: " << message;
+  }
+}
+
+// A whole file's bytes ("" when it cannot be read: the comparison that follows fails).
+inline std::vector<std::uint8_t> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+inline void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  ASSERT_TRUE(out.good()) << path;
+}
+
+inline void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+// A fresh directory under the system's temp directory, cnnrt_<tag>_<pid>, removed with everything
+// in it.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& tag) {
+    path_ = std::filesystem::temp_directory_path() /
+            ("cnnrt_" + tag + "_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A fixture whose every test gets its own ScratchDir, cnnrt_<tag>_<test name>_<pid>.
+class ScratchDirTest : public ::testing::Test {
+ protected:
+  explicit ScratchDirTest(const std::string& tag)
+      : scratch_(tag + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name()) {}
+  const std::filesystem::path& dir() const { return scratch_.path(); }
+  std::string path(const std::string& name) const { return scratch_.file(name); }
+
+ private:
+  ScratchDir scratch_;
+};
 
 }  // namespace cnnrt::test

@@ -1,7 +1,6 @@
 // The training loop on the CPU: LeNet-5 learns Fashion-MNIST well above chance in a few seconds;
 // a diverging run stops with an error and keeps the last good checkpoint; the per-epoch callback,
 // learning-rate schedule and metrics file (appended to on resume).
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -14,6 +13,7 @@
 #include "cnnrt/error.hpp"
 #include "cnnrt/network.hpp"
 #include "cnnrt/trainer.hpp"
+#include "tests/model_util.hpp"
 #include "tests/test_util.hpp"
 
 namespace cnnrt {
@@ -29,67 +29,18 @@ constexpr double kMinAccuracy = 0.68;
 constexpr double kMaxTrainLoss = 1.0;
 constexpr double kMaxTestLoss = 1.0;
 
-::testing::AssertionResult contains(const std::string& text, const std::string& part) {
-  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << part << "'";
-}
-
-class TrainingTest : public ::testing::Test {
+class TrainingTest : public test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           (std::string("cnnrt_training_test_") + info->name() + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
+  TrainingTest() : ScratchDirTest("training_test") {}
 };
-
-CompileOptions cpu_options(int batch, std::uint64_t seed = 1) {
-  CompileOptions o;
-  o.device = Device::cpu;
-  o.batch_size = batch;
-  o.seed = seed;
-  o.cpu_threads = 2;
-  return o;
-}
-
-// Noise images whose class is a bright bar at rows 2 * (label + 2) .. 2 * (label + 2) + 1.
-Dataset synthetic_set(int count, std::uint64_t seed) {
-  Dataset data;
-  data.count = count;
-  data.channels = 1;
-  data.height = data.width = 28;
-  data.classes = 10;
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int> pixel(0, 80);
-  for (int i = 0; i < count; ++i) {
-    const int label = int(rng() % 10);
-    data.labels.push_back(std::uint8_t(label));
-    for (int y = 0; y < 28; ++y)
-      for (int x = 0; x < 28; ++x)
-        data.images.push_back(std::uint8_t(y / 2 == label + 2 ? 255 : pixel(rng)));
-  }
-  return data;
-}
-
-std::vector<std::uint8_t> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), {});
-}
 
 TEST_F(TrainingTest, LeNet5LearnsFashionMnist) {
   const std::string dir = test::fashion_mnist_dir();
-  if (!fs::exists(dir + "/train-images-idx3-ubyte.gz") &&
-      !fs::exists(dir + "/train-images-idx3-ubyte"))
+  if (!test::have_fashion_mnist())
     GTEST_SKIP() << "Fashion-MNIST not found in " << dir << " (set CNNRT_DATA_DIR)";
   const Dataset train_set = load_mnist_split(dir, true).take(3000);
   const Dataset test_set = load_mnist_split(dir, false).take(1000);
-  Model model(load_network("lenet5"), cpu_options(64, 1));
+  Model model(load_network("lenet5"), test::cpu_options(64, 1));
   TrainOptions options;
   options.epochs = 2;
   options.sgd = SgdParams{0.05f, 0.9f, 0.0f};
@@ -108,35 +59,35 @@ TEST_F(TrainingTest, LeNet5LearnsFashionMnist) {
 }
 
 TEST_F(TrainingTest, DivergenceStopsAndKeepsTheLastGoodCheckpoint) {
-  const Dataset train_set = synthetic_set(256, 1);
+  const Dataset train_set = test::synthetic_set(256, 1);
   const Network network = load_network("lenet5");
   TrainOptions options;
   options.epochs = 1;
   options.quiet = true;
   options.checkpoint_path = path("good.safetensors");
-  Model good(network, cpu_options(64));
+  Model good(network, test::cpu_options(64));
   train(good, train_set, train_set, options);
-  const std::vector<std::uint8_t> good_bytes = read_bytes(options.checkpoint_path);
+  const std::vector<std::uint8_t> good_bytes = test::read_bytes(options.checkpoint_path);
   ASSERT_FALSE(good_bytes.empty());
 
   options.epochs = 3;
   options.sgd = SgdParams{1e6f, 0.9f, 0.0f};
-  Model exploding(network, cpu_options(64));
+  Model exploding(network, test::cpu_options(64));
   std::string message;
   try {
     train(exploding, train_set, train_set, options);
   } catch (const Error& e) {
     message = e.what();
   }
-  EXPECT_TRUE(contains(message, "diverged"));
-  EXPECT_TRUE(contains(message, options.checkpoint_path));
-  EXPECT_EQ(read_bytes(options.checkpoint_path), good_bytes);
+  EXPECT_TRUE(test::contains(message, "diverged"));
+  EXPECT_TRUE(test::contains(message, options.checkpoint_path));
+  EXPECT_EQ(test::read_bytes(options.checkpoint_path), good_bytes);
   EXPECT_FALSE(fs::exists(options.checkpoint_path + ".tmp"));
 }
 
 TEST_F(TrainingTest, EpochCallbackScheduleAndMetricsAcrossResume) {
-  const Dataset train_set = synthetic_set(128, 2);
-  const Dataset test_set = synthetic_set(64, 3);
+  const Dataset train_set = test::synthetic_set(128, 2);
+  const Dataset test_set = test::synthetic_set(64, 3);
   const Network network = load_network("lenet5-classic");
   TrainOptions options;
   options.epochs = 2;
@@ -147,12 +98,12 @@ TEST_F(TrainingTest, EpochCallbackScheduleAndMetricsAcrossResume) {
   options.metrics_path = path("metrics.csv");
   std::vector<EpochReport> reports;
   auto record = [&](const EpochReport& r) { reports.push_back(r); };
-  Model model(network, cpu_options(32));
+  Model model(network, test::cpu_options(32));
   train(model, train_set, test_set, options, record);
 
   options.epochs = 3;
   options.resume_path = options.checkpoint_path;
-  Model resumed(network, cpu_options(32));
+  Model resumed(network, test::cpu_options(32));
   train(resumed, train_set, test_set, options, record);
 
   ASSERT_EQ(reports.size(), 3u);
@@ -172,24 +123,24 @@ TEST_F(TrainingTest, EpochCallbackScheduleAndMetricsAcrossResume) {
   EXPECT_EQ(lines[0],
             "epoch,train_loss,train_acc,test_loss,test_acc,seconds,images_per_second,wall_s");
   for (int i = 1; i <= 3; ++i) EXPECT_EQ(lines[i].substr(0, 2), std::to_string(i) + ",");
-  Model reader(network, cpu_options(1));
+  Model reader(network, test::cpu_options(1));
   EXPECT_EQ(load_checkpoint(options.checkpoint_path, reader).epochs_done, 3);
 }
 
 TEST_F(TrainingTest, ResumeIntoANewMetricsFileWritesTheHeader) {
-  const Dataset data = synthetic_set(64, 5);
+  const Dataset data = test::synthetic_set(64, 5);
   const Network network = load_network("lenet5");
   TrainOptions options;
   options.epochs = 1;
   options.quiet = true;
   options.checkpoint_path = path("run.safetensors");
-  Model model(network, cpu_options(32));
+  Model model(network, test::cpu_options(32));
   train(model, data, data, options);
 
   options.epochs = 2;
   options.resume_path = options.checkpoint_path;
   options.metrics_path = path("resumed.csv");  // did not exist before
-  Model resumed(network, cpu_options(32));
+  Model resumed(network, test::cpu_options(32));
   train(resumed, data, data, options);
   std::ifstream csv(options.metrics_path);
   std::vector<std::string> lines;
@@ -201,8 +152,8 @@ TEST_F(TrainingTest, ResumeIntoANewMetricsFileWritesTheHeader) {
 }
 
 TEST_F(TrainingTest, BadInputsAreRejected) {
-  Model model(load_network("lenet5"), cpu_options(16));
-  const Dataset data = synthetic_set(32, 4);
+  Model model(load_network("lenet5"), test::cpu_options(16));
+  const Dataset data = test::synthetic_set(32, 4);
   TrainOptions options;
   options.quiet = true;
   options.epochs = 0;
@@ -215,8 +166,8 @@ TEST_F(TrainingTest, BadInputsAreRejected) {
     train(model, small, data, options);
     ADD_FAILURE() << "expected a cnnrt::Error";
   } catch (const Error& e) {
-    EXPECT_TRUE(contains(e.what(), "1x14x14"));
-    EXPECT_TRUE(contains(e.what(), "1x28x28"));
+    EXPECT_TRUE(test::contains(e.what(), "1x14x14"));
+    EXPECT_TRUE(test::contains(e.what(), "1x28x28"));
   }
   options.metrics_path = path("no/such/dir/metrics.csv");
   EXPECT_THROW(train(model, data, data, options), Error);

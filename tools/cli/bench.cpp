@@ -18,10 +18,8 @@ void add_bench_command(CLI::App& app) {
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("bench", "Time each layer, the training step and images/s");
-  cmd->add_option("--model", args->model, "Preset name or JSON file")->capture_default_str();
-  cmd->add_option("--device", args->device, "auto, cpu or cuda")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
-      ->capture_default_str();
+  add_model_option(cmd, args->model, "Preset name or JSON file");
+  add_device_option(cmd, args->device);
   cmd->add_option("--batch", args->batch, "Batch size")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -7,6 +7,30 @@
 
 namespace cnnrt::cli {
 
+CLI::Option* add_model_option(CLI::App* cmd, std::string& model, const std::string& help) {
+  return cmd->add_option("--model", model, help)->capture_default_str();
+}
+
+CLI::Option* add_data_option(CLI::App* cmd, std::string& data, const std::string& help) {
+  return cmd->add_option("--data", data, help)->capture_default_str();
+}
+
+CLI::Option* add_device_option(CLI::App* cmd, std::string& device) {
+  return cmd->add_option("--device", device, "auto, cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+}
+
+CLI::Option* add_test_limit_option(CLI::App* cmd, int& test_limit) {
+  return cmd->add_option("--test-limit", test_limit, "Use only the first N test images (0: all)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights) {
+  return cmd->add_option("--weights", weights, "Checkpoint or weights file (safetensors)")
+      ->required();
+}
+
 Device resolve_device(const std::string& choice) {
   if (choice == "cpu") return Device::cpu;
   std::string why_none;

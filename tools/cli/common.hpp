@@ -1,11 +1,27 @@
 #pragma once
-// Pieces the subcommands share: device choice, data loading, the model option.
+// Pieces the subcommands share: the common options (same names, help and checks everywhere),
+// device choice, data loading.
+#include <CLI/CLI.hpp>
 #include <string>
 
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/model.hpp"
 
 namespace cnnrt::cli {
+
+// --model: a preset name or a JSON model file.
+CLI::Option* add_model_option(
+    CLI::App* cmd, std::string& model,
+    const std::string& help = "Preset name (lenet5, lenet5-classic, alexnet) or JSON file");
+// --data: a directory of MNIST-format IDX files.
+CLI::Option* add_data_option(CLI::App* cmd, std::string& data,
+                             const std::string& help = "Directory with MNIST-format IDX files");
+// --device: auto, cpu or cuda (see resolve_device).
+CLI::Option* add_device_option(CLI::App* cmd, std::string& device);
+// --test-limit: the first N test images only (0: all).
+CLI::Option* add_test_limit_option(CLI::App* cmd, int& test_limit);
+// --weights: a checkpoint or weights file to load (required).
+CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights);
 
 // "auto" picks CUDA when a device exists, else the CPU with a one-line notice on stderr;
 // "cuda" without a device is an error.

@@ -59,17 +59,14 @@ void add_filter_command(CLI::App& app) {
   cmd->add_option("--kernel", a.kernel, "Kernel: " + names)->required();
   cmd->add_option("--sigma", a.sigma, "Gaussian standard deviation (gaussian only)")
       ->capture_default_str();
-  cmd->add_option("--device", a.device, "auto, cpu or cuda")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
-      ->capture_default_str();
+  add_device_option(cmd, a.device);
   cmd->add_option("--padding", a.padding, "same (output the input's size) or valid")
       ->check(CLI::IsMember({"same", "valid"}))
       ->capture_default_str();
   cmd->add_option("--sample", a.sample,
                   "Filter test image K of the IDX data set instead of IN (then only OUT is given)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--data", a.data, "Directory with MNIST-format IDX files (for --sample)")
-      ->capture_default_str();
+  add_data_option(cmd, a.data, "Directory with MNIST-format IDX files (for --sample)");
   CLI::Option* abs_flag =
       cmd->add_flag("--abs", a.magnitude, "Write magnitudes |v|, scaled min..max to 0..255");
   cmd->add_flag("--raw", a.raw, "Write the values clamped to 0..255, not scaled")

@@ -8,6 +8,7 @@
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/error.hpp"
 #include "tools/cli/commands.hpp"
+#include "tools/cli/common.hpp"
 
 namespace cnnrt::cli {
 
@@ -22,10 +23,9 @@ void add_gradcheck_command(CLI::App& app) {
       app.add_subcommand("gradcheck",
                          "Compare one batch's gradients: CUDA against CPU, or CPU against finite "
                          "differences (exit 1 when a tolerance is exceeded)");
-  cmd->add_option("--model", args->model, "Preset name or JSON file")->capture_default_str();
+  add_model_option(cmd, args->model, "Preset name or JSON file");
   cmd->add_option("--weights", args->weights, "Start from these weights (safetensors)");
-  cmd->add_option("--data", args->data, "Take the batch from this data set's test split")
-      ->capture_default_str();
+  add_data_option(cmd, args->data, "Take the batch from this data set's test split");
   cmd->add_option("--batch", args->batch, "Batch size")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -37,19 +37,15 @@ void add_predict_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "predict",
       "Write the test set's logits ([N, classes] F32) and labels ([N] I64) as safetensors");
-  cmd->add_option("--weights", a.weights, "Checkpoint or weights file (safetensors)")->required();
+  add_weights_option(cmd, a.weights);
   cmd->add_option("--out", a.out, "Output file (safetensors)")->required();
-  cmd->add_option("--model", a.model, "Preset name (lenet5, lenet5-classic, alexnet) or JSON file")
-      ->capture_default_str();
-  cmd->add_option("--data", a.data, "Directory with MNIST-format IDX files")->capture_default_str();
-  cmd->add_option("--device", a.device, "auto, cpu or cuda")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
-      ->capture_default_str();
+  add_model_option(cmd, a.model);
+  add_data_option(cmd, a.data);
+  add_device_option(cmd, a.device);
   cmd->add_option("--batch", a.batch, "Batch size")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--test-limit", a.test_limit, "Use only the first N test images (0: all)")
-      ->check(CLI::NonNegativeNumber);
+  add_test_limit_option(cmd, a.test_limit);
   cmd->callback([args] {
     const PredictArgs& a = *args;
     const Network network = load_network(a.model);

@@ -3,6 +3,7 @@
 
 #include "cnnrt/network.hpp"
 #include "tools/cli/commands.hpp"
+#include "tools/cli/common.hpp"
 
 namespace cnnrt::cli {
 
@@ -70,7 +71,7 @@ void add_summary_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("summary",
                                      "Print the model's layers, shapes, parameters "
                                      "and FLOPs");
-  cmd->add_option("--model", *model, "Preset name or JSON file")->capture_default_str();
+  add_model_option(cmd, *model, "Preset name or JSON file");
   cmd->add_option("--batch", *batch, "Batch size for the FLOP totals")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

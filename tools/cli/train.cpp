@@ -40,18 +40,14 @@ struct TrainArgs {
 };
 
 void add_common(CLI::App* cmd, TrainArgs& a) {
-  cmd->add_option("--model", a.model, "Preset name (lenet5, lenet5-classic, alexnet) or JSON file")
-      ->capture_default_str();
-  cmd->add_option("--data", a.data, "Directory with MNIST-format IDX files")->capture_default_str();
-  cmd->add_option("--device", a.device, "auto, cpu or cuda")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
-      ->capture_default_str();
+  add_model_option(cmd, a.model);
+  add_data_option(cmd, a.data);
+  add_device_option(cmd, a.device);
   cmd->add_option("--batch", a.batch,
                   "Batch size (default: 256 on CUDA; 64 on the CPU, which has no launch overhead "
                   "to amortise and learns more per epoch with more steps)")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--test-limit", a.test_limit, "Use only the first N test images (0: all)")
-      ->check(CLI::NonNegativeNumber);
+  add_test_limit_option(cmd, a.test_limit);
   cmd->add_option("--gemm", a.gemm, "Dense layers on CUDA: tiled (hand-written) or cublas")
       ->check(CLI::IsMember({"tiled", "cublas"}))
       ->capture_default_str();
@@ -245,7 +241,7 @@ void add_eval_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("eval", "Evaluate saved weights on the test set");
   TrainArgs& a = *args;
   add_common(cmd, a);
-  cmd->add_option("--weights", a.weights, "Checkpoint or weights file (safetensors)")->required();
+  add_weights_option(cmd, a.weights);
   cmd->callback([args] {
     const TrainArgs& a = *args;
     const Network network = load_network(a.model);

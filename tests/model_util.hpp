@@ -1,0 +1,42 @@
+#pragma once
+// Helpers for the suites that compile and train whole models on the CPU: compile options and a
+// small learnable data set.
+#include <cstdint>
+#include <random>
+
+#include "cnnrt/dataset.hpp"
+#include "cnnrt/model.hpp"
+
+namespace cnnrt::test {
+
+// A CPU model with a fixed batch, seed and thread count (results do not depend on the threads).
+inline CompileOptions cpu_options(int batch, std::uint64_t seed = 1, int threads = 2) {
+  CompileOptions o;
+  o.device = Device::cpu;
+  o.batch_size = batch;
+  o.seed = seed;
+  o.cpu_threads = threads;
+  return o;
+}
+
+// Noise images whose class is a bright bar at rows 2 * (label + 2) .. 2 * (label + 2) + 1, so
+// that the loss moves within an epoch.
+inline Dataset synthetic_set(int count, std::uint64_t seed) {
+  Dataset data;
+  data.count = count;
+  data.channels = 1;
+  data.height = data.width = 28;
+  data.classes = 10;
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> pixel(0, 80);
+  for (int i = 0; i < count; ++i) {
+    const int label = int(rng() % 10);
+    data.labels.push_back(std::uint8_t(label));
+    for (int y = 0; y < 28; ++y)
+      for (int x = 0; x < 28; ++x)
+        data.images.push_back(std::uint8_t(y / 2 == label + 2 ? 255 : pixel(rng)));
+  }
+  return data;
+}
+
+}  // namespace cnnrt::test
