@@ -204,18 +204,34 @@ TEST(CudaConv, LeNetShapes) {
 // large enough that a block of the weight gradient sums two samples (n > 528 blocks; 601 leaves
 // the last group one).
 // Shared bytes that decide the path, 3x3 "same", c3, k6: weight gradient 41604 at 33x33
-// (staged), 57456 at 34x34 (fallback); data gradient 47112 at 42x42 (staged), 49248 at 43x43
-// (fallback).
+// (staged), 57456 at 34x34 (fallback); data gradient (stride 1: the two-row tiled kernel first,
+// then the staged one) 47328 tiled at 42x42, 49440 tiled / 48168 staged at 43x42 (staged),
+// 50544 tiled / 49248 staged at 43x43 (fallback).
 TEST(CudaConv, StagedPathBoundaries) {
   CNNRT_REQUIRE_GPU();
   const std::vector<ConvCase> cases{
       {5, 3, 33, 33, 6, 3, 3, 1, 1, Padding::same(), true},
       {5, 3, 34, 34, 6, 3, 3, 1, 1, Padding::same(), true},
       {5, 3, 42, 42, 6, 3, 3, 1, 1, Padding::same(), false},
+      {5, 3, 43, 42, 6, 3, 3, 1, 1, Padding::same(), false},
       {5, 3, 43, 43, 6, 3, 3, 1, 1, Padding::same(), true},
       {601, 2, 9, 9, 3, 3, 3, 2, 2, Padding::same(), true},  // last group: one sample
   };
   std::uint64_t seed = 500;
+  for (const ConvCase& cc : cases) check_case(cc, {Activation::none}, seed += 10);
+}
+
+// The stride-1 tiled data gradient's channel groups (4 channels per thread for c <= 4, else 8):
+// full groups, a partial last group, several groups, with odd heights (the unused second row).
+TEST(CudaConv, TiledDataGradientChannelGroups) {
+  CNNRT_REQUIRE_GPU();
+  const std::vector<ConvCase> cases{
+      {2, 4, 7, 3, 3, 1, 3, 1, 1, Padding::same(), true},
+      {2, 8, 6, 5, 4, 3, 2, 1, 1, Padding::valid(), false},
+      {3, 11, 9, 7, 5, 3, 3, 1, 1, Padding::explicit_pad(1, 2), true},
+      {2, 20, 5, 8, 6, 5, 5, 1, 1, Padding::same(), true},
+  };
+  std::uint64_t seed = 700;
   for (const ConvCase& cc : cases) check_case(cc, {Activation::none}, seed += 10);
 }
 

@@ -377,6 +377,151 @@ __global__ void conv2d_backward_weights_reduce_kernel(Conv2dGeometry g,
     dbias[item - weights] = total;
 }
 
+// How the stride-1 data-gradient path splits the work: a block owns one sample and one group of
+// kChannels input channels; each thread owns two vertically adjacent input pixels of every
+// channel in the group, so one dout value read from shared memory feeds 2 * kChannels FMAs
+// against float4-broadcast weights (the staged path below feeds one FMA per two shared reads).
+struct DataGradTiledPlan {
+  bool usable = false;          // false: use the staged path (or its fallback)
+  int channels_per_thread = 0;  // kChannels of the kernel: 4 or 8
+  int channel_groups = 0;
+  int rows = 0, pitch = 0;  // the zero-padded dout plane in shared memory
+  int threads = 0;
+  std::size_t shared_bytes = 0;
+};
+
+// Largest number of shared-memory bank conflicts among the dout reads of the first warps: thread t
+// reads padded (2 * (t / w)) * pitch + t % w (plus a tap offset common to the warp).
+int dout_read_conflicts(int w, int pitch, int tiles) {
+  int worst = 0;
+  for (int warp_start = 0; warp_start < std::min(tiles, 256); warp_start += 32) {
+    int per_bank[32] = {};
+    for (int t = warp_start; t < std::min(tiles, warp_start + 32); ++t)
+      worst = std::max(worst, ++per_bank[(2 * (t / w) * pitch + t % w) % 32]);
+  }
+  return worst;
+}
+
+DataGradTiledPlan plan_data_grad_tiled(const Conv2dGeometry& g) {
+  DataGradTiledPlan p;
+  if (g.stride_h != 1 || g.stride_w != 1 || g.n <= 0 || g.c <= 0 || g.h <= 0 || g.w <= 0) return p;
+  // The kernel indexes a sample's planes with int (far beyond what shared memory holds anyway).
+  const std::size_t int_limit = std::size_t(1) << 30;
+  if (std::size_t(g.c) * g.h * g.w > int_limit || std::size_t(g.k) * g.out_h * g.out_w > int_limit)
+    return p;
+  p.channels_per_thread = g.c <= 4 ? 4 : 8;
+  p.channel_groups = ceil_div_int(g.c, p.channels_per_thread);
+  // Two input rows per thread: an odd h gets one zero row more so the unused second pixel of the
+  // last row pair reads inside the buffer.
+  p.rows = 2 * ceil_div_int(g.h, 2) + g.kh - 1;
+  const int cols = g.w + g.kw - 1;
+  const int tiles = ceil_div_int(g.h, 2) * g.w;
+  p.threads = std::min(kStagedMaxThreads, ceil_div_int(tiles, 32) * 32);
+  const std::size_t weight_floats = std::size_t(g.k) * g.kh * g.kw * p.channels_per_thread;
+  auto bytes = [&](int pitch) {
+    return (weight_floats + std::size_t(g.k) * std::size_t(p.rows) * std::size_t(pitch)) *
+           sizeof(float);
+  };
+  // The row pitch with the fewest bank conflicts that still fits (cols itself when none fits).
+  p.pitch = cols;
+  int best = dout_read_conflicts(g.w, cols, tiles);
+  for (int pitch = cols + 1; pitch < cols + 32 && bytes(pitch) <= kSharedBytesLimit; ++pitch) {
+    const int conflicts = dout_read_conflicts(g.w, pitch, tiles);
+    if (conflicts < best) best = conflicts, p.pitch = pitch;
+  }
+  p.shared_bytes = bytes(p.pitch);
+  p.usable = p.shared_bytes <= kSharedBytesLimit;
+  return p;
+}
+
+// dout: [n, k, out_h, out_w], weight: [k, c, kh, kw] -> din: [n, c, h, w], stride 1 only.
+// grid: (n, channel_groups), block: threads (1-D). The block stages its channel group's weights
+// transposed to [k, kh, kw, kChannels] (zero past c) and the sample's dout planes zero-padded to
+// [k, rows, pitch] (padded (r, col) = dout (r + pad_top - kh + 1, col + pad_left - kw + 1)), so
+// din (y, x) reads padded (y + kh - 1 - i, x + kw - 1 - j) at tap (i, j). Each thread sums the
+// pixels (y, x) and (y + 1, x) of every channel in the group, in the order k, i, j like the
+// other kernels.
+template <int kChannels>
+__global__ void conv2d_backward_data_tiled_kernel(Conv2dGeometry g, const float* __restrict__ dout,
+                                                  const float* __restrict__ weight,
+                                                  float* __restrict__ din, DataGradTiledPlan p) {
+  static_assert(kChannels % 4 == 0, "weights are read as float4");
+  extern __shared__ float4 shared4[];
+  const int taps = g.kh * g.kw;
+  const int weight_floats = g.k * taps * kChannels;
+  const int padded_plane = p.rows * p.pitch;
+  float* weight_s = reinterpret_cast<float*>(shared4);  // [k, kh, kw, kChannels]
+  float* dout_s = weight_s + weight_floats;             // [k, rows, pitch]
+  const int sample = blockIdx.x, first_c = blockIdx.y * kChannels;
+  const int thread = threadIdx.x, threads = blockDim.x;
+  const int out_plane = g.out_h * g.out_w;
+
+  // Zero everything first, then copy the real values with coalesced global reads, several in
+  // flight per thread (the staging is latency-bound: one block per SM-slot, little else to do).
+  for (int t = thread; t < weight_floats + g.k * padded_plane; t += threads) weight_s[t] = 0.0f;
+  __syncthreads();
+  const int group_c = min(kChannels, g.c - first_c);
+  const int group_weights = g.k * group_c * taps;
+#pragma unroll 4
+  for (int t = thread; t < group_weights; t += threads) {
+    const int k = t / (group_c * taps), rest = t % (group_c * taps);
+    const int c = rest / taps, tap = rest % taps;
+    weight_s[(k * taps + tap) * kChannels + c] =
+        weight[(std::size_t(k) * g.c + first_c + c) * taps + tap];
+  }
+  const int first_oy = g.pad_top - g.kh + 1, first_ox = g.pad_left - g.kw + 1;
+  const int used_rows = g.h + g.kh - 1, used_cols = g.w + g.kw - 1;
+  const float* dout_sample = dout + std::size_t(sample) * g.k * out_plane;
+#pragma unroll 4
+  for (int t = thread; t < g.k * out_plane; t += threads) {
+    const int k = t / out_plane, oy = (t % out_plane) / g.out_w, ox = t % g.out_w;
+    const int r = oy - first_oy, col = ox - first_ox;
+    if (r >= 0 && r < used_rows && col >= 0 && col < used_cols)
+      dout_s[k * padded_plane + r * p.pitch + col] = dout_sample[t];
+  }
+  __syncthreads();
+
+  const int in_plane = g.h * g.w;
+  const int tiles = ((g.h + 1) / 2) * g.w;
+  const float4* weight_s4 = reinterpret_cast<const float4*>(weight_s);
+  for (int tile = thread; tile < tiles; tile += threads) {
+    const int y = 2 * (tile / g.w), x = tile % g.w;
+    float upper[kChannels], lower[kChannels];  // pixels (y, x) and (y + 1, x)
+#pragma unroll
+    for (int c = 0; c < kChannels; ++c) upper[c] = lower[c] = 0.0f;
+    for (int k = 0; k < g.k; ++k) {
+      const float* dout_corner =
+          dout_s + k * padded_plane + (y + g.kh - 1) * p.pitch + x + g.kw - 1;
+      const float4* filter = weight_s4 + k * taps * (kChannels / 4);
+      for (int i = 0; i < g.kh; ++i) {
+        const float* dout_row = dout_corner - i * p.pitch;
+        for (int j = 0; j < g.kw; ++j) {
+          const float d_upper = dout_row[-j], d_lower = dout_row[p.pitch - j];
+#pragma unroll
+          for (int q = 0; q < kChannels / 4; ++q) {
+            const float4 w4 = filter[(i * g.kw + j) * (kChannels / 4) + q];
+            upper[4 * q] += d_upper * w4.x;
+            upper[4 * q + 1] += d_upper * w4.y;
+            upper[4 * q + 2] += d_upper * w4.z;
+            upper[4 * q + 3] += d_upper * w4.w;
+            lower[4 * q] += d_lower * w4.x;
+            lower[4 * q + 1] += d_lower * w4.y;
+            lower[4 * q + 2] += d_lower * w4.z;
+            lower[4 * q + 3] += d_lower * w4.w;
+          }
+        }
+      }
+    }
+    float* din_pixel = din + (std::size_t(sample) * g.c + first_c) * in_plane + y * g.w + x;
+#pragma unroll
+    for (int c = 0; c < kChannels; ++c) {
+      if (c >= group_c) break;
+      din_pixel[c * in_plane] = upper[c];
+      if (y + 1 < g.h) din_pixel[c * in_plane + g.w] = lower[c];
+    }
+  }
+}
+
 // How the staged data-gradient path splits the work: a block owns one sample and one chunk of
 // that sample's c*h*w input elements, and stages all the weights plus the sample's dout planes,
 // zero-padded so that every tap of the gather reads a valid (possibly zero) value.
@@ -498,6 +643,22 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dout, const floa
                           float* din, cudaStream_t stream) {
   const std::size_t count = g.in_size();
   if (count == 0) return;
+  const DataGradTiledPlan tiled = plan_data_grad_tiled(g);
+  if (tiled.usable) {
+    const dim3 grid{unsigned(g.n), unsigned(tiled.channel_groups)};
+    if (tiled.channels_per_thread == 4) {
+      conv2d_backward_data_tiled_kernel<4>
+          <<<grid, unsigned(tiled.threads), tiled.shared_bytes, stream>>>(g, dout, weight, din,
+                                                                          tiled);
+      CNNRT_LAUNCH_CHECK(conv2d_backward_data_tiled_kernel<4>);
+    } else {
+      conv2d_backward_data_tiled_kernel<8>
+          <<<grid, unsigned(tiled.threads), tiled.shared_bytes, stream>>>(g, dout, weight, din,
+                                                                          tiled);
+      CNNRT_LAUNCH_CHECK(conv2d_backward_data_tiled_kernel<8>);
+    }
+    return;
+  }
   const DataGradPlan plan = plan_data_grad(g);
   if (plan.staged) {
     const dim3 grid{unsigned(g.n), unsigned(plan.chunks)};
