@@ -29,14 +29,17 @@ class CudaBackend final : public Backend<float> {
       throw Error(fmt::format("--device cuda: no CUDA device ({})", why_none));
     CNNRT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     CNNRT_CUDA_CHECK(cudaEventCreateWithFlags(&copy_done_, cudaEventDisableTiming));
-    CNNRT_CUBLAS_CHECK(cublasCreate(&cublas_));
-    CNNRT_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+    // cuBLAS only when asked for: its handle and workspace cost tens of MB of device memory.
+    if (gemm_ == cuda::GemmImpl::cublas) {
+      CNNRT_CUBLAS_CHECK(cublasCreate(&cublas_));
+      CNNRT_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+    }
   }
   ~CudaBackend() override {
     release_graph();
     for (cudaEvent_t e : marks_)
       if (e != nullptr) (void)cudaEventDestroy(e);
-    (void)cublasDestroy(cublas_);
+    if (cublas_ != nullptr) (void)cublasDestroy(cublas_);
     (void)cudaEventDestroy(copy_done_);
     (void)cudaStreamDestroy(stream_);
   }
