@@ -1,6 +1,7 @@
 #pragma once
 // Philox4x32-10 (Salmon et al., SC'11), the counter-based generator behind dropout masks. Header
-// only and usable from host and device code, so the CPU twin and the CUDA kernel draw the same bits.
+// only and usable from host and device code, so the CPU twin and the CUDA kernel draw the same
+// bits.
 #include <cstdint>
 
 #if defined(__CUDACC__)
@@ -36,7 +37,8 @@ CNNRT_HOST_DEVICE Philox4 philox4x32_10(Philox4 counter, std::uint32_t key0, std
 }
 
 // The uniform draw in [0, 1) for element `index` of a dropout launch (see DropoutParams).
-CNNRT_HOST_DEVICE float philox_uniform(std::uint64_t seed, std::uint64_t offset, std::uint64_t index) {
+CNNRT_HOST_DEVICE float philox_uniform(std::uint64_t seed, std::uint64_t offset,
+                                       std::uint64_t index) {
   const std::uint64_t block = index >> 2;
   const Philox4 bits = philox4x32_10(
       Philox4{{static_cast<std::uint32_t>(block), static_cast<std::uint32_t>(block >> 32),

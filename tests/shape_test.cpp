@@ -1,6 +1,7 @@
 // Output sizes for valid / same / explicit padding and strides 1-3 (SPEC.md section 1).
-#include "cnnrt/error.hpp"
 #include "cnnrt/shape.hpp"
+
+#include "cnnrt/error.hpp"
 #include "kernels/ops.hpp"
 #include "tests/test_util.hpp"
 
@@ -27,10 +28,10 @@ TEST(ConvAxis, MatchesTheLectureAndPyTorchRules) {
       // same: ceil(in / s), total pad = max((out-1)*s + k - in, 0), top gets floor(total/2)
       {28, 5, 1, Padding::Mode::same, 0, 28, 2},
       {5, 3, 1, Padding::Mode::same, 0, 5, 1},
-      {7, 3, 2, Padding::Mode::same, 0, 4, 1},  // total (3*2+3-7)=2
-      {8, 3, 2, Padding::Mode::same, 0, 4, 0},  // total (3*2+3-8)=1 -> top 0, bottom 1
-      {10, 4, 3, Padding::Mode::same, 0, 4, 1}, // total (3*3+4-10)=3 -> top 1, bottom 2
-      {9, 1, 3, Padding::Mode::same, 0, 3, 0},  // total max(6+1-9,0)=0
+      {7, 3, 2, Padding::Mode::same, 0, 4, 1},   // total (3*2+3-7)=2
+      {8, 3, 2, Padding::Mode::same, 0, 4, 0},   // total (3*2+3-8)=1 -> top 0, bottom 1
+      {10, 4, 3, Padding::Mode::same, 0, 4, 1},  // total (3*3+4-10)=3 -> top 1, bottom 2
+      {9, 1, 3, Padding::Mode::same, 0, 3, 0},   // total max(6+1-9,0)=0
       // explicit: floor((in + 2p - k) / s) + 1
       {5, 3, 1, Padding::Mode::explicit_, 1, 5, 1},
       {27, 5, 1, Padding::Mode::explicit_, 2, 27, 2},
@@ -48,8 +49,7 @@ TEST(ConvAxis, MatchesTheLectureAndPyTorchRules) {
 
 TEST(ConvAxis, KernelLargerThanInputDoesNotFit) {
   EXPECT_LE(conv_axis(4, 5, 1, Padding::Mode::valid, 0).out, 0);
-  EXPECT_THROW(make_conv2d_geometry("conv2", 1, 6, 4, 4, 16, 5, 5, 1, 1, Padding::valid()),
-               Error);
+  EXPECT_THROW(make_conv2d_geometry("conv2", 1, 6, 4, 4, 16, 5, 5, 1, 1, Padding::valid()), Error);
   try {
     make_conv2d_geometry("conv2", 1, 6, 4, 4, 16, 5, 5, 1, 1, Padding::valid());
   } catch (const Error& e) {

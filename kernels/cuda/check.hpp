@@ -8,16 +8,17 @@
 
 namespace cnnrt::detail {
 
-[[noreturn]] void throw_cuda_error(cudaError_t status, const char* call, const char* file, int line);
+[[noreturn]] void throw_cuda_error(cudaError_t status, const char* call, const char* file,
+                                   int line);
 [[noreturn]] void throw_cublas_error(cublasStatus_t status, const char* call, const char* file,
                                      int line);
 
 }  // namespace cnnrt::detail
 
-#define CNNRT_CUDA_CHECK(call)                                                   \
-  do {                                                                           \
-    const cudaError_t cnnrt_status_ = (call);                                    \
-    if (cnnrt_status_ != cudaSuccess)                                            \
+#define CNNRT_CUDA_CHECK(call)                                                     \
+  do {                                                                             \
+    const cudaError_t cnnrt_status_ = (call);                                      \
+    if (cnnrt_status_ != cudaSuccess)                                              \
       ::cnnrt::detail::throw_cuda_error(cnnrt_status_, #call, __FILE__, __LINE__); \
   } while (0)
 

@@ -16,8 +16,8 @@ enum class GemmImpl { tiled, cublas };
 void dense_forward(const DenseGeometry& g, const float* in, const float* weight, const float* bias,
                    float* out, GemmImpl impl, cublasHandle_t cublas, cudaStream_t stream);
 // dout: [n, out], weight: [out, in] -> din: [n, in] (overwritten)
-void dense_backward_data(const DenseGeometry& g, const float* dout, const float* weight,
-                         float* din, GemmImpl impl, cublasHandle_t cublas, cudaStream_t stream);
+void dense_backward_data(const DenseGeometry& g, const float* dout, const float* weight, float* din,
+                         GemmImpl impl, cublasHandle_t cublas, cudaStream_t stream);
 // in: [n, in], dout: [n, out] -> dweight: [out, in], dbias: [out] or nullptr (overwritten)
 void dense_backward_weights(const DenseGeometry& g, const float* in, const float* dout,
                             float* dweight, float* dbias, GemmImpl impl, cublasHandle_t cublas,

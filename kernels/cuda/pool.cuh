@@ -18,7 +18,6 @@ void max_pool_backward(const Pool2dGeometry& g, const float* dout, const std::in
 // in: [n, c, h, w] -> out: [n, c, out_h, out_w]
 void avg_pool_forward(const Pool2dGeometry& g, const float* in, float* out, cudaStream_t stream);
 // dout: [n, c, out_h, out_w] -> din: [n, c, h, w] (overwritten)
-void avg_pool_backward(const Pool2dGeometry& g, const float* dout, float* din,
-                       cudaStream_t stream);
+void avg_pool_backward(const Pool2dGeometry& g, const float* dout, float* din, cudaStream_t stream);
 
 }  // namespace cnnrt::cuda
