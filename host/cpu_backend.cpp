@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "host/worker_pool.hpp"
 #include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/conv.hpp"
 #include "kernels/cpu/data.hpp"
@@ -182,6 +183,7 @@ class CpuBackend final : public Backend<T> {
  private:
   using Clock = std::chrono::steady_clock;
   int threads_;
+  mutable WorkerPool pool_{threads_};
   std::array<Clock::time_point, 64> marks_{};
 
   static std::size_t chw_in(const Conv2dGeometry& g) { return std::size_t(g.c) * g.h * g.w; }
@@ -199,22 +201,17 @@ class CpuBackend final : public Backend<T> {
     return first / per;
   }
 
-  // Splits [0, n) into contiguous slices, one per thread; returns the number of slices.
+  // Splits [0, n) into contiguous slices, one per thread of the pool; returns the number of
+  // slices. Slice s covers [s * per, min((s + 1) * per, n)).
   template <typename Fn>
   int for_batch_slices(int n, Fn&& fn) const {
     const int slices = slices_for(n);
     const int per = (n + slices - 1) / slices;
-    std::vector<std::thread> workers;
-    int used = 0;
-    for (int first = 0; first < n; first += per, ++used) {
-      const int count = std::min(per, n - first);
-      if (first + count >= n) {
-        fn(first, count);  // the last slice runs on the calling thread
-      } else {
-        workers.emplace_back([&fn, first, count] { fn(first, count); });
-      }
-    }
-    for (auto& w : workers) w.join();
+    const int used = (n + per - 1) / per;
+    pool_.run(used, [&](int slice) {
+      const int first = slice * per;
+      fn(first, std::min(per, n - first));
+    });
     return used;
   }
 
