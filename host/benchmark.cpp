@@ -89,12 +89,7 @@ BenchReport benchmark_model(const Network& network, const CompileOptions& option
     b.mark(1);
     return b.elapsed_ms(0, 1);
   };
-  auto full_step = [&] {
-    exec.forward(n, true);
-    exec.loss(n, true);
-    exec.backward(n);
-    exec.update(sgd);
-  };
+  auto full_step = [&] { exec.train_pass(n, sgd); };
   for (int i = 0; i < warmup; ++i) full_step();
 
   const auto& plans = exec.plans();

@@ -32,6 +32,13 @@ class ArenaPlanner {
   std::size_t size_ = 0;
 };
 
+// A layer's geometry, planned at the full batch, for a call over n samples.
+template <typename Geometry>
+Geometry at_batch(Geometry g, int n) {
+  g.n = n;
+  return g;
+}
+
 // Dropout's Philox offset: distinct for every (step, layer) pair.
 std::uint64_t dropout_offset(std::uint64_t step, std::size_t layer) {
   return (step << 8) | static_cast<std::uint64_t>(layer & 0xFF);
@@ -274,8 +281,7 @@ void Executor<T>::forward_layer(std::size_t i, int n, bool training) {
   const std::size_t count = std::size_t(n) * std::size_t(plan.out_shape.size());
   switch (s.kind) {
     case LayerKind::conv2d: {
-      Conv2dGeometry g = plan.conv;
-      g.n = n;
+      const Conv2dGeometry g = at_batch(plan.conv, n);
       b.conv2d_forward(g, in, params_ + plan.weight_offset, params_ + plan.bias_offset, out);
       break;
     }
@@ -283,20 +289,17 @@ void Executor<T>::forward_layer(std::size_t i, int n, bool training) {
       b.activation_forward(s.activation, T(s.leaky_slope), count, in, out);
       break;
     case LayerKind::max_pool: {
-      Pool2dGeometry g = plan.pool;
-      g.n = n;
+      const Pool2dGeometry g = at_batch(plan.pool, n);
       b.max_pool_forward(g, in, out, reinterpret_cast<std::int32_t*>(at(plan.argmax_offset)));
       break;
     }
     case LayerKind::avg_pool: {
-      Pool2dGeometry g = plan.pool;
-      g.n = n;
+      const Pool2dGeometry g = at_batch(plan.pool, n);
       b.avg_pool_forward(g, in, out);
       break;
     }
     case LayerKind::dense: {
-      DenseGeometry g = plan.dense;
-      g.n = n;
+      const DenseGeometry g = at_batch(plan.dense, n);
       b.dense_forward(g, in, params_ + plan.weight_offset, params_ + plan.bias_offset, out);
       break;
     }
@@ -337,16 +340,14 @@ void Executor<T>::backward_layer(std::size_t layer, int n) {
   const std::size_t count = std::size_t(n) * std::size_t(plan.out_shape.size());
   switch (s.kind) {
     case LayerKind::conv2d: {
-      Conv2dGeometry g = plan.conv;
-      g.n = n;
+      const Conv2dGeometry g = at_batch(plan.conv, n);
       b.conv2d_backward_weights(g, in, dout, grads_ + plan.weight_offset, grads_ + plan.bias_offset,
                                 workspace_);
       if (din) b.conv2d_backward_data(g, dout, params_ + plan.weight_offset, din);
       break;
     }
     case LayerKind::dense: {
-      DenseGeometry g = plan.dense;
-      g.n = n;
+      const DenseGeometry g = at_batch(plan.dense, n);
       b.dense_backward_weights(g, in, dout, grads_ + plan.weight_offset, grads_ + plan.bias_offset);
       if (din) b.dense_backward_data(g, dout, params_ + plan.weight_offset, din);
       break;
@@ -357,16 +358,14 @@ void Executor<T>::backward_layer(std::size_t layer, int n) {
                               din);
       break;
     case LayerKind::max_pool: {
-      Pool2dGeometry g = plan.pool;
-      g.n = n;
+      const Pool2dGeometry g = at_batch(plan.pool, n);
       if (din)
         b.max_pool_backward(g, dout, reinterpret_cast<const std::int32_t*>(at(plan.argmax_offset)),
                             din);
       break;
     }
     case LayerKind::avg_pool: {
-      Pool2dGeometry g = plan.pool;
-      g.n = n;
+      const Pool2dGeometry g = at_batch(plan.pool, n);
       if (din) b.avg_pool_backward(g, dout, din);
       break;
     }
@@ -382,6 +381,14 @@ void Executor<T>::backward_layer(std::size_t layer, int n) {
 template <typename T>
 void Executor<T>::update(const SgdParams& sgd) {
   backend_->sgd_update(sgd, std::size_t(parameter_count_), params_, grads_, velocity_);
+}
+
+template <typename T>
+void Executor<T>::train_pass(int n, const SgdParams& sgd) {
+  forward(n, true);
+  loss(n, true);
+  backward(n);
+  update(sgd);
 }
 
 template <typename T>

@@ -79,6 +79,8 @@ class Executor {
   void loss(int n, bool with_gradient);  // accumulates into the loss and correct counters
   void backward(int n);
   void update(const SgdParams& sgd);
+  // One training pass over the batch in `input`: forward, loss with gradient, backward, update.
+  void train_pass(int n, const SgdParams& sgd);
 
   void reset_counters();
   BatchStats read_counters(std::int64_t samples);  // waits

@@ -40,11 +40,7 @@ Batch make_batch(const Network& network, const GradcheckOptions& o) {
     const Dataset test = load_mnist_split(o.data_dir, false);
     if (test.channels == in.c && test.height == in.h && test.width == in.w &&
         test.count >= o.batch && test.classes <= network.classes()) {
-      const TrainOptions defaults;
-      batch.images.resize(std::size_t(o.batch) * sample);
-      for (std::size_t i = 0; i < batch.images.size(); ++i)
-        batch.images[i] =
-            (test.images[i] / 255.0f - defaults.normalize_mean) / defaults.normalize_std;
+      batch.images = normalized_samples(test, 0, o.batch);
       batch.labels.assign(test.labels.begin(), test.labels.begin() + o.batch);
       batch.source = fmt::format("the first {} test images of {}", o.batch, o.data_dir);
       return batch;

@@ -13,9 +13,11 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <numeric>
 
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/error.hpp"
+#include "kernels/cpu/data.hpp"
 
 namespace cnnrt {
 namespace {
@@ -181,6 +183,20 @@ std::string find_idx_file(const std::string& dir, const std::string& name) {
 }
 
 }  // namespace
+
+std::vector<float> normalized_samples(const Dataset& data, int first, int count, float mean,
+                                      float std) {
+  if (first < 0 || count < 0 || first + count > data.count)
+    throw Error(fmt::format("samples [{}, {}) are outside the data set's {} samples", first,
+                            first + count, data.count));
+  std::vector<std::int32_t> indices(static_cast<std::size_t>(count));
+  std::iota(indices.begin(), indices.end(), first);
+  std::vector<float> images(std::size_t(count) * std::size_t(data.sample_size()));
+  std::vector<std::int32_t> labels(static_cast<std::size_t>(count));
+  cpu::gather_batch(NormalizeParams{mean, std}, count, data.sample_size(), data.images.data(),
+                    data.labels.data(), indices.data(), images.data(), labels.data());
+  return images;
+}
 
 Dataset Dataset::take(int limit) const {
   if (limit < 0) throw Error(fmt::format("Dataset::take: limit {} is negative", limit));

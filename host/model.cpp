@@ -250,10 +250,7 @@ BatchStats Model::train_epoch(int epoch, const Progress& progress) {
   // backend, so the same launches serve every step.
   auto enqueue_full_step = [&] {
     exec.gather_at_batch_step(m.norm, set.images, set.labels, set.order, set.pixels, batch);
-    exec.forward(batch, true);
-    exec.loss(batch, true);
-    exec.backward(batch);
-    exec.update(m.sgd);
+    exec.train_pass(batch, m.sgd);
     exec.advance_batch_step();
   };
   m.used_graph = m.options.cuda_graphs && backend.supports_graphs() && !m.has_dropout &&
@@ -297,10 +294,7 @@ BatchStats Model::train_epoch(int epoch, const Progress& progress) {
     const int n = set.count - full_steps * batch;
     exec.gather(m.norm, set.images, set.labels, set.order + std::size_t(full_steps) * batch,
                 set.pixels, n);
-    exec.forward(n, true);
-    exec.loss(n, true);
-    exec.backward(n);
-    exec.update(m.sgd);
+    exec.train_pass(n, m.sgd);
     ++exec.step_counter;
     report_progress(steps, set.count);
   }

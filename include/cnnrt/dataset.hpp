@@ -46,6 +46,17 @@ CNNRT_API Dataset load_idx_dataset(const std::string& images_path, const std::st
 // the files looked for.
 CNNRT_API Dataset load_mnist_split(const std::string& dir, bool train);
 
+// Fashion-MNIST's pixel mean and standard deviation (of byte / 255 over the training set): the
+// normalisation training applies, x = (byte / 255 - mean) / std.
+inline constexpr float kFashionMnistMean = 0.2860f;
+inline constexpr float kFashionMnistStd = 0.3530f;
+
+// Samples [first, first + count) of `data` as float, normalised as the training loop's batch
+// gather does (the same kernel: kernels/cpu/data.cpp): [count, C, H, W].
+CNNRT_API std::vector<float> normalized_samples(const Dataset& data, int first, int count,
+                                                float mean = kFashionMnistMean,
+                                                float std = kFashionMnistStd);
+
 // Where the data sets live: $CNNRT_DATA_DIR when set, else "/usr/share/datasets/fashion-mnist"
 // (Debian's dataset-fashion-mnist package).
 CNNRT_API std::string default_data_dir();

@@ -15,8 +15,8 @@ struct CNNRT_API TrainOptions {
   int epochs = 10;
   SgdParams sgd{0.08f, 0.9f, 0.0f};  // the tool's default at batch 256 (0.02 * batch / 64)
   LrSchedule schedule{LrSchedule::Kind::cosine};
-  float normalize_mean = 0.2860f;  // Fashion-MNIST's pixel mean and standard deviation
-  float normalize_std = 0.3530f;
+  float normalize_mean = kFashionMnistMean;
+  float normalize_std = kFashionMnistStd;
   std::string checkpoint_path;  // written after every epoch when set
   std::string resume_path;      // continue from this checkpoint when set
   std::string metrics_path;     // CSV, one row per epoch, when set

@@ -40,9 +40,10 @@ __global__ void gather_batch_kernel(NormalizeParams norm, int n, int pixels,
 
 }  // namespace
 
-void gather_batch(const NormalizeParams& norm, int n, int pixels, const std::uint8_t* images,
-                  const std::uint8_t* labels, const std::int32_t* indices, float* batch,
-                  std::int32_t* batch_labels, cudaStream_t stream) {
+void gather_batch_at_step(const NormalizeParams& norm, int n, int pixels,
+                          const std::uint8_t* images, const std::uint8_t* labels,
+                          const std::int32_t* order, const std::int32_t* step, float* batch,
+                          std::int32_t* batch_labels, cudaStream_t stream) {
   if (!(norm.std != 0.0f))
     throw Error(
         fmt::format("cuda::gather_batch: normalisation std = {} must be non-zero", norm.std));
@@ -51,23 +52,15 @@ void gather_batch(const NormalizeParams& norm, int n, int pixels, const std::uin
   const std::size_t work =
       std::max(std::size_t(n), std::size_t(n) * std::size_t(std::max(pixels, 0)));
   gather_batch_kernel<<<detail::elementwise_blocks(work), detail::kElementwiseThreads, 0, stream>>>(
-      norm, n, pixels, images, labels, indices, nullptr, batch, batch_labels);
+      norm, n, pixels, images, labels, order, step, batch, batch_labels);
   CNNRT_LAUNCH_CHECK(gather_batch_kernel);
 }
 
-void gather_batch_at_step(const NormalizeParams& norm, int n, int pixels,
-                          const std::uint8_t* images, const std::uint8_t* labels,
-                          const std::int32_t* order, const std::int32_t* step, float* batch,
-                          std::int32_t* batch_labels, cudaStream_t stream) {
-  if (!(norm.std != 0.0f))
-    throw Error(fmt::format("cuda::gather_batch_at_step: normalisation std = {} must be non-zero",
-                            norm.std));
-  if (n <= 0) return;
-  const std::size_t work =
-      std::max(std::size_t(n), std::size_t(n) * std::size_t(std::max(pixels, 0)));
-  gather_batch_kernel<<<detail::elementwise_blocks(work), detail::kElementwiseThreads, 0, stream>>>(
-      norm, n, pixels, images, labels, order, step, batch, batch_labels);
-  CNNRT_LAUNCH_CHECK(gather_batch_kernel);
+void gather_batch(const NormalizeParams& norm, int n, int pixels, const std::uint8_t* images,
+                  const std::uint8_t* labels, const std::int32_t* indices, float* batch,
+                  std::int32_t* batch_labels, cudaStream_t stream) {
+  gather_batch_at_step(norm, n, pixels, images, labels, indices, nullptr, batch, batch_labels,
+                       stream);
 }
 
 namespace {

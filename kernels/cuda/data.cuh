@@ -15,7 +15,8 @@ void gather_batch(const NormalizeParams& norm, int n, int pixels, const std::uin
                   std::int32_t* batch_labels, cudaStream_t stream);
 
 // The same for batch number *step of a shuffled order: indices = order + (*step) * n, with the
-// step read on the device, so one captured graph serves every step of an epoch.
+// step read on the device, so one captured graph serves every step of an epoch (step may be
+// nullptr: then indices = order, which is gather_batch).
 void gather_batch_at_step(const NormalizeParams& norm, int n, int pixels,
                           const std::uint8_t* images, const std::uint8_t* labels,
                           const std::int32_t* order, const std::int32_t* step, float* batch,

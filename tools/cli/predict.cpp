@@ -60,18 +60,12 @@ void add_predict_command(CLI::App& app) {
       throw Error(fmt::format("{} holds {}x{}x{} images but {} expects {}", a.data, test.channels,
                               test.height, test.width, network.name(), in.to_string()));
 
-    // The normalisation training used: x = (byte / 255 - mean) / std.
-    const TrainOptions defaults;
     const int classes = network.classes();
-    const std::size_t pixels = std::size_t(test.sample_size());
     std::vector<float> logits;
     logits.reserve(std::size_t(test.count) * classes);
-    std::vector<float> batch(std::size_t(a.batch) * pixels);
     for (int first = 0; first < test.count; first += a.batch) {
       const int n = std::min(a.batch, test.count - first);
-      const std::uint8_t* bytes = test.images.data() + std::size_t(first) * pixels;
-      for (std::size_t i = 0; i < std::size_t(n) * pixels; ++i)
-        batch[i] = (float(bytes[i]) / 255.0f - defaults.normalize_mean) / defaults.normalize_std;
+      const std::vector<float> batch = normalized_samples(test, first, n);  // as training does
       const std::vector<float> scores = model.logits(batch.data(), n);
       logits.insert(logits.end(), scores.begin(), scores.end());
     }
@@ -84,7 +78,7 @@ void add_predict_command(CLI::App& app) {
     file.metadata["weights"] = a.weights;
     file.metadata["device"] = to_string(options.device);
     file.metadata["normalization"] =
-        fmt::format("(x / 255 - {}) / {}", defaults.normalize_mean, defaults.normalize_std);
+        fmt::format("(x / 255 - {}) / {}", kFashionMnistMean, kFashionMnistStd);
     file.save(a.out);
     fmt::print("wrote logits of {} test images ({} classes) to {}\n", test.count, classes, a.out);
   });

@@ -85,10 +85,7 @@ class TrainingPlots {
       throw Error(fmt::format("--plots {}: cannot create the directory: {}", dir_, ec.message()));
     // The feature-map picture follows test image 0, normalised as training normalises.
     if (test.count == 0) throw Error("--plots: the test set is empty");
-    const std::size_t pixels = std::size_t(test.sample_size());
-    sample_.resize(pixels);
-    for (std::size_t i = 0; i < pixels; ++i)
-      sample_[i] = (float(test.images[i]) / 255.0f - mean) / std;
+    sample_ = normalized_samples(test, 0, 1, mean, std);
   }
 
   void add_epoch(Model& model, const EpochReport& report) {
@@ -248,8 +245,7 @@ void add_eval_command(CLI::App& app) {
     Model model(network, compile_options(a));
     load_checkpoint(a.weights, model);
     const Dataset test_set = load_split(a.data, false, a.test_limit);
-    const TrainOptions defaults;
-    model.set_normalization(defaults.normalize_mean, defaults.normalize_std);
+    model.set_normalization(kFashionMnistMean, kFashionMnistStd);
     model.upload_eval_set(test_set);
     const BatchStats stats = model.evaluate_resident();
     fmt::print("accuracy {:.4f} loss {:.4f} images {}\n", stats.accuracy(), stats.mean_loss(),
