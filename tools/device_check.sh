@@ -240,6 +240,28 @@ else
     record train "${PIPESTATUS[0]}"
   fi
 
+  # Determinism (issue: reliability): the same run again must give a byte-identical checkpoint.
+  log "determinism: a second identical training run"
+  limit=$(step_limit 30)
+  if ((limit == 0)); then step_status[determinism]="skipped: out of time"
+  elif [[ ${step_status[train]} != ok ]]; then step_status[determinism]="skipped: training failed"
+  else
+    echo "######## determinism: the same run again, checkpoints compared byte for byte" \
+      >>"$OUT/train.log"
+    # shellcheck disable=SC2086
+    timeout -k 5 "$limit" "$tool" train --device cuda --epochs 10 --batch 256 --data "$data" \
+      --checkpoint "$work/lenet5-again.safetensors" ${CNNRT_TRAIN_EXTRA_ARGS:-} 2>&1 |
+      tail -n 2 >>"$OUT/train.log"
+    record determinism "${PIPESTATUS[0]}"
+    if [[ ${step_status[determinism]} == ok ]]; then
+      if cmp "$work/lenet5.safetensors" "$work/lenet5-again.safetensors" >>"$OUT/train.log"; then
+        echo "checkpoints identical ($(stat -c %s "$work/lenet5.safetensors") bytes)" >>"$OUT/train.log"
+      else
+        step_status[determinism]="failed: the two checkpoints differ"
+      fi
+    fi
+  fi
+
   # Whole-network gradients, CUDA against the CPU backend, for both LeNets (issue: training).
   log "gradcheck: CUDA against CPU"
   gradcheck_rc=0
