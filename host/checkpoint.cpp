@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+#include <cstdlib>
+
 #include "cnnrt/error.hpp"
 #include "cnnrt/safetensors.hpp"
 
@@ -9,12 +12,17 @@ namespace cnnrt {
 
 namespace {
 constexpr const char* kFormat = "cnnrt-checkpoint-1";
+constexpr const char* kStepsDone = "epoch_steps_done";
+constexpr const char* kLossSum = "epoch_loss_sum";
+constexpr const char* kCorrect = "epoch_correct";
+constexpr const char* kSamples = "epoch_samples";
 std::string momentum_name(const std::string& name) {
   return name + ".momentum";
 }
 }  // namespace
 
-void save_checkpoint(const std::string& path, const Model& model, int epochs_done) {
+void save_checkpoint(const std::string& path, const Model& model, int epochs_done,
+                     const EpochPosition& within_epoch) {
   SafeTensors file;
   for (const ParameterInfo& p : model.parameters()) {
     const std::vector<float> values = model.parameter(p.name);
@@ -26,6 +34,14 @@ void save_checkpoint(const std::string& path, const Model& model, int epochs_don
   file.metadata["model"] = network_to_json(model.network());
   file.metadata["epochs_done"] = std::to_string(epochs_done);
   file.metadata["step_counter"] = std::to_string(model.step_counter());
+  if (within_epoch.steps_done > 0) {
+    const BatchStats& s = within_epoch.stats;
+    file.metadata[kStepsDone] = std::to_string(within_epoch.steps_done);
+    // The shortest text that reads back as the same double: the resumed sum continues bit for bit.
+    file.metadata[kLossSum] = fmt::format("{}", s.loss_sum);
+    file.metadata[kCorrect] = std::to_string(s.correct);
+    file.metadata[kSamples] = std::to_string(s.samples);
+  }
   file.save(path);
 }
 
@@ -62,6 +78,19 @@ CheckpointState load_checkpoint(const std::string& path, Model& model) {
   };
   state.epochs_done = static_cast<int>(number("epochs_done"));
   state.step_counter = number("step_counter");
+  EpochPosition& position = state.within_epoch;
+  position.steps_done = static_cast<int>(number(kStepsDone));
+  if (position.steps_done > 0) {
+    const auto it = file.metadata.find(kLossSum);
+    const std::string text = it == file.metadata.end() ? std::string() : it->second;
+    char* end = nullptr;
+    position.stats.loss_sum = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !std::isfinite(position.stats.loss_sum))
+      throw Error(
+          fmt::format("{}: metadata '{}' is not a finite number: '{}'", path, kLossSum, text));
+    position.stats.correct = static_cast<std::int64_t>(number(kCorrect));
+    position.stats.samples = static_cast<std::int64_t>(number(kSamples));
+  }
   for (const ParameterInfo& p : model.parameters()) {
     model.set_parameter(p.name, file.get(p.name).as_floats());
     const std::string m = momentum_name(p.name);

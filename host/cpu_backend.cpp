@@ -1,14 +1,17 @@
 #include "host/cpu_backend.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 #include <thread>
 #include <vector>
 
+#include "cnnrt/error.hpp"
+#include "host/memory.hpp"
 #include "host/worker_pool.hpp"
 #include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/conv.hpp"
@@ -32,8 +35,16 @@ class CpuBackend final : public Backend<T> {
   }
 
   void* allocate(std::size_t bytes) override {
+    // More than the machine has would only be paged out, or end in the OOM killer once touched
+    // (Linux overcommits), so it is refused up front.
+    const std::size_t physical = physical_memory_bytes();
+    if (physical > 0 && bytes > physical)
+      throw Error(fmt::format("out of host memory: {} bytes ({}) asked for, the machine has {}",
+                              bytes, byte_size(bytes), byte_size(physical)));
     void* p = std::aligned_alloc(256, std::max<std::size_t>(256, (bytes + 255) / 256 * 256));
-    if (p == nullptr) throw std::bad_alloc();
+    if (p == nullptr)
+      throw Error(fmt::format("out of host memory: allocating {} bytes ({}) failed", bytes,
+                              byte_size(bytes)));
     return p;
   }
   void release(void* pointer) noexcept override { std::free(pointer); }

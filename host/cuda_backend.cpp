@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cnnrt/device.hpp"
+#include "host/memory.hpp"
 #include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/check.hpp"
 #include "kernels/cuda/conv.cuh"
@@ -46,11 +47,7 @@ class CudaBackend final : public Backend<float> {
 
   cudaStream_t stream() const { return stream_; }
 
-  void* allocate(std::size_t bytes) override {
-    void* p = nullptr;
-    CNNRT_CUDA_CHECK(cudaMalloc(&p, std::max<std::size_t>(bytes, 1)));
-    return p;
-  }
+  void* allocate(std::size_t bytes) override { return device_allocate(bytes); }
   void release(void* pointer) noexcept override { (void)cudaFree(pointer); }
   void copy_to_backend(void* dst, const void* src, std::size_t bytes) override {
     if (bytes == 0) return;

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "host/memory.hpp"
 #include "kernels/cuda/check.hpp"
 
 namespace cnnrt {
@@ -14,7 +15,7 @@ class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   explicit DeviceBuffer(std::size_t count) : count_(count) {
-    if (count_ > 0) CNNRT_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&data_), bytes()));
+    if (count_ > 0) data_ = static_cast<T*>(device_allocate(bytes()));
   }
   ~DeviceBuffer() {
     if (data_ != nullptr) (void)cudaFree(data_);

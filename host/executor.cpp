@@ -188,7 +188,12 @@ Executor<T>::Executor(const Network& network, int batch, std::unique_ptr<Backend
   const std::size_t workspace_at = arena.take(workspace_bytes_);
   arena_bytes_ = arena.size();
 
-  arena_ = backend_->allocate(arena_bytes_);
+  try {
+    arena_ = backend_->allocate(arena_bytes_);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{} at batch {}: {}; a smaller batch needs less", network.name(), batch,
+                            e.what()));
+  }
   backend_->fill_zero(arena_, arena_bytes_);
   pinned_ = backend_->allocate_pinned_host(sizeof(double) * 2);
   params_ = at(params_at);
@@ -258,6 +263,12 @@ void Executor<T>::gather_at_batch_step(const NormalizeParams& norm, const std::u
 template <typename T>
 void Executor<T>::reset_batch_step() {
   backend_->fill_zero(batch_step_, sizeof(std::int32_t));
+}
+
+template <typename T>
+void Executor<T>::set_batch_step(int step) {
+  const std::int32_t value = step;
+  backend_->copy_to_backend(batch_step_, &value, sizeof(value));
 }
 
 template <typename T>
@@ -395,6 +406,14 @@ template <typename T>
 void Executor<T>::reset_counters() {
   backend_->fill_zero(loss_sum_, sizeof(T));
   backend_->fill_zero(correct_, sizeof(std::int32_t));
+}
+
+template <typename T>
+void Executor<T>::set_counters(const BatchStats& stats) {
+  const T loss_sum = static_cast<T>(stats.loss_sum);
+  const auto correct = static_cast<std::int32_t>(stats.correct);
+  backend_->copy_to_backend(loss_sum_, &loss_sum, sizeof(T));
+  backend_->copy_to_backend(correct_, &correct, sizeof(std::int32_t));
 }
 
 template <typename T>

@@ -70,6 +70,7 @@ class Executor {
                             const std::uint8_t* labels, const std::int32_t* order, int pixels,
                             int n);
   void reset_batch_step();
+  void set_batch_step(int step);
   void advance_batch_step();
 
   // Passes over the batch in `input` / `labels`. forward() with training=false skips dropout.
@@ -83,6 +84,8 @@ class Executor {
   void train_pass(int n, const SgdParams& sgd);
 
   void reset_counters();
+  // Sets the counters to a previous read_counters() result (exact: the loss sum is held in T).
+  void set_counters(const BatchStats& stats);
   BatchStats read_counters(std::int64_t samples);  // waits
   // Starts an asynchronous read of the counters; returns the last one that completed.
   bool poll_counters(double* loss_sum, std::int64_t* correct);

@@ -229,11 +229,28 @@ void Model::upload_eval_set(const Dataset& data) {
 }
 
 BatchStats Model::train_epoch(int epoch, const Progress& progress) {
+  return train_epoch(epoch, EpochControl{}, progress).stats;
+}
+
+Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
+                                    const Progress& progress) {
   Impl& m = *impl_;
   ResidentSet& set = m.train;
   if (set.count == 0) throw Error("train_epoch: no training set uploaded (upload_train_set)");
   Executor<float>& exec = *m.exec;
   Backend<float>& backend = exec.backend();
+  const int batch = exec.batch();
+  const int full_steps = set.count / batch;
+  const int steps = (set.count + batch - 1) / batch;
+  auto samples_after = [&](int step) {
+    return std::min<std::int64_t>(std::int64_t(step) * batch, set.count);
+  };
+  if (control.first_step < 0 || control.first_step > steps ||
+      control.done.samples != samples_after(control.first_step))
+    throw Error(fmt::format(
+        "train_epoch: cannot start after step {} having seen {} images: an epoch of {} images "
+        "at batch {} has {} steps",
+        control.first_step, control.done.samples, set.count, batch, steps));
   // The epoch's order: a permutation seeded by (seed, epoch), uploaded once per epoch.
   m.order.resize(static_cast<std::size_t>(set.count));
   std::iota(m.order.begin(), m.order.end(), 0);
@@ -242,10 +259,9 @@ BatchStats Model::train_epoch(int epoch, const Progress& progress) {
   backend.copy_to_backend(set.order, m.order.data(), m.order.size() * sizeof(std::int32_t));
 
   exec.reset_counters();
+  if (control.first_step > 0) exec.set_counters(control.done);
   exec.reset_batch_step();
-  const int batch = exec.batch();
-  const int full_steps = set.count / batch;
-  const int steps = (set.count + batch - 1) / batch;
+  if (control.first_step > 0) exec.set_batch_step(std::min(control.first_step, full_steps));
   // One full-batch step: everything a captured graph replays. The batch counter lives on the
   // backend, so the same launches serve every step.
   auto enqueue_full_step = [&] {
@@ -270,35 +286,42 @@ BatchStats Model::train_epoch(int epoch, const Progress& progress) {
       m.graph_key = key;
     }
   }
-  BatchStats running;
-  auto report_progress = [&](int step, int samples_done) {
+  BatchStats running = control.done;
+  auto report_progress = [&](int step) {
     if (!progress) return;
     double loss_sum = 0;
     std::int64_t correct = 0;
     if (exec.poll_counters(&loss_sum, &correct))
-      running = BatchStats{loss_sum, correct, std::int64_t(samples_done)};
+      running = BatchStats{loss_sum, correct, samples_after(step)};
     progress(step, steps, running);
   };
-  for (int step = 0; step < full_steps; ++step) {
+  auto stop_requested = [&] {
+    return control.stop != nullptr && control.stop->load(std::memory_order_relaxed);
+  };
+  int done = control.first_step;
+  while (done < steps && !stop_requested()) {
     ScopedRange range("step");
-    if (m.profiler) m.profiler->before_step(std::int64_t(exec.step_counter));
-    if (m.used_graph)
-      backend.replay();
-    else
-      enqueue_full_step();
-    if (m.profiler) m.profiler->after_step(std::int64_t(exec.step_counter));
+    if (done < full_steps) {
+      if (m.profiler) m.profiler->before_step(std::int64_t(exec.step_counter));
+      if (m.used_graph)
+        backend.replay();
+      else
+        enqueue_full_step();
+      if (m.profiler) m.profiler->after_step(std::int64_t(exec.step_counter));
+    } else {  // the last, partial batch runs eagerly
+      const int n = set.count - full_steps * batch;
+      exec.gather(m.norm, set.images, set.labels, set.order + std::size_t(full_steps) * batch,
+                  set.pixels, n);
+      exec.train_pass(n, m.sgd);
+    }
     ++exec.step_counter;
-    report_progress(step + 1, (step + 1) * batch);
+    ++done;
+    report_progress(done);
+    if (control.stop_on_nonfinite &&
+        !std::isfinite(exec.read_counters(samples_after(done)).loss_sum))
+      break;
   }
-  if (full_steps < steps) {  // the last, partial batch runs eagerly
-    const int n = set.count - full_steps * batch;
-    exec.gather(m.norm, set.images, set.labels, set.order + std::size_t(full_steps) * batch,
-                set.pixels, n);
-    exec.train_pass(n, m.sgd);
-    ++exec.step_counter;
-    report_progress(steps, set.count);
-  }
-  return exec.read_counters(set.count);
+  return EpochPass{exec.read_counters(samples_after(done)), done, steps};
 }
 
 bool Model::last_epoch_used_graph() const {
@@ -385,6 +408,25 @@ std::uint64_t Model::step_counter() const {
 }
 void Model::set_step_counter(std::uint64_t steps) {
   impl_->exec->step_counter = steps;
+}
+
+Model::TrainingState Model::training_state() const {
+  Executor<float>& exec = *impl_->exec;
+  const auto count = static_cast<std::size_t>(exec.parameter_count());
+  return TrainingState{exec.download(exec.params(), count), exec.download(exec.velocity(), count),
+                       exec.step_counter};
+}
+
+void Model::restore_training_state(const TrainingState& state) {
+  Executor<float>& exec = *impl_->exec;
+  const auto count = static_cast<std::size_t>(exec.parameter_count());
+  if (state.parameters.size() != count || state.momentum.size() != count)
+    throw Error(
+        fmt::format("restore_training_state: {} has {} parameters, the state holds {} and {}",
+                    impl_->network.name(), count, state.parameters.size(), state.momentum.size()));
+  exec.upload(exec.params(), state.parameters);
+  exec.upload(exec.velocity(), state.momentum);
+  exec.step_counter = state.step_counter;
 }
 
 float LrSchedule::rate(float base_lr, int epoch, int total_epochs) const {

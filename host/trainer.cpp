@@ -1,11 +1,16 @@
 #include "cnnrt/trainer.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -46,18 +51,24 @@ class MetricsCsv {
     if (path.empty()) return;
     // A resumed run appends to its metrics, but a file it starts still needs the header.
     const bool has_rows = append && std::ifstream(path).peek() != std::ifstream::traits_type::eof();
+    errno = 0;
     file_.open(path, append ? std::ios::app : std::ios::trunc);
-    if (!file_) throw Error(fmt::format("cannot write metrics file {}", path));
+    if (!file_)
+      throw Error(fmt::format("cannot write the metrics file {}: {}", path,
+                              errno != 0 ? std::strerror(errno) : "cannot open"));
     if (!has_rows)
       file_ << "epoch,train_loss,train_acc,test_loss,test_acc,seconds,images_per_second,wall_s\n";
   }
   void write(const EpochReport& r) {
     if (!file_.is_open()) return;
+    errno = 0;
     file_ << fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.4f},{:.1f},{:.4f}\n", r.epoch,
                          r.train.mean_loss(), r.train.accuracy(), r.test.mean_loss(),
                          r.test.accuracy(), r.seconds, r.images_per_second, r.wall_seconds);
     file_.flush();
-    if (!file_) throw Error(fmt::format("writing metrics file {} failed", path_));
+    if (!file_)
+      throw Error(fmt::format("writing the metrics file {} failed: {}", path_,
+                              errno != 0 ? std::strerror(errno) : "stream error"));
   }
 
  private:
@@ -77,19 +88,85 @@ void draw_progress(int epoch, int epochs, int step, int steps, const BatchStats&
   std::fflush(stdout);
 }
 
+// The step of `epoch` (1-based) after which the running loss sum first stopped being finite, or 0
+// when it did not happen again.
+//
+// Why a re-run: the loss is read once per epoch (on CUDA it accumulates on the device, and a read
+// after every step would stall the replayed step graphs), so divergence shows at the epoch's end.
+// train() keeps a host copy of the state at the epoch's start (2 x parameters, one transfer each
+// per epoch, nothing per step); this puts it back and runs the epoch again reading the loss after
+// every step. Training is deterministic, so the re-run takes the same steps as the first run.
+int locate_divergence(Model& model, int epoch, Model::EpochControl control,
+                      const Model::TrainingState& epoch_start) {
+  model.restore_training_state(epoch_start);
+  control.stop = nullptr;
+  control.stop_on_nonfinite = true;
+  const Model::EpochPass pass = model.train_epoch(epoch, control);
+  return std::isfinite(pass.stats.loss_sum) ? 0 : pass.steps_done;
+}
+
+// The position a checkpoint was stopped at, checked against this run's epoch.
+Model::EpochControl resume_position(const CheckpointState& state, const std::string& path,
+                                    const Model& model, const Dataset& train_set) {
+  Model::EpochControl control;
+  const EpochPosition& at = state.within_epoch;
+  if (at.steps_done == 0) return control;
+  const std::int64_t batch = model.options().batch_size;
+  const std::int64_t steps = (train_set.count + batch - 1) / batch;
+  if (at.steps_done > steps ||
+      at.stats.samples != std::min(at.steps_done * batch, std::int64_t(train_set.count)))
+    throw Error(fmt::format(
+        "{} stopped in epoch {} after step {} ({} images); this run's epoch of {} images at batch "
+        "{} cannot continue it (resume with the same batch size, data and training limit)",
+        path, state.epochs_done + 1, at.steps_done, at.stats.samples, train_set.count, batch));
+  control.first_step = at.steps_done;
+  control.done = at.stats;
+  return control;
+}
+
 }  // namespace
+
+void check_can_write(const std::string& path, const std::string& what, bool via_temporary) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode))
+    throw Error(fmt::format("cannot write the {} {}: it is a directory", what, path));
+  const std::string probe = via_temporary ? path + ".tmp" : path;
+  // A file written in place that exists already is opened for appending and left as it is;
+  // otherwise the file is created and removed again.
+  const bool exists = !via_temporary && ::access(path.c_str(), F_OK) == 0;
+  const int flags = O_WRONLY | O_CLOEXEC | (exists ? O_APPEND : O_CREAT | O_TRUNC);
+  const int fd = ::open(probe.c_str(), flags, 0644);
+  if (fd < 0) {
+    const std::string reason = std::strerror(errno);
+    throw Error(fmt::format("cannot write the {} {}: {}{}", what, path, reason,
+                            via_temporary ? fmt::format(" (creating {})", probe) : ""));
+  }
+  ::close(fd);
+  if (!exists) ::unlink(probe.c_str());
+}
 
 EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_set,
                   const TrainOptions& options,
                   const std::function<void(const EpochReport&)>& on_epoch) {
   if (options.epochs <= 0)
     throw Error(fmt::format("--epochs must be positive, got {}", options.epochs));
+  // Before anything slow: a path that cannot be written should not cost an epoch.
+  if (!options.checkpoint_path.empty())
+    check_can_write(options.checkpoint_path, "checkpoint", true);
+  if (!options.metrics_path.empty()) check_can_write(options.metrics_path, "metrics file", false);
   int first_epoch = 0;
+  Model::EpochControl resume_at;
   if (!options.resume_path.empty()) {
     const CheckpointState state = load_checkpoint(options.resume_path, model);
     first_epoch = state.epochs_done;
-    if (!options.quiet)
-      fmt::print("resumed from {} after epoch {}\n", options.resume_path, state.epochs_done);
+    resume_at = resume_position(state, options.resume_path, model, train_set);
+    if (!options.quiet) {
+      if (resume_at.first_step > 0)
+        fmt::print("resumed from {} in epoch {} after step {}\n", options.resume_path,
+                   first_epoch + 1, resume_at.first_step);
+      else
+        fmt::print("resumed from {} after epoch {}\n", options.resume_path, first_epoch);
+    }
     if (first_epoch >= options.epochs)
       throw Error(fmt::format("{} already has {} epochs; ask for more than that with --epochs",
                               options.resume_path, first_epoch));
@@ -97,7 +174,11 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
   model.set_normalization(options.normalize_mean, options.normalize_std);
   model.upload_train_set(train_set);
   model.upload_eval_set(test_set);
-  MetricsCsv metrics(options.metrics_path, first_epoch > 0);
+  MetricsCsv metrics(options.metrics_path, !options.resume_path.empty());
+  const std::string kept =
+      options.checkpoint_path.empty()
+          ? ""
+          : fmt::format("the last good checkpoint {} is kept; ", options.checkpoint_path);
 
   EpochReport report;
   for (int epoch = first_epoch; epoch < options.epochs; ++epoch) {
@@ -106,29 +187,50 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
     sgd.lr = options.schedule.rate(options.sgd.lr, epoch, options.epochs);
     model.set_sgd(sgd);
 
+    Model::EpochControl control = epoch == first_epoch ? resume_at : Model::EpochControl{};
+    control.stop = options.stop;
+    const Model::TrainingState epoch_start = model.training_state();  // see locate_divergence
     const auto start = std::chrono::steady_clock::now();
     Model::Progress progress;
-    if (options.progress_bar)
+    if (options.progress_bar || options.on_step)
       progress = [&](int step, int steps, const BatchStats& running) {
-        if (step == steps || step % 8 == 0)
+        if (options.progress_bar && (step == steps || step % 8 == 0))
           draw_progress(epoch + 1, options.epochs, step, steps, running);
+        if (options.on_step) options.on_step(epoch + 1, step, steps);
       };
-    report.train = model.train_epoch(epoch, progress);
+    const Model::EpochPass pass = model.train_epoch(epoch, control, progress);
+    report = EpochReport{};
+    report.train = pass.stats;
     report.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (options.progress_bar) fmt::print("\r{:80}\r", "");
 
     report.epoch = epoch + 1;
     report.lr = sgd.lr;
-    report.images_per_second = report.seconds > 0 ? train_set.count / report.seconds : 0.0;
+    report.steps = pass.steps;
+    report.steps_done = pass.steps_done;
+    const double trained = double(pass.stats.samples - control.done.samples);
+    report.images_per_second = report.seconds > 0 ? trained / report.seconds : 0.0;
     const double loss = report.train.mean_loss();
-    if (!std::isfinite(loss))
-      throw Error(fmt::format(
-          "training diverged in epoch {}: the loss is {} (lr {}); {}try a smaller --lr",
-          report.epoch, loss, sgd.lr,
-          options.checkpoint_path.empty()
-              ? ""
-              : fmt::format("the last good checkpoint {} is kept; ", options.checkpoint_path)));
+    if (!std::isfinite(pass.stats.loss_sum)) {
+      const int step = locate_divergence(model, epoch, control, epoch_start);
+      const std::string where =
+          step > 0 ? fmt::format("in epoch {} at step {} of {}", report.epoch, step, pass.steps)
+                   : fmt::format(
+                         "in epoch {} (a step-by-step re-run of the epoch did not "
+                         "reproduce it)",
+                         report.epoch);
+      throw Error(fmt::format("training diverged {}: the loss is {} (lr {}); {}try a smaller --lr",
+                              where, loss, sgd.lr, kept));
+    }
+    if (options.stop != nullptr && options.stop->load(std::memory_order_relaxed)) {
+      report.stopped = true;
+      report.wall_seconds = process_uptime_seconds();
+      if (!options.checkpoint_path.empty())
+        save_checkpoint(options.checkpoint_path, model, epoch,
+                        EpochPosition{pass.steps_done, pass.stats});
+      return report;
+    }
     report.test = model.evaluate_resident();
     report.wall_seconds = process_uptime_seconds();
 

@@ -15,6 +15,7 @@
 #include "cnnrt/model.hpp"
 #include "cnnrt/network.hpp"
 #include "cnnrt/safetensors.hpp"
+#include "tests/model_util.hpp"
 #include "tests/test_util.hpp"
 #include "tests/tool_util.hpp"
 
@@ -59,6 +60,69 @@ TEST_F(CliTest, UsageErrorsExitWith2) {
   EXPECT_EQ(bad_value.exit_code, 2) << bad_value.output;
   const test::ToolRun bad_command = test::run_tool("fly");
   EXPECT_EQ(bad_command.exit_code, 2) << bad_command.output;
+}
+
+// Usage errors: one line "cnnrt: error: <message>" naming the option, then where to find help, and
+// exit status 2; nothing is loaded or trained.
+TEST_F(CliTest, UsageErrorsAreOneLineAndExitWith2) {
+  const struct {
+    std::string arguments, named;
+  } cases[] = {
+      {"train --no-such-option", "--no-such-option"},
+      {"train --device cpu --batch 0", "--batch"},
+      {"train --device cpu --lr -0.1", "--lr"},
+      {"train --device cpu --schedule linear", "unknown learning-rate schedule 'linear'"},
+      {"train --device cpu --schedule step:0:0.5", "step:0:0.5"},
+      {"train --device cpu --init glorot", "unknown initialisation 'glorot'"},
+      {"train --device cpu --epochs 0", "--epochs"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.arguments);
+    const test::ToolRun r = test::run_tool(c.arguments + " --data /nonexistent");
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    const std::vector<std::string> lines = lines_of(r.output);
+    ASSERT_EQ(lines.size(), 2u) << r.output;
+    EXPECT_EQ(lines[0].rfind("cnnrt: error: ", 0), 0u) << lines[0];
+    EXPECT_TRUE(test::contains(lines[0], c.named));
+    EXPECT_EQ(lines[1], "run 'cnnrt train --help' for usage");
+  }
+  const test::ToolRun unknown_command = test::run_tool("fly");
+  EXPECT_EQ(unknown_command.exit_code, 2);
+  const std::vector<std::string> lines = lines_of(unknown_command.output);
+  ASSERT_EQ(lines.size(), 2u) << unknown_command.output;
+  EXPECT_TRUE(test::contains(lines[0], "fly"));
+  EXPECT_EQ(lines[1], "run 'cnnrt --help' for usage");
+}
+
+// Errors found while running (not while parsing) exit with 1 and print exactly one line.
+TEST_F(CliTest, DeviceCudaWithoutGpuIsOneLine) {
+  if (cuda_available()) GTEST_SKIP() << "a CUDA device is present";
+  const test::ToolRun r = test::run_tool("train --device cuda --data /nonexistent");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  const std::vector<std::string> lines = lines_of(r.output);
+  ASSERT_EQ(lines.size(), 1u) << r.output;
+  EXPECT_EQ(lines[0].rfind("cnnrt: error: --device cuda: no CUDA device", 0), 0u) << lines[0];
+}
+
+// --train-limit and --test-limit past the data set take all of it, with a notice.
+TEST_F(CliTest, LimitsPastTheDataSetAreClamped) {
+  test::write_synthetic_mnist_dir(dir().string(), 96, 40);
+  const test::ToolRun r = test::run_tool(
+      "train --device cpu --threads 1 --epochs 1 --batch 32 --train-limit 99999 --test-limit "
+      "1000 --checkpoint '" +
+      path("c.safetensors") + "' --data '" + dir().string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(
+      test::contains(r.output, "--train-limit 99999 is more than the 96 images; using all"));
+  EXPECT_TRUE(test::contains(r.output, "--test-limit 1000 is more than the 40 images; using all"));
+  EXPECT_TRUE(test::contains(r.output, "(96 train / 40 test images)"));
+
+  const test::ToolRun eval =
+      test::run_tool("eval --device cpu --threads 1 --test-limit 50 --weights '" +
+                     path("c.safetensors") + "' --data '" + dir().string() + "'");
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_TRUE(test::contains(eval.output, "--test-limit 50 is more than the 40 images; using all"));
+  EXPECT_TRUE(test::contains(lines_of(eval.output).back(), "images 40"));
 }
 
 TEST_F(CliTest, HelpExitsWith0) {

@@ -3,13 +3,15 @@
 // small learnable data set.
 #include <cstdint>
 #include <random>
+#include <string>
 
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/model.hpp"
 
 namespace cnnrt::test {
 
-// A CPU model with a fixed batch, seed and thread count (results do not depend on the threads).
+// A CPU model with a fixed batch, seed and thread count (the bits depend on the thread count:
+// CompileOptions::cpu_threads).
 inline CompileOptions cpu_options(int batch, std::uint64_t seed = 1, int threads = 2) {
   CompileOptions o;
   o.device = Device::cpu;
@@ -37,6 +39,21 @@ inline Dataset synthetic_set(int count, std::uint64_t seed) {
         data.images.push_back(std::uint8_t(y / 2 == label + 2 ? 255 : pixel(rng)));
   }
   return data;
+}
+
+// An MNIST-format directory (plain IDX files) holding synthetic_set(train_count, 1) as the
+// training split and synthetic_set(test_count, 2) as the test split, for runs of the tool.
+inline void write_synthetic_mnist_dir(const std::string& dir, int train_count, int test_count) {
+  const struct {
+    const char* name;
+    Dataset data;
+  } splits[] = {{"train", synthetic_set(train_count, 1)}, {"t10k", synthetic_set(test_count, 2)}};
+  for (const auto& split : splits) {
+    const Dataset& d = split.data;
+    write_idx_file(dir + "/" + split.name + "-images-idx3-ubyte", {d.count, d.height, d.width},
+                   d.images);
+    write_idx_file(dir + "/" + split.name + "-labels-idx1-ubyte", {d.count}, d.labels);
+  }
 }
 
 }  // namespace cnnrt::test

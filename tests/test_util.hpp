@@ -149,6 +149,21 @@ inline void write_text(const std::string& path, const std::string& text) {
   out << text;
 }
 
+// The lines of a metrics CSV (header included) cut after the fifth column: epoch, train_loss,
+// train_acc, test_loss, test_acc; the timing columns (seconds, images_per_second, wall_s) differ
+// from run to run.
+inline std::vector<std::string> metrics_rows_without_timing(const std::string& csv_path) {
+  std::vector<std::string> rows;
+  std::ifstream csv(csv_path);
+  for (std::string line; std::getline(csv, line);) {
+    std::size_t cut = 0;
+    for (int comma = 0; comma < 5 && cut != std::string::npos; ++comma)
+      cut = line.find(',', comma == 0 ? 0 : cut + 1);
+    rows.push_back(line.substr(0, cut));
+  }
+  return rows;
+}
+
 // A fresh directory under the system's temp directory, cnnrt_<tag>_<pid>, removed with everything
 // in it.
 class ScratchDir {

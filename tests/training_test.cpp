@@ -2,6 +2,11 @@
 // a diverging run stops with an error and keeps the last good checkpoint; the per-epoch callback,
 // learning-rate schedule and metrics file (appended to on resume).
 
+#include <fmt/format.h>
+
+#include <atomic>
+#include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -83,6 +88,303 @@ TEST_F(TrainingTest, DivergenceStopsAndKeepsTheLastGoodCheckpoint) {
   EXPECT_TRUE(test::contains(message, options.checkpoint_path));
   EXPECT_EQ(test::read_bytes(options.checkpoint_path), good_bytes);
   EXPECT_FALSE(fs::exists(options.checkpoint_path + ".tmp"));
+}
+
+// `count` copies of one synthetic sample: every batch is the same whatever the shuffled order, so
+// the steps can be replayed through Model::train_step on host batches.
+Dataset repeated_sample(int count) {
+  const Dataset one = test::synthetic_set(1, 7);
+  Dataset data = one;
+  data.count = count;
+  data.images.clear();
+  data.labels.clear();
+  for (int i = 0; i < count; ++i) {
+    data.images.insert(data.images.end(), one.images.begin(), one.images.end());
+    data.labels.push_back(one.labels[0]);
+  }
+  return data;
+}
+
+// The divergence error names the epoch and the step (1-based) where the loss first stopped being
+// finite. The step is found here by replaying the same run one host batch at a time.
+void expect_divergence_names_the_step(const CompileOptions& compile, const std::string& dir) {
+  constexpr int kSamples = 96;
+  constexpr int kBatch = 32;  // 3 steps per epoch
+  constexpr int kEpochs = 3;
+  ASSERT_EQ(compile.batch_size, kBatch);
+  const Dataset data = repeated_sample(kSamples);
+  const Network network = load_network("lenet5");
+  TrainOptions options;
+  options.epochs = kEpochs;
+  // Epoch 1 learns at lr 0.01 (the loss falls, but not to 0); epoch 2 runs at lr 1e14, so its
+  // first update makes the weights overflow a step or two later: a gross effect, not one of
+  // rounding, so the host-batch replay meets it at the same step on any backend.
+  options.sgd = SgdParams{0.01f, 0.9f, 0.0f};
+  options.schedule = LrSchedule::parse("step:1:1e16");
+  options.quiet = true;
+
+  // The replay: Model::train_step on host batches, lr per epoch as the schedule sets it.
+  int expected_epoch = 0, expected_step = 0;
+  {
+    Model replay(network, compile);
+    replay.set_normalization(options.normalize_mean, options.normalize_std);
+    const std::vector<float> images =
+        normalized_samples(data, 0, kBatch, options.normalize_mean, options.normalize_std);
+    const std::vector<std::int32_t> labels(data.labels.begin(), data.labels.begin() + kBatch);
+    for (int epoch = 0; epoch < kEpochs && expected_epoch == 0; ++epoch) {
+      SgdParams sgd = options.sgd;
+      sgd.lr = options.schedule.rate(options.sgd.lr, epoch, kEpochs);
+      replay.set_sgd(sgd);
+      for (int step = 1; step <= kSamples / kBatch; ++step) {
+        if (!std::isfinite(replay.train_step(images.data(), labels.data(), kBatch).loss_sum)) {
+          expected_epoch = epoch + 1;
+          expected_step = step;
+          break;
+        }
+      }
+    }
+  }
+  ASSERT_GE(expected_epoch, 2) << "the replay should diverge after a good first epoch";
+
+  options.checkpoint_path = dir + "/run.safetensors";
+  options.metrics_path = dir + "/run.csv";
+  std::vector<std::uint8_t> last_good_checkpoint;
+  Model model(network, compile);
+  const std::string message = test::error_message([&] {
+    train(model, data, data, options, [&](const EpochReport&) {
+      last_good_checkpoint = test::read_bytes(options.checkpoint_path);
+    });
+  });
+  EXPECT_TRUE(test::contains(
+      message, fmt::format("diverged in epoch {} at step {} of 3", expected_epoch, expected_step)))
+      << "the replay diverged in epoch " << expected_epoch << " at step " << expected_step;
+  EXPECT_TRUE(test::contains(message, options.checkpoint_path));
+  EXPECT_EQ(test::read_bytes(options.checkpoint_path), last_good_checkpoint);
+  EXPECT_FALSE(fs::exists(options.checkpoint_path + ".tmp"));
+  std::ifstream csv(options.metrics_path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(csv, line);) lines.push_back(line);
+  // The header and a row per good epoch: none for the diverged one.
+  ASSERT_EQ(lines.size(), std::size_t(expected_epoch));
+  EXPECT_EQ(lines.back().substr(0, 2), std::to_string(expected_epoch - 1) + ",");
+}
+
+TEST_F(TrainingTest, DivergenceNamesTheEpochAndStep) {
+  expect_divergence_names_the_step(test::cpu_options(32), dir().string());
+}
+
+TEST_F(TrainingTest, DivergenceNamesTheEpochAndStepCuda) {
+  CNNRT_REQUIRE_GPU();
+  CompileOptions compile = test::cpu_options(32);
+  compile.device = Device::cuda;  // graph replay, the fast path
+  expect_divergence_names_the_step(compile, dir().string());
+}
+
+// What train() leaves: the final checkpoint's bytes, the reports passed to on_epoch and the
+// metrics rows without the timing columns.
+struct RunRecord {
+  std::vector<std::uint8_t> checkpoint;
+  std::vector<EpochReport> reports;
+  std::vector<std::string> rows;
+};
+
+// Stopping through TrainOptions::stop after step `stop_step` of epoch `stop_epoch` (0: before
+// any step) and resuming from the checkpoint gives the same final checkpoint bytes, reports and
+// metrics as a run that was never stopped.
+void expect_stop_and_resume_is_exact(const Network& network, const CompileOptions& compile,
+                                     int stop_epoch, int stop_step, const std::string& dir) {
+  SCOPED_TRACE(fmt::format("stop after step {} of epoch {}", stop_step, stop_epoch));
+  const Dataset train_set = test::synthetic_set(200, 1);  // batch 32: 7 steps, the last of 8
+  const Dataset test_set = test::synthetic_set(64, 2);
+  constexpr int kSteps = 7;
+  TrainOptions options;
+  options.epochs = 3;
+  options.sgd = SgdParams{0.02f, 0.9f, 1e-4f};
+  options.quiet = true;
+  auto run = [&](TrainOptions o, const std::string& name) {
+    o.checkpoint_path = dir + "/" + name + ".safetensors";
+    o.metrics_path = dir + "/" + name + ".csv";
+    RunRecord record;
+    Model model(network, compile);
+    train(model, train_set, test_set, o,
+          [&](const EpochReport& r) { record.reports.push_back(r); });
+    record.checkpoint = test::read_bytes(o.checkpoint_path);
+    record.rows = test::metrics_rows_without_timing(o.metrics_path);
+    return record;
+  };
+  const RunRecord straight = run(options, "straight");
+
+  std::atomic<bool> stop{stop_step == 0};
+  TrainOptions stopping = options;
+  stopping.checkpoint_path = dir + "/stopped.safetensors";
+  stopping.metrics_path = dir + "/stopped.csv";
+  stopping.stop = &stop;
+  stopping.on_step = [&](int epoch, int step, int steps) {
+    EXPECT_EQ(steps, kSteps);
+    if (epoch == stop_epoch && step == stop_step) stop = true;
+  };
+  std::vector<EpochReport> reports;
+  Model first(network, compile);
+  const EpochReport stopped = train(first, train_set, test_set, stopping,
+                                    [&](const EpochReport& r) { reports.push_back(r); });
+  EXPECT_TRUE(stopped.stopped);
+  EXPECT_EQ(stopped.epoch, stop_epoch);
+  EXPECT_EQ(stopped.steps_done, stop_step);
+  EXPECT_EQ(stopped.steps, kSteps);
+  EXPECT_EQ(first.step_counter(), std::uint64_t((stop_epoch - 1) * kSteps + stop_step));
+  EXPECT_EQ(stopped.train.samples, std::min(stop_step * 32, 200));
+  Model reader(network, test::cpu_options(1));
+  const CheckpointState state = load_checkpoint(stopping.checkpoint_path, reader);
+  EXPECT_EQ(state.epochs_done, stop_epoch - 1);
+  EXPECT_EQ(state.within_epoch.steps_done, stop_step);
+  EXPECT_EQ(state.within_epoch.stats.loss_sum, stopped.train.loss_sum);
+  EXPECT_EQ(state.within_epoch.stats.correct, stopped.train.correct);
+
+  TrainOptions resuming = options;
+  resuming.checkpoint_path = stopping.checkpoint_path;
+  resuming.metrics_path = stopping.metrics_path;
+  resuming.resume_path = stopping.checkpoint_path;
+  Model resumed(network, compile);
+  train(resumed, train_set, test_set, resuming,
+        [&](const EpochReport& r) { reports.push_back(r); });
+  EXPECT_EQ(test::read_bytes(resuming.checkpoint_path), straight.checkpoint);
+  EXPECT_EQ(test::metrics_rows_without_timing(resuming.metrics_path), straight.rows);
+  ASSERT_EQ(reports.size(), straight.reports.size());
+  for (std::size_t i = 0; i < reports.size(); ++i) {
+    EXPECT_EQ(reports[i].epoch, straight.reports[i].epoch);
+    EXPECT_EQ(reports[i].train.loss_sum, straight.reports[i].train.loss_sum) << i;
+    EXPECT_EQ(reports[i].train.correct, straight.reports[i].train.correct) << i;
+    EXPECT_EQ(reports[i].train.samples, straight.reports[i].train.samples) << i;
+    EXPECT_EQ(reports[i].test.loss_sum, straight.reports[i].test.loss_sum) << i;
+  }
+}
+
+TEST_F(TrainingTest, StopFlagStopsAtTheStepAndResumeIsBitIdentical) {
+  const Network network = load_network("lenet5");
+  const CompileOptions compile = test::cpu_options(32, 3);
+  expect_stop_and_resume_is_exact(network, compile, 2, 3, dir().string());  // inside an epoch
+  expect_stop_and_resume_is_exact(network, compile, 2, 7, dir().string());  // after its last step
+  expect_stop_and_resume_is_exact(network, compile, 1, 0, dir().string());  // before any step
+}
+
+TEST_F(TrainingTest, StopFlagAndResumeWithDropoutIsBitIdentical) {
+  // Dropout masks follow the step counter, which the checkpoint carries mid-epoch too.
+  Network network(SampleShape{1, 28, 28}, 10, "dropout-net");
+  network.conv2d(4, 5, 2, Padding::same()).relu().max_pool(2, 2);
+  network.dropout(0.25f).dense(32).relu().dropout(0.5f).dense(10);
+  expect_stop_and_resume_is_exact(network, test::cpu_options(32, 4), 2, 5, dir().string());
+}
+
+TEST_F(TrainingTest, StopFlagAndResumeIsBitIdenticalCuda) {
+  CNNRT_REQUIRE_GPU();
+  CompileOptions compile = test::cpu_options(32, 3);
+  compile.device = Device::cuda;  // graph replay: the batch counter restarts mid-epoch
+  expect_stop_and_resume_is_exact(load_network("lenet5"), compile, 2, 3, dir().string());
+  expect_stop_and_resume_is_exact(load_network("lenet5"), compile, 2, 7, dir().string());
+}
+
+TEST_F(TrainingTest, ResumeWithAnotherBatchSizeInsideAnEpochIsRefused) {
+  const Dataset data = test::synthetic_set(128, 1);
+  const Network network = load_network("lenet5");
+  std::atomic<bool> stop{false};
+  TrainOptions options;
+  options.epochs = 2;
+  options.quiet = true;
+  options.checkpoint_path = path("stopped.safetensors");
+  options.stop = &stop;
+  options.on_step = [&](int, int step, int) { stop = step == 2; };
+  Model model(network, test::cpu_options(32));
+  ASSERT_TRUE(train(model, data, data, options).stopped);
+
+  TrainOptions resume = options;
+  resume.stop = nullptr;
+  resume.on_step = nullptr;
+  resume.resume_path = options.checkpoint_path;
+  Model other_batch(network, test::cpu_options(16));
+  const std::string message = test::error_message([&] { train(other_batch, data, data, resume); });
+  EXPECT_TRUE(test::contains(message, "after step 2 (64 images)"));
+  EXPECT_TRUE(test::contains(message, "at batch 16"));
+}
+
+// Output paths that cannot be written fail before the first step, naming the path and the reason.
+TEST_F(TrainingTest, UnwritablePathsFailBeforeTheFirstStep) {
+  const Dataset data = test::synthetic_set(64, 1);
+  Model model(load_network("lenet5"), test::cpu_options(32));
+  test::write_text(path("file"), "a regular file");
+  const struct {
+    std::string checkpoint, metrics, reason;
+  } cases[] = {
+      {path("missing/c.safetensors"), "", "No such file or directory"},
+      {path("file/c.safetensors"), "", "Not a directory"},
+      {dir().string(), "", "it is a directory"},
+      {"", path("missing/m.csv"), "No such file or directory"},
+      {"", path("file/m.csv"), "Not a directory"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.checkpoint + c.metrics);
+    TrainOptions options;
+    options.epochs = 1;
+    options.quiet = true;
+    options.checkpoint_path = c.checkpoint;
+    options.metrics_path = c.metrics;
+    int steps = 0;
+    options.on_step = [&](int, int, int) { ++steps; };
+    const std::string message = test::error_message([&] { train(model, data, data, options); });
+    EXPECT_TRUE(test::contains(message, c.checkpoint + c.metrics));
+    EXPECT_TRUE(test::contains(message, c.reason));
+    EXPECT_EQ(steps, 0);
+  }
+  EXPECT_FALSE(fs::exists(path("missing")));
+}
+
+// A batch whose arena is larger than the machine's memory: an error naming the bytes, not
+// std::bad_alloc. LeNet-5 holds per sample, in 4-byte words: the input (784) and label (1), every
+// layer's output and its gradient (2 x (4704 + 4704 + 1176 + 1600 + 1600 + 400 + 120 + 120 + 84 +
+// 84 + 10)) and the two pools' argmax (1176 + 400).
+constexpr std::int64_t kLeNet5BytesPerSample = 4 * (784 + 1 + 2 * 14602 + 1176 + 400);
+// Parameters, gradients and momentum (3 x 61706 floats), 256-byte alignment of ~40 regions and
+// the weight-gradient workspace (CPU: a few KB per thread; CUDA: at most 2 x 528 rows of conv2's
+// 2416 weights and biases, 10.2 MB) stay under this.
+constexpr std::int64_t kLeNet5FixedBytesBound = 16 << 20;
+
+std::int64_t bytes_named_in(const std::string& message) {
+  const std::size_t at = message.find(" bytes");
+  std::size_t begin = at;
+  while (begin > 0 && std::isdigit(static_cast<unsigned char>(message[begin - 1]))) --begin;
+  return at == std::string::npos || begin == at ? -1
+                                                : std::stoll(message.substr(begin, at - begin));
+}
+
+TEST_F(TrainingTest, BatchTooLargeForHostMemoryNamesTheBytes) {
+  constexpr int kBatch = 100000000;
+  const std::string message =
+      test::error_message([&] { Model model(load_network("lenet5"), test::cpu_options(kBatch)); });
+  EXPECT_TRUE(test::contains(message, "out of host memory"));
+  EXPECT_TRUE(test::contains(message, "at batch 100000000"));
+  const std::int64_t bytes = bytes_named_in(message);
+  EXPECT_GE(bytes, kBatch * kLeNet5BytesPerSample) << message;
+  EXPECT_LE(bytes, kBatch * kLeNet5BytesPerSample + kLeNet5FixedBytesBound) << message;
+}
+
+TEST_F(TrainingTest, BatchTooLargeForDeviceMemoryNamesTheBytes) {
+  CNNRT_REQUIRE_GPU();
+  constexpr int kBatch = 100000000;
+  CompileOptions compile = test::cpu_options(kBatch);
+  compile.device = Device::cuda;
+  const std::string message =
+      test::error_message([&] { Model model(load_network("lenet5"), compile); });
+  EXPECT_TRUE(test::contains(message, "out of device memory"));
+  EXPECT_TRUE(test::contains(message, " free of "));
+  const std::int64_t bytes = bytes_named_in(message);
+  EXPECT_GE(bytes, kBatch * kLeNet5BytesPerSample) << message;
+  EXPECT_LE(bytes, kBatch * kLeNet5BytesPerSample + kLeNet5FixedBytesBound) << message;
+  // The failed allocation leaves the device usable.
+  Model small(load_network("lenet5"), [&] {
+    CompileOptions o = compile;
+    o.batch_size = 8;
+    return o;
+  }());
+  EXPECT_EQ(small.parameter("fc3.bias").size(), 10u);
 }
 
 TEST_F(TrainingTest, EpochCallbackScheduleAndMetricsAcrossResume) {

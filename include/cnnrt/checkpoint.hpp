@@ -1,8 +1,9 @@
 #pragma once
 // Checkpoints: safetensors files with PyTorch's names and shapes ("conv1.weight" [6, 1, 5, 5],
 // "fc1.weight" [120, 400], ...), the optimizer's momentum ("<name>.momentum") and, in the header's
-// metadata, the epoch, the step counter and the model description. Written to a temporary file
-// and renamed into place, so a crash mid-write leaves the previous checkpoint intact.
+// metadata, the epoch, the step counter and the model description, and for a run stopped inside an
+// epoch, the position in it. Written to a temporary file and renamed into place, so a crash
+// mid-write leaves the previous checkpoint intact.
 #include <cstdint>
 #include <string>
 
@@ -11,13 +12,25 @@
 
 namespace cnnrt {
 
+// A position inside an epoch: the steps taken and the exact sums over their images, so that a
+// resumed epoch reports what an uninterrupted one would.
+struct CNNRT_API EpochPosition {
+  int steps_done = 0;
+  BatchStats stats;
+};
+
 struct CNNRT_API CheckpointState {
   int epochs_done = 0;  // completed epochs
   std::uint64_t step_counter = 0;
   bool has_momentum = false;
+  EpochPosition within_epoch;  // in epoch epochs_done + 1; steps_done 0 at an epoch boundary
 };
 
-CNNRT_API void save_checkpoint(const std::string& path, const Model& model, int epochs_done);
+// `within_epoch` is recorded only when it has steps (metadata epoch_steps_done, epoch_loss_sum,
+// epoch_correct, epoch_samples), so a checkpoint at an epoch boundary is the same file whichever
+// way the run got there.
+CNNRT_API void save_checkpoint(const std::string& path, const Model& model, int epochs_done,
+                               const EpochPosition& within_epoch = {});
 // Loads weights (and momentum and progress when present) into a compiled model; every tensor name
 // and shape is checked against the model. Weights-only files (no momentum) are accepted.
 CNNRT_API CheckpointState load_checkpoint(const std::string& path, Model& model);

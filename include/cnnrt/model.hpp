@@ -2,6 +2,7 @@
 // A Network compiled for a device and a batch size: every shape inferred and checked once, one
 // arena allocated for parameters, gradients, optimizer state, activations and scratch. Nothing is
 // allocated inside a step.
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -42,7 +43,9 @@ struct CNNRT_API CompileOptions {
   std::uint64_t seed = 1;  // weights, dropout masks and shuffling all derive from it
   InitScheme init = InitScheme::lecun_uniform;
   GemmBackend gemm = GemmBackend::tiled;
-  int cpu_threads = 0;  // CPU backend: 0 = all hardware threads
+  // CPU backend: 0 = all hardware threads. Runs are bit-identical for one thread count; the
+  // convolution weight gradients add per-thread partial sums, so another count rounds otherwise.
+  int cpu_threads = 0;
   // CUDA: capture one training step as a CUDA graph and replay it for every full batch of an
   // epoch (networks without dropout; with dropout the per-step mask offset keeps steps eager).
   bool cuda_graphs = true;
@@ -104,6 +107,24 @@ class CNNRT_API Model {
   // with the latest statistics that reached the host without waiting (may lag on CUDA).
   using Progress = std::function<void(int step, int steps, const BatchStats& running)>;
   BatchStats train_epoch(int epoch, const Progress& progress = {});
+  // Where an epoch pass starts and what ends it early: resuming inside an epoch, stopping on a
+  // request between steps, and finding the step where the loss stopped being finite.
+  struct EpochControl {
+    int first_step = 0;  // steps of this epoch already taken (a run stopped inside the epoch)
+    BatchStats done;     // their loss sum and correct count, carried on exactly
+    // Read on the host before each step (no device synchronisation): when set, the pass ends
+    // with the steps taken so far.
+    const std::atomic<bool>* stop = nullptr;
+    // Read the counters after every step (waits for the device) and end the pass after the first
+    // step whose running loss sum is not finite.
+    bool stop_on_nonfinite = false;
+  };
+  struct EpochPass {
+    BatchStats stats;    // over every step of the epoch taken so far, control.done included
+    int steps_done = 0;  // 0..steps (the first step is 1)
+    int steps = 0;       // in a whole epoch
+  };
+  EpochPass train_epoch(int epoch, const EpochControl& control, const Progress& progress = {});
   BatchStats evaluate_resident();  // the whole resident evaluation set
   // Nsight: bracket training steps first..last (0-based, counted over the run) with
   // cudaProfilerStart/Stop. Those steps run eagerly (no graph replay) so every kernel sits inside
@@ -129,6 +150,15 @@ class CNNRT_API Model {
   // Dropout masks and step-dependent randomness advance with this counter (saved in checkpoints).
   std::uint64_t step_counter() const;
   void set_step_counter(std::uint64_t steps);
+
+  // Everything a checkpoint restores (all parameters, their momentum, the step counter) as one
+  // host copy, for going back to an earlier point of a run without a file.
+  struct TrainingState {
+    std::vector<float> parameters, momentum;
+    std::uint64_t step_counter = 0;
+  };
+  TrainingState training_state() const;
+  void restore_training_state(const TrainingState& state);
 
  private:
   struct Impl;

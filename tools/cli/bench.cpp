@@ -21,13 +21,13 @@ void add_bench_command(CLI::App& app) {
   add_model_option(cmd, args->model, "Preset name or JSON file");
   add_device_option(cmd, args->device);
   cmd->add_option("--batch", args->batch, "Batch size")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str();
   cmd->add_option("--warmup", args->warmup, "Untimed steps first")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative_number())
       ->capture_default_str();
   cmd->add_option("--repeats", args->repeats, "Timed repeats (the median is reported)")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str();
   cmd->add_option("--gemm", args->gemm, "Dense layers on CUDA: tiled or cublas")
       ->check(CLI::IsMember({"tiled", "cublas"}))

@@ -1,10 +1,23 @@
 #pragma once
 // Each `cnnrt` subcommand lives in its own file and registers itself on the app here. A command's
 // callback does the work and throws cnnrt::Error on failure; main() maps errors to exit codes:
-// 0 success, 1 error (one line "cnnrt: error: ..." on stderr), 2 usage error.
+// 0 success, 1 error (one line "cnnrt: error: ..." on stderr), 2 usage error, and ExitCode's
+// own code (128 + the signal when a signal stopped training).
 #include <CLI/CLI.hpp>
 
+#include "cnnrt/error.hpp"
+
 namespace cnnrt::cli {
+
+// An error that ends the tool with its own exit code instead of 1.
+class ExitCode : public Error {
+ public:
+  ExitCode(const std::string& message, int code) : Error(message), code_(code) {}
+  int code() const { return code_; }
+
+ private:
+  int code_;
+};
 
 void add_info_command(CLI::App& app);
 void add_train_command(CLI::App& app);

@@ -7,6 +7,27 @@
 
 namespace cnnrt::cli {
 
+namespace {
+CLI::Validator number_check(bool zero_allowed) {
+  return CLI::Validator(
+      [zero_allowed](std::string& text) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(text, value))
+          return fmt::format("'{}' is not a number", text);
+        if (value > 0 || (zero_allowed && value == 0)) return "";
+        return fmt::format("must be {}, got {}", zero_allowed ? "zero or more" : "positive", text);
+      },
+      zero_allowed ? "NONNEGATIVE" : "POSITIVE");
+}
+}  // namespace
+
+CLI::Validator positive_number() {
+  return number_check(false);
+}
+CLI::Validator non_negative_number() {
+  return number_check(true);
+}
+
 CLI::Option* add_model_option(CLI::App* cmd, std::string& model, const std::string& help) {
   return cmd->add_option("--model", model, help)->capture_default_str();
 }
@@ -23,7 +44,7 @@ CLI::Option* add_device_option(CLI::App* cmd, std::string& device) {
 
 CLI::Option* add_test_limit_option(CLI::App* cmd, int& test_limit) {
   return cmd->add_option("--test-limit", test_limit, "Use only the first N test images (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_number());
 }
 
 CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights) {
@@ -47,8 +68,14 @@ Device resolve_device(const std::string& choice) {
 }
 
 Dataset load_split(const std::string& dir, bool train, int limit) {
-  if (limit < 0) throw Error(fmt::format("a sample limit must not be negative, got {}", limit));
+  const char* option = train ? "--train-limit" : "--test-limit";
+  if (limit < 0) throw Error(fmt::format("{} must not be negative, got {}", option, limit));
   Dataset data = load_mnist_split(dir, train);
+  if (limit > data.count) {
+    fmt::print(stderr, "cnnrt: {} {} is more than the {} images; using all\n", option, limit,
+               data.count);
+    return data;
+  }
   return limit > 0 ? data.take(limit) : data;
 }
 

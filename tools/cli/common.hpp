@@ -9,6 +9,11 @@
 
 namespace cnnrt::cli {
 
+// Number checks for options, in place of CLI11's PositiveNumber and NonNegativeNumber, whose
+// message is a range up to DBL_MAX: "--batch: must be positive, got 0".
+CLI::Validator positive_number();
+CLI::Validator non_negative_number();
+
 // --model: a preset name or a JSON model file.
 CLI::Option* add_model_option(
     CLI::App* cmd, std::string& model,
@@ -27,7 +32,8 @@ CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights);
 // "cuda" without a device is an error.
 Device resolve_device(const std::string& choice);
 
-// The train or test split of an MNIST-format directory, cut to `limit` samples when limit > 0.
+// The train or test split of an MNIST-format directory, cut to `limit` samples when limit > 0; a
+// limit past the split's size takes it all, with a notice on stderr.
 Dataset load_split(const std::string& dir, bool train, int limit);
 
 }  // namespace cnnrt::cli

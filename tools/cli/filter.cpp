@@ -65,7 +65,7 @@ void add_filter_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--sample", a.sample,
                   "Filter test image K of the IDX data set instead of IN (then only OUT is given)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_number());
   add_data_option(cmd, a.data, "Directory with MNIST-format IDX files (for --sample)");
   CLI::Option* abs_flag =
       cmd->add_flag("--abs", a.magnitude, "Write magnitudes |v|, scaled min..max to 0..255");

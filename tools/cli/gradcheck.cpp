@@ -27,7 +27,7 @@ void add_gradcheck_command(CLI::App& app) {
   cmd->add_option("--weights", args->weights, "Start from these weights (safetensors)");
   add_data_option(cmd, args->data, "Take the batch from this data set's test split");
   cmd->add_option("--batch", args->batch, "Batch size")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "Seed for the initial weights")->capture_default_str();
   cmd->add_option("--reference", args->reference,

@@ -1,10 +1,22 @@
 // The `cnnrt` command: train, evaluate, check gradients, benchmark, filter images, describe the
-// build. Exit codes: 0 success, 1 error, 2 usage error.
+// build. Exit codes:
+//   0    success
+//   1    an error while running: "cnnrt: error: <message>", one line on stderr (a missing device
+//        or file, an unwritable path, a diverged run, a batch that does not fit in memory, ...)
+//   2    a usage error found while parsing (an unknown option or command, a value a check
+//        rejects: --batch 0, a negative --lr, an unknown --schedule or --init): the same one line,
+//        then "run 'cnnrt <command> --help' for usage"
+//   130, 143  `train` stopped by SIGINT or SIGTERM (128 + the signal), after writing a
+//        checkpoint when --checkpoint is given; the message says where and how to resume
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include "cnnrt/error.hpp"
 #include "tools/cli/commands.hpp"
@@ -29,8 +41,28 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    // CLI11's own report spans lines and another format; the tool's is one line, then where to
+    // look, for the command that was being parsed.
+    std::string command = "cnnrt";
+    for (const CLI::App* sub = &app; !sub->get_subcommands().empty();) {
+      sub = sub->get_subcommands().front();
+      command += " " + sub->get_name();
+    }
+    std::string message = e.what();
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    if (command == "cnnrt" && argc > 1 && argv[1][0] != '-') {
+      // CLI11 says only "A subcommand is required" for a word that names none.
+      std::vector<std::string> names;
+      for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+        names.push_back(sub->get_name());
+      message = fmt::format("unknown command '{}' (commands: {})", argv[1], fmt::join(names, ", "));
+    }
+    fmt::print(stderr, "cnnrt: error: {}\nrun '{} --help' for usage\n", message, command);
     return 2;
+  } catch (const cnnrt::cli::ExitCode& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "cnnrt: error: {}\n", e.what());
+    return e.code();
   } catch (const std::exception& e) {
     std::fflush(stdout);
     fmt::print(stderr, "cnnrt: error: {}\n", e.what());

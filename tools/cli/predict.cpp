@@ -43,7 +43,7 @@ void add_predict_command(CLI::App& app) {
   add_data_option(cmd, a.data);
   add_device_option(cmd, a.device);
   cmd->add_option("--batch", a.batch, "Batch size")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str();
   add_test_limit_option(cmd, a.test_limit);
   cmd->callback([args] {

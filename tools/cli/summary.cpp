@@ -73,7 +73,7 @@ void add_summary_command(CLI::App& app) {
                                      "and FLOPs");
   add_model_option(cmd, *model, "Preset name or JSON file");
   cmd->add_option("--batch", *batch, "Batch size for the FLOP totals")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str();
   cmd->callback([model, batch] {
     const Network network = load_network(*model);

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 
@@ -46,14 +49,87 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
   cmd->add_option("--batch", a.batch,
                   "Batch size (default: 256 on CUDA; 64 on the CPU, which has no launch overhead "
                   "to amortise and learns more per epoch with more steps)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   add_test_limit_option(cmd, a.test_limit);
   cmd->add_option("--gemm", a.gemm, "Dense layers on CUDA: tiled (hand-written) or cublas")
       ->check(CLI::IsMember({"tiled", "cublas"}))
       ->capture_default_str();
-  cmd->add_option("--threads", a.threads, "CPU backend threads (0: all cores)")
-      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", a.threads,
+                  "CPU backend threads (0: all cores); results are bit-identical for one count, "
+                  "not across counts")
+      ->check(non_negative_number());
   cmd->add_flag("--no-graphs", a.no_graphs, "CUDA: launch every kernel of every step (no graph)");
+}
+
+// CLI11 checks from the library's parsers, so that a bad value is a usage error (exit 2) found
+// before any data is loaded, with the parser's own message.
+template <typename Parse>
+CLI::Validator parsed_by(Parse parse, const std::string& name) {
+  return CLI::Validator(
+      [parse](std::string& text) {
+        try {
+          parse(text);
+          return std::string();
+        } catch (const Error& e) {
+          return std::string(e.what());
+        }
+      },
+      name);
+}
+
+// SIGINT and SIGTERM during `train`: the first asks the training loop to stop after the step in
+// flight; the handler then restores the default action for both, so a second one kills at once.
+std::atomic<bool> stop_requested{false};
+volatile std::sig_atomic_t stop_signal = 0;
+static_assert(std::atomic<bool>::is_always_lock_free, "the handler needs a lock-free flag");
+
+extern "C" void request_stop(int signal) {
+  stop_signal = signal;
+  stop_requested.store(true, std::memory_order_relaxed);
+  struct sigaction fallback {};
+  fallback.sa_handler = SIG_DFL;
+  sigemptyset(&fallback.sa_mask);
+  sigaction(SIGINT, &fallback, nullptr);
+  sigaction(SIGTERM, &fallback, nullptr);
+}
+
+// Installs request_stop for the lifetime of the object and puts the previous handlers back.
+class StopOnSignals {
+ public:
+  StopOnSignals() {
+    struct sigaction action {};
+    action.sa_handler = request_stop;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESETHAND | SA_RESTART;  // SA_RESTART: file writes in flight go on
+    sigaction(SIGINT, &action, &previous_int_);
+    sigaction(SIGTERM, &action, &previous_term_);
+  }
+  ~StopOnSignals() {
+    sigaction(SIGINT, &previous_int_, nullptr);
+    sigaction(SIGTERM, &previous_term_, nullptr);
+  }
+  StopOnSignals(const StopOnSignals&) = delete;
+  StopOnSignals& operator=(const StopOnSignals&) = delete;
+
+ private:
+  struct sigaction previous_int_ {};
+  struct sigaction previous_term_ {};
+};
+
+// The tool's error for a run that a signal stopped: where, the checkpoint and how to go on. Exit
+// status 128 + the signal (130 for SIGINT, 143 for SIGTERM), as a shell reports a killed command.
+ExitCode interrupted(const EpochReport& report, const std::string& checkpoint) {
+  const int signal = stop_signal;
+  const std::string name = signal == SIGINT    ? "SIGINT"
+                           : signal == SIGTERM ? "SIGTERM"
+                                               : strsignal(signal);
+  const std::string where = fmt::format("interrupted in epoch {} after step {} of {} ({})",
+                                        report.epoch, report.steps_done, report.steps, name);
+  const std::string saved = checkpoint.empty()
+                                ? "no checkpoint written (no --checkpoint given)"
+                                : fmt::format("checkpoint written to {}; resume with --resume {}",
+                                              checkpoint, checkpoint);
+  return ExitCode(fmt::format("{}; {}", where, saved), 128 + signal);
 }
 
 CompileOptions compile_options(const TrainArgs& a) {
@@ -164,31 +240,33 @@ void add_train_command(CLI::App& app) {
       app.add_subcommand("train", "Train a model (LeNet-5 on Fashion-MNIST by default)");
   TrainArgs& a = *args;
   add_common(cmd, a);
-  cmd->add_option("--epochs", a.epochs, "Epochs")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  cmd->add_option("--epochs", a.epochs, "Epochs")->check(positive_number())->capture_default_str();
   cmd->add_option("--lr", a.lr,
                   "Learning rate (default: 0.02 * batch / 64, the linear scaling rule; 0.08 at "
                   "batch 256)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_number());
   cmd->add_option("--momentum", a.momentum, "SGD momentum")
       ->check(CLI::Range(0.0f, 1.0f))
       ->capture_default_str();
   cmd->add_option("--weight-decay", a.weight_decay, "L2 weight decay")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative_number())
       ->capture_default_str();
   cmd->add_option("--schedule", a.schedule, "Learning rate schedule: constant, cosine, step:E:G")
+      ->check(parsed_by(LrSchedule::parse, "SCHEDULE"))
       ->capture_default_str();
   cmd->add_option("--init", a.init,
                   "Weight init: he-uniform, he-normal, xavier-uniform, xavier-normal, "
                   "lecun-uniform, lecun-normal")
+      ->check(parsed_by(parse_init_scheme, "INIT"))
       ->capture_default_str();
   cmd->add_option("--seed", a.seed, "Seed for weights, shuffling and dropout")
       ->capture_default_str();
   cmd->add_option("--train-limit", a.train_limit, "Use only the first N training images (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_number());
   cmd->add_option("--checkpoint", a.checkpoint,
-                  "Write a checkpoint (safetensors) after each epoch");
+                  "Write a checkpoint (safetensors) after each epoch, and when SIGINT or SIGTERM "
+                  "stops training (after the step in flight; exit status 128 + the signal, a "
+                  "second signal kills at once)");
   cmd->add_option("--resume", a.resume, "Continue from a checkpoint");
   cmd->add_option("--metrics", a.metrics, "Write per-epoch metrics as CSV");
   cmd->add_option("--profile-steps", a.profile_steps,
@@ -198,6 +276,10 @@ void add_train_command(CLI::App& app) {
                   "Write loss, accuracy, kernel and feature-map PNGs into DIR after each epoch");
   cmd->callback([args] {
     const TrainArgs& a = *args;
+    StopOnSignals stop_on_signals;
+    // Unwritable output paths fail before the data is loaded (train() checks them again).
+    if (!a.checkpoint.empty()) check_can_write(a.checkpoint, "checkpoint", true);
+    if (!a.metrics.empty()) check_can_write(a.metrics, "metrics file", false);
     const Network network = load_network(a.model);
     const CompileOptions options = compile_options(a);
     const Dataset train_set = load_split(a.data, true, a.train_limit);
@@ -221,12 +303,14 @@ void add_train_command(CLI::App& app) {
     t.resume_path = a.resume;
     t.metrics_path = a.metrics;
     t.progress_bar = isatty(STDOUT_FILENO) != 0;
+    t.stop = &stop_requested;
     std::unique_ptr<TrainingPlots> plots;
     if (!a.plots.empty())
       plots = std::make_unique<TrainingPlots>(a.plots, test_set, t.normalize_mean, t.normalize_std);
     const EpochReport last = train(model, train_set, test_set, t, [&](const EpochReport& report) {
       if (plots) plots->add_epoch(model, report);
     });
+    if (last.stopped) throw interrupted(last, a.checkpoint);
     if (plots) fmt::print("plots written to {}\n", a.plots);
     fmt::print("final test accuracy {:.4f} after {} epochs ({:.1f} s since start)\n",
                last.test.accuracy(), last.epoch, last.wall_seconds);
