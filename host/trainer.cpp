@@ -88,8 +88,6 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
   if (!options.resume_path.empty()) {
     const CheckpointState state = load_checkpoint(options.resume_path, model);
     first_epoch = state.epochs_done;
-    if (!options.quiet)
-      fmt::print("resumed from {} after epoch {}\n", options.resume_path, state.epochs_done);
     if (first_epoch >= options.epochs)
       throw Error(fmt::format("{} already has {} epochs; ask for more than that with --epochs",
                               options.resume_path, first_epoch));
@@ -97,6 +95,9 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
   model.set_normalization(options.normalize_mean, options.normalize_std);
   model.upload_train_set(train_set);
   model.upload_eval_set(test_set);
+  if (options.on_start) options.on_start(first_epoch);
+  if (!options.resume_path.empty() && !options.quiet)
+    fmt::print("resumed from {} after epoch {}\n", options.resume_path, first_epoch);
   MetricsCsv metrics(options.metrics_path, first_epoch > 0);
 
   EpochReport report;

@@ -22,6 +22,10 @@ struct CNNRT_API TrainOptions {
   std::string metrics_path;     // CSV, one row per epoch, when set
   bool progress_bar = false;    // a live bar on stdout (for terminals)
   bool quiet = false;           // no per-epoch lines
+  // Called once everything is loaded and checked (the resumed checkpoint, the data sets), just
+  // before the first epoch, with the number of epochs already done: the place to announce the
+  // run, so that a bad input file gives an error and nothing else.
+  std::function<void(int first_epoch)> on_start;
 };
 
 struct CNNRT_API EpochReport {
