@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "cnnrt/device.hpp"
 #include "cnnrt/error.hpp"
 
@@ -46,9 +48,15 @@ Device resolve_device(const std::string& choice) {
   return Device::cpu;
 }
 
-Dataset load_split(const std::string& dir, bool train, int limit) {
+Dataset load_split(const std::string& dir, bool train, int limit, const Network& network) {
   if (limit < 0) throw Error(fmt::format("a sample limit must not be negative, got {}", limit));
-  Dataset data = load_mnist_split(dir, train);
+  // Labels are bytes: a model with more classes than 256 still reads them all.
+  Dataset data = load_mnist_split(dir, train, std::min(network.classes(), 256));
+  const SampleShape in = network.input();
+  if (data.channels != in.c || data.height != in.h || data.width != in.w)
+    throw Error(fmt::format("the {} split in {} holds {}x{}x{} images but {} expects {}",
+                            train ? "training" : "test", dir, data.channels, data.height,
+                            data.width, network.name(), in.to_string()));
   return limit > 0 ? data.take(limit) : data;
 }
 
