@@ -1,9 +1,15 @@
 #include "cnnrt/checkpoint.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "cnnrt/error.hpp"
 #include "cnnrt/safetensors.hpp"
@@ -19,6 +25,21 @@ constexpr const char* kSamples = "epoch_samples";
 std::string momentum_name(const std::string& name) {
   return name + ".momentum";
 }
+
+// Metadata `key` as a decimal number in [0, max]; 0 when absent.
+std::uint64_t metadata_number(const SafeTensors& file, const std::string& path, const char* key,
+                              std::uint64_t max) {
+  const auto it = file.metadata.find(key);
+  if (it == file.metadata.end()) return 0;
+  const std::string& text = it->second;
+  std::uint64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size() || value > max)
+    throw Error(fmt::format("{}: metadata '{}' is '{}', expected a whole number from 0 to {}", path,
+                            key, text, max));
+  return value;
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Model& model, int epochs_done,
@@ -48,7 +69,10 @@ void save_checkpoint(const std::string& path, const Model& model, int epochs_don
 CheckpointState load_checkpoint(const std::string& path, Model& model) {
   const SafeTensors file = SafeTensors::load(path);
   CheckpointState state;
+  std::set<std::string> known;
   for (const ParameterInfo& p : model.parameters()) {
+    known.insert(p.name);
+    known.insert(momentum_name(p.name));
     if (!file.contains(p.name))
       throw Error(fmt::format("{}: no tensor '{}' (is it a checkpoint of {}?)", path, p.name,
                               model.network().name()));
@@ -67,19 +91,22 @@ CheckpointState load_checkpoint(const std::string& path, Model& model) {
                                 v.dtype, fmt::join(v.shape, ", "), fmt::join(p.shape, ", ")));
     }
   }
-  auto number = [&](const char* key) -> std::uint64_t {
-    const auto it = file.metadata.find(key);
-    if (it == file.metadata.end()) return 0;
-    try {
-      return std::stoull(it->second);
-    } catch (const std::exception&) {
-      throw Error(fmt::format("{}: metadata '{}' is not a number: '{}'", path, key, it->second));
-    }
-  };
-  state.epochs_done = static_cast<int>(number("epochs_done"));
-  state.step_counter = number("step_counter");
+  // Anything else in the file belongs to another model (or was added by hand): refusing it keeps
+  // a checkpoint of a different network from loading as if it fitted.
+  std::vector<std::string> unknown;
+  for (const std::string& name : file.names())
+    if (known.count(name) == 0) unknown.push_back(name);
+  if (!unknown.empty())
+    throw Error(fmt::format("{}: {} tensor{} not in {}: {} (is it a checkpoint of another model?)",
+                            path, unknown.size(), unknown.size() == 1 ? " is" : "s are",
+                            model.network().name(), fmt::join(unknown, ", ")));
+  state.epochs_done =
+      static_cast<int>(metadata_number(file, path, "epochs_done", std::numeric_limits<int>::max()));
+  state.step_counter =
+      metadata_number(file, path, "step_counter", std::numeric_limits<std::uint64_t>::max());
   EpochPosition& position = state.within_epoch;
-  position.steps_done = static_cast<int>(number(kStepsDone));
+  position.steps_done =
+      static_cast<int>(metadata_number(file, path, kStepsDone, std::numeric_limits<int>::max()));
   if (position.steps_done > 0) {
     const auto it = file.metadata.find(kLossSum);
     const std::string text = it == file.metadata.end() ? std::string() : it->second;
@@ -88,8 +115,11 @@ CheckpointState load_checkpoint(const std::string& path, Model& model) {
     if (text.empty() || *end != '\0' || !std::isfinite(position.stats.loss_sum))
       throw Error(
           fmt::format("{}: metadata '{}' is not a finite number: '{}'", path, kLossSum, text));
-    position.stats.correct = static_cast<std::int64_t>(number(kCorrect));
-    position.stats.samples = static_cast<std::int64_t>(number(kSamples));
+    constexpr auto kMaxCount = std::uint64_t(std::numeric_limits<std::int64_t>::max());
+    position.stats.correct =
+        static_cast<std::int64_t>(metadata_number(file, path, kCorrect, kMaxCount));
+    position.stats.samples =
+        static_cast<std::int64_t>(metadata_number(file, path, kSamples, kMaxCount));
   }
   for (const ParameterInfo& p : model.parameters()) {
     model.set_parameter(p.name, file.get(p.name).as_floats());

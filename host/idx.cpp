@@ -1,23 +1,23 @@
 // IDX data set files (MNIST / Fashion-MNIST), gzipped or plain. The header is big-endian:
 //   [0, 0, type, ndims] then ndims uint32 dimensions, then product(dims) elements.
-// The reader streams exactly the bytes the header promises and then checks for end of file, so a
-// truncated file, trailing bytes, or a gzip bomb never makes us read or allocate past the header.
+// Files are read whole and parsed in memory (parse_idx, which the fuzzer calls too). A plain
+// file's data length is checked against the header before anything is allocated for it; a gzip
+// stream is inflated piece by piece into a buffer that grows with what really comes out, never
+// past the header's promise plus one byte (to see that the data ends there), so neither a lying
+// header nor a gzip bomb makes us allocate or inflate more than the file holds.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <zlib.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <cstdlib>
+#include <climits>
 #include <cstring>
 #include <filesystem>
 #include <limits>
-#include <numeric>
 
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/error.hpp"
-#include "kernels/cpu/data.hpp"
+#include "host/file_bytes.hpp"
 
 namespace cnnrt {
 namespace {
@@ -26,78 +26,112 @@ constexpr std::uint8_t kIdxTypeUnsignedByte = 0x08;
 constexpr int kIdxMaxDims = 8;
 // Larger than any image data set we train on (ImageNet-scale would not fit in device memory).
 constexpr std::uint64_t kIdxMaxDataBytes = std::uint64_t{1} << 32;
+// The largest IDX file, plain (header + data) or gzipped (stored deflate blocks add 5 bytes per
+// 64 KiB, so a little slack on top).
+constexpr std::uint64_t kIdxMaxFileBytes = kIdxMaxDataBytes + (kIdxMaxDataBytes >> 10) + 4096;
 constexpr std::uint32_t kIdxImagesMagic = 0x00000803;
 constexpr std::uint32_t kIdxLabelsMagic = 0x00000801;
+// A gzip stream's inflated output goes into a buffer grown in steps from this size, doubling.
+constexpr std::size_t kInflateFirstBytes = std::size_t{1} << 16;
 
-// One input file, read through zlib when it starts with the gzip magic, through stdio otherwise.
-class ByteSource {
+bool is_gzip(const std::uint8_t* bytes, std::size_t size) {
+  return size >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b;
+}
+
+// The input of the IDX parser: the bytes as they are, or inflated from gzip.
+class IdxInput {
  public:
-  explicit ByteSource(const std::string& path) : path_(path) {
-    std::FILE* probe = std::fopen(path.c_str(), "rb");
-    if (probe == nullptr)
-      throw Error(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
-    unsigned char magic[2] = {0, 0};
-    const std::size_t got = std::fread(magic, 1, 2, probe);
-    gzipped_ = got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-    if (gzipped_) {
-      std::fclose(probe);
-      gz_ = gzopen(path.c_str(), "rb");
-      if (gz_ == nullptr) throw Error(fmt::format("{}: cannot open as gzip", path));
-    } else {
-      std::rewind(probe);
-      file_ = probe;
-    }
-  }
-  ~ByteSource() {
-    if (gz_ != nullptr) gzclose(gz_);
-    if (file_ != nullptr) std::fclose(file_);
-  }
-  ByteSource(const ByteSource&) = delete;
-  ByteSource& operator=(const ByteSource&) = delete;
+  virtual ~IdxInput() = default;
+  // Up to `size` bytes; fewer only at the end of the data.
+  virtual std::size_t read(std::uint8_t* out, std::size_t size) = 0;
+};
 
-  bool gzipped() const { return gzipped_; }
+class PlainInput final : public IdxInput {
+ public:
+  PlainInput(const std::uint8_t* bytes, std::size_t size) : next_(bytes), left_(size) {}
+  std::size_t read(std::uint8_t* out, std::size_t size) override {
+    const std::size_t n = std::min(size, left_);
+    if (n > 0) std::memcpy(out, next_, n);
+    next_ += n;
+    left_ -= n;
+    return n;
+  }
+  std::size_t remaining() const { return left_; }
+  const std::uint8_t* position() const { return next_; }
 
-  // Reads up to `size` bytes; returns how many were read (fewer only at end of data). A corrupt
-  // or truncated gzip stream throws.
-  std::size_t read(void* buffer, std::size_t size) {
-    auto* out = static_cast<unsigned char*>(buffer);
+ private:
+  const std::uint8_t* next_;
+  std::size_t left_;
+};
+
+// A gzip stream of one or more members, inflated only as far as read() asks. A stream cut short,
+// corrupt deflate data, a bad checksum, or bytes after the last member that are not another
+// member all throw.
+class GzipInput final : public IdxInput {
+ public:
+  GzipInput(const std::uint8_t* bytes, std::size_t size, const std::string& name)
+      : bytes_(bytes), size_(size), name_(name) {
+    // 15 + 16: a gzip wrapper (not zlib's), the largest window.
+    if (inflateInit2(&stream_, 15 + 16) != Z_OK)
+      throw Error(fmt::format("{}: cannot start inflating gzip data: out of memory", name_));
+  }
+  ~GzipInput() override { inflateEnd(&stream_); }
+  GzipInput(const GzipInput&) = delete;
+  GzipInput& operator=(const GzipInput&) = delete;
+
+  std::size_t read(std::uint8_t* out, std::size_t size) override {
     std::size_t total = 0;
-    while (total < size) {
-      const std::size_t chunk = std::min<std::size_t>(size - total, std::size_t{1} << 30);
-      std::size_t got = 0;
-      if (gzipped_) {
-        const int n = gzread(gz_, out + total, static_cast<unsigned>(chunk));
-        if (n < 0) throw_gzip_error();
-        got = static_cast<std::size_t>(n);
-      } else {
-        got = std::fread(out + total, 1, chunk, file_);
-        if (got < chunk && std::ferror(file_))
-          throw Error(fmt::format("{}: read error: {}", path_, std::strerror(errno)));
+    while (total < size && !finished_) {
+      if (stream_.avail_in == 0) refill();
+      const auto room =
+          static_cast<uInt>(std::min<std::size_t>(size - total, std::numeric_limits<uInt>::max()));
+      stream_.next_out = out + total;
+      stream_.avail_out = room;
+      const int status = inflate(&stream_, Z_NO_FLUSH);
+      total += room - stream_.avail_out;
+      if (status == Z_STREAM_END) {
+        next_member();
+      } else if (status == Z_BUF_ERROR && stream_.avail_in == 0 && consumed() == size_) {
+        throw Error(fmt::format(
+            "{}: truncated gzip data: the file ends inside the compressed stream", name_));
+      } else if (status != Z_OK && status != Z_BUF_ERROR) {
+        throw Error(fmt::format("{}: corrupt gzip data: {}", name_,
+                                stream_.msg != nullptr ? stream_.msg : zError(status)));
       }
-      total += got;
-      if (got < chunk) break;
-    }
-    // zlib reports a stream cut short ("unexpected end of file") only through gzerror.
-    if (gzipped_ && total < size) {
-      int code = Z_OK;
-      gzerror(gz_, &code);
-      if (code != Z_OK) throw_gzip_error();
     }
     return total;
   }
 
  private:
-  [[noreturn]] void throw_gzip_error() {
-    int code = Z_OK;
-    const char* message = gzerror(gz_, &code);
-    throw Error(fmt::format("{}: corrupt or truncated gzip data: {}", path_,
-                            message != nullptr ? message : "unknown zlib error"));
+  std::size_t consumed() const {
+    return stream_.next_in == nullptr ? 0 : static_cast<std::size_t>(stream_.next_in - bytes_);
+  }
+  void refill() {
+    const std::size_t at = consumed();
+    stream_.next_in = const_cast<Bytef*>(bytes_ + at);  // zlib's API is not const-correct
+    stream_.avail_in =
+        static_cast<uInt>(std::min<std::size_t>(size_ - at, std::numeric_limits<uInt>::max()));
+  }
+  // After a member's end: the data ends here, another member follows, or the rest is garbage.
+  void next_member() {
+    const std::size_t at = consumed();
+    if (at == size_) {
+      finished_ = true;
+      return;
+    }
+    if (!is_gzip(bytes_ + at, size_ - at))
+      throw Error(
+          fmt::format("{}: {} bytes after the end of the gzip stream are not gzip data (trailing "
+                      "garbage)",
+                      name_, size_ - at));
+    inflateReset(&stream_);
   }
 
-  std::string path_;
-  bool gzipped_ = false;
-  gzFile gz_ = nullptr;
-  std::FILE* file_ = nullptr;
+  const std::uint8_t* bytes_;
+  std::size_t size_;
+  std::string name_;
+  z_stream stream_{};
+  bool finished_ = false;
 };
 
 std::uint32_t read_big_endian_u32(const unsigned char* bytes) {
@@ -109,63 +143,107 @@ std::string dims_to_string(const std::vector<int>& dims) {
   return fmt::format("{}", fmt::join(dims, "x"));
 }
 
-// Reads and validates an IDX file of unsigned bytes; `what` names the data in messages.
-std::vector<std::uint8_t> read_idx(const std::string& path, std::vector<int>* dims_out,
-                                   const char* what) {
-  ByteSource source(path);
+// Reads and checks the header: magic, element type and dimensions. Returns the data's byte count
+// (product(dims), at most kIdxMaxDataBytes).
+std::uint64_t read_header(IdxInput& input, const std::string& name, bool gzipped,
+                          std::vector<int>* dims) {
   unsigned char magic_bytes[4];
-  if (source.read(magic_bytes, 4) != 4)
-    throw Error(fmt::format("{}: too short for an IDX header (fewer than 4 bytes)", path));
+  if (input.read(magic_bytes, 4) != 4)
+    throw Error(fmt::format("{}: too short for an IDX header (fewer than 4 bytes{})", name,
+                            gzipped ? " after inflating" : ""));
   const std::uint32_t magic = read_big_endian_u32(magic_bytes);
   if (magic_bytes[0] != 0 || magic_bytes[1] != 0)
     throw Error(fmt::format(
-        "{}: not an IDX file: magic number 0x{:08x} does not start with two zero bytes{}", path,
-        magic, source.gzipped() ? "" : " (and the file is not gzipped)"));
+        "{}: not an IDX file: magic number 0x{:08x} does not start with two zero bytes{}", name,
+        magic, gzipped ? "" : " (and the file is not gzipped)"));
   if (magic_bytes[2] != kIdxTypeUnsignedByte)
     throw Error(
         fmt::format("{}: IDX element type 0x{:02x} is not supported, only unsigned bytes "
                     "(0x08)",
-                    path, magic_bytes[2]));
+                    name, magic_bytes[2]));
   const int ndims = magic_bytes[3];
   if (ndims < 1 || ndims > kIdxMaxDims)
-    throw Error(fmt::format("{}: IDX header has {} dimensions, expected 1 to {}", path, ndims,
+    throw Error(fmt::format("{}: IDX header has {} dimensions, expected 1 to {}", name, ndims,
                             kIdxMaxDims));
 
-  std::vector<unsigned char> dim_bytes(4 * static_cast<std::size_t>(ndims));
-  if (source.read(dim_bytes.data(), dim_bytes.size()) != dim_bytes.size())
+  unsigned char dim_bytes[4 * kIdxMaxDims];
+  const std::size_t dim_size = 4 * static_cast<std::size_t>(ndims);
+  if (input.read(dim_bytes, dim_size) != dim_size)
     throw Error(
         fmt::format("{}: truncated IDX header: {} dimensions announced but the file ends "
                     "before them",
-                    path, ndims));
-  std::vector<int> dims(static_cast<std::size_t>(ndims));
+                    name, ndims));
+  dims->assign(static_cast<std::size_t>(ndims), 0);
   std::uint64_t data_bytes = 1;
   for (int d = 0; d < ndims; ++d) {
-    const std::uint32_t dim = read_big_endian_u32(&dim_bytes[4 * static_cast<std::size_t>(d)]);
+    const std::uint32_t dim = read_big_endian_u32(&dim_bytes[4 * d]);
     if (dim == 0 || dim > static_cast<std::uint32_t>(std::numeric_limits<int>::max()))
-      throw Error(fmt::format("{}: IDX dimension {} is {}, expected 1 to {}", path, d, dim,
+      throw Error(fmt::format("{}: IDX dimension {} is {}, expected 1 to {}", name, d, dim,
                               std::numeric_limits<int>::max()));
+    // Both factors are below 2^32 here, so the product cannot wrap before it is checked.
     data_bytes *= dim;
     if (data_bytes > kIdxMaxDataBytes)
-      throw Error(fmt::format("{}: IDX dimensions describe more than {} bytes of data", path,
+      throw Error(fmt::format("{}: IDX dimensions describe more than {} bytes of data", name,
                               kIdxMaxDataBytes));
-    dims[static_cast<std::size_t>(d)] = static_cast<int>(dim);
+    (*dims)[static_cast<std::size_t>(d)] = static_cast<int>(dim);
+  }
+  return data_bytes;
+}
+
+[[noreturn]] void throw_short_data(const std::string& name, std::uint64_t expected,
+                                   std::uint64_t found, const char* what,
+                                   const std::vector<int>& dims) {
+  throw Error(fmt::format("{}: expected {} bytes of {} ({}), found {} (the file is truncated)",
+                          name, expected, what, dims_to_string(dims), found));
+}
+
+// `what` names the data in messages ("pixels", "labels").
+std::vector<std::uint8_t> parse(const std::uint8_t* bytes, std::size_t size,
+                                const std::string& name, std::vector<int>* dims_out,
+                                const char* what) {
+  std::vector<int> dims;
+  if (size == 0) throw Error(fmt::format("{}: the file is empty, not an IDX file", name));
+  if (!is_gzip(bytes, size)) {
+    PlainInput input(bytes, size);
+    const std::uint64_t data_bytes = read_header(input, name, false, &dims);
+    const std::uint64_t available = input.remaining();
+    if (available < data_bytes) throw_short_data(name, data_bytes, available, what, dims);
+    if (available > data_bytes)
+      throw Error(
+          fmt::format("{}: {} trailing bytes after the {} bytes of {} ({}); the header "
+                      "does not match the data",
+                      name, available - data_bytes, data_bytes, what, dims_to_string(dims)));
+    std::vector<std::uint8_t> data(input.position(), input.position() + data_bytes);
+    if (dims_out != nullptr) *dims_out = std::move(dims);
+    return data;
   }
 
-  std::vector<std::uint8_t> data(static_cast<std::size_t>(data_bytes));
-  const std::size_t got = source.read(data.data(), data.size());
-  if (got != data.size())
-    throw Error(fmt::format("{}: expected {} bytes of {} ({}), found {}", path, data.size(), what,
-                            dims_to_string(dims), got));
-  unsigned char extra[256];
-  const std::size_t trailing = source.read(extra, sizeof(extra));
-  if (trailing != 0)
+  GzipInput input(bytes, size, name);
+  const std::uint64_t data_bytes = read_header(input, name, true, &dims);
+  std::vector<std::uint8_t> data;
+  std::size_t got = 0;
+  while (got < data_bytes) {
+    const auto wanted = std::min<std::uint64_t>(
+        data_bytes, std::max<std::uint64_t>(kInflateFirstBytes, 2 * std::uint64_t{data.size()}));
+    data.resize(static_cast<std::size_t>(wanted));
+    const std::size_t n = input.read(data.data() + got, data.size() - got);
+    got += n;
+    if (got < data.size()) throw_short_data(name, data_bytes, got, what, dims);
+  }
+  std::uint8_t extra = 0;
+  if (input.read(&extra, 1) != 0)
     throw Error(
-        fmt::format("{}: {}{} trailing bytes after the {} bytes of {} ({}); the header "
-                    "does not match the data",
-                    path, trailing == sizeof(extra) ? "at least " : "", trailing, data.size(), what,
-                    dims_to_string(dims)));
+        fmt::format("{}: trailing bytes after the {} bytes of {} ({}) in the gzip stream; the "
+                    "header does not match the data",
+                    name, data_bytes, what, dims_to_string(dims)));
   if (dims_out != nullptr) *dims_out = std::move(dims);
   return data;
+}
+
+std::vector<std::uint8_t> read_idx(const std::string& path, std::vector<int>* dims,
+                                   const char* what) {
+  const std::vector<std::uint8_t> bytes = read_file_bytes(path, kIdxMaxFileBytes, "an IDX file");
+  return parse(bytes.data(), bytes.size(), path, dims, what);
 }
 
 bool file_exists(const std::string& path) {
@@ -184,28 +262,9 @@ std::string find_idx_file(const std::string& dir, const std::string& name) {
 
 }  // namespace
 
-std::vector<float> normalized_samples(const Dataset& data, int first, int count, float mean,
-                                      float std) {
-  if (first < 0 || count < 0 || first + count > data.count)
-    throw Error(fmt::format("samples [{}, {}) are outside the data set's {} samples", first,
-                            first + count, data.count));
-  std::vector<std::int32_t> indices(static_cast<std::size_t>(count));
-  std::iota(indices.begin(), indices.end(), first);
-  std::vector<float> images(std::size_t(count) * std::size_t(data.sample_size()));
-  std::vector<std::int32_t> labels(static_cast<std::size_t>(count));
-  cpu::gather_batch(NormalizeParams{mean, std}, count, data.sample_size(), data.images.data(),
-                    data.labels.data(), indices.data(), images.data(), labels.data());
-  return images;
-}
-
-Dataset Dataset::take(int limit) const {
-  if (limit < 0) throw Error(fmt::format("Dataset::take: limit {} is negative", limit));
-  Dataset subset = *this;
-  subset.count = std::min(limit, count);
-  const std::size_t sample = static_cast<std::size_t>(sample_size());
-  subset.images.resize(static_cast<std::size_t>(subset.count) * sample);
-  subset.labels.resize(static_cast<std::size_t>(subset.count));
-  return subset;
+std::vector<std::uint8_t> parse_idx(const std::uint8_t* bytes, std::size_t size,
+                                    const std::string& name, std::vector<int>* dims) {
+  return parse(bytes, size, name, dims, "data");
 }
 
 std::vector<std::uint8_t> read_idx_file(const std::string& path, std::vector<int>* dims) {
@@ -259,6 +318,10 @@ Dataset load_idx_dataset(const std::string& images_path, const std::string& labe
         fmt::format("{}: expected an images file (magic 0x{:08x}, 3 dimensions), found {} "
                     "dimensions ({})",
                     images_path, kIdxImagesMagic, image_dims.size(), dims_to_string(image_dims)));
+  // Pixels per image are counted in int everywhere downstream.
+  if (std::int64_t{image_dims[1]} * image_dims[2] > std::numeric_limits<int>::max())
+    throw Error(fmt::format("{}: images of {}x{} pixels are larger than {} pixels", images_path,
+                            image_dims[1], image_dims[2], std::numeric_limits<int>::max()));
   std::vector<int> label_dims;
   std::vector<std::uint8_t> labels = read_idx(labels_path, &label_dims, "labels");
   if (label_dims.size() != 1)
@@ -285,7 +348,7 @@ Dataset load_idx_dataset(const std::string& images_path, const std::string& labe
   return dataset;
 }
 
-Dataset load_mnist_split(const std::string& dir, bool train) {
+Dataset load_mnist_split(const std::string& dir, bool train, int classes) {
   const std::string prefix = train ? "train" : "t10k";
   const std::string images_name = prefix + "-images-idx3-ubyte";
   const std::string labels_name = prefix + "-labels-idx1-ubyte";
@@ -303,13 +366,7 @@ Dataset load_mnist_split(const std::string& dir, bool train) {
         train ? "training" : "test", dir, dir_exists ? "" : " (the directory does not exist)",
         images_name, labels_name, fmt::join(missing, ", ")));
   }
-  return load_idx_dataset(images_path, labels_path, 10);
-}
-
-std::string default_data_dir() {
-  const char* from_environment = std::getenv("CNNRT_DATA_DIR");
-  if (from_environment != nullptr && from_environment[0] != '\0') return from_environment;
-  return "/usr/share/datasets/fashion-mnist";
+  return load_idx_dataset(images_path, labels_path, classes);
 }
 
 }  // namespace cnnrt

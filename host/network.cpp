@@ -3,12 +3,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
-#include <fstream>
+#include <filesystem>
+#include <initializer_list>
+#include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "cnnrt/error.hpp"
+#include "host/file_bytes.hpp"
 #include "kernels/ops.hpp"
 
 namespace cnnrt {
@@ -135,8 +138,32 @@ Network& Network::dropout(float p, std::string name) {
   return add(std::move(s));
 }
 
+namespace {
+
+// The kernels and the executor count one sample's values, and one parameter tensor's, in int.
+constexpr std::int64_t kMaxValues = std::numeric_limits<int>::max();
+
+// product(factors) when it is at most kMaxValues (every factor positive), else -1.
+std::int64_t bounded_product(std::initializer_list<std::int64_t> factors) {
+  std::int64_t product = 1;
+  for (std::int64_t f : factors) {
+    if (f <= 0 || product > kMaxValues / f) return -1;
+    product *= f;
+  }
+  return product;
+}
+
+void check_values(const std::string& layer, const char* what, std::int64_t count,
+                  const std::string& shape) {
+  if (count < 0)
+    throw Error(fmt::format("{}: {} {} has more than {} values", layer, what, shape, kMaxValues));
+}
+
+}  // namespace
+
 std::vector<SampleShape> Network::infer_shapes() const {
   if (layers_.empty()) throw Error(fmt::format("{}: has no layers", name_));
+  check_values(name_, "input", bounded_product({input_.c, input_.h, input_.w}), input_.to_string());
   std::vector<SampleShape> shapes;
   SampleShape in = input_;
   for (const LayerSpec& s : layers_) {
@@ -149,6 +176,8 @@ std::vector<SampleShape> Network::infer_shapes() const {
         const Conv2dGeometry g =
             make_conv2d_geometry(s.name.c_str(), 1, in.c, in.h, in.w, s.filters, s.kernel_h,
                                  s.kernel_w, s.stride_h, s.stride_w, s.padding);
+        check_values(s.name, "weight", bounded_product({s.filters, in.c, s.kernel_h, s.kernel_w}),
+                     fmt::format("[{}, {}, {}, {}]", s.filters, in.c, s.kernel_h, s.kernel_w));
         out = SampleShape{s.filters, g.out_h, g.out_w};
         break;
       }
@@ -162,6 +191,8 @@ std::vector<SampleShape> Network::infer_shapes() const {
       case LayerKind::dense:
         if (s.units <= 0)
           throw Error(fmt::format("{}: needs a positive number of units, got {}", s.name, s.units));
+        check_values(s.name, "weight", bounded_product({s.units, in.size()}),
+                     fmt::format("[{}, {}]", s.units, in.size()));
         out = SampleShape{s.units, 1, 1};
         break;
       case LayerKind::activation:
@@ -174,6 +205,7 @@ std::vector<SampleShape> Network::infer_shapes() const {
               fmt::format("{}: dropout probability {} is outside [0, 1)", s.name, s.dropout_p));
         break;
     }
+    check_values(s.name, "output", bounded_product({out.c, out.h, out.w}), out.to_string());
     shapes.push_back(out);
     in = out;
   }
@@ -192,14 +224,70 @@ namespace {
 
 using nlohmann::json;
 
+// A JSON value for a message: its text, cut short when long.
+std::string brief(const json& value) {
+  constexpr std::size_t kMaxChars = 60;
+  std::string text = value.dump();
+  if (text.size() > kMaxChars) text = text.substr(0, kMaxChars) + "...";
+  return text;
+}
+
+// `value` (named `key` in messages) as an int: a JSON integer that fits, nothing else (a float or
+// a number past int's range is refused rather than converted).
+int to_int(const json& value, const std::string& key, const std::string& where) {
+  if (value.is_number_unsigned() &&
+      value.get<std::uint64_t>() <= std::uint64_t(std::numeric_limits<int>::max()))
+    return static_cast<int>(value.get<std::uint64_t>());
+  if (value.is_number_integer() && !value.is_number_unsigned() &&
+      value.get<std::int64_t>() >= std::numeric_limits<int>::min() &&
+      value.get<std::int64_t>() <= std::numeric_limits<int>::max())
+    return static_cast<int>(value.get<std::int64_t>());
+  throw Error(fmt::format("{}: '{}' must be an integer from {} to {}, got {}", where, key,
+                          std::numeric_limits<int>::min(), std::numeric_limits<int>::max(),
+                          brief(value)));
+}
+
+const json& required(const json& object, const char* key, const std::string& where) {
+  const auto it = object.find(key);
+  if (it == object.end()) throw Error(fmt::format("{}: '{}' is missing", where, key));
+  return *it;
+}
+
+int int_field(const json& object, const char* key, const std::string& where) {
+  return to_int(required(object, key, where), key, where);
+}
+
+// A number in [lo, hi] (a finite float), or `fallback` when absent.
+float float_field(const json& object, const char* key, float fallback, double lo, double hi,
+                  const std::string& where) {
+  const auto it = object.find(key);
+  if (it == object.end()) return fallback;
+  if (!it->is_number() || !(it->get<double>() >= lo && it->get<double>() <= hi))
+    throw Error(fmt::format("{}: '{}' must be a number from {} to {}, got {}", where, key, lo, hi,
+                            brief(*it)));
+  return static_cast<float>(it->get<double>());
+}
+
+std::string string_field(const json& object, const char* key, const std::string& fallback,
+                         const std::string& where) {
+  const auto it = object.find(key);
+  if (it == object.end()) return fallback;
+  if (!it->is_string())
+    throw Error(fmt::format("{}: '{}' must be a string, got {}", where, key, brief(*it)));
+  return it->get<std::string>();
+}
+
 std::pair<int, int> int_pair(const json& layer, const char* key, int fallback,
                              const std::string& where) {
-  if (!layer.contains(key)) return {fallback, fallback};
-  const json& v = layer.at(key);
-  if (v.is_number_integer()) return {v.get<int>(), v.get<int>()};
-  if (v.is_array() && v.size() == 2 && v[0].is_number_integer() && v[1].is_number_integer())
-    return {v[0].get<int>(), v[1].get<int>()};
-  throw Error(fmt::format("{}: '{}' must be an integer or a pair of integers", where, key));
+  const auto it = layer.find(key);
+  if (it == layer.end()) return {fallback, fallback};
+  if (it->is_array() && it->size() == 2)
+    return {to_int((*it)[0], key, where), to_int((*it)[1], key, where)};
+  if (!it->is_number_integer())
+    throw Error(fmt::format("{}: '{}' must be an integer or a pair of integers, got {}", where, key,
+                            brief(*it)));
+  const int value = to_int(*it, key, where);
+  return {value, value};
 }
 
 Padding parse_padding(const json& layer, const std::string& where) {
@@ -216,58 +304,71 @@ Padding parse_padding(const json& layer, const std::string& where) {
   return Padding::explicit_pad(ph, pw);
 }
 
+void add_layer(Network& network, const json& l, const std::string& type, const std::string& name,
+               const std::string& where) {
+  if (type == "conv2d") {
+    const auto [kh, kw] = int_pair(l, "kernel", 0, where);
+    const auto [sh, sw] = int_pair(l, "stride", 1, where);
+    network.conv2d(int_field(l, "filters", where), kh, kw, sh, sw, parse_padding(l, where), name);
+  } else if (type == "relu") {
+    network.activation(Activation::relu, 0.1f, name);
+  } else if (type == "leaky_relu") {
+    // Any sensible slope lies well inside this range; the bound keeps the float finite.
+    network.activation(Activation::leaky_relu, float_field(l, "slope", 0.1f, -100, 100, where),
+                       name);
+  } else if (type == "sigmoid") {
+    network.activation(Activation::sigmoid, 0.1f, name);
+  } else if (type == "max_pool" || type == "avg_pool") {
+    const auto [wh, ww] = int_pair(l, "window", 2, where);
+    const auto [sh, sw] = int_pair(l, "stride", wh, where);
+    LayerSpec s;
+    s.kind = type == "max_pool" ? LayerKind::max_pool : LayerKind::avg_pool;
+    s.name = name;
+    s.kernel_h = wh, s.kernel_w = ww, s.stride_h = sh, s.stride_w = sw;
+    network.add(s);
+  } else if (type == "dense") {
+    network.dense(int_field(l, "units", where), name);
+  } else if (type == "dropout") {
+    network.dropout(float_field(l, "p", 0.5f, 0.0, 1.0, where), name);
+  } else {
+    throw Error(
+        fmt::format("{}: unknown layer type (known: conv2d, relu, leaky_relu, sigmoid, max_pool, "
+                    "avg_pool, dense, dropout)",
+                    where));
+  }
+}
+
 }  // namespace
 
 Network network_from_json(const std::string& json_text, const std::string& origin) {
   json doc;
   try {
     doc = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number overflow
     throw Error(fmt::format("{}: not valid JSON: {}", origin, e.what()));
   }
   try {
-    const auto input = doc.at("input").get<std::vector<int>>();
-    if (input.size() != 3)
-      throw Error(
-          fmt::format("{}: 'input' must be [C, H, W], got {} numbers", origin, input.size()));
-    Network network(SampleShape{input[0], input[1], input[2]}, doc.at("classes").get<int>(),
-                    doc.value("name", origin));
-    const json& layers = doc.at("layers");
+    if (!doc.is_object())
+      throw Error(fmt::format("{}: a model file holds a JSON object, not {}", origin, brief(doc)));
+    const json& input = required(doc, "input", origin);
+    if (!input.is_array() || input.size() != 3)
+      throw Error(fmt::format("{}: 'input' must be [C, H, W], got {}", origin, brief(input)));
+    Network network(
+        SampleShape{to_int(input[0], "input", origin), to_int(input[1], "input", origin),
+                    to_int(input[2], "input", origin)},
+        int_field(doc, "classes", origin), string_field(doc, "name", origin, origin));
+    const json& layers = required(doc, "layers", origin);
     if (!layers.is_array() || layers.empty())
       throw Error(fmt::format("{}: 'layers' must be a non-empty array", origin));
     for (std::size_t i = 0; i < layers.size(); ++i) {
       const json& l = layers[i];
-      const std::string type = l.at("type").get<std::string>();
-      const std::string name = l.value("name", "");
-      const std::string where = fmt::format("{}: layer {} ({})", origin, i + 1, type);
-      if (type == "conv2d") {
-        const auto [kh, kw] = int_pair(l, "kernel", 0, where);
-        const auto [sh, sw] = int_pair(l, "stride", 1, where);
-        network.conv2d(l.at("filters").get<int>(), kh, kw, sh, sw, parse_padding(l, where), name);
-      } else if (type == "relu") {
-        network.activation(Activation::relu, 0.1f, name);
-      } else if (type == "leaky_relu") {
-        network.activation(Activation::leaky_relu, l.value("slope", 0.1f), name);
-      } else if (type == "sigmoid") {
-        network.activation(Activation::sigmoid, 0.1f, name);
-      } else if (type == "max_pool" || type == "avg_pool") {
-        const auto [wh, ww] = int_pair(l, "window", 2, where);
-        const auto [sh, sw] = int_pair(l, "stride", wh, where);
-        LayerSpec s;
-        s.kind = type == "max_pool" ? LayerKind::max_pool : LayerKind::avg_pool;
-        s.name = name;
-        s.kernel_h = wh, s.kernel_w = ww, s.stride_h = sh, s.stride_w = sw;
-        network.add(s);
-      } else if (type == "dense") {
-        network.dense(l.at("units").get<int>(), name);
-      } else if (type == "dropout") {
-        network.dropout(l.value("p", 0.5f), name);
-      } else {
-        throw Error(fmt::format(
-            "{}: unknown layer type (known: conv2d, relu, leaky_relu, sigmoid, max_pool, "
-            "avg_pool, dense, dropout)",
-            where));
-      }
+      const std::string at = fmt::format("{}: layer {}", origin, i + 1);
+      if (!l.is_object()) throw Error(fmt::format("{} is not an object: {}", at, brief(l)));
+      const json& type = required(l, "type", at);
+      if (!type.is_string())
+        throw Error(fmt::format("{}: 'type' must be a string, got {}", at, brief(type)));
+      const std::string where = fmt::format("{} ({})", at, type.get<std::string>());
+      add_layer(network, l, type.get<std::string>(), string_field(l, "name", "", where), where);
     }
     network.infer_shapes();
     return network;
@@ -337,13 +438,17 @@ std::vector<std::string> preset_dirs() {
   return dirs;
 }
 
-bool read_file(const std::string& path, std::string* text) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return false;
-  std::ostringstream buffer;
-  buffer << file.rdbuf();
-  *text = buffer.str();
-  return true;
+// A model file is a few kilobytes; this much is surely not one.
+constexpr std::uint64_t kMaxModelFileBytes = std::uint64_t{16} << 20;
+
+std::string read_model_file(const std::string& path) {
+  const std::vector<std::uint8_t> bytes = read_file_bytes(path, kMaxModelFileBytes, "a model file");
+  return std::string(bytes.begin(), bytes.end());
+}
+
+bool is_file(const std::string& path) {
+  std::error_code ignored;
+  return std::filesystem::is_regular_file(path, ignored);
 }
 
 }  // namespace
@@ -353,22 +458,17 @@ std::vector<std::string> preset_names() {
 }
 
 Network load_network(const std::string& name_or_path) {
-  std::string text;
   const bool looks_like_path =
       name_or_path.find('/') != std::string::npos ||
       (name_or_path.size() > 5 && name_or_path.compare(name_or_path.size() - 5, 5, ".json") == 0);
-  if (looks_like_path) {
-    if (!read_file(name_or_path, &text))
-      throw Error(fmt::format("model file {} cannot be read", name_or_path));
-    return network_from_json(text, name_or_path);
-  }
+  if (looks_like_path) return network_from_json(read_model_file(name_or_path), name_or_path);
   const auto names = preset_names();
   if (std::find(names.begin(), names.end(), name_or_path) == names.end())
     throw Error(fmt::format("unknown model '{}' (presets: {}; or give a path to a .json file)",
                             name_or_path, fmt::join(names, ", ")));
   for (const std::string& dir : preset_dirs()) {
     const std::string path = dir + "/" + name_or_path + ".json";
-    if (read_file(path, &text)) return network_from_json(text, path);
+    if (is_file(path)) return network_from_json(read_model_file(path), path);
   }
   throw Error(fmt::format("preset '{}' not found in {} (set CNNRT_PRESET_DIR)", name_or_path,
                           fmt::join(preset_dirs(), ", ")));

@@ -14,13 +14,14 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string_view>
 #include <utility>
 
 #include "cnnrt/error.hpp"
+#include "host/file_bytes.hpp"
 
 // Tensor bytes are stored and used as the host's own; safetensors is little-endian.
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -34,6 +35,8 @@ using json = nlohmann::json;
 constexpr const char* kMetadataKey = "__metadata__";
 // The reference implementation's limit; a real header for a CNN is a few kilobytes.
 constexpr std::uint64_t kMaxHeaderBytes = 100u * 1000u * 1000u;
+// A real header nests three levels: the object, a tensor's entry, its shape or offsets.
+constexpr int kMaxHeaderDepth = 8;
 // Header and data start are aligned to 8 bytes (padded with spaces), as the reference writer does.
 constexpr std::size_t kHeaderAlignment = 8;
 
@@ -104,6 +107,16 @@ void check_name(const std::string& name) {
         fmt::format("SafeTensors: '{}' is reserved for metadata, not a tensor name", kMetadataKey));
 }
 
+// Text from the file for a message, cut short when long.
+std::string brief(std::string text) {
+  constexpr std::size_t kMaxChars = 80;
+  if (text.size() > kMaxChars) text = text.substr(0, kMaxChars) + "...";
+  return text;
+}
+std::string brief(const json& value) {
+  return brief(value.dump());
+}
+
 [[noreturn]] void throw_io(const std::string& path, const std::string& what) {
   throw Error(fmt::format("{}: {}: {}", path, what, std::strerror(errno)));
 }
@@ -120,14 +133,14 @@ struct HeaderEntry {
 std::uint64_t read_offset(const std::string& path, const std::string& name, const json& value) {
   if (!value.is_number_unsigned())
     throw Error(fmt::format("{}: tensor '{}': data_offsets must be non-negative integers, got {}",
-                            path, name, value.dump()));
+                            path, name, brief(value)));
   return value.get<std::uint64_t>();
 }
 
 HeaderEntry parse_entry(const std::string& path, const std::string& name, const json& value) {
   if (!value.is_object())
     throw Error(fmt::format("{}: tensor '{}': header entry is not an object: {}", path, name,
-                            value.dump()));
+                            brief(value)));
   for (const char* key : {"dtype", "shape", "data_offsets"}) {
     if (!value.contains(key))
       throw Error(fmt::format("{}: tensor '{}': header entry has no '{}'", path, name, key));
@@ -137,28 +150,28 @@ HeaderEntry parse_entry(const std::string& path, const std::string& name, const 
   const json& dtype = value.at("dtype");
   if (!dtype.is_string())
     throw Error(
-        fmt::format("{}: tensor '{}': dtype is not a string: {}", path, name, dtype.dump()));
+        fmt::format("{}: tensor '{}': dtype is not a string: {}", path, name, brief(dtype)));
   entry.dtype = dtype.get<std::string>();
   std::size_t dtype_size = 0;
   if (!dtype_size_of(entry.dtype, &dtype_size))
     throw Error(fmt::format("{}: tensor '{}' has unknown dtype '{}' (known: {})", path, name,
-                            entry.dtype, known_dtypes()));
+                            brief(entry.dtype), known_dtypes()));
   const json& shape = value.at("shape");
   if (!shape.is_array())
     throw Error(
-        fmt::format("{}: tensor '{}': shape is not an array: {}", path, name, shape.dump()));
+        fmt::format("{}: tensor '{}': shape is not an array: {}", path, name, brief(shape)));
   for (const json& dim : shape) {
     if (!dim.is_number_unsigned() ||
         dim.get<std::uint64_t>() >
             static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
       throw Error(fmt::format("{}: tensor '{}': shape {} must hold non-negative integers", path,
-                              name, shape.dump()));
+                              name, brief(shape)));
     entry.shape.push_back(dim.get<std::int64_t>());
   }
   const json& offsets = value.at("data_offsets");
   if (!offsets.is_array() || offsets.size() != 2)
     throw Error(fmt::format("{}: tensor '{}': data_offsets must be [begin, end], got {}", path,
-                            name, offsets.dump()));
+                            name, brief(offsets)));
   entry.begin = read_offset(path, name, offsets[0]);
   entry.end = read_offset(path, name, offsets[1]);
   if (entry.end < entry.begin)
@@ -167,13 +180,13 @@ HeaderEntry parse_entry(const std::string& path, const std::string& name, const 
   std::int64_t count = 0;
   const auto limit = std::numeric_limits<std::int64_t>::max() / static_cast<std::int64_t>(8);
   if (!element_count_of(entry.shape, limit, &count))
-    throw Error(fmt::format("{}: tensor '{}': shape {} is too large", path, name, shape.dump()));
+    throw Error(fmt::format("{}: tensor '{}': shape {} is too large", path, name, brief(shape)));
   const std::uint64_t expected = static_cast<std::uint64_t>(count) * dtype_size;
   if (entry.end - entry.begin != expected)
     throw Error(
         fmt::format("{}: tensor '{}' of shape {} and dtype {} needs {} bytes, but "
                     "data_offsets [{}, {}] hold {}",
-                    path, name, shape.dump(), entry.dtype, expected, entry.begin, entry.end,
+                    path, name, brief(shape), entry.dtype, expected, entry.begin, entry.end,
                     entry.end - entry.begin));
   return entry;
 }
@@ -329,23 +342,21 @@ void SafeTensors::save(const std::string& path) const {
 }
 
 SafeTensors SafeTensors::load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw_io(path, "cannot open");
-  in.seekg(0, std::ios::end);
-  const std::streamoff end_position = in.tellg();
-  if (end_position < 0) throw_io(path, "cannot determine the file size");
-  const auto file_size = static_cast<std::uint64_t>(end_position);
-  in.seekg(0, std::ios::beg);
+  const std::vector<std::uint8_t> bytes =
+      read_file_bytes(path, std::numeric_limits<std::uint64_t>::max(), "a safetensors file");
+  return parse(bytes.data(), bytes.size(), path);
+}
+
+SafeTensors SafeTensors::parse(const std::uint8_t* bytes, std::size_t size,
+                               const std::string& path) {
+  const auto file_size = static_cast<std::uint64_t>(size);
   if (file_size < 8)
     throw Error(
         fmt::format("{}: {} bytes is too short for a safetensors file (8-byte header "
                     "length missing)",
                     path, file_size));
-
-  std::uint8_t length_bytes[8];
-  in.read(reinterpret_cast<char*>(length_bytes), 8);
   std::uint64_t header_length = 0;
-  for (int i = 7; i >= 0; --i) header_length = (header_length << 8) | length_bytes[i];
+  for (int i = 7; i >= 0; --i) header_length = (header_length << 8) | bytes[i];
   if (header_length > file_size - 8)
     throw Error(fmt::format("{}: header length {} runs past the end of the {}-byte file", path,
                             header_length, file_size));
@@ -355,15 +366,18 @@ SafeTensors SafeTensors::load(const std::string& path) {
   if (header_length < 2)
     throw Error(
         fmt::format("{}: header length {} is too short for a JSON object", path, header_length));
-  std::string header_text(static_cast<std::size_t>(header_length), '\0');
-  in.read(header_text.data(), static_cast<std::streamsize>(header_length));
-  if (!in) throw_io(path, "cannot read the header");
+  const auto* header_begin = reinterpret_cast<const char*>(bytes + 8);
+  const std::string_view header_text(header_begin, static_cast<std::size_t>(header_length));
 
   // nlohmann keeps the last of repeated keys silently; a repeated tensor name is an error here.
   std::set<std::string> seen_keys;
   std::string repeated_key;
   const json::parser_callback_t note_keys = [&](int depth, json::parse_event_t event,
                                                 json& parsed) {
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        depth >= kMaxHeaderDepth)
+      throw Error(
+          fmt::format("{}: the header nests JSON deeper than {} levels", path, kMaxHeaderDepth));
     if (event == json::parse_event_t::key && depth == 1 && parsed.is_string()) {
       const auto key = parsed.get<std::string>();
       if (!seen_keys.insert(key).second && repeated_key.empty()) repeated_key = key;
@@ -373,7 +387,7 @@ SafeTensors SafeTensors::load(const std::string& path) {
   json header;
   try {
     header = json::parse(header_text, note_keys);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number overflow
     throw Error(fmt::format("{}: the header is not valid JSON: {}", path, e.what()));
   }
   if (!header.is_object())
@@ -390,7 +404,7 @@ SafeTensors SafeTensors::load(const std::string& path) {
       for (const auto& [meta_key, meta_value] : value.items()) {
         if (!meta_value.is_string())
           throw Error(fmt::format("{}: metadata '{}' is not a string: {}", path, meta_key,
-                                  meta_value.dump()));
+                                  brief(meta_value)));
         result.metadata[meta_key] = meta_value.get<std::string>();
       }
       continue;
@@ -430,15 +444,12 @@ SafeTensors SafeTensors::load(const std::string& path) {
     throw Error(fmt::format("{}: {} bytes of data after the last tensor belong to no tensor", path,
                             data_size - covered));
 
-  std::vector<std::uint8_t> data(static_cast<std::size_t>(data_size));
-  in.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(data_size));
-  if (!in) throw_io(path, "cannot read the tensor data");
+  const std::uint8_t* data = bytes + 8 + header_length;
   for (HeaderEntry& entry : entries) {
     TensorData tensor;
     tensor.dtype = std::move(entry.dtype);
     tensor.shape = std::move(entry.shape);
-    tensor.bytes.assign(data.begin() + static_cast<std::ptrdiff_t>(entry.begin),
-                        data.begin() + static_cast<std::ptrdiff_t>(entry.end));
+    tensor.bytes.assign(data + entry.begin, data + entry.end);
     result.tensors_.emplace(entry.name, std::move(tensor));
   }
   return result;

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 
 #include "cnnrt/error.hpp"
 #include "kernels/ops.hpp"
@@ -10,9 +12,12 @@
 namespace cnnrt {
 
 namespace {
-int ceil_div(int a, int b) {
+// Output sizes are worked out in 64 bits, so that no hyper-parameter can overflow them; the padded
+// input must still fit in int, which the kernels index it with.
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
   return (a + b - 1) / b;
 }
+constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
 }  // namespace
 
 std::string Padding::to_string() const {
@@ -30,22 +35,29 @@ std::string Padding::to_string() const {
 AxisGeometry conv_axis(int in, int kernel, int stride, Padding::Mode mode, int pad) {
   AxisGeometry axis;
   if (in <= 0 || kernel <= 0 || stride <= 0) return axis;
+  const std::int64_t n = in, k = kernel, s = stride;
+  std::int64_t out = 0, pad_before = 0;
   switch (mode) {
     case Padding::Mode::valid:
-      axis.out = in >= kernel ? ceil_div(in - kernel + 1, stride) : 0;
+      out = n >= k ? ceil_div(n - k + 1, s) : 0;
       break;
     case Padding::Mode::same: {
-      axis.out = ceil_div(in, stride);
-      const int total = std::max((axis.out - 1) * stride + kernel - in, 0);
-      axis.pad_before = total / 2;
+      out = ceil_div(n, s);
+      const std::int64_t total = std::max((out - 1) * s + k - n, std::int64_t{0});
+      if (n + total > kIntMax) return axis;
+      pad_before = total / 2;
       break;
     }
-    case Padding::Mode::explicit_:
-      if (pad < 0) return axis;
-      axis.out = in + 2 * pad >= kernel ? (in + 2 * pad - kernel) / stride + 1 : 0;
-      axis.pad_before = pad;
+    case Padding::Mode::explicit_: {
+      const std::int64_t padded = n + 2 * std::int64_t{pad};
+      if (pad < 0 || padded > kIntMax) return axis;
+      out = padded >= k ? (padded - k) / s + 1 : 0;
+      pad_before = pad;
       break;
+    }
   }
+  axis.out = static_cast<int>(out);
+  axis.pad_before = static_cast<int>(pad_before);
   return axis;
 }
 

@@ -160,13 +160,6 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
     const CheckpointState state = load_checkpoint(options.resume_path, model);
     first_epoch = state.epochs_done;
     resume_at = resume_position(state, options.resume_path, model, train_set);
-    if (!options.quiet) {
-      if (resume_at.first_step > 0)
-        fmt::print("resumed from {} in epoch {} after step {}\n", options.resume_path,
-                   first_epoch + 1, resume_at.first_step);
-      else
-        fmt::print("resumed from {} after epoch {}\n", options.resume_path, first_epoch);
-    }
     if (first_epoch >= options.epochs)
       throw Error(fmt::format("{} already has {} epochs; ask for more than that with --epochs",
                               options.resume_path, first_epoch));
@@ -174,6 +167,14 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
   model.set_normalization(options.normalize_mean, options.normalize_std);
   model.upload_train_set(train_set);
   model.upload_eval_set(test_set);
+  if (options.on_start) options.on_start(first_epoch);
+  if (!options.resume_path.empty() && !options.quiet) {
+    if (resume_at.first_step > 0)
+      fmt::print("resumed from {} in epoch {} after step {}\n", options.resume_path,
+                 first_epoch + 1, resume_at.first_step);
+    else
+      fmt::print("resumed from {} after epoch {}\n", options.resume_path, first_epoch);
+  }
   MetricsCsv metrics(options.metrics_path, !options.resume_path.empty());
   const std::string kept =
       options.checkpoint_path.empty()

@@ -172,6 +172,61 @@ TEST_F(CheckpointTest, BadMomentumTensorLoadsNothing) {
   expect_identical(before, snapshot(target), target);  // no weight loaded either
 }
 
+// The good checkpoint of `model` with `change` applied to its tensors and metadata, saved as
+// `out`.
+template <typename Change>
+void save_changed(const Model& model, const std::string& scratch, const std::string& out,
+                  Change change) {
+  save_checkpoint(scratch, model, 1);
+  SafeTensors file = SafeTensors::load(scratch);
+  change(file);
+  file.save(out);
+}
+
+TEST_F(CheckpointTest, ExtraTensorsAreRefusedNamingThem) {
+  Model source(load_network("lenet5"), test::cpu_options(2, 1));
+  const std::vector<float> values(4, 1.0f);
+  save_changed(source, path("good.safetensors"), path("extra.safetensors"), [&](SafeTensors& f) {
+    f.add_f32("conv9.weight", {2, 2}, values.data());
+    f.add_f32("fc1.weight.velocity", {4}, values.data());
+  });
+  Model target(load_network("lenet5"), test::cpu_options(2, 2));
+  const Snapshot before = snapshot(target);
+  test::expect_error([&] { load_checkpoint(path("extra.safetensors"), target); },
+                     {path("extra.safetensors"), "2 tensors are not in lenet5",
+                      "conv9.weight, fc1.weight.velocity"});
+  expect_identical(before, snapshot(target), target);
+  // Momentum tensors and the metadata are the model's own.
+  EXPECT_TRUE(load_checkpoint(path("good.safetensors"), target).has_momentum);
+}
+
+TEST_F(CheckpointTest, ProgressMetadataMustBeAWholeNumber) {
+  Model source(load_network("lenet5"), test::cpu_options(2, 1));
+  struct Case {
+    const char* key;
+    const char* value;
+  };
+  for (const Case& c : {Case{"epochs_done", "-1"}, Case{"epochs_done", "3x"},
+                        Case{"epochs_done", "2147483648"}, Case{"epochs_done", ""},
+                        Case{"step_counter", "18446744073709551616"}, Case{"step_counter", " 5"}}) {
+    SCOPED_TRACE(std::string(c.key) + "=" + c.value);
+    save_changed(source, path("good.safetensors"), path("meta.safetensors"),
+                 [&](SafeTensors& f) { f.metadata[c.key] = c.value; });
+    Model target(load_network("lenet5"), test::cpu_options(2, 2));
+    test::expect_error([&] { load_checkpoint(path("meta.safetensors"), target); },
+                       {path("meta.safetensors"), std::string("metadata '") + c.key + "'",
+                        "expected a whole number"});
+  }
+  save_changed(source, path("good.safetensors"), path("meta.safetensors"), [](SafeTensors& f) {
+    f.metadata["epochs_done"] = "2147483647";
+    f.metadata["step_counter"] = "18446744073709551615";
+  });
+  Model target(load_network("lenet5"), test::cpu_options(2, 2));
+  const CheckpointState state = load_checkpoint(path("meta.safetensors"), target);
+  EXPECT_EQ(state.epochs_done, 2147483647);
+  EXPECT_EQ(state.step_counter, 18446744073709551615u);
+}
+
 TEST_F(CheckpointTest, TruncatedFileFailsCleanly) {
   Model model(load_network("lenet5"), test::cpu_options(2, 1));
   save_checkpoint(path("c.safetensors"), model, 1);
@@ -253,8 +308,11 @@ void expect_resume_is_exact(const Network& network, const std::string& dir) {
 
   TrainOptions second_half = options;
   second_half.resume_path = first_half.checkpoint_path;
+  std::vector<int> started_at;  // on_start runs once, after the checkpoint is read
+  second_half.on_start = [&](int first_epoch) { started_at.push_back(first_epoch); };
   Model resumed(network, compile);
   const EpochReport resumed_report = train(resumed, train_set, test_set, second_half);
+  EXPECT_EQ(started_at, std::vector<int>{1});
   EXPECT_EQ(resumed_report.epoch, 2);
   EXPECT_EQ(resumed.step_counter(), 16u);
   expect_identical(snapshot(straight), snapshot(resumed), resumed);
@@ -285,10 +343,13 @@ TEST_F(CheckpointTest, ResumingAFinishedRunIsAnError) {
   Model model(network, test::cpu_options(64, 1));
   train(model, train_set, train_set, options);
   options.resume_path = options.checkpoint_path;
+  bool started = false;  // a run that cannot start is not announced
+  options.on_start = [&](int) { started = true; };
   Model again(network, test::cpu_options(64, 1));
   const std::string message =
       test::error_message([&] { train(again, train_set, train_set, options); });
   EXPECT_TRUE(test::contains(message, "already has 1 epochs"));
+  EXPECT_FALSE(started);
 }
 
 }  // namespace

@@ -1,8 +1,6 @@
 // IDX reader: good files (plain and gzipped) written here byte by byte, every kind of bad file the
 // loader must refuse with a message naming the file, and the real Fashion-MNIST test split when
 // it is installed (facts checked against Python's gzip module, not against this code).
-#include <zlib.h>
-
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -14,6 +12,7 @@
 
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/error.hpp"
+#include "tests/file_formats.hpp"
 #include "tests/test_util.hpp"
 
 namespace cnnrt {
@@ -27,26 +26,10 @@ class IdxTest : public test::ScratchDirTest {
   IdxTest() : ScratchDirTest("idx_test") {}
 };
 
-// The IDX header written by hand (big-endian), independent of write_idx_file.
-std::vector<std::uint8_t> idx_bytes(std::uint8_t type, const std::vector<std::uint32_t>& dims,
-                                    const std::vector<std::uint8_t>& data) {
-  std::vector<std::uint8_t> bytes = {0, 0, type, static_cast<std::uint8_t>(dims.size())};
-  for (std::uint32_t d : dims) {
-    bytes.push_back(static_cast<std::uint8_t>(d >> 24));
-    bytes.push_back(static_cast<std::uint8_t>(d >> 16));
-    bytes.push_back(static_cast<std::uint8_t>(d >> 8));
-    bytes.push_back(static_cast<std::uint8_t>(d));
-  }
-  bytes.insert(bytes.end(), data.begin(), data.end());
-  return bytes;
-}
+using test::idx_bytes;
 
 void write_gzip(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-  gzFile gz = gzopen(path.c_str(), "wb");
-  ASSERT_NE(gz, nullptr) << path;
-  ASSERT_EQ(gzwrite(gz, bytes.data(), static_cast<unsigned>(bytes.size())),
-            static_cast<int>(bytes.size()));
-  ASSERT_EQ(gzclose(gz), Z_OK);
+  test::write_bytes(path, test::gzip_bytes(bytes));
 }
 
 constexpr int kCount = 5, kHeight = 3, kWidth = 4;
@@ -140,7 +123,7 @@ TEST_F(IdxTest, TruncatedDataIsRefused) {
   test::write_bytes(path("tiny"), {0, 0});
   test::expect_error([&] { read_idx_file(path("tiny"), nullptr); }, {path("tiny"), "too short"});
   test::write_bytes(path("empty"), {});
-  test::expect_error([&] { read_idx_file(path("empty"), nullptr); }, {path("empty")});
+  test::expect_error([&] { read_idx_file(path("empty"), nullptr); }, {path("empty"), "empty"});
 }
 
 TEST_F(IdxTest, TruncatedGzipIsRefused) {
@@ -150,12 +133,14 @@ TEST_F(IdxTest, TruncatedGzipIsRefused) {
   auto compressed = test::read_bytes(path("full.gz"));
   compressed.resize(compressed.size() / 2);
   test::write_bytes(path("half.gz"), compressed);
-  test::expect_error([&] { read_idx_file(path("half.gz"), nullptr); }, {path("half.gz")});
+  test::expect_error([&] { read_idx_file(path("half.gz"), nullptr); },
+                     {path("half.gz"), "truncated gzip data"});
   // Corrupted deflate data in the middle of the stream.
   auto corrupt = test::read_bytes(path("full.gz"));
   for (std::size_t i = 20; i < 60 && i < corrupt.size(); ++i) corrupt[i] ^= 0x5a;
   test::write_bytes(path("corrupt.gz"), corrupt);
-  test::expect_error([&] { read_idx_file(path("corrupt.gz"), nullptr); }, {path("corrupt.gz")});
+  test::expect_error([&] { read_idx_file(path("corrupt.gz"), nullptr); },
+                     {path("corrupt.gz"), "corrupt gzip data"});
 }
 
 TEST_F(IdxTest, TrailingBytesAreRefused) {
@@ -165,9 +150,74 @@ TEST_F(IdxTest, TrailingBytesAreRefused) {
   test::write_bytes(path("lab"), bytes);
   test::expect_error([&] { read_idx_file(path("lab"), nullptr); },
                      {path("lab"), "2 trailing bytes"});
+  // Gzipped, only one byte past the header's promise is inflated to see that there is more.
   write_gzip(path("lab.gz"), bytes);
   test::expect_error([&] { read_idx_file(path("lab.gz"), nullptr); },
-                     {path("lab.gz"), "2 trailing bytes"});
+                     {path("lab.gz"), "trailing bytes after the 5 bytes of data"});
+}
+
+// A gzip stream that inflates to far more than its header promises (a "bomb") is refused after
+// the promise plus one byte, as is a header promising more than the stream holds.
+TEST_F(IdxTest, GzipBombAndOverpromiseAreRefused) {
+  std::vector<std::uint8_t> bomb = idx_bytes(0x08, {4}, {1, 2, 3, 4});
+  bomb.resize(bomb.size() + (std::size_t{64} << 20), 0);  // 64 MiB of zeros: ~64 KiB gzipped
+  const auto compressed = test::gzip_bytes(bomb);
+  ASSERT_LT(compressed.size(), bomb.size() / 100);
+  test::expect_error([&] { parse_idx(compressed.data(), compressed.size(), "bomb.gz", nullptr); },
+                     {"bomb.gz", "trailing bytes after the 4 bytes of data"});
+  // 2^31 - 1 images of 1x2 promised (4 GiB less 2 bytes), 5 images' worth in the stream.
+  const auto short_stream = test::gzip_bytes(idx_bytes(0x08, {2147483647u, 1, 2}, sample_pixels()));
+  test::expect_error(
+      [&] { parse_idx(short_stream.data(), short_stream.size(), "short.gz", nullptr); },
+      {"short.gz", "expected 4294967294 bytes of data", "found 60"});
+}
+
+TEST_F(IdxTest, GzipMembersAndWhatFollowsThem) {
+  // Two members, as `cat a.gz b.gz` makes: one file.
+  const auto whole = idx_bytes(0x08, {kCount}, kLabels);
+  auto two = test::gzip_bytes(std::vector<std::uint8_t>(whole.begin(), whole.begin() + 6));
+  const auto rest = test::gzip_bytes(std::vector<std::uint8_t>(whole.begin() + 6, whole.end()));
+  two.insert(two.end(), rest.begin(), rest.end());
+  std::vector<int> dims;
+  EXPECT_EQ(parse_idx(two.data(), two.size(), "two.gz", &dims), kLabels);
+  EXPECT_EQ(dims, std::vector<int>{kCount});
+  // Bytes after the stream that are not another member.
+  auto garbage = test::gzip_bytes(whole);
+  garbage.insert(garbage.end(), {'j', 'u', 'n', 'k'});
+  test::expect_error([&] { parse_idx(garbage.data(), garbage.size(), "junk.gz", nullptr); },
+                     {"junk.gz", "4 bytes after the end of the gzip stream", "trailing garbage"});
+  // A damaged checksum in the gzip trailer (CRC-32 of the data, 8 bytes from the end).
+  auto crc = test::gzip_bytes(whole);
+  crc[crc.size() - 8] ^= 0xff;
+  test::expect_error([&] { parse_idx(crc.data(), crc.size(), "crc.gz", nullptr); },
+                     {"crc.gz", "corrupt gzip data", "incorrect data check"});
+  // The trailer cut off: all the data is there, the stream's end is not.
+  auto cut = test::gzip_bytes(whole);
+  cut.resize(cut.size() - 4);
+  test::expect_error([&] { parse_idx(cut.data(), cut.size(), "cut.gz", nullptr); },
+                     {"cut.gz", "truncated gzip data"});
+}
+
+TEST_F(IdxTest, AbsurdDimensionsAreRefusedBeforeReading) {
+  // 2^31 images: past int, whatever the file holds.
+  const auto many = idx_bytes(0x08, {2147483648u, 28, 28}, {});
+  test::expect_error([&] { parse_idx(many.data(), many.size(), "many", nullptr); },
+                     {"many", "dimension 0 is 2147483648"});
+  // (2^31 - 1)^3 overflows 64 bits; refused as soon as the product passes the limit.
+  const auto huge = idx_bytes(0x08, {2147483647u, 2147483647u, 2147483647u}, {1, 2, 3});
+  test::expect_error([&] { parse_idx(huge.data(), huge.size(), "huge", nullptr); },
+                     {"huge", "more than 4294967296 bytes"});
+  // Within the limit but more than the file holds: refused from the header alone.
+  const auto big = idx_bytes(0x08, {65536, 65535}, {1, 2, 3});
+  test::expect_error([&] { parse_idx(big.data(), big.size(), "big", nullptr); },
+                     {"big", "expected 4294901760 bytes of data", "found 3"});
+}
+
+TEST_F(IdxTest, NotAFileIsNamed) {
+  test::expect_error([&] { read_idx_file(dir().string(), nullptr); },
+                     {dir().string(), "is a directory"});
+  test::expect_error([&] { parse_idx(nullptr, 0, "nothing", nullptr); },
+                     {"nothing", "the file is empty"});
 }
 
 TEST_F(IdxTest, LabelOutOfRangeIsRefused) {
@@ -179,6 +229,13 @@ TEST_F(IdxTest, LabelOutOfRangeIsRefused) {
   EXPECT_EQ(load_idx_dataset(path("img"), path("lab"), 11).labels[2], 10);
   test::expect_error([&] { load_idx_dataset(path("img"), path("lab"), 3); },
                      {"label 3 of sample 0"});
+  // load_mnist_split checks the labels against the classes it is given.
+  fs::create_directory(path("split"));
+  fs::rename(path("img"), path("split/t10k-images-idx3-ubyte"));
+  fs::rename(path("lab"), path("split/t10k-labels-idx1-ubyte"));
+  EXPECT_EQ(load_mnist_split(path("split"), false, 11).count, kCount);
+  test::expect_error([&] { load_mnist_split(path("split"), false, 5); },
+                     {path("split/t10k-labels-idx1-ubyte"), "label 10 of sample 2", "5 classes"});
   EXPECT_THROW(load_idx_dataset(path("img"), path("lab"), 0), Error);
 }
 

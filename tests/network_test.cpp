@@ -176,6 +176,25 @@ TEST(NetworkTest, BadHyperParametersAreRejected) {
   EXPECT_THROW(Network(SampleShape{1, 4, 4}, 1), Error);
 }
 
+// Sizes the kernels could not index in int are refused by name, with the count that was too big.
+TEST(NetworkTest, LayersTooLargeForIntAreRejected) {
+  Network wide_dense(SampleShape{1, 28, 28}, 10);
+  wide_dense.dense(2000000000, "wide").dense(10);  // weight [2e9, 784]
+  test::expect_error([&] { wide_dense.infer_shapes(); },
+                     {"wide: weight [2000000000, 784] has more than 2147483647 values"});
+  Network big_conv(SampleShape{3, 28, 28}, 10);
+  big_conv.conv2d(1000000, 28, 1, Padding::valid(), "big").dense(10);  // 1e6 * 3 * 28 * 28
+  test::expect_error([&] { big_conv.infer_shapes(); },
+                     {"big: weight [1000000, 3, 28, 28] has more than"});
+  Network big_map(SampleShape{1, 50000, 50000}, 10, "big_map");  // 2.5e9 values in
+  big_map.dense(10);
+  test::expect_error([&] { big_map.infer_shapes(); }, {"big_map: input 1x50000x50000"});
+  Network many_maps(SampleShape{1, 1000, 1000}, 10);
+  many_maps.conv2d(3000, 1, 1, Padding::valid(), "maps").dense(10);  // out 3000x1000x1000
+  test::expect_error([&] { many_maps.infer_shapes(); },
+                     {"maps: output 3000x1000x1000 has more than"});
+}
+
 // A valid model file with one field replaced, for the error tests.
 std::string model_json(const std::string& conv_layer, const std::string& input = "[1, 28, 28]") {
   return R"({"name": "tiny", "input": )" + input + R"(, "classes": 10, "layers": [)" + conv_layer +
@@ -196,11 +215,11 @@ TEST(NetworkTest, ModelFileErrorsNameTheFile) {
       {"bad JSON", "{\"input\": [1, 28, 28], ", "not valid JSON"},
       {"unknown layer type", model_json(R"({"type": "convolution", "filters": 4, "kernel": 5})"),
        "unknown layer type"},
-      {"missing filters", model_json(R"({"type": "conv2d", "kernel": 5})"), "filters"},
+      {"missing filters", model_json(R"({"type": "conv2d", "kernel": 5})"), "'filters' is missing"},
       {"missing input", R"({"classes": 10, "layers": [{"type": "dense", "units": 10}]})", "input"},
       {"missing units", R"({"input": [1, 2, 2], "classes": 10, "layers": [{"type": "dense"}]})",
-       "units"},
-      {"missing type", model_json(R"({"filters": 4, "kernel": 5})"), "type"},
+       "'units' is missing"},
+      {"missing type", model_json(R"({"filters": 4, "kernel": 5})"), "'type' is missing"},
       {"bad padding word", model_json(R"({"type": "conv2d", "filters": 4, "kernel": 5,
                                           "padding": "full"})"),
        "padding 'full'"},
@@ -212,6 +231,32 @@ TEST(NetworkTest, ModelFileErrorsNameTheFile) {
       {"input not CHW", model_json(R"({"type": "conv2d", "filters": 4, "kernel": 5})", "[28, 28]"),
        "[C, H, W]"},
       {"empty layers", R"({"input": [1, 2, 2], "classes": 10, "layers": []})", "layers"},
+      {"not an object", "[1, 2, 3]", "a model file holds a JSON object"},
+      {"layer not an object", R"({"input": [1, 2, 2], "classes": 10, "layers": [7]})",
+       "layer 1 is not an object"},
+      {"type not a string", model_json(R"({"type": 5})"), "'type' must be a string"},
+      {"filters a fraction", model_json(R"({"type": "conv2d", "filters": 4.5, "kernel": 5})"),
+       "'filters' must be an integer"},
+      // 2^32 + 4 would wrap to 4 if converted.
+      {"filters past int", model_json(R"({"type": "conv2d", "filters": 4294967300, "kernel": 5})"),
+       "'filters' must be an integer from -2147483648 to 2147483647, got 4294967300"},
+      {"kernel pair past int",
+       model_json(R"({"type": "conv2d", "filters": 4, "kernel": [5, -3000000000]})"),
+       "'kernel' must be an integer"},
+      {"classes a string",
+       R"({"input": [1, 2, 2], "classes": "10", "layers": [{"type": "dense", "units": 10}]})",
+       "'classes' must be an integer"},
+      {"name not a string",
+       R"({"name": 1, "input": [1, 2, 2], "classes": 10, "layers": [{"type": "dense", "units": 10}]})",
+       "'name' must be a string"},
+      {"slope too large",
+       model_json(
+           R"({"type": "conv2d", "filters": 4, "kernel": 5}, {"type": "leaky_relu", "slope": 1e300})"),
+       "'slope' must be a number from -100 to 100"},
+      {"dropout p a string",
+       model_json(
+           R"({"type": "conv2d", "filters": 4, "kernel": 5}, {"type": "dropout", "p": "half"})"),
+       "'p' must be a number from 0 to 1"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cnnrt/error.hpp"
+#include "tests/file_formats.hpp"
 #include "tests/test_util.hpp"
 
 namespace cnnrt {
@@ -24,17 +25,6 @@ class SafeTensorsTest : public test::ScratchDirTest {
  protected:
   SafeTensorsTest() : ScratchDirTest("st_test") {}
 };
-
-// A safetensors file assembled by hand: length (the header's own unless overridden), header, data.
-std::vector<std::uint8_t> make_file(const std::string& header, std::size_t data_bytes,
-                                    std::uint64_t length_override = 0) {
-  const std::uint64_t length = length_override != 0 ? length_override : header.size();
-  std::vector<std::uint8_t> bytes;
-  for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<std::uint8_t>(length >> (8 * i)));
-  bytes.insert(bytes.end(), header.begin(), header.end());
-  for (std::size_t i = 0; i < data_bytes; ++i) bytes.push_back(static_cast<std::uint8_t>(i));
-  return bytes;
-}
 
 template <typename T>
 TensorData tensor_of(const std::string& dtype, const std::vector<std::int64_t>& shape,
@@ -130,7 +120,7 @@ TEST_F(SafeTensorsTest, ReadsAHandWrittenFile) {
   // As PyTorch would write {"w": tensor([1., 2.])} with a metadata entry.
   const std::string header =
       R"({"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
-  auto bytes = make_file(header, 0);
+  auto bytes = test::safetensors_bytes(header, 0);
   const float values[2] = {1.0f, 2.0f};
   const auto* raw = reinterpret_cast<const std::uint8_t*>(values);
   bytes.insert(bytes.end(), raw, raw + 8);
@@ -152,82 +142,122 @@ TEST_F(SafeTensorsTest, TruncatedFileIsRefused) {
 }
 
 TEST_F(SafeTensorsTest, HeaderLengthBeyondTheFileIsRefused) {
-  test::write_bytes(path("long"), make_file("{}", 0, 1000));
+  test::write_bytes(path("long"), test::safetensors_bytes("{}", 0, 1000));
   test::expect_error([&] { SafeTensors::load(path("long")); },
                      {path("long"), "header length 1000"});
-  test::write_bytes(path("huge"), make_file("{}", 0, ~std::uint64_t{0}));
+  test::write_bytes(path("huge"), test::safetensors_bytes("{}", 0, ~std::uint64_t{0}));
   test::expect_error([&] { SafeTensors::load(path("huge")); }, {path("huge"), "header length"});
+  test::write_bytes(path("2^63"), test::safetensors_bytes("{}", 0, std::uint64_t{1} << 63));
+  test::expect_error([&] { SafeTensors::load(path("2^63")); },
+                     {path("2^63"), "header length 9223372036854775808 runs past the end"});
+}
+
+// parse() is load() without the file: the same tensors from the same bytes, the same refusals.
+TEST_F(SafeTensorsTest, ParsesFromMemory) {
+  sample_tensors().save(path("m"));
+  const auto bytes = test::read_bytes(path("m"));
+  const SafeTensors parsed = SafeTensors::parse(bytes.data(), bytes.size(), "in memory");
+  EXPECT_EQ(parsed.names(), sample_tensors().names());
+  EXPECT_EQ(parsed.get("conv1.weight").as_floats(), kWeights);
+  EXPECT_EQ(parsed.get("step").as_int64s(), kSteps);
+  EXPECT_EQ(parsed.metadata, sample_tensors().metadata);
+  test::expect_error([&] { SafeTensors::parse(bytes.data(), 7, "seven bytes"); },
+                     {"seven bytes", "too short"});
+  test::expect_error([&] { SafeTensors::parse(nullptr, 0, "nothing"); }, {"nothing", "too short"});
+}
+
+TEST_F(SafeTensorsTest, DeepOrHugeHeadersGiveShortMessages) {
+  // Nesting is bounded (a real header has three levels), so no recursion runs deep.
+  const std::string deep = R"({"w": )" + std::string(10000, '[') + std::string(10000, ']') + "}";
+  const auto nested = test::safetensors_bytes(deep, 0);
+  test::expect_error([&] { SafeTensors::parse(nested.data(), nested.size(), "deep"); },
+                     {"deep", "deeper than 8 levels"});
+  // A value quoted in a message is cut short.
+  const std::string long_dtype = R"({"w": {"dtype": ")" + std::string(100000, 'x') +
+                                 R"(", "shape": [1], "data_offsets": "far"}})";
+  const auto bytes = test::safetensors_bytes(long_dtype, 0);
+  const std::string message =
+      test::error_message([&] { SafeTensors::parse(bytes.data(), bytes.size(), "long"); });
+  EXPECT_TRUE(test::contains(message, "unknown dtype"));
+  EXPECT_LT(message.size(), 300u);
+  const std::string long_offsets = R"({"w": {"dtype": "U8", "shape": [1], "data_offsets": ")" +
+                                   std::string(100000, 'y') + R"("}})";
+  const auto offsets = test::safetensors_bytes(long_offsets, 0);
+  const std::string cut =
+      test::error_message([&] { SafeTensors::parse(offsets.data(), offsets.size(), "offsets"); });
+  EXPECT_TRUE(test::contains(cut, "data_offsets must be [begin, end]"));
+  EXPECT_LT(cut.size(), 300u);
 }
 
 TEST_F(SafeTensorsTest, BadJsonIsRefused) {
-  test::write_bytes(path("bad"), make_file(R"({"w": {"dtype": "F32", )", 0));
+  test::write_bytes(path("bad"), test::safetensors_bytes(R"({"w": {"dtype": "F32", )", 0));
   test::expect_error([&] { SafeTensors::load(path("bad")); }, {path("bad"), "not valid JSON"});
-  test::write_bytes(path("array"), make_file("[1, 2, 3]", 0));
+  test::write_bytes(path("array"), test::safetensors_bytes("[1, 2, 3]", 0));
   test::expect_error([&] { SafeTensors::load(path("array")); }, {path("array"), "not an object"});
-  test::write_bytes(path("entry"), make_file(R"({"w": 3})", 0));
+  test::write_bytes(path("entry"), test::safetensors_bytes(R"({"w": 3})", 0));
   test::expect_error([&] { SafeTensors::load(path("entry")); }, {path("entry"), "'w'"});
   test::write_bytes(path("nodtype"),
-                    make_file(R"({"w": {"shape": [1], "data_offsets": [0, 4]}})", 4));
+                    test::safetensors_bytes(R"({"w": {"shape": [1], "data_offsets": [0, 4]}})", 4));
   test::expect_error([&] { SafeTensors::load(path("nodtype")); }, {"'w'", "no 'dtype'"});
-  test::write_bytes(path("meta"), make_file(R"({"__metadata__": {"epoch": 3}})", 0));
+  test::write_bytes(path("meta"), test::safetensors_bytes(R"({"__metadata__": {"epoch": 3}})", 0));
   test::expect_error([&] { SafeTensors::load(path("meta")); }, {path("meta"), "metadata 'epoch'"});
-  test::write_bytes(path("dup"),
-                    make_file(R"({"w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]},
+  test::write_bytes(path("dup"), test::safetensors_bytes(
+                                     R"({"w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]},
                             "w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}})",
-                              1));
+                                     1));
   test::expect_error([&] { SafeTensors::load(path("dup")); }, {path("dup"), "'w' more than once"});
 }
 
 TEST_F(SafeTensorsTest, OffsetsOutOfRangeAreRefused) {
   test::write_bytes(
-      path("far"),
-      make_file(R"({"w": {"dtype": "F32", "shape": [100], "data_offsets": [0, 400]}})", 16));
+      path("far"), test::safetensors_bytes(
+                       R"({"w": {"dtype": "F32", "shape": [100], "data_offsets": [0, 400]}})", 16));
   test::expect_error([&] { SafeTensors::load(path("far")); },
                      {path("far"), "'w'", "[0, 400]", "16"});
-  test::write_bytes(
-      path("neg"),
-      make_file(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}})", 4));
+  test::write_bytes(path("neg"),
+                    test::safetensors_bytes(
+                        R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}})", 4));
   test::expect_error([&] { SafeTensors::load(path("neg")); }, {path("neg"), "'w'", "non-negative"});
-  test::write_bytes(
-      path("backwards"),
-      make_file(R"({"w": {"dtype": "U8", "shape": [0], "data_offsets": [4, 0]}})", 4));
+  test::write_bytes(path("backwards"),
+                    test::safetensors_bytes(
+                        R"({"w": {"dtype": "U8", "shape": [0], "data_offsets": [4, 0]}})", 4));
   test::expect_error([&] { SafeTensors::load(path("backwards")); }, {"'w'", "end before"});
 }
 
 TEST_F(SafeTensorsTest, OverlappingTensorsAreRefused) {
-  test::write_bytes(path("overlap"), make_file(R"({
+  test::write_bytes(path("overlap"), test::safetensors_bytes(R"({
       "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
       "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
-                                               12));
+                                                             12));
   test::expect_error([&] { SafeTensors::load(path("overlap")); }, {path("overlap"), "'b'", "'a'"});
-  test::write_bytes(path("gap"), make_file(R"({
+  test::write_bytes(path("gap"), test::safetensors_bytes(R"({
       "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
       "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}})",
-                                           12));
+                                                         12));
   test::expect_error([&] { SafeTensors::load(path("gap")); }, {path("gap"), "[4, 8]", "'b'"});
-  test::write_bytes(
-      path("tail"),
-      make_file(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 9));
+  test::write_bytes(path("tail"),
+                    test::safetensors_bytes(
+                        R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 9));
   test::expect_error([&] { SafeTensors::load(path("tail")); }, {path("tail"), "5 bytes"});
 }
 
 TEST_F(SafeTensorsTest, WrongSizeAndUnknownDtypeAreRefused) {
-  test::write_bytes(
-      path("size"),
-      make_file(R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8));
+  test::write_bytes(path("size"),
+                    test::safetensors_bytes(
+                        R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8));
   test::expect_error([&] { SafeTensors::load(path("size")); },
                      {path("size"), "'w'", "needs 12 bytes"});
-  test::write_bytes(
-      path("dtype"),
-      make_file(R"({"w": {"dtype": "F128", "shape": [1], "data_offsets": [0, 16]}})", 16));
+  test::write_bytes(path("dtype"),
+                    test::safetensors_bytes(
+                        R"({"w": {"dtype": "F128", "shape": [1], "data_offsets": [0, 16]}})", 16));
   test::expect_error([&] { SafeTensors::load(path("dtype")); }, {path("dtype"), "'w'", "'F128'"});
-  test::write_bytes(
-      path("shape"),
-      make_file(R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", 4));
+  test::write_bytes(path("shape"),
+                    test::safetensors_bytes(
+                        R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", 4));
   test::expect_error([&] { SafeTensors::load(path("shape")); }, {path("shape"), "'w'", "shape"});
-  test::write_bytes(path("overflow"), make_file(R"({"w": {"dtype": "F64",
+  test::write_bytes(path("overflow"), test::safetensors_bytes(R"({"w": {"dtype": "F64",
       "shape": [4294967296, 4294967296, 4294967296], "data_offsets": [0, 8]}})",
-                                                8));
+                                                              8));
   test::expect_error([&] { SafeTensors::load(path("overflow")); }, {path("overflow"), "'w'"});
 }
 

@@ -57,6 +57,26 @@ TEST(ConvAxis, KernelLargerThanInputDoesNotFit) {
   }
 }
 
+// Sizes near int's limit are worked out without overflow (int arithmetic would wrap): the exact
+// answers below, or "does not fit" when the padded input is past what the kernels can index.
+TEST(ConvAxis, HugeSizesDoNotOverflow) {
+  constexpr int kMax = 2147483647;
+  // valid: ceil((2^31 - 1 - 1 + 1) / 2) = 2^30
+  EXPECT_EQ(conv_axis(kMax, 1, 2, Padding::Mode::valid, 0).out, 1073741824);
+  // same: ceil((2^31 - 1) / (2^31 - 1)) = 1, total pad max(0 + 3 - kMax, 0) = 0
+  EXPECT_EQ(conv_axis(kMax, 3, kMax, Padding::Mode::same, 0).out, 1);
+  // same with a kernel as large as the input: total pad kMax - 1 makes the padded axis too large.
+  EXPECT_LE(conv_axis(kMax, kMax, 1, Padding::Mode::same, 0).out, 0);
+  // explicit: 28 + 2 * 10^9 = 2000000028 fits; floor((2000000028 - 5) / 1) + 1
+  EXPECT_EQ(conv_axis(28, 5, 1, Padding::Mode::explicit_, 1000000000).out, 2000000024);
+  EXPECT_LE(conv_axis(28, 5, 1, Padding::Mode::explicit_, kMax).out, 0);
+  EXPECT_LE(conv_axis(28, 5, 1, Padding::Mode::explicit_, -1).out, 0);
+  const std::string message = test::error_message([] {
+    make_conv2d_geometry("conv1", 1, 1, 28, 28, 6, 5, 5, 1, 1, Padding::explicit_pad(kMax, 0));
+  });
+  EXPECT_TRUE(test::contains(message, "conv1: input 1x28x28 does not fit kernel 5x5"));
+}
+
 TEST(PoolSize, FloorRule) {
   EXPECT_EQ(pool_out_size(28, 2, 2), 14);
   EXPECT_EQ(pool_out_size(10, 2, 2), 5);

@@ -3,6 +3,7 @@
 // Every file is validated before use: magic number, element type, dimensions, the byte count
 // against the header, label range, and image/label counts. Problems throw cnnrt::Error naming the
 // file and what is wrong.
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -32,6 +33,11 @@ struct CNNRT_API Dataset {
 // `dims` (may be null) receives the dimensions, outermost first.
 CNNRT_API std::vector<std::uint8_t> read_idx_file(const std::string& path, std::vector<int>* dims);
 
+// The same checks on a file held in memory (gzipped or plain); `name` names it in messages. The
+// data is never allocated past what the bytes hold, nor inflated past the header's promise.
+CNNRT_API std::vector<std::uint8_t> parse_idx(const std::uint8_t* bytes, std::size_t size,
+                                              const std::string& name, std::vector<int>* dims);
+
 // Writes a plain (not gzipped) IDX file of unsigned bytes; bytes.size() must be product(dims).
 CNNRT_API void write_idx_file(const std::string& path, const std::vector<int>& dims,
                               const std::vector<std::uint8_t>& bytes);
@@ -42,9 +48,9 @@ CNNRT_API Dataset load_idx_dataset(const std::string& images_path, const std::st
                                    int classes = 10);
 
 // Loads the train or test (t10k) split from `dir`: {train,t10k}-images-idx3-ubyte[.gz] and
-// {train,t10k}-labels-idx1-ubyte[.gz]. A missing file gives an error naming the directory and
-// the files looked for.
-CNNRT_API Dataset load_mnist_split(const std::string& dir, bool train);
+// {train,t10k}-labels-idx1-ubyte[.gz], labels checked against `classes`. A missing file gives an
+// error naming the directory and the files looked for.
+CNNRT_API Dataset load_mnist_split(const std::string& dir, bool train, int classes = 10);
 
 // Fashion-MNIST's pixel mean and standard deviation (of byte / 255 over the training set): the
 // normalisation training applies, x = (byte / 255 - mean) / std.

@@ -3,6 +3,7 @@
 // length N, N bytes of JSON {name: {"dtype", "shape", "data_offsets": [begin, end]},
 // "__metadata__": {string: string}}, then the raw little-endian tensor data (offsets are relative
 // to the end of the header). PyTorch, JAX and NumPy read these files directly.
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -51,6 +52,8 @@ class CNNRT_API SafeTensors {
   // Reads and validates a whole file: header length, JSON, dtypes, shapes, and offsets (in range,
   // sized product(shape) * dtype size, neither overlapping nor leaving gaps).
   static SafeTensors load(const std::string& path);
+  // The same checks on a file held in memory; `name` names it in messages.
+  static SafeTensors parse(const std::uint8_t* bytes, std::size_t size, const std::string& name);
 
  private:
   std::map<std::string, TensorData> tensors_;

@@ -23,7 +23,8 @@ struct CNNRT_API Padding {
 };
 
 // One spatial axis of a convolution: the output size and the padding before the first element.
-// Returns out <= 0 when the window does not fit (callers turn that into an Error with context).
+// Returns out <= 0 when the window does not fit, or when the padded input is too large for the
+// kernels' int indexing (callers turn that into an Error with context).
 struct CNNRT_API AxisGeometry {
   int out = 0;
   int pad_before = 0;

@@ -31,6 +31,10 @@ struct CNNRT_API TrainOptions {
   const std::atomic<bool>* stop = nullptr;
   // Called on the host after each step is issued: epoch and step are 1-based.
   std::function<void(int epoch, int step, int steps)> on_step;
+  // Called once everything is loaded and checked (the resumed checkpoint, the data sets), just
+  // before the first epoch, with the number of epochs already done: the place to announce the
+  // run, so that a bad input file gives an error and nothing else.
+  std::function<void(int first_epoch)> on_start;
 };
 
 struct CNNRT_API EpochReport {

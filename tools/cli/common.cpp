@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "cnnrt/device.hpp"
 #include "cnnrt/error.hpp"
 
@@ -67,10 +69,16 @@ Device resolve_device(const std::string& choice) {
   return Device::cpu;
 }
 
-Dataset load_split(const std::string& dir, bool train, int limit) {
+Dataset load_split(const std::string& dir, bool train, int limit, const Network& network) {
   const char* option = train ? "--train-limit" : "--test-limit";
   if (limit < 0) throw Error(fmt::format("{} must not be negative, got {}", option, limit));
-  Dataset data = load_mnist_split(dir, train);
+  // Labels are bytes: a model with more classes than 256 still reads them all.
+  Dataset data = load_mnist_split(dir, train, std::min(network.classes(), 256));
+  const SampleShape in = network.input();
+  if (data.channels != in.c || data.height != in.h || data.width != in.w)
+    throw Error(fmt::format("the {} split in {} holds {}x{}x{} images but {} expects {}",
+                            train ? "training" : "test", dir, data.channels, data.height,
+                            data.width, network.name(), in.to_string()));
   if (limit > data.count) {
     fmt::print(stderr, "cnnrt: {} {} is more than the {} images; using all\n", option, limit,
                data.count);

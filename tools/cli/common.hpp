@@ -32,8 +32,9 @@ CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights);
 // "cuda" without a device is an error.
 Device resolve_device(const std::string& choice);
 
-// The train or test split of an MNIST-format directory, cut to `limit` samples when limit > 0; a
-// limit past the split's size takes it all, with a notice on stderr.
-Dataset load_split(const std::string& dir, bool train, int limit);
+// The train or test split of an MNIST-format directory, cut to `limit` samples when limit > 0
+// (a limit past the split's size takes it all, with a notice on stderr), checked against
+// `network`: image size, and labels below its number of classes.
+Dataset load_split(const std::string& dir, bool train, int limit, const Network& network);
 
 }  // namespace cnnrt::cli

@@ -31,7 +31,7 @@ struct FilterArgs {
 
 // Test-set image `index` of the IDX data set in `dir`, bytes as 0..255 intensities.
 GrayImage dataset_image(const std::string& dir, int index) {
-  const Dataset test = load_split(dir, false, 0);
+  const Dataset test = load_mnist_split(dir, false);
   if (index < 0 || index >= test.count)
     throw Error(fmt::format("--sample {}: the test set in {} has images 0..{}", index, dir,
                             test.count - 1));

@@ -21,6 +21,27 @@
 #include "cnnrt/error.hpp"
 #include "tools/cli/commands.hpp"
 
+namespace {
+
+// Messages quote what input files hold (tensor and layer names, JSON): control characters there
+// are escaped so that an error stays one line and cannot drive the terminal.
+std::string one_line(const std::string& message) {
+  std::string line;
+  line.reserve(message.size());
+  for (const char c : message) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\n')
+      line += "\\n";
+    else if (byte < 0x20 || byte == 0x7f)
+      line += fmt::format("\\x{:02x}", byte);
+    else
+      line += c;
+  }
+  return line;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"cnnrt: train small convolutional networks on the GPU (CPU fallback)"};
   app.require_subcommand(1);
@@ -48,8 +69,7 @@ int main(int argc, char** argv) {
       sub = sub->get_subcommands().front();
       command += " " + sub->get_name();
     }
-    std::string message = e.what();
-    std::replace(message.begin(), message.end(), '\n', ' ');
+    std::string message = one_line(e.what());
     if (command == "cnnrt" && argc > 1 && argv[1][0] != '-') {
       // CLI11 says only "A subcommand is required" for a word that names none.
       std::vector<std::string> names;
@@ -61,11 +81,11 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const cnnrt::cli::ExitCode& e) {
     std::fflush(stdout);
-    fmt::print(stderr, "cnnrt: error: {}\n", e.what());
+    fmt::print(stderr, "cnnrt: error: {}\n", one_line(e.what()));
     return e.code();
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    fmt::print(stderr, "cnnrt: error: {}\n", e.what());
+    fmt::print(stderr, "cnnrt: error: {}\n", one_line(e.what()));
     return 1;
   }
   return 0;

@@ -54,11 +54,7 @@ void add_predict_command(CLI::App& app) {
     options.batch_size = a.batch;
     Model model(network, options);
     load_checkpoint(a.weights, model);
-    const Dataset test = load_split(a.data, false, a.test_limit);
-    const SampleShape in = network.input();
-    if (test.channels != in.c || test.height != in.h || test.width != in.w)
-      throw Error(fmt::format("{} holds {}x{}x{} images but {} expects {}", a.data, test.channels,
-                              test.height, test.width, network.name(), in.to_string()));
+    const Dataset test = load_split(a.data, false, a.test_limit, network);
 
     const int classes = network.classes();
     std::vector<float> logits;

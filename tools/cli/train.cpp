@@ -282,20 +282,24 @@ void add_train_command(CLI::App& app) {
     if (!a.metrics.empty()) check_can_write(a.metrics, "metrics file", false);
     const Network network = load_network(a.model);
     const CompileOptions options = compile_options(a);
-    const Dataset train_set = load_split(a.data, true, a.train_limit);
-    const Dataset test_set = load_split(a.data, false, a.test_limit);
+    const Dataset train_set = load_split(a.data, true, a.train_limit, network);
+    const Dataset test_set = load_split(a.data, false, a.test_limit, network);
     Model model(network, options);
     if (!a.profile_steps.empty()) {
       const ProfileSteps steps = ProfileSteps::parse(a.profile_steps);
       model.set_profile_steps(steps.first, steps.last);
     }
     const float lr = a.lr > 0 ? a.lr : 0.02f * float(options.batch_size) / 64.0f;
-    fmt::print(
-        "training {} on {} ({} train / {} test images) on {}, batch {}, {} epochs, lr {} ({}), "
-        "momentum {}, {} init\n",
-        network.name(), a.data, train_set.count, test_set.count, to_string(options.device),
-        options.batch_size, a.epochs, lr, a.schedule, a.momentum, a.init);
     TrainOptions t;
+    // Printed once the checkpoint to resume from and the data are checked: a bad file gives the
+    // error line alone.
+    t.on_start = [&](int) {
+      fmt::print(
+          "training {} on {} ({} train / {} test images) on {}, batch {}, {} epochs, lr {} ({}), "
+          "momentum {}, {} init\n",
+          network.name(), a.data, train_set.count, test_set.count, to_string(options.device),
+          options.batch_size, a.epochs, lr, a.schedule, a.momentum, a.init);
+    };
     t.epochs = a.epochs;
     t.sgd = SgdParams{lr, a.momentum, a.weight_decay};
     t.schedule = LrSchedule::parse(a.schedule);
@@ -328,7 +332,7 @@ void add_eval_command(CLI::App& app) {
     const Network network = load_network(a.model);
     Model model(network, compile_options(a));
     load_checkpoint(a.weights, model);
-    const Dataset test_set = load_split(a.data, false, a.test_limit);
+    const Dataset test_set = load_split(a.data, false, a.test_limit, network);
     model.set_normalization(kFashionMnistMean, kFashionMnistStd);
     model.upload_eval_set(test_set);
     const BatchStats stats = model.evaluate_resident();

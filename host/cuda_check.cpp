@@ -1,0 +1,19 @@
+// The CUDA and cuBLAS failures behind CNNRT_CUDA_CHECK / CNNRT_CUBLAS_CHECK (kernels/cuda/
+// check.hpp), kept apart from error.cpp so that the file parsers build without CUDA.
+#include <fmt/format.h>
+
+#include "kernels/cuda/check.hpp"
+
+namespace cnnrt::detail {
+
+void throw_cuda_error(cudaError_t status, const char* call, const char* file, int line) {
+  throw Error(fmt::format("CUDA error at {}:{}: {} failed: {} ({})", file, line, call,
+                          cudaGetErrorString(status), cudaGetErrorName(status)));
+}
+
+void throw_cublas_error(cublasStatus_t status, const char* call, const char* file, int line) {
+  throw Error(fmt::format("cuBLAS error at {}:{}: {} failed: {} ({})", file, line, call,
+                          cublasGetStatusString(status), cublasGetStatusName(status)));
+}
+
+}  // namespace cnnrt::detail
