@@ -1,0 +1,71 @@
+#pragma once
+// What the fuzzers run, shared by the libFuzzer targets (tests/fuzz/*_fuzz.cpp) and the test that
+// replays their corpora and past crashes in the normal suite (tests/fuzz_replay_test.cpp). Each
+// parses `size` bytes as its file kind: it returns for a valid file, throws cnnrt::Error for an
+// invalid one, and throws std::logic_error when a parsed file breaks an invariant the parser
+// promises (a bug, like any other exception or crash).
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cnnrt/dataset.hpp"
+#include "cnnrt/error.hpp"
+#include "cnnrt/network.hpp"
+#include "cnnrt/safetensors.hpp"
+
+namespace cnnrt::fuzz {
+
+inline void require(bool holds, const char* invariant) {
+  if (!holds) throw std::logic_error(std::string("invariant broken: ") + invariant);
+}
+
+// The data is exactly product(dims) bytes.
+inline void idx(const std::uint8_t* data, std::size_t size) {
+  std::vector<int> dims;
+  const std::vector<std::uint8_t> bytes = parse_idx(data, size, "fuzz.idx", &dims);
+  std::uint64_t product = 1;
+  for (int d : dims) {
+    require(d > 0, "IDX dimensions are positive");
+    product *= static_cast<std::uint64_t>(d);
+  }
+  require(!dims.empty() && product == bytes.size(), "IDX data is product(dims) bytes");
+}
+
+// Every tensor holds product(shape) * dtype size bytes, and a tensor's bytes all came from the
+// file (the tensors together are never larger than it).
+inline void safetensors(const std::uint8_t* data, std::size_t size) {
+  const SafeTensors file = SafeTensors::parse(data, size, "fuzz.safetensors");
+  std::uint64_t total = 0;
+  for (const std::string& name : file.names()) {
+    const TensorData& t = file.get(name);
+    const auto expected =
+        static_cast<std::uint64_t>(t.element_count()) * safetensors_dtype_size(t.dtype);
+    require(expected == t.bytes.size(), "a tensor is product(shape) * dtype size bytes");
+    total += t.bytes.size();
+  }
+  require(total <= size, "tensors are not larger than the file");
+}
+
+// A parsed model writes back to JSON that parses to the same model.
+inline void model_file(const std::uint8_t* data, std::size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  const Network network = network_from_json(text, "fuzz.json");
+  const std::string written = network_to_json(network);
+  require(network_to_json(network_from_json(written, "fuzz.json")) == written,
+          "a model file round-trips through network_to_json");
+}
+
+}  // namespace cnnrt::fuzz
+
+// The libFuzzer entry point for one of the functions above: cnnrt::Error is the expected way to
+// refuse input; anything else escapes, and the fuzzer reports it.
+#define CNNRT_FUZZ_TARGET(function)                                                   \
+  extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) { \
+    try {                                                                             \
+      ::cnnrt::fuzz::function(data, size);                                            \
+    } catch (const ::cnnrt::Error&) {                                                 \
+    }                                                                                 \
+    return 0;                                                                         \
+  }

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (tests/fuzz/*_fuzz.cpp: idx, safetensors, model_file) with clang,
+# AddressSanitizer and UndefinedBehaviorSanitizer into build-fuzz/, from only the parser sources
+# they need (no CUDA), then for each target: replays its past crash inputs
+# (tests/fuzz/regressions/<target>/) and fuzzes for SECONDS from a copy of its seed corpus
+# (tests/fuzz/corpus/<target>/, copied to build-fuzz/corpus/<target>/, which keeps growing across
+# runs). Exits non-zero when any target crashes, leaks, times out or breaks a sanitizer rule; the
+# input that did is left in build-fuzz/artifacts/<target>/.
+# Usage: tools/fuzz.sh [SECONDS_PER_TARGET (default 60)] [target...]
+# Installs clang, the libFuzzer runtime and the headers with apt-get when they are missing.
+set -euo pipefail
+shopt -s nullglob
+cd "$(dirname "$0")/.."
+
+seconds=${1:-60}
+if [[ ! $seconds =~ ^[0-9]+$ ]] || ((seconds < 1)); then
+  echo "usage: tools/fuzz.sh [SECONDS_PER_TARGET] [idx|safetensors|model_file ...]" >&2
+  exit 2
+fi
+shift || true
+all_targets=(idx safetensors model_file)
+targets=("$@")
+((${#targets[@]})) || targets=("${all_targets[@]}")
+
+# The parser sources each target links: nothing of the runtime, the kernels or CUDA.
+common_sources=(host/error.cpp host/file_bytes.cpp)
+declare -A sources=(
+  [idx]="host/idx.cpp"
+  [safetensors]="host/safetensors.cpp"
+  [model_file]="host/network.cpp host/shape.cpp"
+)
+for t in "${targets[@]}"; do
+  if [[ -z ${sources[$t]+set} ]]; then
+    echo "fuzz: unknown target '$t' (targets: ${all_targets[*]})" >&2
+    exit 2
+  fi
+done
+
+install_missing() {
+  local missing=()
+  command -v clang++ >/dev/null || missing+=(clang)
+  local header
+  for header in fmt/format.h:libfmt-dev nlohmann/json.hpp:nlohmann-json3-dev zlib.h:zlib1g-dev; do
+    [ -e "/usr/include/${header%%:*}" ] || missing+=("${header#*:}")
+  done
+  if ((${#missing[@]})); then
+    echo "fuzz: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  # libFuzzer's runtime comes apart from clang on Debian (libclang-rt-14-dev on Debian 12).
+  local runtime
+  runtime="$(clang++ -print-resource-dir)/lib/linux/libclang_rt.fuzzer-$(uname -m).a"
+  if [ ! -e "$runtime" ]; then
+    local package
+    package="libclang-rt-$(clang++ -dumpversion | cut -d. -f1)-dev"
+    echo "fuzz: installing $package (libFuzzer runtime)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "$package" >/dev/null
+  fi
+}
+install_missing
+
+out=build-fuzz
+mkdir -p "$out/obj"
+sanitizers=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
+cxxflags=(-std=c++17 -g -O1 -Wall -Wextra -I include -I . -DFMT_HEADER_ONLY=1
+  '-DCNNRT_PRESET_DIR=""' '-DCNNRT_INSTALLED_PRESET_DIR=""' "${sanitizers[@]}")
+headers=(include/cnnrt/*.hpp host/*.hpp kernels/*.hpp tests/fuzz/targets.hpp)
+
+# source -> object, rebuilt when the source or any header is newer.
+compile() {
+  local source=$1 object=$2 extra=${3:-}
+  local newest
+  newest=$(ls -t "$source" "${headers[@]}" | head -1)
+  if [ ! -e "$object" ] || [ "$newest" -nt "$object" ]; then
+    echo "fuzz: compiling $source"
+    clang++ "${cxxflags[@]}" $extra -c "$source" -o "$object"
+  fi
+}
+
+for t in "${targets[@]}"; do
+  objects=()
+  for source in "${common_sources[@]}" ${sources[$t]}; do
+    object="$out/obj/$(basename "${source%.cpp}").o"
+    compile "$source" "$object" -fsanitize=fuzzer-no-link
+    objects+=("$object")
+  done
+  compile "tests/fuzz/${t}_fuzz.cpp" "$out/obj/${t}_fuzz.o" -fsanitize=fuzzer-no-link
+  clang++ -fsanitize=fuzzer "${sanitizers[@]}" "$out/obj/${t}_fuzz.o" "${objects[@]}" -lz \
+    -o "$out/$t"
+done
+
+status=0
+for t in "${targets[@]}"; do
+  artifacts="$out/artifacts/$t"
+  corpus="$out/corpus/$t"
+  mkdir -p "$artifacts" "$corpus" "$out/logs"
+  regressions=(tests/fuzz/regressions/"$t"/*)
+  if ((${#regressions[@]})); then
+    echo "fuzz: $t: replaying ${#regressions[@]} past crash inputs"
+    if ! "$out/$t" -malloc_limit_mb=256 -artifact_prefix="$artifacts/" "${regressions[@]}" \
+      >"$out/logs/$t-regressions.log" 2>&1; then
+      echo "fuzz: $t: a past crash input fails again (see $out/logs/$t-regressions.log)" >&2
+      status=1
+      continue
+    fi
+  fi
+  for seed in tests/fuzz/corpus/"$t"/*; do
+    [ -e "$corpus/$(basename "$seed")" ] || cp "$seed" "$corpus/"
+  done
+  log="$out/logs/$t.log"
+  echo "fuzz: $t: fuzzing for $seconds s (log: $log)"
+  # No input of the fuzzer's size (4 KiB by default) needs a large allocation, so a 256 MiB
+  # malloc means an allocation sized by a header field, not by the bytes there.
+  if "$out/$t" -max_total_time="$seconds" -timeout=10 -malloc_limit_mb=256 -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1; then
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+    echo "fuzz: $t: $seconds s, ${runs:-?} executions, no crash"
+    echo "$(date -u +%FT%TZ) $t $seconds ${runs:-0}" >>"$out/history.txt"
+  else
+    echo "fuzz: $t: CRASH (input in $artifacts/); the report:" >&2
+    grep -E -A12 '^==[0-9]+==ERROR|runtime error|deadly signal|SUMMARY' "$log" | head -40 >&2 || true
+    status=1
+  fi
+done
+exit $status
