@@ -106,11 +106,11 @@ std::string quoted(const std::string& path) {
 }
 
 std::string command_line(Command command, const Files& f) {
-  const std::string train =
-      "train --device cpu --epochs 2 --train-limit 64 --test-limit 64 --data " + quoted(f.data()) +
-      " --checkpoint " + quoted(f.out()) + " --metrics " + quoted(f.metrics());
-  const std::string weights = " --device cpu --test-limit 64 --data " + quoted(f.data()) +
-                              " --weights " + quoted(f.checkpoint());
+  const std::string train = "train --device cpu --epochs 2 --data " + quoted(f.data()) +
+                            " --checkpoint " + quoted(f.out()) + " --metrics " +
+                            quoted(f.metrics());
+  const std::string weights =
+      " --device cpu --data " + quoted(f.data()) + " --weights " + quoted(f.checkpoint());
   switch (command) {
     case Command::train:
       return train;
