@@ -246,7 +246,8 @@ std::vector<float> TensorData::as_floats() const {
     throw Error(fmt::format("tensor of dtype {} and shape {} read as F32 floats", dtype,
                             shape_to_string(shape)));
   std::vector<float> values(bytes.size() / sizeof(float));
-  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
+  if (!values.empty())  // an empty vector's data() may be null: not for memcpy
+    std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
   return values;
 }
 
@@ -255,7 +256,8 @@ std::vector<std::int64_t> TensorData::as_int64s() const {
     throw Error(fmt::format("tensor of dtype {} and shape {} read as I64 integers", dtype,
                             shape_to_string(shape)));
   std::vector<std::int64_t> values(bytes.size() / sizeof(std::int64_t));
-  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(std::int64_t));
+  if (!values.empty())  // an empty vector's data() may be null: not for memcpy
+    std::memcpy(values.data(), bytes.data(), values.size() * sizeof(std::int64_t));
   return values;
 }
 
@@ -319,7 +321,8 @@ void SafeTensors::save(const std::string& path) const {
             std::fwrite(header_text.data(), 1, header_text.size(), file) == header_text.size();
   for (auto it = tensors_.begin(); ok && it != tensors_.end(); ++it) {
     const auto& bytes = it->second.bytes;
-    ok = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
+    // An empty tensor has no bytes, and maybe a null data(), which fwrite must not be given.
+    ok = bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
   }
   // The data must be on disk before the rename makes it the file of record.
   ok = ok && std::fflush(file) == 0 && ::fsync(::fileno(file)) == 0;

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -239,15 +238,19 @@ TEST_F(CliTest, TrainWritesMetricsAndCheckpointThatEvalReads) {
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
   const std::vector<std::string> lines = lines_of(eval.output);
   ASSERT_FALSE(lines.empty());
-  std::smatch match;
-  const std::regex pattern(R"(^accuracy (\d\.\d+) loss (\d+\.\d+) images (\d+)$)");
-  ASSERT_TRUE(std::regex_match(lines.back(), match, pattern)) << lines.back();
-  EXPECT_EQ(match[3].str(), "256");
+  double accuracy = 0, loss = 0;
+  int images = 0, consumed = 0;
+  ASSERT_EQ(std::sscanf(lines.back().c_str(), "accuracy %lf loss %lf images %d%n", &accuracy, &loss,
+                        &images, &consumed),
+            3)
+      << lines.back();
+  EXPECT_EQ(std::size_t(consumed), lines.back().size()) << lines.back();
+  EXPECT_EQ(images, 256);
   // The same weights on the same 256 images: the training run's test columns (the CSV has 6
   // decimals, eval prints 4).
   constexpr double kPrintedDigits = 1e-4;
-  EXPECT_NEAR(std::stod(match[1].str()), values[4], kPrintedDigits);
-  EXPECT_NEAR(std::stod(match[2].str()), values[3], kPrintedDigits);
+  EXPECT_NEAR(accuracy, values[4], kPrintedDigits);
+  EXPECT_NEAR(loss, values[3], kPrintedDigits);
 }
 
 std::string gradcheck_data_option() {

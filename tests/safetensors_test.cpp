@@ -33,7 +33,8 @@ TensorData tensor_of(const std::string& dtype, const std::vector<std::int64_t>& 
   tensor.dtype = dtype;
   tensor.shape = shape;
   tensor.bytes.resize(values.size() * sizeof(T));
-  std::memcpy(tensor.bytes.data(), values.data(), tensor.bytes.size());
+  // An empty vector's data() may be null, which memcpy must not be given even for 0 bytes.
+  if (!values.empty()) std::memcpy(tensor.bytes.data(), values.data(), tensor.bytes.size());
   return tensor;
 }
 

@@ -106,6 +106,19 @@ inline ::testing::AssertionResult contains(const std::string& text, const std::s
   return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << part << "'";
 }
 
+// The whole number written right after the first `prefix` in `text`, or -1 when `prefix` is
+// missing or no digits follow it. (Tests avoid <regex>: GCC 12 warns inside it at -O3.)
+inline long long number_after(const std::string& text, const std::string& prefix) {
+  const std::size_t at = text.find(prefix);
+  if (at == std::string::npos) return -1;
+  std::size_t end = at + prefix.size();
+  long long value = 0;
+  bool digits = false;
+  for (; end < text.size() && text[end] >= '0' && text[end] <= '9'; ++end, digits = true)
+    value = value * 10 + (text[end] - '0');
+  return digits ? value : -1;
+}
+
 // The message of the cnnrt::Error that `body` throws; fails the test when it throws nothing.
 template <typename Body>
 std::string error_message(Body&& body) {
