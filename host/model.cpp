@@ -317,6 +317,7 @@ Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
     ++exec.step_counter;
     ++done;
     report_progress(done);
+    if (control.after_step) control.after_step(done, steps);
     if (control.stop_on_nonfinite &&
         !std::isfinite(exec.read_counters(samples_after(done)).loss_sum))
       break;

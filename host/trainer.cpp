@@ -100,6 +100,7 @@ int locate_divergence(Model& model, int epoch, Model::EpochControl control,
                       const Model::TrainingState& epoch_start) {
   model.restore_training_state(epoch_start);
   control.stop = nullptr;
+  control.after_step = nullptr;  // these steps were reported in the first run
   control.stop_on_nonfinite = true;
   const Model::EpochPass pass = model.train_epoch(epoch, control);
   return std::isfinite(pass.stats.loss_sum) ? 0 : pass.steps_done;
@@ -190,14 +191,17 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
 
     Model::EpochControl control = epoch == first_epoch ? resume_at : Model::EpochControl{};
     control.stop = options.stop;
+    if (options.on_step)
+      control.after_step = [&, epoch](int step, int steps) {
+        options.on_step(epoch + 1, step, steps);
+      };
     const Model::TrainingState epoch_start = model.training_state();  // see locate_divergence
     const auto start = std::chrono::steady_clock::now();
     Model::Progress progress;
-    if (options.progress_bar || options.on_step)
+    if (options.progress_bar)
       progress = [&](int step, int steps, const BatchStats& running) {
-        if (options.progress_bar && (step == steps || step % 8 == 0))
+        if (step == steps || step % 8 == 0)
           draw_progress(epoch + 1, options.epochs, step, steps, running);
-        if (options.on_step) options.on_step(epoch + 1, step, steps);
       };
     const Model::EpochPass pass = model.train_epoch(epoch, control, progress);
     report = EpochReport{};

@@ -118,6 +118,9 @@ class CNNRT_API Model {
     // Read the counters after every step (waits for the device) and end the pass after the first
     // step whose running loss sum is not finite.
     bool stop_on_nonfinite = false;
+    // Called on the host after each step is issued (step is 1-based); unlike Progress it reads no
+    // counters, so it adds no copy from the device to a step.
+    std::function<void(int step, int steps)> after_step;
   };
   struct EpochPass {
     BatchStats stats;    // over every step of the epoch taken so far, control.done included

@@ -12,7 +12,6 @@
 #include <fmt/ranges.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -79,14 +78,11 @@ int main(int argc, char** argv) {
     }
     fmt::print(stderr, "cnnrt: error: {}\nrun '{} --help' for usage\n", message, command);
     return 2;
-  } catch (const cnnrt::cli::ExitCode& e) {
-    std::fflush(stdout);
-    fmt::print(stderr, "cnnrt: error: {}\n", one_line(e.what()));
-    return e.code();
   } catch (const std::exception& e) {
     std::fflush(stdout);
     fmt::print(stderr, "cnnrt: error: {}\n", one_line(e.what()));
-    return 1;
+    const auto* with_code = dynamic_cast<const cnnrt::cli::ExitCode*>(&e);
+    return with_code != nullptr ? with_code->code() : 1;
   }
   return 0;
 }
