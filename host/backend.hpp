@@ -30,9 +30,10 @@ class Backend {
   virtual void synchronize() = 0;
   virtual std::size_t conv_workspace_bytes(const Conv2dGeometry& g) = 0;
 
-  // Ops: the kernels of kernels/cpu and kernels/cuda, same arguments.
+  // Ops: the kernels of kernels/cpu and kernels/cuda, same arguments. The FusedActivation(Grad)
+  // arguments run an activation layer inside the op (kernels/ops.hpp); {} for none.
   virtual void conv2d_forward(const Conv2dGeometry& g, const T* in, const T* weight, const T* bias,
-                              T* out) = 0;
+                              T* out, const FusedActivation<T>& fused) = 0;
   virtual void conv2d_backward_data(const Conv2dGeometry& g, const T* dout, const T* weight,
                                     T* din) = 0;
   virtual void conv2d_backward_weights(const Conv2dGeometry& g, const T* in, const T* dout,
@@ -44,13 +45,14 @@ class Backend {
   virtual void max_pool_forward(const Pool2dGeometry& g, const T* in, T* out,
                                 std::int32_t* argmax) = 0;
   virtual void max_pool_backward(const Pool2dGeometry& g, const T* dout, const std::int32_t* argmax,
-                                 T* din) = 0;
+                                 T* din, const FusedActivationGrad<T>& fused) = 0;
   virtual void avg_pool_forward(const Pool2dGeometry& g, const T* in, T* out) = 0;
-  virtual void avg_pool_backward(const Pool2dGeometry& g, const T* dout, T* din) = 0;
+  virtual void avg_pool_backward(const Pool2dGeometry& g, const T* dout, T* din,
+                                 const FusedActivationGrad<T>& fused) = 0;
   virtual void dense_forward(const DenseGeometry& g, const T* in, const T* weight, const T* bias,
-                             T* out) = 0;
-  virtual void dense_backward_data(const DenseGeometry& g, const T* dout, const T* weight,
-                                   T* din) = 0;
+                             T* out, const FusedActivation<T>& fused) = 0;
+  virtual void dense_backward_data(const DenseGeometry& g, const T* dout, const T* weight, T* din,
+                                   const FusedActivationGrad<T>& fused) = 0;
   virtual void dense_backward_weights(const DenseGeometry& g, const T* in, const T* dout,
                                       T* dweight, T* dbias) = 0;
   virtual void softmax_cross_entropy(int n, int classes, const T* logits,
@@ -75,6 +77,15 @@ class Backend {
   // for both and returns the time between them (CUDA events on the GPU, a clock on the CPU).
   virtual void mark(int slot) = 0;
   virtual double elapsed_ms(int from_slot, int to_slot) = 0;
+
+  // Work beside the main op stream (CUDA): ops issued between begin_side_work and end_side_work
+  // start after everything issued before, and may run while the ops issued after them run;
+  // join_side_work makes the main stream wait for all of it. The backward pass runs the weight
+  // gradients this way: nothing the rest of the pass writes is read by them. Backends that run
+  // ops one by one need nothing here.
+  virtual void begin_side_work() {}
+  virtual void end_side_work() {}
+  virtual void join_side_work() {}
 
   // Whole-step graphs (CUDA): ops issued between begin_capture and end_capture are recorded, not
   // run; replay() runs the recording again. Backends without graphs say so and are run eagerly.

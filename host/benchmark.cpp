@@ -51,6 +51,7 @@ BenchReport benchmark_model(const Network& network, const CompileOptions& option
   std::unique_ptr<Backend<float>> backend =
       cuda ? make_cuda_backend(options.gemm) : make_cpu_backend<float>(options.cpu_threads);
   Executor<float> exec(network, options.batch_size, std::move(backend));
+  exec.set_fusion(options.fuse_activations);
   Backend<float>& b = exec.backend();
   const int n = options.batch_size;
 
@@ -78,6 +79,8 @@ BenchReport benchmark_model(const Network& network, const CompileOptions& option
   report.device = to_string(options.device);
   report.batch = n;
   report.repeats = repeats;
+  report.fused_activations = exec.fusion();
+  report.overlapped_weight_gradients = options.overlap_weight_gradients;
   report.arena_bytes = exec.arena_bytes();
   report.dataset_bytes = kFashionMnistBytes;
   report.device_bytes_used = cuda ? free_before - free_after : 0;
@@ -95,6 +98,7 @@ BenchReport benchmark_model(const Network& network, const CompileOptions& option
   const auto& plans = exec.plans();
   std::vector<std::vector<double>> fwd(plans.size()), bwd(plans.size());
   std::vector<double> loss, update, step;
+  exec.set_overlap(false);  // each layer's backward time includes its weight gradient
   for (int r = 0; r < repeats; ++r) {
     for (std::size_t i = 0; i < plans.size(); ++i)
       fwd[i].push_back(time_ms([&] { exec.forward_layer(i, n, true); }));
@@ -105,9 +109,11 @@ BenchReport benchmark_model(const Network& network, const CompileOptions& option
   }
   for (std::size_t i = 0; i < plans.size(); ++i)
     report.layers.push_back(LayerTiming{plans[i].spec.name, to_string(plans[i].spec.kind),
-                                        median(fwd[i]), median(bwd[i])});
+                                        median(fwd[i]), median(bwd[i]), plans[i].forward_fused,
+                                        plans[i].backward_fused});
   report.loss_ms = median(loss);
   report.update_ms = median(update);
+  exec.set_overlap(options.overlap_weight_gradients);
 
   // Whole steps: several back-to-back steps per timing so launch gaps count as they do in training.
   constexpr int kStepsPerTiming = 10;
@@ -147,12 +153,16 @@ std::string bench_report_json(const BenchReport& r) {
   j["device"] = r.device;
   j["batch"] = r.batch;
   j["repeats"] = r.repeats;
+  j["fused_activations"] = r.fused_activations;
+  j["overlapped_weight_gradients"] = r.overlapped_weight_gradients;
   j["layers"] = nlohmann::json::array();
   for (const auto& l : r.layers)
     j["layers"].push_back({{"name", l.name},
                            {"kind", l.kind},
                            {"forward_ms", l.forward_ms},
-                           {"backward_ms", l.backward_ms}});
+                           {"backward_ms", l.backward_ms},
+                           {"forward_fused", l.forward_fused},
+                           {"backward_fused", l.backward_fused}});
   j["loss_ms"] = r.loss_ms;
   j["update_ms"] = r.update_ms;
   j["step_ms"] = r.step_ms;

@@ -68,13 +68,14 @@ class CpuBackend final : public Backend<T> {
     return std::size_t(threads_) * (g.weight_size() + std::size_t(g.k)) * sizeof(T);
   }
 
-  void conv2d_forward(const Conv2dGeometry& g, const T* in, const T* weight, const T* bias,
-                      T* out) override {
+  void conv2d_forward(const Conv2dGeometry& g, const T* in, const T* weight, const T* bias, T* out,
+                      const FusedActivation<T>& fused) override {
     for_batch_slices(g.n, [&](int first, int count) {
       Conv2dGeometry part = g;
       part.n = count;
-      cpu::conv2d_forward(part, in + std::size_t(first) * chw_in(g), weight, bias,
-                          out + std::size_t(first) * chw_out(g));
+      const std::size_t o = std::size_t(first) * chw_out(g);
+      cpu::conv2d_forward(part, in + std::size_t(first) * chw_in(g), weight, bias, out + o);
+      activate_slice(fused, o, part.out_size(), out);
     });
   }
   void conv2d_backward_data(const Conv2dGeometry& g, const T* dout, const T* weight,
@@ -118,36 +119,42 @@ class CpuBackend final : public Backend<T> {
       cpu::max_pool_forward(part, in + std::size_t(first) * pool_in(g), out + o, argmax + o);
     });
   }
-  void max_pool_backward(const Pool2dGeometry& g, const T* dout, const std::int32_t* argmax,
-                         T* din) override {
+  void max_pool_backward(const Pool2dGeometry& g, const T* dout, const std::int32_t* argmax, T* din,
+                         const FusedActivationGrad<T>& fused) override {
     for_batch_slices(g.n, [&](int first, int count) {
       Pool2dGeometry part = g;
       part.n = count;
       const std::size_t o = std::size_t(first) * pool_out(g);
-      cpu::max_pool_backward(part, dout + o, argmax + o, din + std::size_t(first) * pool_in(g));
+      const std::size_t i = std::size_t(first) * pool_in(g);
+      cpu::max_pool_backward(part, dout + o, argmax + o, din + i);
+      activation_grad_slice(fused, i, part.in_size(), din);
     });
   }
   void avg_pool_forward(const Pool2dGeometry& g, const T* in, T* out) override {
     cpu::avg_pool_forward(g, in, out);
   }
-  void avg_pool_backward(const Pool2dGeometry& g, const T* dout, T* din) override {
+  void avg_pool_backward(const Pool2dGeometry& g, const T* dout, T* din,
+                         const FusedActivationGrad<T>& fused) override {
     cpu::avg_pool_backward(g, dout, din);
+    activation_grad_slice(fused, 0, g.in_size(), din);
   }
 
-  void dense_forward(const DenseGeometry& g, const T* in, const T* weight, const T* bias,
-                     T* out) override {
+  void dense_forward(const DenseGeometry& g, const T* in, const T* weight, const T* bias, T* out,
+                     const FusedActivation<T>& fused) override {
     for_batch_slices(g.n, [&](int first, int count) {
+      const std::size_t o = std::size_t(first) * g.out_features;
       cpu::dense_forward(DenseGeometry{count, g.in_features, g.out_features},
-                         in + std::size_t(first) * g.in_features, weight, bias,
-                         out + std::size_t(first) * g.out_features);
+                         in + std::size_t(first) * g.in_features, weight, bias, out + o);
+      activate_slice(fused, o, std::size_t(count) * g.out_features, out);
     });
   }
-  void dense_backward_data(const DenseGeometry& g, const T* dout, const T* weight,
-                           T* din) override {
+  void dense_backward_data(const DenseGeometry& g, const T* dout, const T* weight, T* din,
+                           const FusedActivationGrad<T>& fused) override {
     for_batch_slices(g.n, [&](int first, int count) {
+      const std::size_t i = std::size_t(first) * g.in_features;
       cpu::dense_backward_data(DenseGeometry{count, g.in_features, g.out_features},
-                               dout + std::size_t(first) * g.out_features, weight,
-                               din + std::size_t(first) * g.in_features);
+                               dout + std::size_t(first) * g.out_features, weight, din + i);
+      activation_grad_slice(fused, i, std::size_t(count) * g.in_features, din);
     });
   }
   void dense_backward_weights(const DenseGeometry& g, const T* in, const T* dout, T* dweight,
@@ -196,6 +203,22 @@ class CpuBackend final : public Backend<T> {
   int threads_;
   mutable WorkerPool pool_{threads_};
   std::array<Clock::time_point, 64> marks_{};
+
+  // A fused activation on elements [first, first + count) of an op's output `z` (forward) or of
+  // its din `da` (backward, in place), while that slice is still in cache: the reference
+  // activation kernels, so fused and unfused give the same bits.
+  static void activate_slice(const FusedActivation<T>& fused, std::size_t first, std::size_t count,
+                             const T* z) {
+    if (fused.activated == nullptr) return;
+    cpu::activation_forward(fused.kind, fused.leaky_slope, count, z + first,
+                            fused.activated + first);
+  }
+  static void activation_grad_slice(const FusedActivationGrad<T>& fused, std::size_t first,
+                                    std::size_t count, T* da) {
+    if (fused.z == nullptr) return;
+    cpu::activation_backward(fused.kind, fused.leaky_slope, count, fused.z + first, fused.a + first,
+                             da + first, da + first);
+  }
 
   static std::size_t chw_in(const Conv2dGeometry& g) { return std::size_t(g.c) * g.h * g.w; }
   static std::size_t chw_out(const Conv2dGeometry& g) {

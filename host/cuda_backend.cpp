@@ -28,7 +28,8 @@ class CudaBackend final : public Backend<float> {
     std::string why_none;
     if (cuda_devices(&why_none).empty())
       throw Error(fmt::format("--device cuda: no CUDA device ({})", why_none));
-    CNNRT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    CNNRT_CUDA_CHECK(cudaStreamCreateWithFlags(&main_stream_, cudaStreamNonBlocking));
+    stream_ = main_stream_;
     CNNRT_CUDA_CHECK(cudaEventCreateWithFlags(&copy_done_, cudaEventDisableTiming));
     // cuBLAS only when asked for: its handle and workspace cost tens of MB of device memory.
     if (gemm_ == cuda::GemmImpl::cublas) {
@@ -42,7 +43,12 @@ class CudaBackend final : public Backend<float> {
       if (e != nullptr) (void)cudaEventDestroy(e);
     if (cublas_ != nullptr) (void)cublasDestroy(cublas_);
     (void)cudaEventDestroy(copy_done_);
-    (void)cudaStreamDestroy(stream_);
+    if (side_stream_ != nullptr) {
+      (void)cudaEventDestroy(fork_);
+      (void)cudaEventDestroy(join_);
+      (void)cudaStreamDestroy(side_stream_);
+    }
+    (void)cudaStreamDestroy(main_stream_);
   }
 
   cudaStream_t stream() const { return stream_; }
@@ -84,8 +90,8 @@ class CudaBackend final : public Backend<float> {
   }
 
   void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight,
-                      const float* bias, float* out) override {
-    cuda::conv2d_forward(g, in, weight, bias, out, Activation::none, 0.0f, stream_);
+                      const float* bias, float* out, const FusedActivation<float>& fused) override {
+    cuda::conv2d_forward(g, in, weight, bias, out, fused, stream_);
   }
   void conv2d_backward_data(const Conv2dGeometry& g, const float* dout, const float* weight,
                             float* din) override {
@@ -108,22 +114,23 @@ class CudaBackend final : public Backend<float> {
     cuda::max_pool_forward(g, in, out, argmax, stream_);
   }
   void max_pool_backward(const Pool2dGeometry& g, const float* dout, const std::int32_t* argmax,
-                         float* din) override {
-    cuda::max_pool_backward(g, dout, argmax, din, stream_);
+                         float* din, const FusedActivationGrad<float>& fused) override {
+    cuda::max_pool_backward(g, dout, argmax, din, fused, stream_);
   }
   void avg_pool_forward(const Pool2dGeometry& g, const float* in, float* out) override {
     cuda::avg_pool_forward(g, in, out, stream_);
   }
-  void avg_pool_backward(const Pool2dGeometry& g, const float* dout, float* din) override {
-    cuda::avg_pool_backward(g, dout, din, stream_);
+  void avg_pool_backward(const Pool2dGeometry& g, const float* dout, float* din,
+                         const FusedActivationGrad<float>& fused) override {
+    cuda::avg_pool_backward(g, dout, din, fused, stream_);
   }
   void dense_forward(const DenseGeometry& g, const float* in, const float* weight,
-                     const float* bias, float* out) override {
-    cuda::dense_forward(g, in, weight, bias, out, gemm_, cublas_, stream_);
+                     const float* bias, float* out, const FusedActivation<float>& fused) override {
+    cuda::dense_forward(g, in, weight, bias, out, fused, gemm_, cublas_, stream_);
   }
   void dense_backward_data(const DenseGeometry& g, const float* dout, const float* weight,
-                           float* din) override {
-    cuda::dense_backward_data(g, dout, weight, din, gemm_, cublas_, stream_);
+                           float* din, const FusedActivationGrad<float>& fused) override {
+    cuda::dense_backward_data(g, dout, weight, din, fused, gemm_, cublas_, stream_);
   }
   void dense_backward_weights(const DenseGeometry& g, const float* in, const float* dout,
                               float* dweight, float* dbias) override {
@@ -172,6 +179,28 @@ class CudaBackend final : public Backend<float> {
     return ms;
   }
 
+  // The side stream and its two events are made on first use. With cuBLAS there is no side work:
+  // one handle's workspace must not serve two streams at once.
+  void begin_side_work() override {
+    if (gemm_ == cuda::GemmImpl::cublas) return;
+    if (side_stream_ == nullptr) {
+      CNNRT_CUDA_CHECK(cudaStreamCreateWithFlags(&side_stream_, cudaStreamNonBlocking));
+      CNNRT_CUDA_CHECK(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming));
+      CNNRT_CUDA_CHECK(cudaEventCreateWithFlags(&join_, cudaEventDisableTiming));
+    }
+    CNNRT_CUDA_CHECK(cudaEventRecord(fork_, main_stream_));
+    CNNRT_CUDA_CHECK(cudaStreamWaitEvent(side_stream_, fork_, 0));
+    stream_ = side_stream_;
+    side_pending_ = true;
+  }
+  void end_side_work() override { stream_ = main_stream_; }
+  void join_side_work() override {
+    if (!side_pending_) return;
+    CNNRT_CUDA_CHECK(cudaEventRecord(join_, side_stream_));
+    CNNRT_CUDA_CHECK(cudaStreamWaitEvent(main_stream_, join_, 0));
+    side_pending_ = false;
+  }
+
   bool supports_graphs() const override { return true; }
   void begin_capture() override {
     release_graph();
@@ -198,7 +227,13 @@ class CudaBackend final : public Backend<float> {
   cuda::GemmImpl gemm_;
   cudaGraphExec_t graph_exec_ = nullptr;
   std::array<cudaEvent_t, 64> marks_{};
+  // Ops go to stream_: the main stream, or the side stream between begin/end_side_work. Copies,
+  // waits, marks and graphs only ever run outside those sections, on the main stream.
+  cudaStream_t main_stream_ = nullptr;
   cudaStream_t stream_ = nullptr;
+  cudaStream_t side_stream_ = nullptr;
+  cudaEvent_t fork_ = nullptr, join_ = nullptr;
+  bool side_pending_ = false;
   cudaEvent_t copy_done_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
 };

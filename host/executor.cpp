@@ -39,6 +39,25 @@ Geometry at_batch(Geometry g, int n) {
   return g;
 }
 
+// Ops issued while one lives are the backend's side work (Backend::begin_side_work), also when
+// one of them throws.
+template <typename T>
+class SideWork {
+ public:
+  SideWork(Backend<T>& backend, bool on) : backend_(backend), on_(on) {
+    if (on_) backend_.begin_side_work();
+  }
+  ~SideWork() {
+    if (on_) backend_.end_side_work();
+  }
+  SideWork(const SideWork&) = delete;
+  SideWork& operator=(const SideWork&) = delete;
+
+ private:
+  Backend<T>& backend_;
+  bool on_;
+};
+
 // Dropout's Philox offset: distinct for every (step, layer) pair.
 std::uint64_t dropout_offset(std::uint64_t step, std::size_t layer) {
   return (step << 8) | static_cast<std::uint64_t>(layer & 0xFF);
@@ -206,6 +225,24 @@ Executor<T>::Executor(const Network& network, int batch, std::unique_ptr<Backend
   batch_step_ = reinterpret_cast<std::int32_t*>(at(batch_step_at));
   workspace_ = workspace_bytes_ > 0 ? static_cast<void*>(at(workspace_at)) : nullptr;
   outputs_.assign(plans_.size(), nullptr);
+  set_fusion(true);
+}
+
+template <typename T>
+void Executor<T>::set_fusion(bool on) {
+  fusion_ = on;
+  for (std::size_t i = 0; i < plans_.size(); ++i) {
+    LayerPlan& plan = plans_[i];
+    plan.forward_fused = plan.backward_fused = false;
+    if (!on || plan.spec.kind != LayerKind::activation || i == 0) continue;
+    const LayerKind before = plans_[i - 1].spec.kind;
+    plan.forward_fused = before == LayerKind::conv2d || before == LayerKind::dense;
+    if (i + 1 < plans_.size()) {
+      const LayerKind after = plans_[i + 1].spec.kind;
+      plan.backward_fused =
+          after == LayerKind::max_pool || after == LayerKind::avg_pool || after == LayerKind::dense;
+    }
+  }
 }
 
 template <typename T>
@@ -286,14 +323,22 @@ void Executor<T>::forward_layer(std::size_t i, int n, bool training) {
   Backend<T>& b = *backend_;
   const T* in = i == 0 ? input_ : outputs_[i - 1];
   const LayerPlan& plan = plans_[i];
+  if (plan.forward_fused) return;  // run by layer i - 1, which set outputs_[i]
   ScopedRange range(plan.forward_range);
   const LayerSpec& s = plan.spec;
   T* out = at(plan.out_offset);
   const std::size_t count = std::size_t(n) * std::size_t(plan.out_shape.size());
+  // The activation behind this layer, when it runs here.
+  FusedActivation<T> fused;
+  if (i + 1 < plans_.size() && plans_[i + 1].forward_fused) {
+    const LayerPlan& next = plans_[i + 1];
+    fused = FusedActivation<T>{next.spec.activation, T(next.spec.leaky_slope), at(next.out_offset)};
+    outputs_[i + 1] = fused.activated;
+  }
   switch (s.kind) {
     case LayerKind::conv2d: {
       const Conv2dGeometry g = at_batch(plan.conv, n);
-      b.conv2d_forward(g, in, params_ + plan.weight_offset, params_ + plan.bias_offset, out);
+      b.conv2d_forward(g, in, params_ + plan.weight_offset, params_ + plan.bias_offset, out, fused);
       break;
     }
     case LayerKind::activation:
@@ -311,7 +356,7 @@ void Executor<T>::forward_layer(std::size_t i, int n, bool training) {
     }
     case LayerKind::dense: {
       const DenseGeometry g = at_batch(plan.dense, n);
-      b.dense_forward(g, in, params_ + plan.weight_offset, params_ + plan.bias_offset, out);
+      b.dense_forward(g, in, params_ + plan.weight_offset, params_ + plan.bias_offset, out, fused);
       break;
     }
     case LayerKind::dropout:
@@ -337,30 +382,50 @@ void Executor<T>::loss(int n, bool with_gradient) {
 template <typename T>
 void Executor<T>::backward(int n) {
   for (std::size_t layer = plans_.size(); layer-- > 0;) backward_layer(layer, n);
+  backend_->join_side_work();
 }
 
 template <typename T>
 void Executor<T>::backward_layer(std::size_t layer, int n) {
   Backend<T>& b = *backend_;
   const LayerPlan& plan = plans_[layer];
+  if (plan.backward_fused) return;  // run by layer + 1
   ScopedRange range(plan.backward_range);
   const LayerSpec& s = plan.spec;
   const T* in = layer == 0 ? input_ : outputs_[layer - 1];
   const T* dout = at(plan.grad_offset);
   T* din = layer == 0 ? nullptr : at(plans_[layer - 1].grad_offset);
   const std::size_t count = std::size_t(n) * std::size_t(plan.out_shape.size());
+  // The activation in front of this layer, when its backward runs here: din then skips the
+  // activation's output gradient and becomes the gradient at its input.
+  FusedActivationGrad<T> fused;
+  if (layer >= 2 && plans_[layer - 1].backward_fused) {
+    const LayerPlan& activation = plans_[layer - 1];
+    fused = FusedActivationGrad<T>{activation.spec.activation, T(activation.spec.leaky_slope),
+                                   outputs_[layer - 2], outputs_[layer - 1]};
+    din = at(plans_[layer - 2].grad_offset);
+  }
   switch (s.kind) {
     case LayerKind::conv2d: {
       const Conv2dGeometry g = at_batch(plan.conv, n);
-      b.conv2d_backward_weights(g, in, dout, grads_ + plan.weight_offset, grads_ + plan.bias_offset,
-                                workspace_);
+      // The weight gradient reads only this layer's input and output gradient, which nothing
+      // later in the pass writes: it may run beside the data gradient and the layers below.
+      {
+        SideWork<T> side(b, overlap_);
+        b.conv2d_backward_weights(g, in, dout, grads_ + plan.weight_offset,
+                                  grads_ + plan.bias_offset, workspace_);
+      }
       if (din) b.conv2d_backward_data(g, dout, params_ + plan.weight_offset, din);
       break;
     }
     case LayerKind::dense: {
       const DenseGeometry g = at_batch(plan.dense, n);
-      b.dense_backward_weights(g, in, dout, grads_ + plan.weight_offset, grads_ + plan.bias_offset);
-      if (din) b.dense_backward_data(g, dout, params_ + plan.weight_offset, din);
+      {
+        SideWork<T> side(b, overlap_);  // as for the convolution
+        b.dense_backward_weights(g, in, dout, grads_ + plan.weight_offset,
+                                 grads_ + plan.bias_offset);
+      }
+      if (din) b.dense_backward_data(g, dout, params_ + plan.weight_offset, din, fused);
       break;
     }
     case LayerKind::activation:
@@ -372,12 +437,12 @@ void Executor<T>::backward_layer(std::size_t layer, int n) {
       const Pool2dGeometry g = at_batch(plan.pool, n);
       if (din)
         b.max_pool_backward(g, dout, reinterpret_cast<const std::int32_t*>(at(plan.argmax_offset)),
-                            din);
+                            din, fused);
       break;
     }
     case LayerKind::avg_pool: {
       const Pool2dGeometry g = at_batch(plan.pool, n);
-      if (din) b.avg_pool_backward(g, dout, din);
+      if (din) b.avg_pool_backward(g, dout, din, fused);
       break;
     }
     case LayerKind::dropout:

@@ -23,6 +23,10 @@ struct LayerPlan {
   std::size_t out_offset = 0, grad_offset = 0;        // byte offsets into the arena
   std::size_t argmax_offset = 0, mask_offset = 0;
   std::string forward_range, backward_range;  // NVTX names, "<layer>/forward", built once
+  // On an activation layer, with fusion on (Executor::set_fusion): its forward runs inside the
+  // convolution or dense layer in front of it, its backward inside the pooling or dense layer
+  // behind it (whichever of the two applies), and its own pass does nothing.
+  bool forward_fused = false, backward_fused = false;
 };
 
 // Computes layer plans and parameter layout for `network` at `batch` (no memory touched).
@@ -43,6 +47,14 @@ class Executor {
   Executor& operator=(const Executor&) = delete;
 
   Backend<T>& backend() { return *backend_; }
+  // Runs each activation layer inside its neighbours where it can (on by default; the same bits
+  // either way). Off is for per-op benchmarking and tests. Not to be changed during a capture.
+  void set_fusion(bool on);
+  bool fusion() const { return fusion_; }
+  // Runs each layer's weight gradient beside the rest of the backward pass (Backend side work;
+  // on by default, the same bits either way); backward() waits for it before returning. Off is
+  // for timing layers one by one.
+  void set_overlap(bool on) { overlap_ = on; }
   const std::vector<LayerPlan>& plans() const { return plans_; }
   const std::vector<ParameterInfo>& parameters() const { return parameters_; }
   int batch() const { return batch_; }
@@ -98,6 +110,8 @@ class Executor {
   std::vector<LayerPlan> plans_;
   std::vector<ParameterInfo> parameters_;
   std::int64_t parameter_count_ = 0;
+  bool fusion_ = false;
+  bool overlap_ = true;
   std::size_t arena_bytes_ = 0;
   std::size_t workspace_bytes_ = 0;
   void* arena_ = nullptr;

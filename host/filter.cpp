@@ -45,8 +45,7 @@ GrayImage apply_filter(const GrayImage& image, const std::vector<float>& kernel,
   DeviceBuffer<float> in(g.in_size()), weight(g.weight_size()), out(g.out_size());
   in.upload(image.pixels);
   weight.upload(kernel);
-  cuda::conv2d_forward(g, in.data(), weight.data(), nullptr, out.data(), Activation::none, 0.0f,
-                       nullptr);
+  cuda::conv2d_forward(g, in.data(), weight.data(), nullptr, out.data(), {}, nullptr);
   CNNRT_CUDA_CHECK(cudaDeviceSynchronize());
   response.pixels = out.download();
   return response;

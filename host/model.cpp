@@ -91,6 +91,8 @@ struct Model::Impl {
                                                   ? make_cuda_backend(opts.gemm)
                                                   : make_cpu_backend<float>(opts.cpu_threads);
     exec = std::make_unique<Executor<float>>(network, opts.batch_size, std::move(backend));
+    exec->set_fusion(opts.fuse_activations);
+    exec->set_overlap(opts.overlap_weight_gradients);
     const std::vector<double> init =
         initial_parameters(exec->plans(), exec->parameters(), opts.init, opts.seed);
     exec->upload(exec->params(), std::vector<float>(init.begin(), init.end()));

@@ -63,6 +63,30 @@ struct DropoutParams {
   std::uint64_t offset = 0;  // advanced by the caller once per training step
 };
 
+// An activation layer fused into the op in front of it (DESIGN.md, the data path, item 6), so
+// the activation costs no kernel and no pass over memory of its own. The results are the same
+// bits as the op followed by activation_forward / activation_backward.
+//
+// Forward (convolution, dense): the op writes z to its output as before and act(z) to
+// `activated`, an array of the output's shape; nullptr: nothing fused.
+template <typename T>
+struct FusedActivation {
+  Activation kind = Activation::none;
+  T leaky_slope = T(0.1);
+  T* activated = nullptr;
+};
+
+// Backward (pooling, dense backward-data): the op that computes the activation's output gradient
+// da writes dz = activation_backward(kind, z, a, da) in its place (SPEC.md section 2). z and a
+// are the activation's input and output, both of the op's din shape; z == nullptr: nothing fused.
+template <typename T>
+struct FusedActivationGrad {
+  Activation kind = Activation::none;
+  T leaky_slope = T(0.1);
+  const T* z = nullptr;
+  const T* a = nullptr;
+};
+
 // Normalisation applied when a uint8 batch is gathered: x = (byte / 255 - mean) / std.
 struct NormalizeParams {
   float mean = 0.0f;

@@ -47,7 +47,8 @@ Conv2dGeometry geometry(const ConvCase& cc) {
                               cc.stride_w, cc.padding);
 }
 
-// Runs forward (with `fused`), backward-data and backward-weights on both backends and compares.
+// Runs forward (plain, and with each fused activation), backward-data and backward-weights on both
+// backends and compares.
 void check_case(const ConvCase& cc, const std::vector<Activation>& activations,
                 std::uint64_t seed) {
   SCOPED_TRACE(describe(cc));
@@ -65,22 +66,35 @@ void check_case(const ConvCase& cc, const std::vector<Activation>& activations,
   const float* bias_device = cc.with_bias ? bias_dev.data() : nullptr;
 
   const std::size_t fan_in = std::size_t(g.c) * g.kh * g.kw;
-  for (const Activation fused : activations) {
-    SCOPED_TRACE("activation " + std::to_string(int(fused)));
-    std::vector<float> expected(g.out_size());
-    cpu::conv2d_forward(g, in.data(), weight.data(), bias_host, expected.data(), fused,
+  std::vector<float> z_expected(g.out_size());
+  cpu::conv2d_forward(g, in.data(), weight.data(), bias_host, z_expected.data());
+  ASSERT_TRUE(any_nonzero(z_expected));
+  const test::Tolerance z_tol = summed_tolerance(fan_in + 1);
+  for (const Activation kind : activations) {
+    SCOPED_TRACE("activation " + std::to_string(int(kind)));
+    // The fused forward writes z and act(z); the reference applies the activation to its z.
+    std::vector<float> a_expected(g.out_size());
+    cpu::conv2d_forward(g, in.data(), weight.data(), bias_host, a_expected.data(), kind,
                         kLeakySlope);
-    auto out_dev = poisoned<float>(g.out_size());
-    cuda::conv2d_forward(g, in_dev.data(), weight_dev.data(), bias_device, out_dev.data(), fused,
-                         kLeakySlope, nullptr);
-    test::Tolerance tol = summed_tolerance(fan_in + 1);
-    tol.atol += kActivationExtra.atol;
-    tol.rtol += kActivationExtra.rtol;
+    auto z_dev = poisoned<float>(g.out_size());
+    auto a_dev = poisoned<float>(g.out_size());
+    cuda::conv2d_forward(g, in_dev.data(), weight_dev.data(), bias_device, z_dev.data(),
+                         FusedActivation<float>{kind, kLeakySlope, a_dev.data()}, nullptr);
+    test::Tolerance a_tol = z_tol;
+    a_tol.atol += kActivationExtra.atol;
+    a_tol.rtol += kActivationExtra.rtol;
     // ReLU may legitimately zero a tiny output (1x1, one filter); the others never give all zeros.
-    if (fused != Activation::relu) {
-      ASSERT_TRUE(any_nonzero(expected));
+    if (kind != Activation::relu) {
+      ASSERT_TRUE(any_nonzero(a_expected));
     }
-    EXPECT_TRUE(all_close(out_dev.download(), expected, tol, "forward"));
+    EXPECT_TRUE(all_close(z_dev.download(), z_expected, z_tol, "forward z"));
+    EXPECT_TRUE(all_close(a_dev.download(), a_expected, a_tol, "forward act(z)"));
+  }
+  {  // Nothing fused: z only.
+    auto z_dev = poisoned<float>(g.out_size());
+    cuda::conv2d_forward(g, in_dev.data(), weight_dev.data(), bias_device, z_dev.data(), {},
+                         nullptr);
+    EXPECT_TRUE(all_close(z_dev.download(), z_expected, z_tol, "forward"));
   }
 
   std::vector<float> din_expected(g.in_size());
@@ -130,8 +144,7 @@ TEST(CudaConv, LectureExample) {
   const auto a_dev = to_device(a);
   const auto b_dev = to_device(b);
   auto out_dev = poisoned<float>(g.out_size());
-  cuda::conv2d_forward(g, a_dev.data(), b_dev.data(), nullptr, out_dev.data(), Activation::none,
-                       kLeakySlope, nullptr);
+  cuda::conv2d_forward(g, a_dev.data(), b_dev.data(), nullptr, out_dev.data(), {}, nullptr);
   EXPECT_TRUE(all_close(out_dev.download(), expected, test::Tolerance{0.0, 0.0}, "lecture"));
 }
 

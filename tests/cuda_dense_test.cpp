@@ -1,6 +1,7 @@
 // CUDA dense layer against the CPU reference (kernels/cpu/dense.cpp), both GEMM paths (the tiled
 // kernel and cuBLAS): forward with and without bias, backward-data, backward-weights+bias, for
-// odd/prime shapes, LeNet's and AlexNet-like layers; plus determinism of the weight gradient.
+// odd/prime shapes, LeNet's and AlexNet-like layers; activations fused into forward and
+// backward-data; plus determinism of the weight gradient.
 #include <cublas_v2.h>
 
 #include <cstddef>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/dense.hpp"
 #include "kernels/cuda/check.hpp"
 #include "kernels/cuda/dense.cuh"
@@ -65,7 +67,7 @@ void check_case(const DenseCase& dc, cuda::GemmImpl impl, cublasHandle_t cublas,
                      out_expected.data());
   auto out_dev = poisoned<float>(g.out_size());
   cuda::dense_forward(g, in_dev.data(), weight_dev.data(), dc.with_bias ? bias_dev.data() : nullptr,
-                      out_dev.data(), impl, cublas, nullptr);
+                      out_dev.data(), {}, impl, cublas, nullptr);
   ASSERT_TRUE(any_nonzero(out_expected));
   EXPECT_TRUE(all_close(out_dev.download(), out_expected,
                         summed_tolerance(std::size_t(g.in_features) + 1), "forward"));
@@ -73,7 +75,7 @@ void check_case(const DenseCase& dc, cuda::GemmImpl impl, cublasHandle_t cublas,
   std::vector<float> din_expected(g.in_size());
   cpu::dense_backward_data(g, dout.data(), weight.data(), din_expected.data());
   auto din_dev = poisoned<float>(g.in_size());
-  cuda::dense_backward_data(g, dout_dev.data(), weight_dev.data(), din_dev.data(), impl, cublas,
+  cuda::dense_backward_data(g, dout_dev.data(), weight_dev.data(), din_dev.data(), {}, impl, cublas,
                             nullptr);
   ASSERT_TRUE(any_nonzero(din_expected));
   EXPECT_TRUE(all_close(din_dev.download(), din_expected,
@@ -126,9 +128,65 @@ TEST(CudaDense, CublasPathNeedsAHandle) {
   const auto in_dev = to_device(random_vector<float>(g.in_size(), 1));
   const auto weight_dev = to_device(random_vector<float>(g.weight_size(), 2));
   auto out_dev = poisoned<float>(g.out_size());
-  EXPECT_THROW(cuda::dense_forward(g, in_dev.data(), weight_dev.data(), nullptr, out_dev.data(),
+  EXPECT_THROW(cuda::dense_forward(g, in_dev.data(), weight_dev.data(), nullptr, out_dev.data(), {},
                                    cuda::GemmImpl::cublas, nullptr, nullptr),
                Error);
+}
+
+// Activations fused into the layer, both paths (the tiled GEMM's epilogue; cuBLAS then an
+// epilogue kernel): forward writes z and act(z), backward-data writes the gradient at the input of
+// the activation in front of the layer. Against the reference layer + reference activation.
+TEST(CudaDense, FusedActivations) {
+  CNNRT_REQUIRE_GPU();
+  CublasHandle cublas;
+  const std::vector<DenseCase> cases{
+      {256, 400, 120, true}, {256, 120, 84, true}, {256, 84, 10, true},  // LeNet
+      {7, 33, 17, true},     {5, 16, 3, false},
+  };
+  std::uint64_t seed = 800;
+  for (const cuda::GemmImpl impl : {cuda::GemmImpl::tiled, cuda::GemmImpl::cublas})
+    for (const DenseCase& dc : cases) {
+      SCOPED_TRACE(std::string(name(impl)) + " n" + std::to_string(dc.n) + " in" +
+                   std::to_string(dc.in_features) + " out" + std::to_string(dc.out_features));
+      const DenseGeometry g{dc.n, dc.in_features, dc.out_features};
+      const std::vector<float> in = random_vector<float>(g.in_size(), seed += 10);
+      const std::vector<float> weight = random_vector<float>(g.weight_size(), seed + 1);
+      const std::vector<float> bias = random_vector<float>(std::size_t(g.out_features), seed + 2);
+      const std::vector<float> dout = random_vector<float>(g.out_size(), seed + 3);
+      const auto in_dev = to_device(in), weight_dev = to_device(weight);
+      const auto bias_dev = to_device(bias), dout_dev = to_device(dout);
+      const float* bias_host = dc.with_bias ? bias.data() : nullptr;
+      const float* bias_device = dc.with_bias ? bias_dev.data() : nullptr;
+      const test::Tolerance forward_tol = summed_tolerance(std::size_t(g.in_features) + 1);
+      const test::Tolerance backward_tol = summed_tolerance(std::size_t(g.out_features));
+
+      std::vector<float> z_expected(g.out_size()), din(g.in_size());
+      cpu::dense_forward(g, in.data(), weight.data(), bias_host, z_expected.data());
+      cpu::dense_backward_data(g, dout.data(), weight.data(), din.data());
+      ASSERT_TRUE(any_nonzero(z_expected));
+      for (const Activation kind : kFusibleActivations) {
+        SCOPED_TRACE("activation " + std::to_string(int(kind)));
+        std::vector<float> a_expected(g.out_size());
+        cpu::activation_forward(kind, kFusedLeakySlope, g.out_size(), z_expected.data(),
+                                a_expected.data());
+        auto z_dev = poisoned<float>(g.out_size());
+        auto a_dev = poisoned<float>(g.out_size());
+        cuda::dense_forward(g, in_dev.data(), weight_dev.data(), bias_device, z_dev.data(),
+                            FusedActivation<float>{kind, kFusedLeakySlope, a_dev.data()}, impl,
+                            cublas.get(), nullptr);
+        EXPECT_TRUE(all_close(z_dev.download(), z_expected, forward_tol, "forward z"));
+        EXPECT_TRUE(all_close(a_dev.download(), a_expected, forward_tol, "forward act(z)"));
+
+        // The layer's input is the output of an activation in front of it.
+        const ActivationPair act(kind, g.in_size(), seed + 4);
+        const std::vector<float> dz_expected = act.backward(din);
+        ASSERT_TRUE(any_nonzero(dz_expected));
+        auto dz_dev = poisoned<float>(g.in_size());
+        cuda::dense_backward_data(g, dout_dev.data(), weight_dev.data(), dz_dev.data(), act.fused(),
+                                  impl, cublas.get(), nullptr);
+        EXPECT_TRUE(all_close(dz_dev.download(), dz_expected, backward_tol, "fused backward data"));
+      }
+    }
 }
 
 // Two launches, identical bits, for each implementation.

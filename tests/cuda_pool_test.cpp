@@ -1,6 +1,7 @@
 // CUDA max and average pooling against the CPU reference (kernels/cpu/pool.cpp): exact values and
 // argmax routing for max pooling (ties included), gathers over overlapping windows (3x3 stride 2)
-// in both backward passes, LeNet and AlexNet shapes and a seeded random sweep of sizes 1..33.
+// in both backward passes, LeNet and AlexNet shapes, a seeded random sweep of sizes 1..33, and
+// the backward pass of each activation fused into the pooling's.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -62,7 +63,7 @@ void check_case(const PoolCase& pc, std::uint64_t seed, int levels = 0) {
   cpu::max_pool_backward(g, dout.data(), argmax_expected.data(), din_expected.data());
   const auto argmax_in = to_device(argmax_expected);
   auto din_dev = poisoned<float>(g.in_size());
-  cuda::max_pool_backward(g, dout_dev.data(), argmax_in.data(), din_dev.data(), nullptr);
+  cuda::max_pool_backward(g, dout_dev.data(), argmax_in.data(), din_dev.data(), {}, nullptr);
   ASSERT_TRUE(any_nonzero(din_expected));
   EXPECT_TRUE(all_close(din_dev.download(), din_expected, kPoolSum, "max backward"));
 
@@ -76,7 +77,7 @@ void check_case(const PoolCase& pc, std::uint64_t seed, int levels = 0) {
   std::vector<float> avg_din_expected(g.in_size());
   cpu::avg_pool_backward(g, dout.data(), avg_din_expected.data());
   auto avg_din_dev = poisoned<float>(g.in_size());
-  cuda::avg_pool_backward(g, dout_dev.data(), avg_din_dev.data(), nullptr);
+  cuda::avg_pool_backward(g, dout_dev.data(), avg_din_dev.data(), {}, nullptr);
   ASSERT_TRUE(any_nonzero(avg_din_expected));
   EXPECT_TRUE(all_close(avg_din_dev.download(), avg_din_expected, kPoolSum, "avg backward"));
 }
@@ -127,6 +128,52 @@ TEST(CudaPool, LeNetAndAlexNetShapes) {
   check_case({2, 96, 55, 55, 3, 3, 2, 2}, 421);    // AlexNet pool 1 (overlapping)
   check_case({2, 256, 27, 27, 3, 3, 2, 2}, 431);   // AlexNet pool 2
   check_case({2, 256, 13, 13, 3, 3, 2, 2}, 441);   // AlexNet pool 5
+}
+
+// Each activation's backward pass fused into the pooling's (the executor runs conv -> activation
+// -> pool this way): against the reference pooling backward followed by the reference activation
+// backward, for max and average pooling.
+TEST(CudaPool, FusedActivationBackward) {
+  CNNRT_REQUIRE_GPU();
+  const std::vector<PoolCase> cases{
+      {256, 6, 28, 28, 2, 2, 2, 2},  // LeNet pool 1
+      {7, 16, 10, 10, 2, 2, 2, 2},   // LeNet pool 2
+      {2, 5, 13, 11, 3, 3, 2, 2},    // overlapping windows
+      {3, 2, 9, 7, 2, 3, 3, 2},      // inputs no window covers
+  };
+  std::uint64_t seed = 900;
+  for (const PoolCase& pc : cases) {
+    SCOPED_TRACE(describe(pc));
+    const Pool2dGeometry g = make_pool2d_geometry("test", pc.n, pc.c, pc.h, pc.w, pc.win_h,
+                                                  pc.win_w, pc.stride_h, pc.stride_w);
+    const std::vector<float> dout = random_vector<float>(g.out_size(), seed += 10);
+    const auto dout_dev = to_device(dout);
+    for (const Activation kind : kFusibleActivations) {
+      SCOPED_TRACE("activation " + std::to_string(int(kind)));
+      const ActivationPair act(kind, g.in_size(), seed + 1);
+      // The pooling's input is the activation's output.
+      std::vector<float> pooled(g.out_size());
+      std::vector<std::int32_t> argmax(g.out_size());
+      cpu::max_pool_forward(g, act.a.data(), pooled.data(), argmax.data());
+      const auto argmax_dev = to_device(argmax);
+
+      std::vector<float> da(g.in_size());
+      cpu::max_pool_backward(g, dout.data(), argmax.data(), da.data());
+      const std::vector<float> max_expected = act.backward(da);
+      ASSERT_TRUE(any_nonzero(max_expected));
+      auto max_dev = poisoned<float>(g.in_size());
+      cuda::max_pool_backward(g, dout_dev.data(), argmax_dev.data(), max_dev.data(), act.fused(),
+                              nullptr);
+      EXPECT_TRUE(all_close(max_dev.download(), max_expected, kPoolSum, "fused max backward"));
+
+      cpu::avg_pool_backward(g, dout.data(), da.data());
+      const std::vector<float> avg_expected = act.backward(da);
+      ASSERT_TRUE(any_nonzero(avg_expected));
+      auto avg_dev = poisoned<float>(g.in_size());
+      cuda::avg_pool_backward(g, dout_dev.data(), avg_dev.data(), act.fused(), nullptr);
+      EXPECT_TRUE(all_close(avg_dev.download(), avg_expected, kPoolSum, "fused avg backward"));
+    }
+  }
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "host/device_buffer.hpp"
+#include "kernels/cpu/activation.hpp"
+#include "kernels/ops.hpp"
 #include "tests/test_util.hpp"
 
 namespace cnnrt::test {
@@ -20,6 +22,36 @@ constexpr double kSumRtol = 1e-4;
 inline Tolerance summed_tolerance(std::size_t terms) {
   return Tolerance{kSumAtolFloor + kSumAtolPerTerm * double(terms), kSumRtol};
 }
+
+// A fused activation's input z (random, every fifth element exactly 0: where ReLU's z >= 0 rule
+// decides) and output a = act(z) from the reference, on the host and on the device.
+constexpr float kFusedLeakySlope = 0.1f;
+constexpr Activation kFusibleActivations[] = {Activation::none, Activation::relu,
+                                              Activation::leaky_relu, Activation::sigmoid};
+
+struct ActivationPair {
+  Activation kind;
+  std::vector<float> z, a;
+  DeviceBuffer<float> z_dev, a_dev;
+
+  ActivationPair(Activation k, std::size_t count, std::uint64_t seed)
+      : kind(k), z(random_vector<float>(count, seed)), a(count), z_dev(count), a_dev(count) {
+    for (std::size_t i = 0; i < count; i += 5) z[i] = 0.0f;
+    cpu::activation_forward(kind, kFusedLeakySlope, count, z.data(), a.data());
+    z_dev.upload(z);
+    a_dev.upload(a);
+  }
+  // What a kernel fusing this activation's backward pass is given.
+  FusedActivationGrad<float> fused() const {
+    return FusedActivationGrad<float>{kind, kFusedLeakySlope, z_dev.data(), a_dev.data()};
+  }
+  // The reference: da through the activation's backward pass.
+  std::vector<float> backward(std::vector<float> da) const {
+    cpu::activation_backward(kind, kFusedLeakySlope, da.size(), z.data(), a.data(), da.data(),
+                             da.data());
+    return da;
+  }
+};
 
 template <typename T>
 DeviceBuffer<T> to_device(const std::vector<T>& host) {

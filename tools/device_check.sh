@@ -329,6 +329,19 @@ if grep -qE '^\s+bench\b' <<<"$tool_help"; then
     timeout -k 5 "$limit" "$tool" bench --device cuda --model lenet5 --batch 256 \
       --json "$work/cnnrt_bench.json" 2>&1 | tee -a "$OUT/bench.log"
     record cnnrt_bench "${PIPESTATUS[0]}"
+    # Without activation fusion, and without the weight gradients' second stream: what each
+    # saves, measured in the same run.
+    bench_help=$("$tool" bench --help 2>&1)
+    for variant in no-fuse no-overlap; do
+      grep -q -- "--$variant" <<<"$bench_help" || continue
+      limit=$(step_limit 20)
+      if ((limit == 0)); then step_status[cnnrt_bench_$variant]="skipped: out of time"; continue; fi
+      echo "######## cnnrt bench --device cuda --model lenet5 --batch 256 --$variant" \
+        >>"$OUT/bench.log"
+      timeout -k 5 "$limit" "$tool" bench --device cuda --model lenet5 --batch 256 "--$variant" \
+        --json "$work/cnnrt_bench_$variant.json" 2>&1 | tee -a "$OUT/bench.log"
+      record "cnnrt_bench_$variant" "${PIPESTATUS[0]}"
+    done
   fi
 else
   step_status[cnnrt_bench]="skipped: this cnnrt has no bench command"

@@ -16,6 +16,9 @@ struct CNNRT_API LayerTiming {
   std::string kind;
   double forward_ms = 0;   // median over the repeats
   double backward_ms = 0;  // weights and data gradients together
+  // An activation run inside its neighbours (CompileOptions::fuse_activations): its time is in
+  // the layer in front (forward) or behind (backward), its own is ~0.
+  bool forward_fused = false, backward_fused = false;
 };
 
 struct CNNRT_API BenchReport {
@@ -23,6 +26,8 @@ struct CNNRT_API BenchReport {
   std::string device;
   int batch = 0;
   int repeats = 0;
+  bool fused_activations = false;
+  bool overlapped_weight_gradients = false;  // in the whole-step times (never per layer)
   std::vector<LayerTiming> layers;
   double loss_ms = 0;            // fused softmax + cross-entropy + gradient
   double update_ms = 0;          // SGD over the one parameter buffer

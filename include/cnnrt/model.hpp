@@ -49,6 +49,13 @@ struct CNNRT_API CompileOptions {
   // CUDA: capture one training step as a CUDA graph and replay it for every full batch of an
   // epoch (networks without dropout; with dropout the per-step mask offset keeps steps eager).
   bool cuda_graphs = true;
+  // Run each activation layer inside the convolution or dense layer in front of it (forward) and
+  // the pooling or dense layer behind it (backward), saving its kernels and memory passes. The
+  // results are the same bits either way; off is for per-op benchmarks.
+  bool fuse_activations = true;
+  // CUDA: run each layer's weight gradient on a second stream beside the rest of the backward
+  // pass (joined before the pass ends; not with cuBLAS). The same bits either way.
+  bool overlap_weight_gradients = true;
 };
 
 // Sums over the samples seen: mean loss = loss_sum / samples.

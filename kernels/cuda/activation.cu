@@ -20,25 +20,7 @@ __global__ void activation_backward_kernel(Activation kind, float leaky_slope, s
                                            float* dz) {
   const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
   for (std::size_t i = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
-    const float grad = da[i];
-    float result = grad;
-    switch (kind) {
-      case Activation::relu:
-        result = z[i] >= 0.0f ? grad : 0.0f;  // the lecture's rule: the gradient passes at z = 0
-        break;
-      case Activation::leaky_relu:
-        result = z[i] >= 0.0f ? grad : leaky_slope * grad;
-        break;
-      case Activation::sigmoid: {
-        const float out = a[i];
-        result = grad * out * (1.0f - out);
-        break;
-      }
-      case Activation::none:
-      default:
-        break;
-    }
-    dz[i] = result;
+    dz[i] = detail::activation_grad(kind, leaky_slope, z, a, i, da[i]);
   }
 }
 

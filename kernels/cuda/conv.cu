@@ -29,7 +29,8 @@ std::size_t forward_shared_floats(const Conv2dGeometry& g, int tile) {
   return patch_h * patch_w + std::size_t(kFiltersPerBlock) * g.kh * g.kw;
 }
 
-// in: [n, c, h, w], weight: [k, c, kh, kw], bias: [k] or nullptr -> out: [n, k, out_h, out_w]
+// in: [n, c, h, w], weight: [k, c, kh, kw], bias: [k] or nullptr -> out (z), fused.activated
+// (act(z), when not nullptr): [n, k, out_h, out_w]
 // grid: (n * ceil(k / kFiltersPerBlock), ceil(out_h / tile), ceil(out_w / tile)), block: (tile,
 // tile). Per channel the block stages the input patch its tile reads (zeros outside the input)
 // and the weights of its filters in shared memory, then each thread accumulates its output pixel
@@ -37,7 +38,7 @@ std::size_t forward_shared_floats(const Conv2dGeometry& g, int tile) {
 __global__ void conv2d_forward_kernel(Conv2dGeometry g, const float* __restrict__ in,
                                       const float* __restrict__ weight,
                                       const float* __restrict__ bias, float* __restrict__ out,
-                                      Activation fused, float leaky_slope) {
+                                      FusedActivation<float> fused) {
   extern __shared__ float shared[];
   const int tile = blockDim.x;
   const int patch_h = (tile - 1) * g.stride_h + g.kh;
@@ -89,8 +90,10 @@ __global__ void conv2d_forward_kernel(Conv2dGeometry g, const float* __restrict_
     const int k = k0 + f;
     if (k >= g.k) break;
     const float z = acc[f] + (bias != nullptr ? bias[k] : 0.0f);
-    out[((std::size_t(sample) * g.k + k) * g.out_h + oy) * g.out_w + ox] =
-        detail::activate(fused, leaky_slope, z);
+    const std::size_t at = ((std::size_t(sample) * g.k + k) * g.out_h + oy) * g.out_w + ox;
+    out[at] = z;
+    if (fused.activated != nullptr)
+      fused.activated[at] = detail::activate(fused.kind, fused.leaky_slope, z);
   }
 }
 
@@ -618,7 +621,7 @@ __global__ void conv2d_backward_data_staged_kernel(Conv2dGeometry g, const float
 }  // namespace
 
 void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight,
-                    const float* bias, float* out, Activation fused, float leaky_slope,
+                    const float* bias, float* out, const FusedActivation<float>& fused,
                     cudaStream_t stream) {
   if (g.out_size() == 0) return;
   // The largest square tile (16, 8, 4, 2, 1) whose patch and filters fit in shared memory.
@@ -634,8 +637,7 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weigh
   const dim3 grid{unsigned(g.n) * unsigned(filter_groups), unsigned((g.out_h + tile - 1) / tile),
                   unsigned((g.out_w + tile - 1) / tile)};
   const dim3 block{unsigned(tile), unsigned(tile)};
-  conv2d_forward_kernel<<<grid, block, shared_bytes, stream>>>(g, in, weight, bias, out, fused,
-                                                               leaky_slope);
+  conv2d_forward_kernel<<<grid, block, shared_bytes, stream>>>(g, in, weight, bias, out, fused);
   CNNRT_LAUNCH_CHECK(conv2d_forward_kernel);
 }
 

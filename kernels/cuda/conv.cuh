@@ -10,8 +10,10 @@
 namespace cnnrt::cuda {
 
 // in: [n, c, h, w], weight: [k, c, kh, kw], bias: [k] or nullptr -> out: [n, k, out_h, out_w]
+// holding z; with fused.activated, also act(z) there (an activation layer run inside the
+// convolution; FusedActivation{} for the plain convolution).
 void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight,
-                    const float* bias, float* out, Activation fused, float leaky_slope,
+                    const float* bias, float* out, const FusedActivation<float>& fused,
                     cudaStream_t stream);
 
 // dout: [n, k, out_h, out_w], weight: [k, c, kh, kw] -> din: [n, c, h, w] (overwritten), a gather

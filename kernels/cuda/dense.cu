@@ -5,6 +5,7 @@
 // order (or by cuBLAS, deterministic for a fixed configuration): no atomics.
 #include <fmt/format.h>
 
+#include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/check.hpp"
 #include "kernels/cuda/dense.cuh"
 #include "kernels/cuda/launch.cuh"
@@ -14,14 +15,23 @@ namespace {
 
 constexpr int kGemmTile = 16;
 
-// c: [m, n] = op(a) * op(b), all row-major. a is stored [m, k] (or [k, m] when TransA), b is
-// stored [k, n] (or [n, k] when TransB). grid: (ceil(n / 16), ceil(m / 16)), block: (16, 16);
-// thread (ty, tx) computes c[m0 + ty, n0 + tx]. Tiles are loaded so that consecutive threads
-// read consecutive addresses whichever way a matrix is stored; +1 padding avoids bank conflicts
-// on the transposed stores.
+// What the tiled GEMM does with each result c[row, col] before storing it, so a dense layer's
+// bias and a fused activation cost no kernel of their own.
+struct GemmEpilogue {
+  const float* bias = nullptr;          // [n]: c = acc + bias[col] (forward)
+  FusedActivation<float> forward;       // activated[row, col] = act(c) (forward)
+  FusedActivationGrad<float> backward;  // c = act'(z, a, acc) (backward-data)
+};
+
+// c: [m, n] = op(a) * op(b), all row-major, then `epilogue`. a is stored [m, k] (or [k, m] when
+// TransA), b is stored [k, n] (or [n, k] when TransB). grid: (ceil(n / 16), ceil(m / 16)), block:
+// (16, 16); thread (ty, tx) computes c[m0 + ty, n0 + tx]. Tiles are loaded so that consecutive
+// threads read consecutive addresses whichever way a matrix is stored; +1 padding avoids bank
+// conflicts on the transposed stores.
 template <bool TransA, bool TransB>
 __global__ void gemm_tiled_kernel(int m, int n, int k, const float* __restrict__ a,
-                                  const float* __restrict__ b, float* __restrict__ c) {
+                                  const float* __restrict__ b, float* __restrict__ c,
+                                  GemmEpilogue epilogue) {
   __shared__ float a_tile[kGemmTile][kGemmTile + 1];  // [m][k]
   __shared__ float b_tile[kGemmTile][kGemmTile + 1];  // [k][n]
   const int tx = threadIdx.x, ty = threadIdx.y;
@@ -48,25 +58,40 @@ __global__ void gemm_tiled_kernel(int m, int n, int k, const float* __restrict__
     __syncthreads();
   }
   const int row = m0 + ty, col = n0 + tx;
-  if (row < m && col < n) c[std::size_t(row) * n + col] = acc;
+  if (row >= m || col >= n) return;
+  const std::size_t at = std::size_t(row) * n + col;
+  float value = acc;
+  if (epilogue.bias != nullptr) value += epilogue.bias[col];
+  value = detail::fused_grad(epilogue.backward, at, value);
+  c[at] = value;
+  if (epilogue.forward.activated != nullptr)
+    epilogue.forward.activated[at] =
+        detail::activate(epilogue.forward.kind, epilogue.forward.leaky_slope, value);
 }
 
 template <bool TransA, bool TransB>
 void launch_gemm_tiled(int m, int n, int k, const float* a, const float* b, float* c,
-                       cudaStream_t stream) {
+                       cudaStream_t stream, const GemmEpilogue& epilogue = {}) {
   const dim3 grid{unsigned((n + kGemmTile - 1) / kGemmTile),
                   unsigned((m + kGemmTile - 1) / kGemmTile)};
   const dim3 block{kGemmTile, kGemmTile};
-  gemm_tiled_kernel<TransA, TransB><<<grid, block, 0, stream>>>(m, n, k, a, b, c);
+  gemm_tiled_kernel<TransA, TransB><<<grid, block, 0, stream>>>(m, n, k, a, b, c, epilogue);
   CNNRT_LAUNCH_CHECK(gemm_tiled_kernel);
 }
 
-// out: [n, features] += bias: [features]; grid-stride.
-__global__ void add_bias_kernel(std::size_t count, int features, const float* __restrict__ bias,
-                                float* __restrict__ out) {
+// out: [n, features] += bias: [features] (or nullptr), then fused.activated = act(out) when
+// set; grid-stride. The epilogue of the paths whose product comes from elsewhere (cuBLAS, an
+// empty reduction).
+__global__ void bias_activation_kernel(std::size_t count, int features,
+                                       const float* __restrict__ bias, float* __restrict__ out,
+                                       FusedActivation<float> fused) {
   const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
-  for (std::size_t i = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride)
-    out[i] += bias[i % features];
+  for (std::size_t i = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
+    const float z = bias != nullptr ? out[i] + bias[i % features] : out[i];
+    out[i] = z;
+    if (fused.activated != nullptr)
+      fused.activated[i] = detail::activate(fused.kind, fused.leaky_slope, z);
+  }
 }
 
 // dout: [n, features] -> dbias: [features], one thread per feature summing the batch in order
@@ -88,12 +113,23 @@ void require_cublas(cublasHandle_t cublas, const char* where) {
 }  // namespace
 
 void dense_forward(const DenseGeometry& g, const float* in, const float* weight, const float* bias,
-                   float* out, GemmImpl impl, cublasHandle_t cublas, cudaStream_t stream) {
+                   float* out, const FusedActivation<float>& fused, GemmImpl impl,
+                   cublasHandle_t cublas, cudaStream_t stream) {
   const std::size_t count = g.out_size();
   if (count == 0) return;
+  if (g.in_features > 0 && impl == GemmImpl::tiled) {
+    // out [n, out] = in [n, in] * weight^T (weight stored [out, in]), bias and activation in
+    // the same kernel.
+    GemmEpilogue epilogue;
+    epilogue.bias = bias;
+    epilogue.forward = fused;
+    launch_gemm_tiled<false, true>(g.n, g.out_features, g.in_features, in, weight, out, stream,
+                                   epilogue);
+    return;
+  }
   if (g.in_features == 0) {
     CNNRT_CUDA_CHECK(cudaMemsetAsync(out, 0, count * sizeof(float), stream));
-  } else if (impl == GemmImpl::cublas) {
+  } else {
     require_cublas(cublas, "cuda::dense_forward");
     // Row-major out [n, out] is column-major [out, n] = weight^T-as-stored (column-major
     // [in, out], transposed) times in (column-major [in, n]).
@@ -101,23 +137,31 @@ void dense_forward(const DenseGeometry& g, const float* in, const float* weight,
     CNNRT_CUBLAS_CHECK(cublasSgemm(cublas, CUBLAS_OP_T, CUBLAS_OP_N, g.out_features, g.n,
                                    g.in_features, &one, weight, g.in_features, in, g.in_features,
                                    &zero, out, g.out_features));
-  } else {
-    // out [n, out] = in [n, in] * weight^T (weight stored [out, in])
-    launch_gemm_tiled<false, true>(g.n, g.out_features, g.in_features, in, weight, out, stream);
   }
-  if (bias != nullptr) {
-    add_bias_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0, stream>>>(
-        count, g.out_features, bias, out);
-    CNNRT_LAUNCH_CHECK(add_bias_kernel);
+  if (bias != nullptr || fused.activated != nullptr) {
+    bias_activation_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
+                             stream>>>(count, g.out_features, bias, out, fused);
+    CNNRT_LAUNCH_CHECK(bias_activation_kernel);
   }
 }
 
 void dense_backward_data(const DenseGeometry& g, const float* dout, const float* weight, float* din,
-                         GemmImpl impl, cublasHandle_t cublas, cudaStream_t stream) {
-  if (g.in_size() == 0) return;
+                         const FusedActivationGrad<float>& fused, GemmImpl impl,
+                         cublasHandle_t cublas, cudaStream_t stream) {
+  const std::size_t count = g.in_size();
+  if (count == 0) return;
+  if (g.out_features > 0 && impl == GemmImpl::tiled) {
+    // din [n, in] = dout [n, out] * weight [out, in], through the fused activation's backward
+    // pass in the same kernel.
+    GemmEpilogue epilogue;
+    epilogue.backward = fused;
+    launch_gemm_tiled<false, false>(g.n, g.in_features, g.out_features, dout, weight, din, stream,
+                                    epilogue);
+    return;
+  }
   if (g.out_features == 0) {
-    CNNRT_CUDA_CHECK(cudaMemsetAsync(din, 0, g.in_size() * sizeof(float), stream));
-  } else if (impl == GemmImpl::cublas) {
+    CNNRT_CUDA_CHECK(cudaMemsetAsync(din, 0, count * sizeof(float), stream));
+  } else {
     require_cublas(cublas, "cuda::dense_backward_data");
     // Column-major din [in, n] = weight (column-major [in, out]) times dout (column-major
     // [out, n]).
@@ -125,10 +169,9 @@ void dense_backward_data(const DenseGeometry& g, const float* dout, const float*
     CNNRT_CUBLAS_CHECK(cublasSgemm(cublas, CUBLAS_OP_N, CUBLAS_OP_N, g.in_features, g.n,
                                    g.out_features, &one, weight, g.in_features, dout,
                                    g.out_features, &zero, din, g.in_features));
-  } else {
-    // din [n, in] = dout [n, out] * weight [out, in]
-    launch_gemm_tiled<false, false>(g.n, g.in_features, g.out_features, dout, weight, din, stream);
   }
+  if (fused.z != nullptr)
+    activation_backward(fused.kind, fused.leaky_slope, count, fused.z, fused.a, din, din, stream);
 }
 
 void dense_backward_weights(const DenseGeometry& g, const float* in, const float* dout,

@@ -10,14 +10,19 @@ namespace cnnrt::cuda {
 
 enum class GemmImpl { tiled, cublas };
 
-// in: [n, in], weight: [out, in], bias: [out] or nullptr -> out: [n, out]
+// in: [n, in], weight: [out, in], bias: [out] or nullptr -> out: [n, out] holding z; with
+// fused.activated, also act(z) there (FusedActivation{} for the plain layer). The tiled path
+// adds the bias and applies the activation inside the GEMM.
 // `cublas` is only used (and must be non-null) when impl == GemmImpl::cublas; it must be bound to
 // `stream` by the caller.
 void dense_forward(const DenseGeometry& g, const float* in, const float* weight, const float* bias,
-                   float* out, GemmImpl impl, cublasHandle_t cublas, cudaStream_t stream);
-// dout: [n, out], weight: [out, in] -> din: [n, in] (overwritten)
+                   float* out, const FusedActivation<float>& fused, GemmImpl impl,
+                   cublasHandle_t cublas, cudaStream_t stream);
+// dout: [n, out], weight: [out, in] -> din: [n, in] (overwritten). With fused.z set, din gets the
+// gradient at the input of the activation in front of the layer (FusedActivationGrad).
 void dense_backward_data(const DenseGeometry& g, const float* dout, const float* weight, float* din,
-                         GemmImpl impl, cublasHandle_t cublas, cudaStream_t stream);
+                         const FusedActivationGrad<float>& fused, GemmImpl impl,
+                         cublasHandle_t cublas, cudaStream_t stream);
 // in: [n, in], dout: [n, out] -> dweight: [out, in], dbias: [out] or nullptr (overwritten)
 void dense_backward_weights(const DenseGeometry& g, const float* in, const float* dout,
                             float* dweight, float* dbias, GemmImpl impl, cublasHandle_t cublas,

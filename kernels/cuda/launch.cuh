@@ -33,4 +33,34 @@ __device__ __forceinline__ float activate(Activation kind, float leaky_slope, fl
   }
 }
 
+// The backward rules of SPEC.md section 2 at element `at`: da -> dz, given the activation's input
+// z and output a, of which only the array the rule needs is read (z for the ReLUs, a for
+// sigmoid). ReLU passes the gradient where z >= 0, as the lecture says.
+__device__ __forceinline__ float activation_grad(Activation kind, float leaky_slope,
+                                                 const float* __restrict__ z,
+                                                 const float* __restrict__ a, std::size_t at,
+                                                 float da) {
+  switch (kind) {
+    case Activation::relu:
+      return z[at] >= 0.0f ? da : 0.0f;
+    case Activation::leaky_relu:
+      return z[at] >= 0.0f ? da : leaky_slope * da;
+    case Activation::sigmoid: {
+      const float out = a[at];
+      return da * out * (1.0f - out);
+    }
+    case Activation::none:
+    default:
+      return da;
+  }
+}
+
+// An op's result da at element `at` of its din after a fused activation's backward pass.
+__device__ __forceinline__ float fused_grad(const FusedActivationGrad<float>& fused, std::size_t at,
+                                            float da) {
+  return fused.z == nullptr
+             ? da
+             : activation_grad(fused.kind, fused.leaky_slope, fused.z, fused.a, at, da);
+}
+
 }  // namespace cnnrt::cuda::detail

@@ -49,11 +49,13 @@ __global__ void max_pool_forward_kernel(Pool2dGeometry g, std::size_t count,
   }
 }
 
-// dout, argmax: [n, c, out_h, out_w] -> din: [n, c, h, w]; grid-stride over inputs.
+// dout, argmax: [n, c, out_h, out_w] -> din: [n, c, h, w] (through a fused activation's backward
+// pass when fused.z is set); grid-stride over inputs.
 __global__ void max_pool_backward_kernel(Pool2dGeometry g, std::size_t count,
                                          const float* __restrict__ dout,
                                          const std::int32_t* __restrict__ argmax,
-                                         float* __restrict__ din) {
+                                         float* __restrict__ din,
+                                         FusedActivationGrad<float> fused) {
   const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
   for (std::size_t index = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; index < count;
        index += stride) {
@@ -70,7 +72,7 @@ __global__ void max_pool_backward_kernel(Pool2dGeometry g, std::size_t count,
         const std::size_t at = out_plane + std::size_t(oy) * g.out_w + ox;
         if (argmax[at] == here) sum += dout[at];
       }
-    din[index] = sum;
+    din[index] = detail::fused_grad(fused, index, sum);
   }
 }
 
@@ -94,9 +96,11 @@ __global__ void avg_pool_forward_kernel(Pool2dGeometry g, std::size_t count,
 }
 
 // dout: [n, c, out_h, out_w] -> din: [n, c, h, w]: sum of dout / (win_h * win_w) over the
-// covering windows; grid-stride over inputs.
+// covering windows (through a fused activation's backward pass when fused.z is set); grid-stride
+// over inputs.
 __global__ void avg_pool_backward_kernel(Pool2dGeometry g, std::size_t count,
-                                         const float* __restrict__ dout, float* __restrict__ din) {
+                                         const float* __restrict__ dout, float* __restrict__ din,
+                                         FusedActivationGrad<float> fused) {
   const float inv_window = 1.0f / float(g.win_h * g.win_w);
   const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
   for (std::size_t index = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; index < count;
@@ -110,7 +114,7 @@ __global__ void avg_pool_backward_kernel(Pool2dGeometry g, std::size_t count,
     float sum = 0.0f;
     for (int oy = rows.first; oy <= rows.last; ++oy)
       for (int ox = cols.first; ox <= cols.last; ++ox) sum += dout_plane[oy * g.out_w + ox];
-    din[index] = sum * inv_window;
+    din[index] = detail::fused_grad(fused, index, sum * inv_window);
   }
 }
 
@@ -126,11 +130,11 @@ void max_pool_forward(const Pool2dGeometry& g, const float* in, float* out, std:
 }
 
 void max_pool_backward(const Pool2dGeometry& g, const float* dout, const std::int32_t* argmax,
-                       float* din, cudaStream_t stream) {
+                       float* din, const FusedActivationGrad<float>& fused, cudaStream_t stream) {
   const std::size_t count = g.in_size();
   if (count == 0) return;
   max_pool_backward_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
-                             stream>>>(g, count, dout, argmax, din);
+                             stream>>>(g, count, dout, argmax, din, fused);
   CNNRT_LAUNCH_CHECK(max_pool_backward_kernel);
 }
 
@@ -143,11 +147,11 @@ void avg_pool_forward(const Pool2dGeometry& g, const float* in, float* out, cuda
 }
 
 void avg_pool_backward(const Pool2dGeometry& g, const float* dout, float* din,
-                       cudaStream_t stream) {
+                       const FusedActivationGrad<float>& fused, cudaStream_t stream) {
   const std::size_t count = g.in_size();
   if (count == 0) return;
   avg_pool_backward_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
-                             stream>>>(g, count, dout, din);
+                             stream>>>(g, count, dout, din, fused);
   CNNRT_LAUNCH_CHECK(avg_pool_backward_kernel);
 }
 

@@ -162,6 +162,8 @@ def main():
         "failed_tests": failed_tests,
         "skipped_tests": skipped_tests,
         "cnnrt_bench": read_json(os.path.join(WORK, "cnnrt_bench.json")),
+        "cnnrt_bench_no_fuse": read_json(os.path.join(WORK, "cnnrt_bench_no-fuse.json")),
+        "cnnrt_bench_no_overlap": read_json(os.path.join(WORK, "cnnrt_bench_no-overlap.json")),
     }
     with open(os.path.join(OUT, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
@@ -225,6 +227,23 @@ def main():
     md.append(f"| PyTorch CUDA graph | {fmt(torch['graphed_test_acc'], '.4f')} | "
               f"{fmt(torch['graphed_epoch_ms'])} | | | |")
     md.append("")
+    bench_rows = [("default (activations fused, weight gradients on a second stream)",
+                   summary["cnnrt_bench"]),
+                  ("activations as layers (--no-fuse)", summary["cnnrt_bench_no_fuse"]),
+                  ("weight gradients on the main stream (--no-overlap)",
+                   summary["cnnrt_bench_no_overlap"])]
+    if any(doc for _, doc in bench_rows):
+        md.append("## cnnrt bench: one LeNet-5 training step, batch 256 (ms)")
+        md.append("")
+        md.append("| | op by op | CUDA graph | images/s |")
+        md.append("| --- | --- | --- | --- |")
+        for label, doc in bench_rows:
+            if doc:
+                graph = doc.get("graph_step_ms")
+                md.append(f"| {label} | {fmt(doc.get('step_ms'), '.4f')} | "
+                          f"{fmt(graph, '.4f') if graph is not None else '-'} | "
+                          f"{fmt(doc.get('images_per_second'), '.0f')} |")
+        md.append("")
     md.append("## Kernels (median us; ratio > 1: cnnrt faster)")
     md.append("")
     md.append("| kernel | shape | cnnrt us | peer | peer us | peer/cnnrt | max rel diff |")

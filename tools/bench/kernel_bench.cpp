@@ -374,8 +374,8 @@ void bench_conv(const ConvCase& cc, const Options& options, cudaStream_t stream,
   bench_row(
       Row{fmt::format("{}.forward", cc.name), shape, {}, "cudnn", {}, -1, {}, {}}, stream, options,
       [&] {
-        cnnrt::cuda::conv2d_forward(g, x.data(), weight.data(), nullptr, y_cnnrt.data(),
-                                    cnnrt::Activation::none, 0.0f, stream);
+        cnnrt::cuda::conv2d_forward(g, x.data(), weight.data(), nullptr, y_cnnrt.data(), {},
+                                    stream);
       },
       [&](Row& row) -> std::function<void()> {
         std::vector<cudnnConvolutionFwdAlgoPerf_t> found(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
@@ -474,11 +474,12 @@ void bench_dense(const DenseCase& dc, const Options& options, cudaStream_t strea
   CNNRT_CUDA_CHECK(cudaDeviceSynchronize());  // the fills above are done before anything is timed
 
   auto forward = [&](GemmImpl impl, DeviceBuffer<float>& out) {
-    cnnrt::cuda::dense_forward(g, in.data(), weight.data(), nullptr, out.data(), impl, blas,
+    cnnrt::cuda::dense_forward(g, in.data(), weight.data(), nullptr, out.data(), {}, impl, blas,
                                stream);
   };
   auto backward_data = [&](GemmImpl impl, DeviceBuffer<float>& din) {
-    cnnrt::cuda::dense_backward_data(g, dout.data(), weight.data(), din.data(), impl, blas, stream);
+    cnnrt::cuda::dense_backward_data(g, dout.data(), weight.data(), din.data(), {}, impl, blas,
+                                     stream);
   };
   auto backward_weights = [&](GemmImpl impl, DeviceBuffer<float>& dw) {
     cnnrt::cuda::dense_backward_weights(g, in.data(), dout.data(), dw.data(), nullptr, impl, blas,

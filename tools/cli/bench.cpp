@@ -14,7 +14,7 @@ void add_bench_command(CLI::App& app) {
   struct Args {
     std::string model = "lenet5", device = "auto", gemm = "tiled", json;
     int batch = 256, warmup = 10, repeats = 50, threads = 0;
-    bool no_graphs = false;
+    bool no_graphs = false, no_fuse = false, no_overlap = false;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("bench", "Time each layer, the training step and images/s");
@@ -34,6 +34,10 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--threads", args->threads, "CPU backend threads (0: all cores)");
   cmd->add_flag("--no-graphs", args->no_graphs, "Do not time a graph-replayed step");
+  cmd->add_flag("--no-fuse", args->no_fuse,
+                "Run activations as layers of their own (time each op on its own)");
+  cmd->add_flag("--no-overlap", args->no_overlap,
+                "CUDA: run the weight gradients on the main stream in the whole-step times");
   cmd->add_option("--json", args->json, "Also write the report as JSON to this file ('-': stdout)");
   cmd->callback([args] {
     const Network network = load_network(args->model);
@@ -43,19 +47,25 @@ void add_bench_command(CLI::App& app) {
     o.gemm = args->gemm == "cublas" ? GemmBackend::cublas : GemmBackend::tiled;
     o.cpu_threads = args->threads;
     o.cuda_graphs = !args->no_graphs;
+    o.fuse_activations = !args->no_fuse;
+    o.overlap_weight_gradients = !args->no_overlap;
     const BenchReport r = benchmark_model(network, o, args->warmup, args->repeats);
     const std::string json = bench_report_json(r);
     if (args->json == "-") {
       fmt::print("{}\n", json);
       return;
     }
-    fmt::print("{} on {}, batch {}, median of {} repeats (times in ms)\n", r.model, r.device,
-               r.batch, r.repeats);
+    fmt::print("{} on {}, batch {}, median of {} repeats (times in ms{})\n", r.model, r.device,
+               r.batch, r.repeats,
+               r.fused_activations ? "; 'fused': run inside the layer next to it" : "");
     fmt::print("{:<12} {:<12} {:>10} {:>10}\n", "layer", "kind", "forward", "backward");
     double total_fwd = 0, total_bwd = 0;
+    auto cell = [](bool fused, double ms) {
+      return fused ? fmt::format("{:>10}", "fused") : fmt::format("{:>10.4f}", ms);
+    };
     for (const LayerTiming& l : r.layers) {
-      fmt::print("{:<12} {:<12} {:>10.4f} {:>10.4f}\n", l.name, l.kind, l.forward_ms,
-                 l.backward_ms);
+      fmt::print("{:<12} {:<12} {} {}\n", l.name, l.kind, cell(l.forward_fused, l.forward_ms),
+                 cell(l.backward_fused, l.backward_ms));
       total_fwd += l.forward_ms;
       total_bwd += l.backward_ms;
     }
