@@ -103,6 +103,25 @@ TEST_F(CliTest, DeviceCudaWithoutGpuIsOneLine) {
   EXPECT_EQ(lines[0].rfind("cnnrt: error: --device cuda: no CUDA device", 0), 0u) << lines[0];
 }
 
+// `train` reads the data while it compiles the model (start-up overlaps); errors still come one
+// at a time and in order: a bad data set before a model that cannot be compiled.
+TEST_F(CliTest, DataErrorsComeBeforeCompileErrors) {
+  const std::string too_large = "train --device cpu --threads 1 --epochs 1 --batch 100000000 ";
+  const test::ToolRun no_data = test::run_tool(too_large + "--data '" + dir().string() + "'");
+  EXPECT_EQ(no_data.exit_code, 1) << no_data.output;
+  ASSERT_EQ(lines_of(no_data.output).size(), 1u) << no_data.output;
+  EXPECT_TRUE(test::contains(no_data.output, "cnnrt: error: no training split in"))
+      << no_data.output;
+
+  test::write_synthetic_mnist_dir(dir().string(), 40, 20);
+  const test::ToolRun no_memory = test::run_tool(too_large + "--data '" + dir().string() + "'");
+  EXPECT_EQ(no_memory.exit_code, 1) << no_memory.output;
+  ASSERT_EQ(lines_of(no_memory.output).size(), 1u) << no_memory.output;
+  EXPECT_TRUE(test::contains(no_memory.output,
+                             "cnnrt: error: lenet5 at batch 100000000: out of host memory"))
+      << no_memory.output;
+}
+
 // --train-limit and --test-limit past the data set take all of it, with a notice.
 TEST_F(CliTest, LimitsPastTheDataSetAreClamped) {
   test::write_synthetic_mnist_dir(dir().string(), 96, 40);

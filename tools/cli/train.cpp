@@ -7,8 +7,12 @@
 #include <atomic>
 #include <csignal>
 #include <cstring>
+#include <exception>
 #include <filesystem>
+#include <functional>
+#include <future>
 #include <memory>
+#include <optional>
 
 #include "cnnrt/checkpoint.hpp"
 #include "cnnrt/error.hpp"
@@ -40,6 +44,7 @@ struct TrainArgs {
   int threads = 0;
   std::string checkpoint, resume, metrics, weights, profile_steps, plots;
   bool no_graphs = false;
+  bool no_fuse = false;
 };
 
 void add_common(CLI::App* cmd, TrainArgs& a) {
@@ -59,6 +64,9 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
                   "not across counts")
       ->check(non_negative_number());
   cmd->add_flag("--no-graphs", a.no_graphs, "CUDA: launch every kernel of every step (no graph)");
+  cmd->add_flag("--no-fuse", a.no_fuse,
+                "Run activations as layers of their own, not inside the convolution, dense and "
+                "pooling kernels next to them (the same results, more kernels)");
 }
 
 // CLI11 checks from the library's parsers, so that a bad value is a usage error (exit 2) found
@@ -141,6 +149,7 @@ CompileOptions compile_options(const TrainArgs& a) {
   o.gemm = a.gemm == "cublas" ? GemmBackend::cublas : GemmBackend::tiled;
   o.cpu_threads = a.threads;
   o.cuda_graphs = !a.no_graphs;
+  o.fuse_activations = !a.no_fuse;
   return o;
 }
 
@@ -282,9 +291,24 @@ void add_train_command(CLI::App& app) {
     if (!a.metrics.empty()) check_can_write(a.metrics, "metrics file", false);
     const Network network = load_network(a.model);
     const CompileOptions options = compile_options(a);
-    const Dataset train_set = load_split(a.data, true, a.train_limit, network);
-    const Dataset test_set = load_split(a.data, false, a.test_limit, network);
-    Model model(network, options);
+    // Start-up overlaps: the two splits are read and inflated on threads of their own while the
+    // model is compiled (on CUDA that creates the context, a few hundred ms). Errors keep their
+    // order: a bad data set is reported before a model that could not be compiled.
+    auto train_load =
+        std::async(std::launch::async, load_split, a.data, true, a.train_limit, std::cref(network));
+    auto test_load =
+        std::async(std::launch::async, load_split, a.data, false, a.test_limit, std::cref(network));
+    std::optional<Model> compiled;
+    std::exception_ptr compile_error;
+    try {
+      compiled.emplace(network, options);
+    } catch (...) {
+      compile_error = std::current_exception();
+    }
+    const Dataset train_set = train_load.get();
+    const Dataset test_set = test_load.get();
+    if (compile_error) std::rethrow_exception(compile_error);
+    Model& model = *compiled;
     if (!a.profile_steps.empty()) {
       const ProfileSteps steps = ProfileSteps::parse(a.profile_steps);
       model.set_profile_steps(steps.first, steps.last);
