@@ -21,28 +21,41 @@ constexpr int kMaxForwardTile = 16;
 constexpr std::size_t kSharedBytesLimit = 48 * 1024;  // the default per-block limit
 constexpr int kReduceThreads = 256;                   // power of two (tree reduction)
 
-// Shared floats one forward block needs: the input patch behind a tile x tile output block, plus
+// The output block of one forward thread block: tile_h x tile_w outputs, one per thread.
+struct ForwardTile {
+  int h = 1, w = 1;
+};
+
+// The side of a tile of at most `limit` that covers `extent` in the fewest tiles, shrunk so those
+// tiles split it evenly: LeNet's 10 x 10 conv2 output takes one 10 x 10 tile (a 16 x 16 block
+// would leave 156 of its 256 threads without an output), 28 x 28 four 14 x 14 ones.
+int balanced_tile_side(int extent, int limit) {
+  const int tiles = (extent + limit - 1) / limit;
+  return (extent + tiles - 1) / tiles;
+}
+
+// Shared floats one forward block needs: the input patch behind its output tile, plus
 // kFiltersPerBlock filters' weights for one channel.
-std::size_t forward_shared_floats(const Conv2dGeometry& g, int tile) {
-  const std::size_t patch_h = std::size_t(tile - 1) * g.stride_h + g.kh;
-  const std::size_t patch_w = std::size_t(tile - 1) * g.stride_w + g.kw;
+std::size_t forward_shared_floats(const Conv2dGeometry& g, ForwardTile tile) {
+  const std::size_t patch_h = std::size_t(tile.h - 1) * g.stride_h + g.kh;
+  const std::size_t patch_w = std::size_t(tile.w - 1) * g.stride_w + g.kw;
   return patch_h * patch_w + std::size_t(kFiltersPerBlock) * g.kh * g.kw;
 }
 
 // in: [n, c, h, w], weight: [k, c, kh, kw], bias: [k] or nullptr -> out (z), fused.activated
 // (act(z), when not nullptr): [n, k, out_h, out_w]
-// grid: (n * ceil(k / kFiltersPerBlock), ceil(out_h / tile), ceil(out_w / tile)), block: (tile,
-// tile). Per channel the block stages the input patch its tile reads (zeros outside the input)
-// and the weights of its filters in shared memory, then each thread accumulates its output pixel
-// for kFiltersPerBlock filters.
+// grid: (n * ceil(k / kFiltersPerBlock), ceil(out_h / tile_h), ceil(out_w / tile_w)), block:
+// (tile_w, tile_h). Per channel the block stages the input patch its tile reads (zeros outside the
+// input) and the weights of its filters in shared memory, then each thread accumulates its output
+// pixel for kFiltersPerBlock filters.
 __global__ void conv2d_forward_kernel(Conv2dGeometry g, const float* __restrict__ in,
                                       const float* __restrict__ weight,
                                       const float* __restrict__ bias, float* __restrict__ out,
                                       FusedActivation<float> fused) {
   extern __shared__ float shared[];
-  const int tile = blockDim.x;
-  const int patch_h = (tile - 1) * g.stride_h + g.kh;
-  const int patch_w = (tile - 1) * g.stride_w + g.kw;
+  const int tile_w = blockDim.x, tile_h = blockDim.y;
+  const int patch_h = (tile_h - 1) * g.stride_h + g.kh;
+  const int patch_w = (tile_w - 1) * g.stride_w + g.kw;
   const int filter_size = g.kh * g.kw;
   float* patch = shared;
   float* filters = shared + patch_h * patch_w;
@@ -50,10 +63,10 @@ __global__ void conv2d_forward_kernel(Conv2dGeometry g, const float* __restrict_
   const int filter_groups = (g.k + kFiltersPerBlock - 1) / kFiltersPerBlock;
   const int sample = blockIdx.x / filter_groups;
   const int k0 = (blockIdx.x % filter_groups) * kFiltersPerBlock;
-  const int oy0 = blockIdx.y * tile, ox0 = blockIdx.z * tile;
+  const int oy0 = blockIdx.y * tile_h, ox0 = blockIdx.z * tile_w;
   const int iy0 = oy0 * g.stride_h - g.pad_top, ix0 = ox0 * g.stride_w - g.pad_left;
   const int ty = threadIdx.y, tx = threadIdx.x;
-  const int thread = ty * tile + tx, threads = tile * tile;
+  const int thread = ty * tile_w + tx, threads = tile_w * tile_h;
 
   float acc[kFiltersPerBlock];
 #pragma unroll
@@ -624,9 +637,15 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weigh
                     const float* bias, float* out, const FusedActivation<float>& fused,
                     cudaStream_t stream) {
   if (g.out_size() == 0) return;
-  // The largest square tile (16, 8, 4, 2, 1) whose patch and filters fit in shared memory.
-  int tile = kMaxForwardTile;
-  while (tile > 1 && forward_shared_floats(g, tile) * sizeof(float) > kSharedBytesLimit) tile /= 2;
+  // The largest tile (sides at most 16, 8, 4, 2, 1, split evenly over the output) whose patch and
+  // filters fit in shared memory.
+  auto tile_for = [&](int limit) {
+    return ForwardTile{balanced_tile_side(g.out_h, limit), balanced_tile_side(g.out_w, limit)};
+  };
+  int limit = kMaxForwardTile;
+  while (limit > 1 && forward_shared_floats(g, tile_for(limit)) * sizeof(float) > kSharedBytesLimit)
+    limit /= 2;
+  const ForwardTile tile = tile_for(limit);
   const std::size_t shared_bytes = forward_shared_floats(g, tile) * sizeof(float);
   if (shared_bytes > kSharedBytesLimit)
     throw Error(fmt::format(
@@ -634,9 +653,10 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weigh
         "more than the {} available",
         g.kh, g.kw, g.stride_h, g.stride_w, shared_bytes, kSharedBytesLimit));
   const int filter_groups = (g.k + kFiltersPerBlock - 1) / kFiltersPerBlock;
-  const dim3 grid{unsigned(g.n) * unsigned(filter_groups), unsigned((g.out_h + tile - 1) / tile),
-                  unsigned((g.out_w + tile - 1) / tile)};
-  const dim3 block{unsigned(tile), unsigned(tile)};
+  const dim3 grid{unsigned(g.n) * unsigned(filter_groups),
+                  unsigned((g.out_h + tile.h - 1) / tile.h),
+                  unsigned((g.out_w + tile.w - 1) / tile.w)};
+  const dim3 block{unsigned(tile.w), unsigned(tile.h)};
   conv2d_forward_kernel<<<grid, block, shared_bytes, stream>>>(g, in, weight, bias, out, fused);
   CNNRT_LAUNCH_CHECK(conv2d_forward_kernel);
 }

@@ -1,6 +1,10 @@
 // CUDA pooling (SPEC.md section 5), no padding. Forward: one thread per output. Backward: one
 // thread per input element gathering over the windows that cover it, so overlapping windows
 // (AlexNet's 3x3 stride 2) need no atomics and the sums have a fixed order.
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
 #include "kernels/cuda/check.hpp"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/pool.cuh"
@@ -20,17 +24,21 @@ __device__ __forceinline__ CoveringRange covering_windows(int y, int window, int
   return CoveringRange{first, last};
 }
 
+// Every kernel below indexes with Index: 32-bit when both tensors have fewer than 2^31 elements
+// (the usual case; 64-bit division is many times slower on the GPU), else 64-bit. Below 2^31 an
+// index plus the grid's stride cannot wrap around 32 bits.
+
 // in: [n, c, h, w] -> out, argmax: [n, c, out_h, out_w]; grid-stride over outputs.
 // argmax = y * w + x of the first maximum in row-major order (strict > keeps the first).
-__global__ void max_pool_forward_kernel(Pool2dGeometry g, std::size_t count,
-                                        const float* __restrict__ in, float* __restrict__ out,
+template <typename Index>
+__global__ void max_pool_forward_kernel(Pool2dGeometry g, Index count, const float* __restrict__ in,
+                                        float* __restrict__ out,
                                         std::int32_t* __restrict__ argmax) {
-  const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
-  for (std::size_t index = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; index < count;
-       index += stride) {
+  const Index stride = Index(gridDim.x) * blockDim.x;
+  for (Index index = Index(blockIdx.x) * blockDim.x + threadIdx.x; index < count; index += stride) {
     const int ox = int(index % g.out_w);
     const int oy = int((index / g.out_w) % g.out_h);
-    const std::size_t plane = index / (std::size_t(g.out_w) * g.out_h);  // n * c + channel
+    const Index plane = index / (Index(g.out_w) * g.out_h);  // n * c + channel
     const float* in_plane = in + plane * g.h * g.w;
     const int y0 = oy * g.stride_h, x0 = ox * g.stride_w;
     int best_at = y0 * g.w + x0;
@@ -51,25 +59,25 @@ __global__ void max_pool_forward_kernel(Pool2dGeometry g, std::size_t count,
 
 // dout, argmax: [n, c, out_h, out_w] -> din: [n, c, h, w] (through a fused activation's backward
 // pass when fused.z is set); grid-stride over inputs.
-__global__ void max_pool_backward_kernel(Pool2dGeometry g, std::size_t count,
+template <typename Index>
+__global__ void max_pool_backward_kernel(Pool2dGeometry g, Index count,
                                          const float* __restrict__ dout,
                                          const std::int32_t* __restrict__ argmax,
                                          float* __restrict__ din,
                                          FusedActivationGrad<float> fused) {
-  const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
-  for (std::size_t index = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; index < count;
-       index += stride) {
+  const Index stride = Index(gridDim.x) * blockDim.x;
+  for (Index index = Index(blockIdx.x) * blockDim.x + threadIdx.x; index < count; index += stride) {
     const int x = int(index % g.w);
     const int y = int((index / g.w) % g.h);
-    const std::size_t plane = index / (std::size_t(g.w) * g.h);
-    const std::size_t out_plane = plane * g.out_h * g.out_w;
+    const Index plane = index / (Index(g.w) * g.h);
+    const Index out_plane = plane * g.out_h * g.out_w;
     const int here = y * g.w + x;
     const CoveringRange rows = covering_windows(y, g.win_h, g.stride_h, g.out_h);
     const CoveringRange cols = covering_windows(x, g.win_w, g.stride_w, g.out_w);
     float sum = 0.0f;
     for (int oy = rows.first; oy <= rows.last; ++oy)
       for (int ox = cols.first; ox <= cols.last; ++ox) {
-        const std::size_t at = out_plane + std::size_t(oy) * g.out_w + ox;
+        const Index at = out_plane + Index(oy) * g.out_w + ox;
         if (argmax[at] == here) sum += dout[at];
       }
     din[index] = detail::fused_grad(fused, index, sum);
@@ -77,17 +85,17 @@ __global__ void max_pool_backward_kernel(Pool2dGeometry g, std::size_t count,
 }
 
 // in: [n, c, h, w] -> out: [n, c, out_h, out_w], the window mean; grid-stride over outputs.
-__global__ void avg_pool_forward_kernel(Pool2dGeometry g, std::size_t count,
-                                        const float* __restrict__ in, float* __restrict__ out) {
+template <typename Index>
+__global__ void avg_pool_forward_kernel(Pool2dGeometry g, Index count, const float* __restrict__ in,
+                                        float* __restrict__ out) {
   const float inv_window = 1.0f / float(g.win_h * g.win_w);
-  const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
-  for (std::size_t index = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; index < count;
-       index += stride) {
+  const Index stride = Index(gridDim.x) * blockDim.x;
+  for (Index index = Index(blockIdx.x) * blockDim.x + threadIdx.x; index < count; index += stride) {
     const int ox = int(index % g.out_w);
     const int oy = int((index / g.out_w) % g.out_h);
-    const std::size_t plane = index / (std::size_t(g.out_w) * g.out_h);
+    const Index plane = index / (Index(g.out_w) * g.out_h);
     const float* window =
-        in + plane * g.h * g.w + std::size_t(oy) * g.stride_h * g.w + std::size_t(ox) * g.stride_w;
+        in + plane * g.h * g.w + Index(oy) * g.stride_h * g.w + Index(ox) * g.stride_w;
     float sum = 0.0f;
     for (int i = 0; i < g.win_h; ++i)
       for (int j = 0; j < g.win_w; ++j) sum += window[i * g.w + j];
@@ -98,16 +106,16 @@ __global__ void avg_pool_forward_kernel(Pool2dGeometry g, std::size_t count,
 // dout: [n, c, out_h, out_w] -> din: [n, c, h, w]: sum of dout / (win_h * win_w) over the
 // covering windows (through a fused activation's backward pass when fused.z is set); grid-stride
 // over inputs.
-__global__ void avg_pool_backward_kernel(Pool2dGeometry g, std::size_t count,
+template <typename Index>
+__global__ void avg_pool_backward_kernel(Pool2dGeometry g, Index count,
                                          const float* __restrict__ dout, float* __restrict__ din,
                                          FusedActivationGrad<float> fused) {
   const float inv_window = 1.0f / float(g.win_h * g.win_w);
-  const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
-  for (std::size_t index = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; index < count;
-       index += stride) {
+  const Index stride = Index(gridDim.x) * blockDim.x;
+  for (Index index = Index(blockIdx.x) * blockDim.x + threadIdx.x; index < count; index += stride) {
     const int x = int(index % g.w);
     const int y = int((index / g.w) % g.h);
-    const std::size_t plane = index / (std::size_t(g.w) * g.h);
+    const Index plane = index / (Index(g.w) * g.h);
     const float* dout_plane = dout + plane * g.out_h * g.out_w;
     const CoveringRange rows = covering_windows(y, g.win_h, g.stride_h, g.out_h);
     const CoveringRange cols = covering_windows(x, g.win_w, g.stride_w, g.out_w);
@@ -118,14 +126,26 @@ __global__ void avg_pool_backward_kernel(Pool2dGeometry g, std::size_t count,
   }
 }
 
+// Calls launch(count) with count as std::uint32_t or std::size_t (see above): the kernel's Index.
+template <typename Launch>
+void launch_indexed(const Pool2dGeometry& g, std::size_t count, Launch&& launch) {
+  const std::size_t largest = std::max(g.in_size(), g.out_size());
+  if (largest <= std::size_t(std::numeric_limits<std::int32_t>::max()))
+    launch(std::uint32_t(count));
+  else
+    launch(count);
+}
+
 }  // namespace
 
 void max_pool_forward(const Pool2dGeometry& g, const float* in, float* out, std::int32_t* argmax,
                       cudaStream_t stream) {
   const std::size_t count = g.out_size();
   if (count == 0) return;
-  max_pool_forward_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
-                            stream>>>(g, count, in, out, argmax);
+  launch_indexed(g, count, [&](auto n) {
+    max_pool_forward_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
+                              stream>>>(g, n, in, out, argmax);
+  });
   CNNRT_LAUNCH_CHECK(max_pool_forward_kernel);
 }
 
@@ -133,16 +153,20 @@ void max_pool_backward(const Pool2dGeometry& g, const float* dout, const std::in
                        float* din, const FusedActivationGrad<float>& fused, cudaStream_t stream) {
   const std::size_t count = g.in_size();
   if (count == 0) return;
-  max_pool_backward_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
-                             stream>>>(g, count, dout, argmax, din, fused);
+  launch_indexed(g, count, [&](auto n) {
+    max_pool_backward_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
+                               stream>>>(g, n, dout, argmax, din, fused);
+  });
   CNNRT_LAUNCH_CHECK(max_pool_backward_kernel);
 }
 
 void avg_pool_forward(const Pool2dGeometry& g, const float* in, float* out, cudaStream_t stream) {
   const std::size_t count = g.out_size();
   if (count == 0) return;
-  avg_pool_forward_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
-                            stream>>>(g, count, in, out);
+  launch_indexed(g, count, [&](auto n) {
+    avg_pool_forward_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
+                              stream>>>(g, n, in, out);
+  });
   CNNRT_LAUNCH_CHECK(avg_pool_forward_kernel);
 }
 
@@ -150,8 +174,10 @@ void avg_pool_backward(const Pool2dGeometry& g, const float* dout, float* din,
                        const FusedActivationGrad<float>& fused, cudaStream_t stream) {
   const std::size_t count = g.in_size();
   if (count == 0) return;
-  avg_pool_backward_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
-                             stream>>>(g, count, dout, din, fused);
+  launch_indexed(g, count, [&](auto n) {
+    avg_pool_backward_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
+                               stream>>>(g, n, dout, din, fused);
+  });
   CNNRT_LAUNCH_CHECK(avg_pool_backward_kernel);
 }
 
