@@ -232,8 +232,10 @@ def main():
                   ("activations as layers (--no-fuse)", summary["cnnrt_bench_no_fuse"]),
                   ("weight gradients on the main stream (--no-overlap)",
                    summary["cnnrt_bench_no_overlap"])]
-    if any(doc for _, doc in bench_rows):
-        md.append("## cnnrt bench: one LeNet-5 training step, batch 256 (ms)")
+    first = next((doc for _, doc in bench_rows if doc), None)
+    if first:
+        md.append(f"## cnnrt bench: one {first.get('model')} training step, batch "
+                  f"{first.get('batch')} (ms)")
         md.append("")
         md.append("| | op by op | CUDA graph | images/s |")
         md.append("| --- | --- | --- | --- |")
