@@ -1,10 +1,10 @@
 // CUDA dense layer (SPEC.md section 4, weight stored [out, in] as PyTorch does). Two GEMM paths:
 // a hand-written shared-memory tiled kernel and cuBLAS (an empty reduction, e.g. a batch of 0,
 // zero-fills instead: cuBLAS rejects a leading dimension of 0). The tiled GEMM adds the bias and
-// runs fused activations in its epilogue; after cuBLAS a small kernel does. The bias gradient is a
-// kernel of our own shared by both. Every output element is summed by one thread in a fixed order
-// (the bias gradient: by one block in a fixed tree; cuBLAS: deterministic for a fixed
-// configuration): no atomics.
+// runs fused activations in its epilogue; after cuBLAS a small kernel does. The tiled weight
+// gradient sums the bias gradient as an extra column; with cuBLAS a kernel of our own does. Every
+// output element is summed by one thread in a fixed order (the bias gradient: by one block in a
+// fixed tree; cuBLAS: deterministic for a fixed configuration): no atomics.
 #include <fmt/format.h>
 
 #include "kernels/cuda/activation.cuh"
@@ -23,6 +23,10 @@ struct GemmEpilogue {
   const float* bias = nullptr;          // [n]: c = acc + bias[col] (forward)
   FusedActivation<float> forward;       // activated[row, col] = act(c) (forward)
   FusedActivationGrad<float> backward;  // c = act'(z, a, acc) (backward-data)
+  // When set, op(b) has an extra column n of ones, and column n of the result, the row sums of
+  // op(a), goes here ([m]) instead of into c: a dense layer's bias gradient, summed in the same
+  // pass and the same order (row by row) as its weight gradient (backward-weights).
+  float* ones_column = nullptr;
 };
 
 // c: [m, n] = op(a) * op(b), all row-major, then `epilogue`. a is stored [m, k] (or [k, m] when
@@ -38,6 +42,7 @@ __global__ void gemm_tiled_kernel(int m, int n, int k, const float* __restrict__
   __shared__ float b_tile[kGemmTile][kGemmTile + 1];  // [k][n]
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int m0 = blockIdx.y * kGemmTile, n0 = blockIdx.x * kGemmTile;
+  const int columns = n + (epilogue.ones_column != nullptr ? 1 : 0);  // of op(b) and the result
   float acc = 0.0f;
   for (int k0 = 0; k0 < k; k0 += kGemmTile) {
     if (TransA) {  // element (row, col) of op(a) is a[col * m + row]
@@ -49,10 +54,14 @@ __global__ void gemm_tiled_kernel(int m, int n, int k, const float* __restrict__
     }
     if (TransB) {  // element (row, col) of op(b) is b[col * k + row]
       const int row = k0 + tx, col = n0 + ty;
-      b_tile[tx][ty] = (row < k && col < n) ? b[std::size_t(col) * k + row] : 0.0f;
+      b_tile[tx][ty] = row >= k  ? 0.0f
+                       : col < n ? b[std::size_t(col) * k + row]
+                                 : (col < columns ? 1.0f : 0.0f);
     } else {
       const int row = k0 + ty, col = n0 + tx;
-      b_tile[ty][tx] = (row < k && col < n) ? b[std::size_t(row) * n + col] : 0.0f;
+      b_tile[ty][tx] = row >= k  ? 0.0f
+                       : col < n ? b[std::size_t(row) * n + col]
+                                 : (col < columns ? 1.0f : 0.0f);
     }
     __syncthreads();
 #pragma unroll
@@ -60,7 +69,11 @@ __global__ void gemm_tiled_kernel(int m, int n, int k, const float* __restrict__
     __syncthreads();
   }
   const int row = m0 + ty, col = n0 + tx;
-  if (row >= m || col >= n) return;
+  if (row >= m || col >= columns) return;
+  if (col == n) {  // the ones column (only there when epilogue.ones_column is set)
+    epilogue.ones_column[row] = acc;
+    return;
+  }
   const std::size_t at = std::size_t(row) * n + col;
   float value = acc;
   if (epilogue.bias != nullptr) value += epilogue.bias[col];
@@ -74,7 +87,8 @@ __global__ void gemm_tiled_kernel(int m, int n, int k, const float* __restrict__
 template <bool TransA, bool TransB>
 void launch_gemm_tiled(int m, int n, int k, const float* a, const float* b, float* c,
                        cudaStream_t stream, const GemmEpilogue& epilogue = {}) {
-  const dim3 grid{unsigned((n + kGemmTile - 1) / kGemmTile),
+  const int columns = n + (epilogue.ones_column != nullptr ? 1 : 0);
+  const dim3 grid{unsigned((columns + kGemmTile - 1) / kGemmTile),
                   unsigned((m + kGemmTile - 1) / kGemmTile)};
   const dim3 block{kGemmTile, kGemmTile};
   gemm_tiled_kernel<TransA, TransB><<<grid, block, 0, stream>>>(m, n, k, a, b, c, epilogue);
@@ -190,6 +204,7 @@ void dense_backward_data(const DenseGeometry& g, const float* dout, const float*
 void dense_backward_weights(const DenseGeometry& g, const float* in, const float* dout,
                             float* dweight, float* dbias, GemmImpl impl, cublasHandle_t cublas,
                             cudaStream_t stream) {
+  bool bias_done = false;
   if (g.weight_size() > 0) {
     if (g.n == 0) {
       CNNRT_CUDA_CHECK(cudaMemsetAsync(dweight, 0, g.weight_size() * sizeof(float), stream));
@@ -202,11 +217,16 @@ void dense_backward_weights(const DenseGeometry& g, const float* in, const float
                                      g.out_features, g.n, &one, in, g.in_features, dout,
                                      g.out_features, &zero, dweight, g.in_features));
     } else {
-      // dweight [out, in] = dout^T (dout stored [n, out]) * in [n, in]
-      launch_gemm_tiled<true, false>(g.out_features, g.in_features, g.n, dout, in, dweight, stream);
+      // dweight [out, in] = dout^T (dout stored [n, out]) * in [n, in], and dbias [out] =
+      // dout^T * ones [n] in the same kernel.
+      GemmEpilogue epilogue;
+      epilogue.ones_column = dbias;
+      launch_gemm_tiled<true, false>(g.out_features, g.in_features, g.n, dout, in, dweight, stream,
+                                     epilogue);
+      bias_done = true;
     }
   }
-  if (dbias != nullptr && g.out_features > 0) {
+  if (dbias != nullptr && g.out_features > 0 && !bias_done) {
     bias_grad_kernel<<<unsigned(g.out_features), kBiasGradThreads, 0, stream>>>(g.n, g.out_features,
                                                                                 dout, dbias);
     CNNRT_LAUNCH_CHECK(bias_grad_kernel);
