@@ -201,10 +201,17 @@ Executor<T>::Executor(const Network& network, int batch, std::unique_ptr<Backend
       plan.argmax_offset = arena.take(elements * sizeof(std::int32_t));
     if (plan.spec.kind == LayerKind::dropout)
       plan.mask_offset = arena.take(elements * sizeof(std::uint8_t));
-    if (plan.spec.kind == LayerKind::conv2d)
+    if (plan.spec.kind == LayerKind::conv2d && &plan != &plans_.front())
       workspace_bytes_ = std::max(workspace_bytes_, backend_->conv_workspace_bytes(plan.conv));
   }
   const std::size_t workspace_at = arena.take(workspace_bytes_);
+  // The first layer's weight gradient runs on the main stream while the layers above may still be
+  // using theirs beside it (backward_layer): a scratch region of its own.
+  const std::size_t first_workspace_bytes =
+      plans_.front().spec.kind == LayerKind::conv2d
+          ? backend_->conv_workspace_bytes(plans_.front().conv)
+          : 0;
+  const std::size_t first_workspace_at = arena.take(first_workspace_bytes);
   arena_bytes_ = arena.size();
 
   try {
@@ -224,6 +231,8 @@ Executor<T>::Executor(const Network& network, int batch, std::unique_ptr<Backend
   correct_ = reinterpret_cast<std::int32_t*>(at(correct_at));
   batch_step_ = reinterpret_cast<std::int32_t*>(at(batch_step_at));
   workspace_ = workspace_bytes_ > 0 ? static_cast<void*>(at(workspace_at)) : nullptr;
+  first_workspace_ =
+      first_workspace_bytes > 0 ? static_cast<void*>(at(first_workspace_at)) : nullptr;
   outputs_.assign(plans_.size(), nullptr);
   set_fusion(true);
 }
@@ -409,11 +418,13 @@ void Executor<T>::backward_layer(std::size_t layer, int n) {
     case LayerKind::conv2d: {
       const Conv2dGeometry g = at_batch(plan.conv, n);
       // The weight gradient reads only this layer's input and output gradient, which nothing
-      // later in the pass writes: it may run beside the data gradient and the layers below.
+      // later in the pass writes: it may run beside the data gradient and the layers below. The
+      // first layer has nothing below it: its weight gradient takes the main stream (and its own
+      // scratch), beside the weight gradients of the layers above.
       {
-        SideWork<T> side(b, overlap_);
+        SideWork<T> side(b, overlap_ && din != nullptr);
         b.conv2d_backward_weights(g, in, dout, grads_ + plan.weight_offset,
-                                  grads_ + plan.bias_offset, workspace_);
+                                  grads_ + plan.bias_offset, din ? workspace_ : first_workspace_);
       }
       if (din) b.conv2d_backward_data(g, dout, params_ + plan.weight_offset, din);
       break;
@@ -421,7 +432,7 @@ void Executor<T>::backward_layer(std::size_t layer, int n) {
     case LayerKind::dense: {
       const DenseGeometry g = at_batch(plan.dense, n);
       {
-        SideWork<T> side(b, overlap_);  // as for the convolution
+        SideWork<T> side(b, overlap_ && din != nullptr);  // as for the convolution
         b.dense_backward_weights(g, in, dout, grads_ + plan.weight_offset,
                                  grads_ + plan.bias_offset);
       }

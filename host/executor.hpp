@@ -126,7 +126,8 @@ class Executor {
   T* loss_sum_ = nullptr;
   std::int32_t* correct_ = nullptr;
   std::int32_t* batch_step_ = nullptr;
-  void* workspace_ = nullptr;
+  void* workspace_ = nullptr;        // the convolutions' weight gradients, but the first's
+  void* first_workspace_ = nullptr;  // the first layer's, when it is a convolution
 
   T* at(std::size_t byte_offset) const {
     return reinterpret_cast<T*>(static_cast<char*>(arena_) + byte_offset);
