@@ -149,7 +149,8 @@ ctest_pid=$!
 
 sanitizer_runs=()  # "tool binary" pairs
 if command -v compute-sanitizer >/dev/null 2>&1 && [[ $have_gpu == yes ]]; then
-  for b in "$build"/tests/cuda_*_test; do
+  # The CUDA kernel suites, and fusion_test: whole models on CUDA, fused and on two streams.
+  for b in "$build"/tests/cuda_*_test "$build"/tests/fusion_test; do
     [[ -x $b ]] || continue
     sanitizer_runs+=("memcheck $b")
     case $(basename "$b") in
