@@ -24,7 +24,9 @@ namespace {
 class CudaBackend final : public Backend<float> {
  public:
   explicit CudaBackend(GemmBackend gemm)
-      : gemm_(gemm == GemmBackend::cublas ? cuda::GemmImpl::cublas : cuda::GemmImpl::tiled) {
+      : gemm_(gemm == GemmBackend::cublas ? cuda::GemmImpl::cublas
+              : gemm == GemmBackend::tf32 ? cuda::GemmImpl::tf32
+                                          : cuda::GemmImpl::tiled) {
     std::string why_none;
     if (cuda_devices(&why_none).empty())
       throw Error(fmt::format("--device cuda: no CUDA device ({})", why_none));

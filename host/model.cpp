@@ -35,6 +35,24 @@ InitScheme parse_init_scheme(const std::string& text) {
                   text));
 }
 
+GemmBackend parse_gemm_backend(const std::string& text) {
+  for (const GemmBackend gemm : {GemmBackend::tiled, GemmBackend::cublas, GemmBackend::tf32})
+    if (text == to_string(gemm)) return gemm;
+  throw Error(fmt::format("unknown GEMM '{}' (tiled, cublas, tf32)", text));
+}
+
+const char* to_string(GemmBackend gemm) {
+  switch (gemm) {
+    case GemmBackend::cublas:
+      return "cublas";
+    case GemmBackend::tf32:
+      return "tf32";
+    case GemmBackend::tiled:
+      break;
+  }
+  return "tiled";
+}
+
 namespace {
 
 // A data set held in the backend's memory as bytes, with its sample order.

@@ -4,8 +4,11 @@
 // backward-data; plus determinism of the weight gradient.
 #include <cublas_v2.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -21,6 +24,10 @@ namespace cnnrt {
 namespace {
 
 using namespace test;  // the helpers of tests/test_util.hpp and tests/cuda_test_util.hpp
+
+// The smallest difference from FP32 that shows TF32 rounding happened: far above float sums'
+// rounding (~1e-6 here), far below TF32's (~1e-3 on LeNet's sums).
+constexpr double kTf32VisibleDifference = 1e-4;
 
 // Owns a cuBLAS handle on the default stream for one test.
 class CublasHandle {
@@ -131,6 +138,120 @@ TEST(CudaDense, CublasPathNeedsAHandle) {
   EXPECT_THROW(cuda::dense_forward(g, in_dev.data(), weight_dev.data(), nullptr, out_dev.data(), {},
                                    cuda::GemmImpl::cublas, nullptr, nullptr),
                Error);
+}
+
+// What the TF32 kernel gives the tensor cores: x rounded to 10 mantissa bits, to nearest with
+// ties away from zero (PTX cvt.rna.tf32.f32, what wmma::__float_to_tf32 emits).
+float round_to_tf32(float x) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &x, sizeof(bits));
+  if ((bits & 0x7f800000u) != 0x7f800000u) bits = (bits + 0x1000u) & 0xffffe000u;
+  std::memcpy(&x, &bits, sizeof(bits));
+  return x;
+}
+
+std::vector<float> rounded_to_tf32(std::vector<float> values) {
+  for (float& v : values) v = round_to_tf32(v);
+  return values;
+}
+
+// Random values none of which sits exactly halfway between two TF32 values, so that the rounding
+// rule for ties cannot matter.
+std::vector<float> tf32_operand(std::size_t count, std::uint64_t seed) {
+  std::vector<float> values = random_vector<float>(count, seed);
+  for (float& v : values) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &v, sizeof(bits));
+    if ((bits & 0x1fffu) == 0x1000u) bits |= 1u;
+    std::memcpy(&v, &bits, sizeof(bits));
+  }
+  return values;
+}
+
+// The tensor-core kernel (GemmImpl::tf32) against the reference run on operands rounded to TF32:
+// the products are then exact on both sides, so only the order of the float sums differs. Every
+// path: forward with bias and a fused activation, backward-data with a fused activation, the
+// weight gradient with the bias gradient as its ones column. And against the reference on the
+// unrounded operands it must differ by TF32's rounding (about 2^-11 per operand): proof that the
+// operands really are rounded, i.e. that the tensor cores run in TF32.
+TEST(CudaDense, Tf32MatchesTheReferenceOnRoundedOperands) {
+  CNNRT_REQUIRE_GPU();
+  const std::vector<DenseCase> cases{
+      {256, 400, 120, true}, {256, 120, 84, true}, {256, 84, 10, true},  // LeNet
+      {1, 1, 1, true},       {7, 33, 17, true},    {33, 50, 31, false}, {2, 4096, 1000, true},
+  };
+  std::uint64_t seed = 1700;
+  double largest_fp32_difference = 0;
+  for (const DenseCase& dc : cases) {
+    SCOPED_TRACE("n" + std::to_string(dc.n) + " in" + std::to_string(dc.in_features) + " out" +
+                 std::to_string(dc.out_features));
+    const DenseGeometry g{dc.n, dc.in_features, dc.out_features};
+    const std::vector<float> in = tf32_operand(g.in_size(), seed += 10);
+    const std::vector<float> weight = tf32_operand(g.weight_size(), seed + 1);
+    const std::vector<float> bias = random_vector<float>(std::size_t(g.out_features), seed + 2);
+    const std::vector<float> dout = tf32_operand(g.out_size(), seed + 3);
+    const std::vector<float> in_r = rounded_to_tf32(in), weight_r = rounded_to_tf32(weight);
+    const std::vector<float> dout_r = rounded_to_tf32(dout);
+    const auto in_dev = to_device(in), weight_dev = to_device(weight);
+    const auto bias_dev = to_device(bias), dout_dev = to_device(dout);
+    const float* bias_host = dc.with_bias ? bias.data() : nullptr;
+    const float* bias_device = dc.with_bias ? bias_dev.data() : nullptr;
+
+    // Forward, ReLU fused: z and act(z).
+    std::vector<float> z_expected(g.out_size()), a_expected(g.out_size());
+    cpu::dense_forward(g, in_r.data(), weight_r.data(), bias_host, z_expected.data());
+    cpu::activation_forward(Activation::relu, kFusedLeakySlope, g.out_size(), z_expected.data(),
+                            a_expected.data());
+    auto z_dev = poisoned<float>(g.out_size());
+    auto a_dev = poisoned<float>(g.out_size());
+    cuda::dense_forward(g, in_dev.data(), weight_dev.data(), bias_device, z_dev.data(),
+                        FusedActivation<float>{Activation::relu, kFusedLeakySlope, a_dev.data()},
+                        cuda::GemmImpl::tf32, nullptr, nullptr);
+    const std::vector<float> z = z_dev.download();
+    const test::Tolerance forward_tol = summed_tolerance(std::size_t(g.in_features) + 1);
+    ASSERT_TRUE(any_nonzero(z_expected));
+    EXPECT_TRUE(all_close(z, z_expected, forward_tol, "tf32 forward z"));
+    EXPECT_TRUE(all_close(a_dev.download(), a_expected, forward_tol, "tf32 forward act(z)"));
+    std::vector<float> z_fp32(g.out_size());
+    cpu::dense_forward(g, in.data(), weight.data(), bias_host, z_fp32.data());
+    for (std::size_t i = 0; i < z.size(); ++i)
+      largest_fp32_difference =
+          std::max(largest_fp32_difference, double(std::abs(z[i] - z_fp32[i])));
+
+    // Backward data, sigmoid fused.
+    const ActivationPair act(Activation::sigmoid, g.in_size(), seed + 4);
+    std::vector<float> din(g.in_size());
+    cpu::dense_backward_data(g, dout_r.data(), weight_r.data(), din.data());
+    const std::vector<float> dz_expected = act.backward(din);
+    ASSERT_TRUE(any_nonzero(dz_expected));
+    auto dz_dev = poisoned<float>(g.in_size());
+    cuda::dense_backward_data(g, dout_dev.data(), weight_dev.data(), dz_dev.data(), act.fused(),
+                              cuda::GemmImpl::tf32, nullptr, nullptr);
+    EXPECT_TRUE(all_close(dz_dev.download(), dz_expected,
+                          summed_tolerance(std::size_t(g.out_features)), "tf32 backward data"));
+
+    // Weight and bias gradients.
+    std::vector<float> dweight_expected(g.weight_size()), dbias_expected(g.out_features);
+    cpu::dense_backward_weights(g, in_r.data(), dout_r.data(), dweight_expected.data(),
+                                dc.with_bias ? dbias_expected.data() : nullptr);
+    auto dweight_dev = poisoned<float>(g.weight_size());
+    auto dbias_dev = poisoned<float>(std::size_t(g.out_features));
+    cuda::dense_backward_weights(g, in_dev.data(), dout_dev.data(), dweight_dev.data(),
+                                 dc.with_bias ? dbias_dev.data() : nullptr, cuda::GemmImpl::tf32,
+                                 nullptr, nullptr);
+    ASSERT_TRUE(any_nonzero(dweight_expected));
+    EXPECT_TRUE(all_close(dweight_dev.download(), dweight_expected,
+                          summed_tolerance(std::size_t(g.n)), "tf32 backward weights"));
+    if (dc.with_bias) {
+      ASSERT_TRUE(any_nonzero(dbias_expected));
+      EXPECT_TRUE(all_close(dbias_dev.download(), dbias_expected,
+                            summed_tolerance(std::size_t(g.n)), "tf32 backward bias"));
+    } else {
+      for (const float v : dbias_dev.download()) EXPECT_TRUE(std::isnan(v));
+    }
+  }
+  // Sums of hundreds of products of values in [-1, 1] carry TF32's rounding of order 1e-3.
+  EXPECT_GT(largest_fp32_difference, kTf32VisibleDifference);
 }
 
 // Activations fused into the layer, both paths (the tiled GEMM's epilogue; cuBLAS then an

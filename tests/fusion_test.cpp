@@ -162,8 +162,8 @@ TEST(Fusion, SameBitsOnTheCpu) {
 
 TEST(Fusion, SameBitsOnCuda) {
   CNNRT_REQUIRE_GPU();
-  for (const GemmBackend gemm : {GemmBackend::tiled, GemmBackend::cublas}) {
-    SCOPED_TRACE(gemm == GemmBackend::tiled ? "tiled" : "cublas");
+  for (const GemmBackend gemm : {GemmBackend::tiled, GemmBackend::cublas, GemmBackend::tf32}) {
+    SCOPED_TRACE(to_string(gemm));
     for (const char* name : {"lenet5", "lenet5-classic"}) {
       CompileOptions options = test::cpu_options(kBatch, 4);
       options.device = Device::cuda;

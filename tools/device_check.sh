@@ -285,7 +285,8 @@ else
       "--batch 256 --init lecun-uniform --schedule cosine"
       "--batch 256 --init lecun-uniform --schedule cosine --lr 0.1"
       "--batch 64 --init lecun-uniform --schedule cosine"
-      "--batch 128 --init lecun-uniform --schedule cosine")
+      "--batch 128 --init lecun-uniform --schedule cosine"
+      "--batch 256 --init lecun-uniform --schedule cosine --gemm tf32")  # TF32's accuracy effect
     sweep_pids=()
     for i in "${!sweep_settings[@]}"; do
       # shellcheck disable=SC2086

@@ -35,7 +35,12 @@ enum class InitScheme {
 };
 CNNRT_API InitScheme parse_init_scheme(const std::string& text);
 
-enum class GemmBackend { tiled, cublas };  // dense layers on CUDA: hand-written or cuBLAS
+// Dense layers on CUDA: the hand-written FP32 kernel, cuBLAS, or the hand-written tensor-core
+// kernel in TF32 (each operand rounded to 10 mantissa bits; sums in float).
+enum class GemmBackend { tiled, cublas, tf32 };
+// "tiled", "cublas" or "tf32"; throws cnnrt::Error naming the choices otherwise.
+CNNRT_API GemmBackend parse_gemm_backend(const std::string& text);
+CNNRT_API const char* to_string(GemmBackend gemm);
 
 struct CNNRT_API CompileOptions {
   Device device = Device::cpu;

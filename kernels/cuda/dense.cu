@@ -6,6 +6,7 @@
 // output element is summed by one thread in a fixed order (the bias gradient: by one block in a
 // fixed tree; cuBLAS: deterministic for a fixed configuration): no atomics.
 #include <fmt/format.h>
+#include <mma.h>
 
 #include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/check.hpp"
@@ -29,46 +30,27 @@ struct GemmEpilogue {
   float* ones_column = nullptr;
 };
 
-// c: [m, n] = op(a) * op(b), all row-major, then `epilogue`. a is stored [m, k] (or [k, m] when
-// TransA), b is stored [k, n] (or [n, k] when TransB). grid: (ceil(n / 16), ceil(m / 16)), block:
-// (16, 16); thread (ty, tx) computes c[m0 + ty, n0 + tx]. Tiles are loaded so that consecutive
-// threads read consecutive addresses whichever way a matrix is stored; +1 padding avoids bank
-// conflicts on the transposed stores.
-template <bool TransA, bool TransB>
-__global__ void gemm_tiled_kernel(int m, int n, int k, const float* __restrict__ a,
-                                  const float* __restrict__ b, float* __restrict__ c,
-                                  GemmEpilogue epilogue) {
-  __shared__ float a_tile[kGemmTile][kGemmTile + 1];  // [m][k]
-  __shared__ float b_tile[kGemmTile][kGemmTile + 1];  // [k][n]
-  const int tx = threadIdx.x, ty = threadIdx.y;
-  const int m0 = blockIdx.y * kGemmTile, n0 = blockIdx.x * kGemmTile;
-  const int columns = n + (epilogue.ones_column != nullptr ? 1 : 0);  // of op(b) and the result
-  float acc = 0.0f;
-  for (int k0 = 0; k0 < k; k0 += kGemmTile) {
-    if (TransA) {  // element (row, col) of op(a) is a[col * m + row]
-      const int row = m0 + tx, col = k0 + ty;
-      a_tile[tx][ty] = (row < m && col < k) ? a[std::size_t(col) * m + row] : 0.0f;
-    } else {
-      const int row = m0 + ty, col = k0 + tx;
-      a_tile[ty][tx] = (row < m && col < k) ? a[std::size_t(row) * k + col] : 0.0f;
-    }
-    if (TransB) {  // element (row, col) of op(b) is b[col * k + row]
-      const int row = k0 + tx, col = n0 + ty;
-      b_tile[tx][ty] = row >= k  ? 0.0f
-                       : col < n ? b[std::size_t(col) * k + row]
-                                 : (col < columns ? 1.0f : 0.0f);
-    } else {
-      const int row = k0 + ty, col = n0 + tx;
-      b_tile[ty][tx] = row >= k  ? 0.0f
-                       : col < n ? b[std::size_t(row) * n + col]
-                                 : (col < columns ? 1.0f : 0.0f);
-    }
-    __syncthreads();
-#pragma unroll
-    for (int kk = 0; kk < kGemmTile; ++kk) acc += a_tile[ty][kk] * b_tile[kk][tx];
-    __syncthreads();
-  }
-  const int row = m0 + ty, col = n0 + tx;
+// Element (row, col) of op(a) ([m, k]; a stored [m, k], or [k, m] when Trans), zero outside.
+template <bool Trans>
+__device__ __forceinline__ float op_a(const float* __restrict__ a, int m, int k, int row, int col) {
+  if (row >= m || col >= k) return 0.0f;
+  return Trans ? a[std::size_t(col) * m + row] : a[std::size_t(row) * k + col];
+}
+
+// Element (row, col) of op(b) ([k, columns]; b stored [k, n], or [n, k] when Trans), where column
+// n, when columns > n, is GemmEpilogue::ones_column's column of ones; zero outside.
+template <bool Trans>
+__device__ __forceinline__ float op_b(const float* __restrict__ b, int k, int n, int columns,
+                                      int row, int col) {
+  if (row >= k || col >= columns) return 0.0f;
+  if (col == n) return 1.0f;
+  return Trans ? b[std::size_t(col) * k + row] : b[std::size_t(row) * n + col];
+}
+
+// Stores result (row, col) of an m x columns product through the epilogue; c is [m, n].
+__device__ __forceinline__ void store_result(const GemmEpilogue& epilogue, float* __restrict__ c,
+                                             int m, int n, int columns, int row, int col,
+                                             float acc) {
   if (row >= m || col >= columns) return;
   if (col == n) {  // the ones column (only there when epilogue.ones_column is set)
     epilogue.ones_column[row] = acc;
@@ -84,10 +66,109 @@ __global__ void gemm_tiled_kernel(int m, int n, int k, const float* __restrict__
         detail::activate(epilogue.forward.kind, epilogue.forward.leaky_slope, value);
 }
 
+// c: [m, n] = op(a) * op(b), all row-major, then `epilogue`. a is stored [m, k] (or [k, m] when
+// TransA), b is stored [k, n] (or [n, k] when TransB). grid: (ceil(columns / 16), ceil(m / 16)),
+// block: (16, 16); thread (ty, tx) computes c[m0 + ty, n0 + tx]. Tiles are loaded so that
+// consecutive threads read consecutive addresses whichever way a matrix is stored; +1 padding
+// avoids bank conflicts on the transposed stores.
 template <bool TransA, bool TransB>
-void launch_gemm_tiled(int m, int n, int k, const float* a, const float* b, float* c,
-                       cudaStream_t stream, const GemmEpilogue& epilogue = {}) {
+__global__ void gemm_tiled_kernel(int m, int n, int k, const float* __restrict__ a,
+                                  const float* __restrict__ b, float* __restrict__ c,
+                                  GemmEpilogue epilogue) {
+  __shared__ float a_tile[kGemmTile][kGemmTile + 1];  // [m][k]
+  __shared__ float b_tile[kGemmTile][kGemmTile + 1];  // [k][n]
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int m0 = blockIdx.y * kGemmTile, n0 = blockIdx.x * kGemmTile;
+  const int columns = n + (epilogue.ones_column != nullptr ? 1 : 0);  // of op(b) and the result
+  float acc = 0.0f;
+  for (int k0 = 0; k0 < k; k0 += kGemmTile) {
+    if (TransA)
+      a_tile[tx][ty] = op_a<true>(a, m, k, m0 + tx, k0 + ty);
+    else
+      a_tile[ty][tx] = op_a<false>(a, m, k, m0 + ty, k0 + tx);
+    if (TransB)
+      b_tile[tx][ty] = op_b<true>(b, k, n, columns, k0 + tx, n0 + ty);
+    else
+      b_tile[ty][tx] = op_b<false>(b, k, n, columns, k0 + ty, n0 + tx);
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kGemmTile; ++kk) acc += a_tile[ty][kk] * b_tile[kk][tx];
+    __syncthreads();
+  }
+  store_result(epilogue, c, m, n, columns, m0 + ty, n0 + tx, acc);
+}
+
+// The same product on tensor cores in TF32 (GemmImpl::tf32): each operand element is rounded to
+// TF32 (10 mantissa bits, round to nearest, ties away from zero), products are exact and summed
+// in float. grid: (ceil(columns / 32), ceil(m / 32)), block: kTf32Threads = 4 warps, warp (wm, wn)
+// owning the 16 x 16 piece (wm, wn) of the block's 32 x 32 output. Per 16-deep slice of k the
+// block stages op(a) and op(b) in shared memory (coalesced: the fastest-varying thread index runs
+// along the stored rows), each warp runs two m16n16k8 WMMA steps; the result goes through shared
+// memory to store_result, so the epilogue is the tiled kernel's.
+constexpr int kTf32Block = 32, kTf32Depth = 16, kTf32Threads = 128;
+constexpr int kTf32Pad = 4;  // rows stay 16-byte multiples (WMMA's ldm) and start on other banks
+
+template <bool TransA, bool TransB>
+__global__ void __launch_bounds__(kTf32Threads)
+    gemm_tf32_kernel(int m, int n, int k, const float* __restrict__ a, const float* __restrict__ b,
+                     float* __restrict__ c, GemmEpilogue epilogue) {
+  using namespace nvcuda;
+  __shared__ __align__(32) float a_s[kTf32Block][kTf32Depth + kTf32Pad];  // [m][k]
+  __shared__ __align__(32) float b_s[kTf32Depth][kTf32Block + kTf32Pad];  // [k][n]
+  __shared__ __align__(32) float c_s[kTf32Block][kTf32Block + kTf32Pad];
+  const int t = threadIdx.x, warp = t / 32;
+  const int wm = warp / 2, wn = warp % 2;
+  const int m0 = blockIdx.y * kTf32Block, n0 = blockIdx.x * kTf32Block;
   const int columns = n + (epilogue.ones_column != nullptr ? 1 : 0);
+  wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc;
+  wmma::fill_fragment(acc, 0.0f);
+  for (int k0 = 0; k0 < k; k0 += kTf32Depth) {
+    for (int e = t; e < kTf32Block * kTf32Depth; e += kTf32Threads) {
+      const int row = TransA ? e % kTf32Block : e / kTf32Depth;
+      const int col = TransA ? e / kTf32Block : e % kTf32Depth;
+      a_s[row][col] = op_a<TransA>(a, m, k, m0 + row, k0 + col);
+    }
+    for (int e = t; e < kTf32Depth * kTf32Block; e += kTf32Threads) {
+      const int row = TransB ? e % kTf32Depth : e / kTf32Block;
+      const int col = TransB ? e / kTf32Depth : e % kTf32Block;
+      b_s[row][col] = op_b<TransB>(b, k, n, columns, k0 + row, n0 + col);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kTf32Depth; kk += 8) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fa;
+      wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb;
+      wmma::load_matrix_sync(fa, &a_s[wm * 16][kk], kTf32Depth + kTf32Pad);
+      wmma::load_matrix_sync(fb, &b_s[kk][wn * 16], kTf32Block + kTf32Pad);
+#pragma unroll
+      for (int i = 0; i < fa.num_elements; ++i) fa.x[i] = wmma::__float_to_tf32(fa.x[i]);
+#pragma unroll
+      for (int i = 0; i < fb.num_elements; ++i) fb.x[i] = wmma::__float_to_tf32(fb.x[i]);
+      wmma::mma_sync(acc, fa, fb, acc);
+    }
+    __syncthreads();  // the next slice overwrites the tiles
+  }
+  wmma::store_matrix_sync(&c_s[wm * 16][wn * 16], acc, kTf32Block + kTf32Pad, wmma::mem_row_major);
+  __syncthreads();
+  for (int e = t; e < kTf32Block * kTf32Block; e += kTf32Threads) {
+    const int row = e / kTf32Block, col = e % kTf32Block;
+    store_result(epilogue, c, m, n, columns, m0 + row, n0 + col, c_s[row][col]);
+  }
+}
+
+// c [m, n] = op(a) * op(b) through `epilogue` with a hand-written kernel: the tiled one, or the
+// tensor-core one for GemmImpl::tf32.
+template <bool TransA, bool TransB>
+void launch_gemm(GemmImpl impl, int m, int n, int k, const float* a, const float* b, float* c,
+                 cudaStream_t stream, const GemmEpilogue& epilogue = {}) {
+  const int columns = n + (epilogue.ones_column != nullptr ? 1 : 0);
+  if (impl == GemmImpl::tf32) {
+    const dim3 grid{unsigned((columns + kTf32Block - 1) / kTf32Block),
+                    unsigned((m + kTf32Block - 1) / kTf32Block)};
+    gemm_tf32_kernel<TransA, TransB><<<grid, kTf32Threads, 0, stream>>>(m, n, k, a, b, c, epilogue);
+    CNNRT_LAUNCH_CHECK(gemm_tf32_kernel);
+    return;
+  }
   const dim3 grid{unsigned((columns + kGemmTile - 1) / kGemmTile),
                   unsigned((m + kGemmTile - 1) / kGemmTile)};
   const dim3 block{kGemmTile, kGemmTile};
@@ -144,14 +225,14 @@ void dense_forward(const DenseGeometry& g, const float* in, const float* weight,
                    cublasHandle_t cublas, cudaStream_t stream) {
   const std::size_t count = g.out_size();
   if (count == 0) return;
-  if (g.in_features > 0 && impl == GemmImpl::tiled) {
+  if (g.in_features > 0 && impl != GemmImpl::cublas) {
     // out [n, out] = in [n, in] * weight^T (weight stored [out, in]), bias and activation in
     // the same kernel.
     GemmEpilogue epilogue;
     epilogue.bias = bias;
     epilogue.forward = fused;
-    launch_gemm_tiled<false, true>(g.n, g.out_features, g.in_features, in, weight, out, stream,
-                                   epilogue);
+    launch_gemm<false, true>(impl, g.n, g.out_features, g.in_features, in, weight, out, stream,
+                             epilogue);
     return;
   }
   if (g.in_features == 0) {
@@ -177,13 +258,13 @@ void dense_backward_data(const DenseGeometry& g, const float* dout, const float*
                          cublasHandle_t cublas, cudaStream_t stream) {
   const std::size_t count = g.in_size();
   if (count == 0) return;
-  if (g.out_features > 0 && impl == GemmImpl::tiled) {
+  if (g.out_features > 0 && impl != GemmImpl::cublas) {
     // din [n, in] = dout [n, out] * weight [out, in], through the fused activation's backward
     // pass in the same kernel.
     GemmEpilogue epilogue;
     epilogue.backward = fused;
-    launch_gemm_tiled<false, false>(g.n, g.in_features, g.out_features, dout, weight, din, stream,
-                                    epilogue);
+    launch_gemm<false, false>(impl, g.n, g.in_features, g.out_features, dout, weight, din, stream,
+                              epilogue);
     return;
   }
   if (g.out_features == 0) {
@@ -221,8 +302,8 @@ void dense_backward_weights(const DenseGeometry& g, const float* in, const float
       // dout^T * ones [n] in the same kernel.
       GemmEpilogue epilogue;
       epilogue.ones_column = dbias;
-      launch_gemm_tiled<true, false>(g.out_features, g.in_features, g.n, dout, in, dweight, stream,
-                                     epilogue);
+      launch_gemm<true, false>(impl, g.out_features, g.in_features, g.n, dout, in, dweight, stream,
+                               epilogue);
       bias_done = true;
     }
   }

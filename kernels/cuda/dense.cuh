@@ -8,7 +8,9 @@
 
 namespace cnnrt::cuda {
 
-enum class GemmImpl { tiled, cublas };
+// tiled: the hand-written FP32 kernel; tf32: the hand-written tensor-core kernel, operands rounded
+// to TF32 (10 mantissa bits), sums in float; cublas: cuBLAS's FP32 SGEMM.
+enum class GemmImpl { tiled, cublas, tf32 };
 
 // in: [n, in], weight: [out, in], bias: [out] or nullptr -> out: [n, out] holding z; with
 // fused.activated, also act(z) there (FusedActivation{} for the plain layer). The tiled path

@@ -505,6 +505,37 @@ void bench_dense(const DenseCase& dc, const Options& options, cudaStream_t strea
         return [&] { backward_weights(GemmImpl::cublas, dw_blas); };
       },
       dw_tiled, dw_blas, rows);
+
+  // TF32 on tensor cores: the hand-written kernel against cuBLAS in its TF32 tensor-op mode (the
+  // handle goes back to FP32 after each call). Rows named "*.tf32".
+  auto blas_tf32 = [&](auto&& call) {
+    return [&, call] {
+      CNNRT_CUBLAS_CHECK(cublasSetMathMode(blas, CUBLAS_TF32_TENSOR_OP_MATH));
+      call();
+      CNNRT_CUBLAS_CHECK(cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH));
+    };
+  };
+  bench_row(
+      Row{fmt::format("{}.forward.tf32", dc.name), shape, {}, "cublas", {}, -1, {}, {}}, stream,
+      options, [&] { forward(GemmImpl::tf32, out_tiled); },
+      [&](Row&) -> std::function<void()> {
+        return blas_tf32([&] { forward(GemmImpl::cublas, out_blas); });
+      },
+      out_tiled, out_blas, rows);
+  bench_row(
+      Row{fmt::format("{}.backward_data.tf32", dc.name), shape, {}, "cublas", {}, -1, {}, {}},
+      stream, options, [&] { backward_data(GemmImpl::tf32, din_tiled); },
+      [&](Row&) -> std::function<void()> {
+        return blas_tf32([&] { backward_data(GemmImpl::cublas, din_blas); });
+      },
+      din_tiled, din_blas, rows);
+  bench_row(
+      Row{fmt::format("{}.backward_weights.tf32", dc.name), shape, {}, "cublas", {}, -1, {}, {}},
+      stream, options, [&] { backward_weights(GemmImpl::tf32, dw_tiled); },
+      [&](Row&) -> std::function<void()> {
+        return blas_tf32([&] { backward_weights(GemmImpl::cublas, dw_blas); });
+      },
+      dw_tiled, dw_blas, rows);
 }
 
 // ---------------------------------------------------------------------------------------------

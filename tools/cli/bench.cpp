@@ -29,8 +29,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--repeats", args->repeats, "Timed repeats (the median is reported)")
       ->check(positive_number())
       ->capture_default_str();
-  cmd->add_option("--gemm", args->gemm, "Dense layers on CUDA: tiled or cublas")
-      ->check(CLI::IsMember({"tiled", "cublas"}))
+  cmd->add_option("--gemm", args->gemm, "Dense layers on CUDA: tiled, cublas or tf32")
+      ->check(CLI::IsMember({"tiled", "cublas", "tf32"}))
       ->capture_default_str();
   cmd->add_option("--threads", args->threads, "CPU backend threads (0: all cores)");
   cmd->add_flag("--no-graphs", args->no_graphs, "Do not time a graph-replayed step");
@@ -44,7 +44,7 @@ void add_bench_command(CLI::App& app) {
     CompileOptions o;
     o.device = resolve_device(args->device);
     o.batch_size = args->batch;
-    o.gemm = args->gemm == "cublas" ? GemmBackend::cublas : GemmBackend::tiled;
+    o.gemm = parse_gemm_backend(args->gemm);
     o.cpu_threads = args->threads;
     o.cuda_graphs = !args->no_graphs;
     o.fuse_activations = !args->no_fuse;

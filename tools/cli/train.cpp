@@ -56,8 +56,10 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
                   "to amortise and learns more per epoch with more steps)")
       ->check(positive_number());
   add_test_limit_option(cmd, a.test_limit);
-  cmd->add_option("--gemm", a.gemm, "Dense layers on CUDA: tiled (hand-written) or cublas")
-      ->check(CLI::IsMember({"tiled", "cublas"}))
+  cmd->add_option("--gemm", a.gemm,
+                  "Dense layers on CUDA: tiled (hand-written, FP32), cublas, or tf32 "
+                  "(hand-written on tensor cores, operands rounded to TF32)")
+      ->check(CLI::IsMember({"tiled", "cublas", "tf32"}))
       ->capture_default_str();
   cmd->add_option("--threads", a.threads,
                   "CPU backend threads (0: all cores); results are bit-identical for one count, "
@@ -146,7 +148,7 @@ CompileOptions compile_options(const TrainArgs& a) {
   o.batch_size = a.batch > 0 ? a.batch : (o.device == Device::cuda ? 256 : 64);
   o.seed = a.seed;
   o.init = parse_init_scheme(a.init);
-  o.gemm = a.gemm == "cublas" ? GemmBackend::cublas : GemmBackend::tiled;
+  o.gemm = parse_gemm_backend(a.gemm);
   o.cpu_threads = a.threads;
   o.cuda_graphs = !a.no_graphs;
   o.fuse_activations = !a.no_fuse;
