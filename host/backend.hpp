@@ -93,6 +93,8 @@ class Backend {
   virtual void begin_capture() {}
   virtual void end_capture() {}
   virtual void replay() {}
+  // Nodes (kernels, copies, memsets, event waits) of the last captured graph; 0 without graphs.
+  virtual std::size_t captured_nodes() const { return 0; }
 };
 
 }  // namespace cnnrt

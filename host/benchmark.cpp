@@ -130,6 +130,7 @@ BenchReport benchmark_model(const Network& network, const CompileOptions& option
     b.begin_capture();
     full_step();
     b.end_capture();
+    report.graph_nodes = b.captured_nodes();
     for (int i = 0; i < warmup; ++i) b.replay();
     std::vector<double> graph;
     for (int r = 0; r < std::max(3, repeats / 5); ++r)
@@ -168,6 +169,7 @@ std::string bench_report_json(const BenchReport& r) {
   j["step_ms"] = r.step_ms;
   j["graph_step_ms"] =
       r.graph_step_ms < 0 ? nlohmann::json(nullptr) : nlohmann::json(r.graph_step_ms);
+  j["graph_nodes"] = r.graph_nodes;
   j["images_per_second"] = r.images_per_second;
   j["arena_bytes"] = r.arena_bytes;
   j["dataset_bytes"] = r.dataset_bytes;

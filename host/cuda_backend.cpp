@@ -211,10 +211,13 @@ class CudaBackend final : public Backend<float> {
   void end_capture() override {
     cudaGraph_t graph = nullptr;
     CNNRT_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
-    const cudaError_t status = cudaGraphInstantiate(&graph_exec_, graph, 0);
+    captured_nodes_ = 0;
+    cudaError_t status = cudaGraphGetNodes(graph, nullptr, &captured_nodes_);
+    if (status == cudaSuccess) status = cudaGraphInstantiate(&graph_exec_, graph, 0);
     (void)cudaGraphDestroy(graph);
     CNNRT_CUDA_CHECK(status);
   }
+  std::size_t captured_nodes() const override { return captured_nodes_; }
   void replay() override {
     if (graph_exec_ == nullptr) throw Error("CUDA graph replay before any capture");
     CNNRT_CUDA_CHECK(cudaGraphLaunch(graph_exec_, stream_));
@@ -228,6 +231,7 @@ class CudaBackend final : public Backend<float> {
 
   cuda::GemmImpl gemm_;
   cudaGraphExec_t graph_exec_ = nullptr;
+  std::size_t captured_nodes_ = 0;
   std::array<cudaEvent_t, 64> marks_{};
   // Ops go to stream_: the main stream, or the side stream between begin/end_side_work. Copies,
   // waits, marks and graphs only ever run outside those sections, on the main stream.

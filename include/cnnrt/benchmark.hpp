@@ -29,11 +29,12 @@ struct CNNRT_API BenchReport {
   bool fused_activations = false;
   bool overlapped_weight_gradients = false;  // in the whole-step times (never per layer)
   std::vector<LayerTiming> layers;
-  double loss_ms = 0;            // fused softmax + cross-entropy + gradient
-  double update_ms = 0;          // SGD over the one parameter buffer
-  double step_ms = 0;            // gather + forward + loss + backward + update, launched op by op
-  double graph_step_ms = -1;     // the same step replayed from a CUDA graph (-1: not available)
-  double images_per_second = 0;  // batch / the fastest step
+  double loss_ms = 0;             // fused softmax + cross-entropy + gradient
+  double update_ms = 0;           // SGD over the one parameter buffer
+  double step_ms = 0;             // gather + forward + loss + backward + update, launched op by op
+  double graph_step_ms = -1;      // the same step replayed from a CUDA graph (-1: not available)
+  std::uint64_t graph_nodes = 0;  // nodes of that graph: the step's kernels, memsets, event waits
+  double images_per_second = 0;   // batch / the fastest step
   std::uint64_t arena_bytes = 0;
   std::uint64_t dataset_bytes = 0;  // Fashion-MNIST train + test as bytes on the backend
   std::uint64_t device_bytes_used =

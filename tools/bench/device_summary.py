@@ -242,13 +242,14 @@ def main():
         md.append(f"## cnnrt bench: one {first.get('model')} training step, batch "
                   f"{first.get('batch')} (ms)")
         md.append("")
-        md.append("| | op by op | CUDA graph | images/s |")
-        md.append("| --- | --- | --- | --- |")
+        md.append("| | op by op | CUDA graph | graph nodes | images/s |")
+        md.append("| --- | --- | --- | --- | --- |")
         for label, doc in bench_rows:
             if doc:
                 graph = doc.get("graph_step_ms")
                 md.append(f"| {label} | {fmt(doc.get('step_ms'), '.4f')} | "
                           f"{fmt(graph, '.4f') if graph is not None else '-'} | "
+                          f"{doc.get('graph_nodes') or '-'} | "
                           f"{fmt(doc.get('images_per_second'), '.0f')} |")
         md.append("")
     md.append("## Kernels (median us; ratio > 1: cnnrt faster)")

@@ -73,7 +73,9 @@ void add_bench_command(CLI::App& app) {
     fmt::print("{:<12} {:<12} {:>10.4f}\n", "update", "sgd", r.update_ms);
     fmt::print("{:<25} {:>10.4f} {:>10.4f}\n", "sum of layers", total_fwd, total_bwd);
     fmt::print("training step, op by op:   {:.4f} ms\n", r.step_ms);
-    if (r.graph_step_ms >= 0) fmt::print("training step, CUDA graph: {:.4f} ms\n", r.graph_step_ms);
+    if (r.graph_step_ms >= 0)
+      fmt::print("training step, CUDA graph: {:.4f} ms ({} graph nodes)\n", r.graph_step_ms,
+                 r.graph_nodes);
     fmt::print("images per second:         {:.0f}\n", r.images_per_second);
     fmt::print("memory: arena {:.1f} MB, data set {:.1f} MB", r.arena_bytes / 1e6,
                r.dataset_bytes / 1e6);
