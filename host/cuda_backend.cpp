@@ -10,6 +10,7 @@
 #include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/check.hpp"
 #include "kernels/cuda/conv.cuh"
+#include "kernels/cuda/cublas_api.hpp"
 #include "kernels/cuda/data.cuh"
 #include "kernels/cuda/dense.cuh"
 #include "kernels/cuda/dropout.cuh"
@@ -35,15 +36,15 @@ class CudaBackend final : public Backend<float> {
     CNNRT_CUDA_CHECK(cudaEventCreateWithFlags(&copy_done_, cudaEventDisableTiming));
     // cuBLAS only when asked for: its handle and workspace cost tens of MB of device memory.
     if (gemm_ == cuda::GemmImpl::cublas) {
-      CNNRT_CUBLAS_CHECK(cublasCreate(&cublas_));
-      CNNRT_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+      CNNRT_CUBLAS_CHECK(cuda::cublas().create(&cublas_));
+      CNNRT_CUBLAS_CHECK(cuda::cublas().set_stream(cublas_, stream_));
     }
   }
   ~CudaBackend() override {
     release_graph();
     for (cudaEvent_t e : marks_)
       if (e != nullptr) (void)cudaEventDestroy(e);
-    if (cublas_ != nullptr) (void)cublasDestroy(cublas_);
+    if (cublas_ != nullptr) (void)cuda::cublas().destroy(cublas_);
     (void)cudaEventDestroy(copy_done_);
     if (side_stream_ != nullptr) {
       (void)cudaEventDestroy(fork_);

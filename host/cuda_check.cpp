@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "kernels/cuda/check.hpp"
+#include "kernels/cuda/cublas_api.hpp"
 
 namespace cnnrt::detail {
 
@@ -13,7 +14,8 @@ void throw_cuda_error(cudaError_t status, const char* call, const char* file, in
 
 void throw_cublas_error(cublasStatus_t status, const char* call, const char* file, int line) {
   throw Error(fmt::format("cuBLAS error at {}:{}: {} failed: {} ({})", file, line, call,
-                          cublasGetStatusString(status), cublasGetStatusName(status)));
+                          cuda::cublas().status_string(status),
+                          cuda::cublas().status_name(status)));
 }
 
 }  // namespace cnnrt::detail

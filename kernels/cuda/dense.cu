@@ -10,6 +10,7 @@
 
 #include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/check.hpp"
+#include "kernels/cuda/cublas_api.hpp"
 #include "kernels/cuda/dense.cuh"
 #include "kernels/cuda/launch.cuh"
 
@@ -242,9 +243,9 @@ void dense_forward(const DenseGeometry& g, const float* in, const float* weight,
     // Row-major out [n, out] is column-major [out, n] = weight^T-as-stored (column-major
     // [in, out], transposed) times in (column-major [in, n]).
     const float one = 1.0f, zero = 0.0f;
-    CNNRT_CUBLAS_CHECK(cublasSgemm(cublas, CUBLAS_OP_T, CUBLAS_OP_N, g.out_features, g.n,
-                                   g.in_features, &one, weight, g.in_features, in, g.in_features,
-                                   &zero, out, g.out_features));
+    CNNRT_CUBLAS_CHECK(cuda::cublas().sgemm(cublas, CUBLAS_OP_T, CUBLAS_OP_N, g.out_features, g.n,
+                                            g.in_features, &one, weight, g.in_features, in,
+                                            g.in_features, &zero, out, g.out_features));
   }
   if (bias != nullptr || fused.activated != nullptr) {
     bias_activation_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
@@ -274,9 +275,9 @@ void dense_backward_data(const DenseGeometry& g, const float* dout, const float*
     // Column-major din [in, n] = weight (column-major [in, out]) times dout (column-major
     // [out, n]).
     const float one = 1.0f, zero = 0.0f;
-    CNNRT_CUBLAS_CHECK(cublasSgemm(cublas, CUBLAS_OP_N, CUBLAS_OP_N, g.in_features, g.n,
-                                   g.out_features, &one, weight, g.in_features, dout,
-                                   g.out_features, &zero, din, g.in_features));
+    CNNRT_CUBLAS_CHECK(cuda::cublas().sgemm(cublas, CUBLAS_OP_N, CUBLAS_OP_N, g.in_features, g.n,
+                                            g.out_features, &one, weight, g.in_features, dout,
+                                            g.out_features, &zero, din, g.in_features));
   }
   if (fused.z != nullptr)
     activation_backward(fused.kind, fused.leaky_slope, count, fused.z, fused.a, din, din, stream);
@@ -294,9 +295,9 @@ void dense_backward_weights(const DenseGeometry& g, const float* in, const float
       // Column-major dweight [in, out] = in (column-major [in, n]) times dout^T (dout is
       // column-major [out, n]).
       const float one = 1.0f, zero = 0.0f;
-      CNNRT_CUBLAS_CHECK(cublasSgemm(cublas, CUBLAS_OP_N, CUBLAS_OP_T, g.in_features,
-                                     g.out_features, g.n, &one, in, g.in_features, dout,
-                                     g.out_features, &zero, dweight, g.in_features));
+      CNNRT_CUBLAS_CHECK(cuda::cublas().sgemm(cublas, CUBLAS_OP_N, CUBLAS_OP_T, g.in_features,
+                                              g.out_features, g.n, &one, in, g.in_features, dout,
+                                              g.out_features, &zero, dweight, g.in_features));
     } else {
       // dweight [out, in] = dout^T (dout stored [n, out]) * in [n, in], and dbias [out] =
       // dout^T * ones [n] in the same kernel.
