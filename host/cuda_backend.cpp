@@ -34,6 +34,13 @@ class CudaBackend final : public Backend<float> {
     CNNRT_CUDA_CHECK(cudaStreamCreateWithFlags(&main_stream_, cudaStreamNonBlocking));
     stream_ = main_stream_;
     CNNRT_CUDA_CHECK(cudaEventCreateWithFlags(&copy_done_, cudaEventDisableTiming));
+    // The side stream and its events are made here, not at the first backward pass: nothing is
+    // created inside a training step (or a graph capture). With cuBLAS there is no side work.
+    if (gemm_ != cuda::GemmImpl::cublas) {
+      CNNRT_CUDA_CHECK(cudaStreamCreateWithFlags(&side_stream_, cudaStreamNonBlocking));
+      CNNRT_CUDA_CHECK(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming));
+      CNNRT_CUDA_CHECK(cudaEventCreateWithFlags(&join_, cudaEventDisableTiming));
+    }
     // cuBLAS only when asked for: its handle and workspace cost tens of MB of device memory.
     if (gemm_ == cuda::GemmImpl::cublas) {
       CNNRT_CUBLAS_CHECK(cuda::cublas().create(&cublas_));
@@ -182,15 +189,10 @@ class CudaBackend final : public Backend<float> {
     return ms;
   }
 
-  // The side stream and its two events are made on first use. With cuBLAS there is no side work:
-  // one handle's workspace must not serve two streams at once.
+  // Without a side stream (cuBLAS: one handle's workspace must not serve two streams at once)
+  // side work runs on the main stream.
   void begin_side_work() override {
-    if (gemm_ == cuda::GemmImpl::cublas) return;
-    if (side_stream_ == nullptr) {
-      CNNRT_CUDA_CHECK(cudaStreamCreateWithFlags(&side_stream_, cudaStreamNonBlocking));
-      CNNRT_CUDA_CHECK(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming));
-      CNNRT_CUDA_CHECK(cudaEventCreateWithFlags(&join_, cudaEventDisableTiming));
-    }
+    if (side_stream_ == nullptr) return;
     CNNRT_CUDA_CHECK(cudaEventRecord(fork_, main_stream_));
     CNNRT_CUDA_CHECK(cudaStreamWaitEvent(side_stream_, fork_, 0));
     stream_ = side_stream_;
