@@ -46,27 +46,9 @@ const Expected kPatterns[] = {
     {"act_dense_dropout", true, false}, {"act_dense_dense", true, true},
 };
 
-// Images from the synthetic set, scaled to [-1, 1] and cropped to 12 x 12.
-struct Batch {
-  std::vector<float> images;
-  std::vector<std::int32_t> labels;
-};
-Batch fixed_batch(int side) {
-  const Dataset data = test::synthetic_set(kBatch, 3);
-  Batch b;
-  for (int i = 0; i < kBatch; ++i) {
-    b.labels.push_back(data.labels[std::size_t(i)] % 10);
-    for (int y = 0; y < side; ++y)
-      for (int x = 0; x < side; ++x)
-        b.images.push_back(
-            float(data.images[std::size_t(i) * 784 + std::size_t(y) * 28 + x]) / 127.5f - 1.0f);
-  }
-  return b;
-}
-
-// The synthetic set cropped to side x side, for a resident training set.
-Dataset resident_set(int count, int side) {
-  const Dataset full = test::synthetic_set(count, 4);
+// The synthetic set cropped to side x side (the pattern network takes 12 x 12 images).
+Dataset cropped_set(int count, int side, std::uint64_t seed) {
+  const Dataset full = test::synthetic_set(count, seed);
   Dataset d = full;
   d.height = d.width = side;
   d.images.clear();
@@ -75,6 +57,19 @@ Dataset resident_set(int count, int side) {
       for (int x = 0; x < side; ++x)
         d.images.push_back(full.images[std::size_t(i) * 784 + std::size_t(y) * 28 + x]);
   return d;
+}
+
+// A host batch of kBatch cropped images, scaled to [-1, 1].
+struct Batch {
+  std::vector<float> images;
+  std::vector<std::int32_t> labels;
+};
+Batch fixed_batch(int side) {
+  const Dataset data = cropped_set(kBatch, side, 3);
+  Batch b;
+  for (const std::uint8_t pixel : data.images) b.images.push_back(float(pixel) / 127.5f - 1.0f);
+  for (const std::uint8_t label : data.labels) b.labels.push_back(label);
+  return b;
 }
 
 struct Run {
@@ -90,7 +85,7 @@ Run train(const Network& network, const CompileOptions& options) {
     model.train_step(batch.images.data(), batch.labels.data(), kBatch);
   // Then an epoch over a resident set: on CUDA its full batches replay a captured step (a network
   // without dropout), so the graph path runs too.
-  model.upload_train_set(resident_set(kSteps * kBatch + 2, network.input().h));
+  model.upload_train_set(cropped_set(kSteps * kBatch + 2, network.input().h, 4));
   model.train_epoch(0);
   Run run;
   const Model::TrainingState state = model.training_state();
