@@ -486,56 +486,39 @@ void bench_dense(const DenseCase& dc, const Options& options, cudaStream_t strea
                                         stream);
   };
 
-  bench_row(
-      Row{fmt::format("{}.forward", dc.name), shape, {}, "cublas", {}, -1, {}, {}}, stream, options,
-      [&] { forward(GemmImpl::tiled, out_tiled); },
-      [&](Row&) -> std::function<void()> { return [&] { forward(GemmImpl::cublas, out_blas); }; },
-      out_tiled, out_blas, rows);
-  bench_row(
-      Row{fmt::format("{}.backward_data", dc.name), shape, {}, "cublas", {}, -1, {}, {}}, stream,
-      options, [&] { backward_data(GemmImpl::tiled, din_tiled); },
-      [&](Row&) -> std::function<void()> {
-        return [&] { backward_data(GemmImpl::cublas, din_blas); };
-      },
-      din_tiled, din_blas, rows);
-  bench_row(
-      Row{fmt::format("{}.backward_weights", dc.name), shape, {}, "cublas", {}, -1, {}, {}}, stream,
-      options, [&] { backward_weights(GemmImpl::tiled, dw_tiled); },
-      [&](Row&) -> std::function<void()> {
-        return [&] { backward_weights(GemmImpl::cublas, dw_blas); };
-      },
-      dw_tiled, dw_blas, rows);
-
-  // TF32 on tensor cores: the hand-written kernel against cuBLAS in its TF32 tensor-op mode (the
-  // handle goes back to FP32 after each call). Rows named "*.tf32".
-  auto blas_tf32 = [&](auto&& call) {
-    return [&, call] {
-      CNNRT_CUBLAS_CHECK(cublasSetMathMode(blas, CUBLAS_TF32_TENSOR_OP_MATH));
-      call();
-      CNNRT_CUBLAS_CHECK(cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH));
-    };
+  // FP32: the tiled kernel against cuBLAS's SGEMM. TF32 (rows named "*.tf32"): the tensor-core
+  // kernel against cuBLAS in its TF32 tensor-op mode, the handle back in FP32 after each call.
+  struct Precision {
+    const char* suffix;
+    GemmImpl cnnrt;
+    bool peer_tf32;
   };
-  bench_row(
-      Row{fmt::format("{}.forward.tf32", dc.name), shape, {}, "cublas", {}, -1, {}, {}}, stream,
-      options, [&] { forward(GemmImpl::tf32, out_tiled); },
-      [&](Row&) -> std::function<void()> {
-        return blas_tf32([&] { forward(GemmImpl::cublas, out_blas); });
-      },
-      out_tiled, out_blas, rows);
-  bench_row(
-      Row{fmt::format("{}.backward_data.tf32", dc.name), shape, {}, "cublas", {}, -1, {}, {}},
-      stream, options, [&] { backward_data(GemmImpl::tf32, din_tiled); },
-      [&](Row&) -> std::function<void()> {
-        return blas_tf32([&] { backward_data(GemmImpl::cublas, din_blas); });
-      },
-      din_tiled, din_blas, rows);
-  bench_row(
-      Row{fmt::format("{}.backward_weights.tf32", dc.name), shape, {}, "cublas", {}, -1, {}, {}},
-      stream, options, [&] { backward_weights(GemmImpl::tf32, dw_tiled); },
-      [&](Row&) -> std::function<void()> {
-        return blas_tf32([&] { backward_weights(GemmImpl::cublas, dw_blas); });
-      },
-      dw_tiled, dw_blas, rows);
+  for (const Precision& p :
+       {Precision{"", GemmImpl::tiled, false}, Precision{".tf32", GemmImpl::tf32, true}}) {
+    auto row = [&](const char* pass) {
+      return Row{
+          fmt::format("{}.{}{}", dc.name, pass, p.suffix), shape, {}, "cublas", {}, -1, {}, {}};
+    };
+    auto peer = [&](std::function<void()> call) {
+      return [&, call](Row&) -> std::function<void()> {
+        if (!p.peer_tf32) return call;
+        return [&, call] {
+          CNNRT_CUBLAS_CHECK(cublasSetMathMode(blas, CUBLAS_TF32_TENSOR_OP_MATH));
+          call();
+          CNNRT_CUBLAS_CHECK(cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH));
+        };
+      };
+    };
+    bench_row(
+        row("forward"), stream, options, [&] { forward(p.cnnrt, out_tiled); },
+        peer([&] { forward(GemmImpl::cublas, out_blas); }), out_tiled, out_blas, rows);
+    bench_row(
+        row("backward_data"), stream, options, [&] { backward_data(p.cnnrt, din_tiled); },
+        peer([&] { backward_data(GemmImpl::cublas, din_blas); }), din_tiled, din_blas, rows);
+    bench_row(
+        row("backward_weights"), stream, options, [&] { backward_weights(p.cnnrt, dw_tiled); },
+        peer([&] { backward_weights(GemmImpl::cublas, dw_blas); }), dw_tiled, dw_blas, rows);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
