@@ -145,15 +145,6 @@ __global__ void conv2d_backward_data_kernel(Conv2dGeometry g, const float* __res
   }
 }
 
-// Sums `partial` over the block in a fixed tree order; the result is in partial[0].
-__device__ void block_tree_sum(float* partial) {
-  for (int half = kReduceThreads / 2; half > 0; half /= 2) {
-    __syncthreads();
-    if (int(threadIdx.x) < half) partial[threadIdx.x] += partial[threadIdx.x + half];
-  }
-  __syncthreads();
-}
-
 // in: [n, c, h, w], dout: [n, k, out_h, out_w] -> dweight: [k, c, kh, kw]
 // grid: k * c * kh * kw blocks (one per weight), block: kReduceThreads. Each thread sums a
 // strided slice of the (n, oy, ox) positions, then the block reduces in a fixed tree order, so
@@ -180,7 +171,7 @@ __global__ void conv2d_backward_weights_kernel(Conv2dGeometry g, const float* __
            dout[(std::size_t(sample) * g.k + k) * plane + int(p % plane)];
   }
   partial[threadIdx.x] = sum;
-  block_tree_sum(partial);
+  detail::block_tree_sum<kReduceThreads>(partial);
   if (threadIdx.x == 0) dweight[weight_index] = partial[0];
 }
 
@@ -197,7 +188,7 @@ __global__ void conv2d_backward_bias_kernel(Conv2dGeometry g, const float* __res
     sum += dout[(sample * g.k + k) * plane + p % plane];
   }
   partial[threadIdx.x] = sum;
-  block_tree_sum(partial);
+  detail::block_tree_sum<kReduceThreads>(partial);
   if (threadIdx.x == 0) dbias[k] = partial[0];
 }
 

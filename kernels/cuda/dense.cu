@@ -206,11 +206,7 @@ __global__ void bias_grad_kernel(int n, int features, const float* __restrict__ 
   for (int row = threadIdx.x; row < n; row += kBiasGradThreads)
     sum += dout[std::size_t(row) * features + feature];
   partial[threadIdx.x] = sum;
-  __syncthreads();
-  for (int half = kBiasGradThreads / 2; half > 0; half /= 2) {
-    if (int(threadIdx.x) < half) partial[threadIdx.x] += partial[threadIdx.x + half];
-    __syncthreads();
-  }
+  detail::block_tree_sum<kBiasGradThreads>(partial);
   if (threadIdx.x == 0) dbias[feature] = partial[0];
 }
 

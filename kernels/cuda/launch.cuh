@@ -18,6 +18,18 @@ inline unsigned elementwise_blocks(std::size_t count) {
   return static_cast<unsigned>(std::min(blocks, kMaxElementwiseBlocks));
 }
 
+// Sums partial[0 .. Threads) (one value per thread of a 1-D block of Threads threads, a power of
+// two) in a fixed tree order, the same on every run; the result is in partial[0] for every thread.
+template <int Threads, typename T>
+__device__ void block_tree_sum(T* partial) {
+  static_assert(Threads > 0 && (Threads & (Threads - 1)) == 0, "a power of two");
+  for (int half = Threads / 2; half > 0; half /= 2) {
+    __syncthreads();
+    if (int(threadIdx.x) < half) partial[threadIdx.x] += partial[threadIdx.x + half];
+  }
+  __syncthreads();
+}
+
 // The scalar activation rules of SPEC.md section 2, the same as cpu::activate.
 __device__ __forceinline__ float activate(Activation kind, float leaky_slope, float z) {
   switch (kind) {
