@@ -1,14 +1,13 @@
 // CUDA dense layer (SPEC.md section 4, weight stored [out, in] as PyTorch does). Two GEMM paths:
 // a hand-written shared-memory tiled kernel and cuBLAS (an empty reduction, e.g. a batch of 0,
 // zero-fills instead: cuBLAS rejects a leading dimension of 0). The tiled GEMM adds the bias and
-// runs fused activations in its epilogue; after cuBLAS a small kernel does. The tiled weight
-// gradient sums the bias gradient as an extra column; with cuBLAS a kernel of our own does. Every
-// output element is summed by one thread in a fixed order (the bias gradient: by one block in a
-// fixed tree; cuBLAS: deterministic for a fixed configuration): no atomics.
+// runs fused activations in its epilogue; after cuBLAS the same epilogue runs as a kernel. The
+// tiled weight gradient sums the bias gradient as an extra column; with cuBLAS a kernel of our own
+// does. Every output element is summed by one thread in a fixed order (the bias gradient: by one
+// block in a fixed tree; cuBLAS: deterministic for a fixed configuration): no atomics.
 #include <fmt/format.h>
 #include <mma.h>
 
-#include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/check.hpp"
 #include "kernels/cuda/cublas_api.hpp"
 #include "kernels/cuda/dense.cuh"
@@ -177,19 +176,20 @@ void launch_gemm(GemmImpl impl, int m, int n, int k, const float* a, const float
   CNNRT_LAUNCH_CHECK(gemm_tiled_kernel);
 }
 
-// out: [n, features] += bias: [features] (or nullptr), then fused.activated = act(out) when
-// set; grid-stride. The epilogue of the paths whose product comes from elsewhere (cuBLAS, an
-// empty reduction).
-__global__ void bias_activation_kernel(std::size_t count, int features,
-                                       const float* __restrict__ bias, float* __restrict__ out,
-                                       FusedActivation<float> fused) {
+// c: [m, n] holds a product computed elsewhere (cuBLAS, an empty reduction); each element goes
+// through the same epilogue as in the hand-written kernels (no ones column here). Grid-stride.
+__global__ void epilogue_kernel(int m, int n, float* c, GemmEpilogue epilogue) {
+  const std::size_t count = std::size_t(m) * n;
   const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
-  for (std::size_t i = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
-    const float z = bias != nullptr ? out[i] + bias[i % features] : out[i];
-    out[i] = z;
-    if (fused.activated != nullptr)
-      fused.activated[i] = detail::activate(fused.kind, fused.leaky_slope, z);
-  }
+  for (std::size_t i = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride)
+    store_result(epilogue, c, m, n, n, int(i / n), int(i % n), c[i]);
+}
+
+void launch_epilogue(int m, int n, float* c, const GemmEpilogue& epilogue, cudaStream_t stream) {
+  const std::size_t count = std::size_t(m) * n;
+  epilogue_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0, stream>>>(
+      m, n, c, epilogue);
+  CNNRT_LAUNCH_CHECK(epilogue_kernel);
 }
 
 constexpr int kBiasGradThreads = 256;  // a power of two (tree reduction)
@@ -220,20 +220,19 @@ void require_cublas(cublasHandle_t cublas, const char* where) {
 void dense_forward(const DenseGeometry& g, const float* in, const float* weight, const float* bias,
                    float* out, const FusedActivation<float>& fused, GemmImpl impl,
                    cublasHandle_t cublas, cudaStream_t stream) {
-  const std::size_t count = g.out_size();
-  if (count == 0) return;
+  if (g.out_size() == 0) return;
+  // The bias and the fused activation: inside the hand-written kernel, else after the product.
+  GemmEpilogue epilogue;
+  epilogue.bias = bias;
+  epilogue.forward = fused;
   if (g.in_features > 0 && impl != GemmImpl::cublas) {
-    // out [n, out] = in [n, in] * weight^T (weight stored [out, in]), bias and activation in
-    // the same kernel.
-    GemmEpilogue epilogue;
-    epilogue.bias = bias;
-    epilogue.forward = fused;
+    // out [n, out] = in [n, in] * weight^T (weight stored [out, in])
     launch_gemm<false, true>(impl, g.n, g.out_features, g.in_features, in, weight, out, stream,
                              epilogue);
     return;
   }
   if (g.in_features == 0) {
-    CNNRT_CUDA_CHECK(cudaMemsetAsync(out, 0, count * sizeof(float), stream));
+    CNNRT_CUDA_CHECK(cudaMemsetAsync(out, 0, g.out_size() * sizeof(float), stream));
   } else {
     require_cublas(cublas, "cuda::dense_forward");
     // Row-major out [n, out] is column-major [out, n] = weight^T-as-stored (column-major
@@ -243,29 +242,25 @@ void dense_forward(const DenseGeometry& g, const float* in, const float* weight,
                                             g.in_features, &one, weight, g.in_features, in,
                                             g.in_features, &zero, out, g.out_features));
   }
-  if (bias != nullptr || fused.activated != nullptr) {
-    bias_activation_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
-                             stream>>>(count, g.out_features, bias, out, fused);
-    CNNRT_LAUNCH_CHECK(bias_activation_kernel);
-  }
+  if (bias != nullptr || fused.activated != nullptr)
+    launch_epilogue(g.n, g.out_features, out, epilogue, stream);
 }
 
 void dense_backward_data(const DenseGeometry& g, const float* dout, const float* weight, float* din,
                          const FusedActivationGrad<float>& fused, GemmImpl impl,
                          cublasHandle_t cublas, cudaStream_t stream) {
-  const std::size_t count = g.in_size();
-  if (count == 0) return;
+  if (g.in_size() == 0) return;
+  // The fused activation's backward pass: inside the hand-written kernel, else after the product.
+  GemmEpilogue epilogue;
+  epilogue.backward = fused;
   if (g.out_features > 0 && impl != GemmImpl::cublas) {
-    // din [n, in] = dout [n, out] * weight [out, in], through the fused activation's backward
-    // pass in the same kernel.
-    GemmEpilogue epilogue;
-    epilogue.backward = fused;
+    // din [n, in] = dout [n, out] * weight [out, in]
     launch_gemm<false, false>(impl, g.n, g.in_features, g.out_features, dout, weight, din, stream,
                               epilogue);
     return;
   }
   if (g.out_features == 0) {
-    CNNRT_CUDA_CHECK(cudaMemsetAsync(din, 0, count * sizeof(float), stream));
+    CNNRT_CUDA_CHECK(cudaMemsetAsync(din, 0, g.in_size() * sizeof(float), stream));
   } else {
     require_cublas(cublas, "cuda::dense_backward_data");
     // Column-major din [in, n] = weight (column-major [in, out]) times dout (column-major
@@ -275,8 +270,7 @@ void dense_backward_data(const DenseGeometry& g, const float* dout, const float*
                                             g.out_features, &one, weight, g.in_features, dout,
                                             g.out_features, &zero, din, g.in_features));
   }
-  if (fused.z != nullptr)
-    activation_backward(fused.kind, fused.leaky_slope, count, fused.z, fused.a, din, din, stream);
+  if (fused.z != nullptr) launch_epilogue(g.n, g.in_features, din, epilogue, stream);
 }
 
 void dense_backward_weights(const DenseGeometry& g, const float* in, const float* dout,
