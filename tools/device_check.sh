@@ -58,6 +58,10 @@ if [[ ! -f $build/CMakeCache.txt ]]; then
     '["build-gpu", "data"]'
   exit 1
 fi
+# device_build.sh packs the executables to fit the carry budget: unpack them in place.
+if [[ -f $build/executables.tar.gz ]]; then
+  tar -C "$build" -xzf "$build/executables.tar.gz" || { echo "error: cannot unpack $build/executables.tar.gz"; exit 1; }
+fi
 commit=$(cat "$build/COMMIT" 2>/dev/null || echo unknown)
 echo "commit $commit, repo $repo, OUT $OUT"
 
