@@ -26,8 +26,10 @@ struct ToolRun {
 };
 
 // Runs `cnnrt <arguments>` through the shell; arguments must already be quoted where needed.
-inline ToolRun run_tool(const std::string& arguments) {
-  const std::string command = "'" + tool_path() + "' " + arguments + " 2>&1";
+// `environment`: shell assignments put before the command (e.g. "CUDA_VISIBLE_DEVICES=").
+inline ToolRun run_tool(const std::string& arguments, const std::string& environment = "") {
+  const std::string command = (environment.empty() ? "" : environment + " ") + "'" + tool_path() +
+                              "' " + arguments + " 2>&1";
   ToolRun run;
   std::FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) {

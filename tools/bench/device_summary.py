@@ -28,9 +28,27 @@ ACCURACY_TARGET = 0.90
 KERNEL_AGREEMENT_RTOL = 1e-3
 # The "*.tf32" rows: both sides round every operand to 10 mantissa bits, perhaps differently.
 KERNEL_AGREEMENT_RTOL_TF32 = 1e-2
+# cuDNN's FFT and Winograd algorithms transform the operands and round in the transformed domain:
+# seen 2.7e-3 (LeNet conv1 backward-data, Winograd) and 9.8e-3 (AlexNet conv2 backward-weights,
+# Winograd) against cnnrt results that match the CPU reference in the parity tests.
+KERNEL_AGREEMENT_RTOL_TRANSFORMED = 2e-2
+# cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t values of the FFT and Winograd algorithms.
+CUDNN_TRANSFORMED_ALGOS = {"forward": {4, 5, 6, 7}, "backward_data": {2, 3, 4, 5},
+                           "backward_weights": {2, 4, 5, 6}}
+
+
+def kernel_agreement_rtol(k):
+    """How far cnnrt and its peer may differ on kernel row k (relative to the largest output)."""
+    if k["name"].endswith(".tf32"):
+        return KERNEL_AGREEMENT_RTOL_TF32
+    direction = k["name"].rpartition(".")[2]
+    if k.get("peer") == "cudnn" and k.get("peer_algo") in CUDNN_TRANSFORMED_ALGOS.get(direction, ()):
+        return KERNEL_AGREEMENT_RTOL_TRANSFORMED
+    return KERNEL_AGREEMENT_RTOL
 
 # "  3/42 Test  #3: conv.Forward ......................***Skipped   0.01 sec"
-CTEST_LINE = re.compile(r"^\s*\d+/\d+\s+Test\s+#\d+:\s+(\S+)\s+\.*\s*(.*?)\s+[\d.]+\s+sec\s*$")
+# A parameterised test's name is followed by "# GetParam() = ..." before the dot leader.
+CTEST_LINE = re.compile(r"^\s*\d+/\d+\s+Test\s+#\d+:\s+(\S+).*?\.{3,}\s*([^.\s].*?)\s+[\d.]+\s+sec\s*$")
 
 
 def read_json(path):
@@ -197,8 +215,7 @@ def main():
         elif k.get("max_rel_diff") is None and k.get("cnnrt_us") and k.get("peer_us"):
             problems.append(f"kernel {k['name']}: output has NaN (an element left unwritten?)")
         else:
-            rtol = (KERNEL_AGREEMENT_RTOL_TF32 if k["name"].endswith(".tf32")
-                    else KERNEL_AGREEMENT_RTOL)
+            rtol = kernel_agreement_rtol(k)
             if (k.get("max_rel_diff") or 0.0) > rtol:
                 problems.append(f"kernel {k['name']}: differs from {k['peer']} by "
                                 f"{k['max_rel_diff']:.1e} (relative), over {rtol}")
@@ -284,7 +301,11 @@ def main():
         # One line per layer: cnnrt us / peer us (peer/cnnrt) for each direction.
         layers = {}
         for k in kernels:
-            layer, _, direction = k["name"].rpartition(".")
+            # "lenet5.fc1.forward.tf32": layer "lenet5.fc1.tf32", direction "forward".
+            tf32 = k["name"].endswith(".tf32")
+            layer, _, direction = k["name"].removesuffix(".tf32").rpartition(".")
+            if tf32:
+                layer += ".tf32"
             layers.setdefault(layer, {})[direction] = k
         print(f"{'layer (cnnrt/peer us, ratio)':<22} {'forward':>22} {'backward_data':>22} "
               f"{'backward_weights':>22}")
