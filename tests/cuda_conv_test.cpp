@@ -234,6 +234,24 @@ TEST(CudaConv, StagedPathBoundaries) {
   for (const ConvCase& cc : cases) check_case(cc, {Activation::none}, seed += 10);
 }
 
+// The register-blocked weight gradient (stride_w 1, kw 3 or 5, ceil(k / 4) * c * kh <= 256
+// tasks): a partial last filter group (k 6, 5, 1), one and several row parts per block (rows
+// split between thread groups), stride_h 2, padding, 240 tasks, 260 tasks (the staged kernel
+// instead), and groups of two samples (n > 528).
+TEST(CudaConv, BlockedWeightGradientShapes) {
+  CNNRT_REQUIRE_GPU();
+  const std::vector<ConvCase> cases{
+      {3, 1, 12, 12, 6, 5, 5, 1, 1, Padding::same(), true},
+      {2, 3, 9, 17, 5, 3, 3, 2, 1, Padding::explicit_pad(1, 0), true},
+      {2, 12, 11, 11, 16, 5, 5, 1, 1, Padding::valid(), true},  // 240 tasks
+      {2, 13, 11, 11, 16, 5, 5, 1, 1, Padding::valid(), true},  // 260 tasks: staged kernel
+      {4, 2, 30, 7, 1, 3, 3, 1, 1, Padding::same(), false},
+      {601, 2, 9, 9, 7, 3, 3, 1, 1, Padding::same(), true},
+  };
+  std::uint64_t seed = 900;
+  for (const ConvCase& cc : cases) check_case(cc, {Activation::none}, seed += 10);
+}
+
 // The stride-1 tiled data gradient's channel groups (4 channels per thread for c <= 4, else 8):
 // full groups, a partial last group, several groups, with odd heights (the unused second row).
 TEST(CudaConv, TiledDataGradientChannelGroups) {

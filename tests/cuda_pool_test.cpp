@@ -85,9 +85,18 @@ void check_case(const PoolCase& pc, std::uint64_t seed, int levels = 0) {
 TEST(CudaPool, HandPickedShapes) {
   CNNRT_REQUIRE_GPU();
   const std::vector<PoolCase> cases{
-      {1, 1, 1, 1, 1, 1, 1, 1},    {1, 1, 2, 2, 2, 2, 2, 2},   {7, 3, 5, 5, 2, 2, 2, 2},
-      {7, 6, 7, 9, 3, 3, 2, 2},    {1, 3, 33, 31, 3, 3, 2, 2}, {7, 1, 13, 17, 2, 3, 1, 3},
-      {64, 6, 11, 11, 3, 2, 3, 1}, {1, 6, 4, 29, 4, 1, 1, 2},  {7, 3, 23, 19, 1, 1, 3, 3},
+      {1, 1, 1, 1, 1, 1, 1, 1},
+      {1, 1, 2, 2, 2, 2, 2, 2},
+      {7, 3, 5, 5, 2, 2, 2, 2},
+      {7, 6, 7, 9, 3, 3, 2, 2},
+      {1, 3, 33, 31, 3, 3, 2, 2},
+      {7, 1, 13, 17, 2, 3, 1, 3},
+      {64, 6, 11, 11, 3, 2, 3, 1},
+      {1, 6, 4, 29, 4, 1, 1, 2},
+      {7, 3, 23, 19, 1, 1, 3, 3},
+      // Windows that tile the input exactly (max pool's backward: one thread per window).
+      {5, 2, 9, 8, 3, 2, 3, 2},
+      {3, 4, 6, 12, 1, 4, 1, 4},
   };
   std::uint64_t seed = 200;
   for (const PoolCase& pc : cases) check_case(pc, seed += 10);

@@ -196,6 +196,11 @@ __global__ void conv2d_backward_bias_kernel(Conv2dGeometry g, const float* __res
 // (132 SMs) busy with a few blocks each while one block stages its sample.
 constexpr int kTargetStagedBlocks = 528;
 constexpr int kStagedMaxThreads = 256;
+// The register-blocked weight gradient: filters per thread, and the blocks it aims for (fewer
+// than the staged kernels: its blocks hold up to 256 busy threads, and every block adds a row of
+// partial sums for the reduction to read).
+constexpr int kBlockedFilters = 4;
+constexpr int kTargetBlockedBlocks = 264;
 // Thread rows of the partial-sum reduction block (32 x this): few items (LeNet conv1 has 156)
 // still get enough threads loading partial rows in parallel.
 constexpr int kReduceGroupRows = 32;
@@ -214,8 +219,11 @@ __host__ __device__ inline int floor_div(int a, int b) {
 // rows, and writes one partial sum per item of its chunk into partial row group * slices +
 // slice; a second kernel sums each item's partial rows in a fixed order.
 struct WeightsGradPlan {
-  bool staged = false;  // false: fall back to one block per weight
-  int items = 0;        // k * c * kh * kw + k
+  bool staged = false;   // false: fall back to one block per weight
+  bool blocked = false;  // staged, register-blocked (stride_w 1, kw 3 or 5): see its kernel
+  int tasks = 0;         // blocked: ceil(k / kBlockedFilters) * c * kh
+  int row_parts = 1, rows_per_part = 0;  // blocked: thread groups splitting a slice's rows
+  int items = 0;                         // k * c * kh * kw + k
   int threads = 0;
   int items_per_block = 0, chunks = 0;
   int samples_per_group = 0, groups = 0;
@@ -229,6 +237,44 @@ struct WeightsGradPlan {
 std::size_t weights_grad_shared_floats(const Conv2dGeometry& g, int rows, int pitch, int acc) {
   const std::size_t patch_h = std::size_t(rows - 1) * g.stride_h + g.kh;
   return std::size_t(g.c) * patch_h * pitch + std::size_t(g.k) * rows * g.out_w + std::size_t(acc);
+}
+
+// Sums one blocked task keeps per filter: kw weights and the bias.
+template <int KW>
+constexpr int kBlockedSumsPerFilter = KW + 1;
+
+// The register-blocked plan, when the geometry has one (stride_w 1, kw 3 or 5, at most
+// kStagedMaxThreads tasks, shared memory within the limit): one chunk holding every item, slices
+// of output rows up to about kTargetBlockedBlocks blocks, and the slice's rows split between
+// row_parts thread groups so a block has up to kStagedMaxThreads busy threads. Sets p and
+// returns true, or leaves p alone and returns false. p.groups must be set.
+bool plan_blocked_weights_grad(const Conv2dGeometry& g, WeightsGradPlan& p) {
+  if (g.stride_w != 1 || (g.kw != 3 && g.kw != 5)) return false;
+  const int tasks = ceil_div_int(g.k, kBlockedFilters) * g.c * g.kh;
+  if (tasks > kStagedMaxThreads) return false;
+  WeightsGradPlan b = p;
+  b.blocked = true;
+  b.tasks = tasks;
+  b.chunks = 1;
+  b.items_per_block = b.items;
+  const int wanted_slices = std::min(g.out_h, ceil_div_int(kTargetBlockedBlocks, b.groups));
+  b.rows_per_slice = ceil_div_int(g.out_h, wanted_slices);
+  b.slices = ceil_div_int(g.out_h, b.rows_per_slice);
+  const int most_parts = std::min(b.rows_per_slice, kStagedMaxThreads / tasks);
+  b.rows_per_part = ceil_div_int(b.rows_per_slice, most_parts);
+  b.row_parts = ceil_div_int(b.rows_per_slice, b.rows_per_part);
+  b.threads = ceil_div_int(tasks * b.row_parts, 32) * 32;
+  b.patch_h = (b.rows_per_slice - 1) * g.stride_h + g.kh;
+  const int sums_per_task =
+      kBlockedFilters * (g.kw == 3 ? kBlockedSumsPerFilter<3> : kBlockedSumsPerFilter<5>);
+  // The staged rows, plus the sums of every row part but the first (which keeps its own).
+  b.shared_bytes =
+      (std::size_t(g.c) * b.patch_h * b.pitch + std::size_t(g.k) * b.rows_per_slice * g.out_w +
+       std::size_t(b.row_parts - 1) * tasks * sums_per_task) *
+      sizeof(float);
+  if (b.shared_bytes > kSharedBytesLimit) return false;
+  p = b;
+  return true;
 }
 
 WeightsGradPlan plan_weights_grad(const Conv2dGeometry& g) {
@@ -253,6 +299,7 @@ WeightsGradPlan plan_weights_grad(const Conv2dGeometry& g) {
   // rounds of `threads` items.
   p.samples_per_group = ceil_div_int(g.n, kTargetStagedBlocks);
   p.groups = ceil_div_int(g.n, p.samples_per_group);
+  if (plan_blocked_weights_grad(g, p)) return p;
   const int wanted_chunks = std::min(rounds, ceil_div_int(kTargetStagedBlocks, p.groups));
   p.items_per_block = p.threads * ceil_div_int(rounds, wanted_chunks);
   p.chunks = ceil_div_int(p.items, p.items_per_block);
@@ -271,6 +318,36 @@ WeightsGradPlan plan_weights_grad(const Conv2dGeometry& g) {
 std::size_t weights_grad_partial_rows_bound(const Conv2dGeometry& g) {
   const std::size_t groups = std::size_t(std::min(g.n, kTargetStagedBlocks));
   return std::min(groups + kTargetStagedBlocks - 1, groups * std::size_t(g.out_h));
+}
+
+// Stages one sample for a weight-gradient block: in_s [c, patch_h, pitch] gets the zero-padded
+// input rows that output rows oy0 .. oy0 + rows - 1 read (patch (r, col) = input (oy0 * stride_h
+// - pad_top + r, col - pad_left)), dout_s [k, rows_per_slice, out_w] those rows of dout. One warp
+// per staged row: no per-element division.
+__device__ void stage_weights_grad_sample(const Conv2dGeometry& g, const WeightsGradPlan& p,
+                                          const float* __restrict__ in,
+                                          const float* __restrict__ dout, int sample, int oy0,
+                                          int rows, float* in_s, float* dout_s) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  const int y0 = oy0 * g.stride_h - g.pad_top;
+  const int slice_plane = p.rows_per_slice * g.out_w;
+  const float* in_sample = in + std::size_t(sample) * g.c * g.h * g.w;
+  for (int row = warp; row < g.c * p.patch_h; row += warps) {
+    const int c = row / p.patch_h, y = y0 + row % p.patch_h;
+    const bool row_inside = y >= 0 && y < g.h;
+    const float* in_row = in_sample + (std::size_t(c) * g.h + (row_inside ? y : 0)) * g.w;
+    for (int col = lane; col < p.patch_w; col += 32) {
+      const int x = col - g.pad_left;
+      in_s[row * p.pitch + col] = (row_inside && x >= 0 && x < g.w) ? in_row[x] : 0.0f;
+    }
+  }
+  for (int row = warp; row < g.k * rows; row += warps) {
+    const int k = row / rows, oy = oy0 + row % rows;
+    const float* dout_row =
+        dout + ((std::size_t(sample) * g.k + k) * g.out_h + oy) * std::size_t(g.out_w);
+    for (int ox = lane; ox < g.out_w; ox += 32)
+      dout_s[k * slice_plane + (row % rows) * g.out_w + ox] = dout_row[ox];
+  }
 }
 
 // in: [n, c, h, w], dout: [n, k, out_h, out_w] -> partials: [groups * slices, k*c*kh*kw + k]
@@ -298,9 +375,7 @@ __global__ void conv2d_backward_weights_partials_kernel(Conv2dGeometry g,
   const int sample_end = min(g.n, sample_begin + p.samples_per_group);
   const int oy0 = blockIdx.z * p.rows_per_slice;
   const int rows = min(g.out_h - oy0, p.rows_per_slice);  // output rows of this slice
-  const int y0 = oy0 * g.stride_h - g.pad_top;            // input row of patch row 0
   const int thread = threadIdx.x, threads = blockDim.x;
-  const int lane = thread % 32, warp = thread / 32, warps = threads / 32;
 
   // Each slot is read and written only by the thread that owns its item.
   for (int item = item_begin + thread; item < item_end; item += threads)
@@ -308,24 +383,7 @@ __global__ void conv2d_backward_weights_partials_kernel(Conv2dGeometry g,
 
   for (int sample = sample_begin; sample < sample_end; ++sample) {
     __syncthreads();  // the previous sample's rows are no longer read
-    // One warp per staged row: no per-element division.
-    const float* in_sample = in + std::size_t(sample) * g.c * g.h * g.w;
-    for (int row = warp; row < g.c * p.patch_h; row += warps) {
-      const int c = row / p.patch_h, y = y0 + row % p.patch_h;
-      const bool row_inside = y >= 0 && y < g.h;
-      const float* in_row = in_sample + (std::size_t(c) * g.h + (row_inside ? y : 0)) * g.w;
-      for (int col = lane; col < p.patch_w; col += 32) {
-        const int x = col - g.pad_left;
-        in_s[row * p.pitch + col] = (row_inside && x >= 0 && x < g.w) ? in_row[x] : 0.0f;
-      }
-    }
-    for (int row = warp; row < g.k * rows; row += warps) {
-      const int k = row / rows, oy = oy0 + row % rows;
-      const float* dout_row =
-          dout + ((std::size_t(sample) * g.k + k) * g.out_h + oy) * std::size_t(g.out_w);
-      for (int ox = lane; ox < g.out_w; ox += 32)
-        dout_s[k * slice_plane + (row % rows) * g.out_w + ox] = dout_row[ox];
-    }
+    stage_weights_grad_sample(g, p, in, dout, sample, oy0, rows, in_s, dout_s);
     __syncthreads();
 
     for (int item = item_begin + thread; item < item_end; item += threads) {
@@ -355,6 +413,106 @@ __global__ void conv2d_backward_weights_partials_kernel(Conv2dGeometry g,
       partials + (std::size_t(blockIdx.x) * p.slices + blockIdx.z) * std::size_t(p.items);
   for (int item = item_begin + thread; item < item_end; item += threads)
     block_partials[item] = acc_s[item - item_begin];
+}
+
+// The staged kernel's work with the operands in registers (stride_w 1, kw = KW): the staged
+// kernel's thread reads two shared floats per multiply-add; here a task owns kBlockedFilters
+// filters k0.. of one (c, i) row of taps, i.e. kBlockedFilters x KW weights (and the filters'
+// biases when c = i = 0), and slides a KW-float window along the input row, so one input read
+// and kBlockedFilters dout reads feed kBlockedFilters * KW multiply-adds.
+// in: [n, c, h, w], dout: [n, k, out_h, out_w] -> partials: [groups * slices, k*c*kh*kw + k]
+// grid: (groups, 1, slices), block: threads (1-D): thread = part * tasks + task, task = (k0 /
+// kBlockedFilters, c, i) with i fastest; part sums the slice's rows part * rows_per_part .. of
+// each sample of the group. Per sample, part 0 adds the other parts' sums to its own in part
+// order, then to its accumulators: a fixed order for every weight.
+template <int KW>
+__global__ void conv2d_backward_weights_blocked_kernel(Conv2dGeometry g,
+                                                       const float* __restrict__ in,
+                                                       const float* __restrict__ dout,
+                                                       float* __restrict__ partials,
+                                                       WeightsGradPlan p) {
+  constexpr int kSums = kBlockedFilters * kBlockedSumsPerFilter<KW>;  // [filter][KW weights, bias]
+  extern __shared__ float shared[];
+  const int patch = p.patch_h * p.pitch;
+  const int slice_plane = p.rows_per_slice * g.out_w;
+  float* in_s = shared;                        // [c, patch_h, pitch]
+  float* dout_s = in_s + g.c * patch;          // [k, rows_per_slice, out_w]
+  float* part_s = dout_s + g.k * slice_plane;  // [row_parts - 1, tasks, kSums]
+  const int task = threadIdx.x % p.tasks, part = threadIdx.x / p.tasks;
+  const bool busy = part < p.row_parts;
+  const int i = task % g.kh, c = (task / g.kh) % g.c;
+  const int k0 = task / (g.kh * g.c) * kBlockedFilters;
+  const int sample_begin = blockIdx.x * p.samples_per_group;
+  const int sample_end = min(g.n, sample_begin + p.samples_per_group);
+  const int oy0 = blockIdx.z * p.rows_per_slice;
+  const int rows = min(g.out_h - oy0, p.rows_per_slice);
+  const int r_begin = part * p.rows_per_part, r_end = min(rows, r_begin + p.rows_per_part);
+  // Filters past k (the last group) read filter k - 1's rows; their sums are never written.
+  int dout_offset[kBlockedFilters];
+#pragma unroll
+  for (int f = 0; f < kBlockedFilters; ++f) dout_offset[f] = min(k0 + f, g.k - 1) * slice_plane;
+
+  float acc[kSums];
+#pragma unroll
+  for (int v = 0; v < kSums; ++v) acc[v] = 0.0f;
+  for (int sample = sample_begin; sample < sample_end; ++sample) {
+    __syncthreads();  // the previous sample's rows and part sums are no longer read
+    stage_weights_grad_sample(g, p, in, dout, sample, oy0, rows, in_s, dout_s);
+    __syncthreads();
+    float sum[kSums];
+#pragma unroll
+    for (int v = 0; v < kSums; ++v) sum[v] = 0.0f;
+    if (busy)
+      for (int r = r_begin; r < r_end; ++r) {
+        const float* in_row = in_s + c * patch + (r * g.stride_h + i) * p.pitch;
+        const float* dout_row = dout_s + r * g.out_w;
+        float window[KW];  // in_row[ox .. ox + KW - 1]
+#pragma unroll
+        for (int j = 0; j + 1 < KW; ++j) window[j] = in_row[j];
+        for (int ox = 0; ox < g.out_w; ++ox) {
+          window[KW - 1] = in_row[ox + KW - 1];
+#pragma unroll
+          for (int f = 0; f < kBlockedFilters; ++f) {
+            const float d = dout_row[dout_offset[f] + ox];
+#pragma unroll
+            for (int j = 0; j < KW; ++j) sum[f * (KW + 1) + j] += window[j] * d;
+            sum[f * (KW + 1) + KW] += d;
+          }
+#pragma unroll
+          for (int j = 0; j + 1 < KW; ++j) window[j] = window[j + 1];
+        }
+      }
+    if (p.row_parts > 1) {  // the same for the whole block
+      if (busy && part > 0) {
+        float* mine = part_s + ((part - 1) * p.tasks + task) * kSums;
+#pragma unroll
+        for (int v = 0; v < kSums; ++v) mine[v] = sum[v];
+      }
+      __syncthreads();
+      if (part == 0)
+        for (int other = 1; other < p.row_parts; ++other) {
+          const float* theirs = part_s + ((other - 1) * p.tasks + task) * kSums;
+#pragma unroll
+          for (int v = 0; v < kSums; ++v) sum[v] += theirs[v];
+        }
+    }
+#pragma unroll
+    for (int v = 0; v < kSums; ++v) acc[v] += sum[v];
+  }
+
+  if (part != 0) return;
+  const int weights = g.k * g.c * g.kh * KW;
+  float* block_partials =
+      partials + (std::size_t(blockIdx.x) * p.slices + blockIdx.z) * std::size_t(p.items);
+#pragma unroll
+  for (int f = 0; f < kBlockedFilters; ++f) {
+    const int k = k0 + f;
+    if (k >= g.k) continue;
+#pragma unroll
+    for (int j = 0; j < KW; ++j)
+      block_partials[((k * g.c + c) * g.kh + i) * KW + j] = acc[f * (KW + 1) + j];
+    if (c == 0 && i == 0) block_partials[weights + k] = acc[f * (KW + 1) + KW];
+  }
 }
 
 // partials: [partial_rows, k*c*kh*kw + k] -> dweight: [k, c, kh, kw], dbias: [k] or nullptr
@@ -705,9 +863,21 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const float* in, const flo
           g.n, g.c, g.h, g.w, g.k, g.kh, g.kw, conv2d_backward_weights_workspace_bytes(g)));
     float* partials = static_cast<float*>(workspace);
     const dim3 grid{unsigned(plan.groups), unsigned(plan.chunks), unsigned(plan.slices)};
-    conv2d_backward_weights_partials_kernel<<<grid, unsigned(plan.threads), plan.shared_bytes,
-                                              stream>>>(g, in, dout, partials, plan);
-    CNNRT_LAUNCH_CHECK(conv2d_backward_weights_partials_kernel);
+    if (plan.blocked && g.kw == 3) {
+      conv2d_backward_weights_blocked_kernel<3>
+          <<<grid, unsigned(plan.threads), plan.shared_bytes, stream>>>(g, in, dout, partials,
+                                                                        plan);
+      CNNRT_LAUNCH_CHECK(conv2d_backward_weights_blocked_kernel<3>);
+    } else if (plan.blocked) {
+      conv2d_backward_weights_blocked_kernel<5>
+          <<<grid, unsigned(plan.threads), plan.shared_bytes, stream>>>(g, in, dout, partials,
+                                                                        plan);
+      CNNRT_LAUNCH_CHECK(conv2d_backward_weights_blocked_kernel<5>);
+    } else {
+      conv2d_backward_weights_partials_kernel<<<grid, unsigned(plan.threads), plan.shared_bytes,
+                                                stream>>>(g, in, dout, partials, plan);
+      CNNRT_LAUNCH_CHECK(conv2d_backward_weights_partials_kernel);
+    }
     const dim3 reduce_block{32, unsigned(kReduceGroupRows)};
     conv2d_backward_weights_reduce_kernel<<<unsigned(ceil_div_int(plan.items, 32)), reduce_block, 0,
                                             stream>>>(g, partials, plan.items,

@@ -17,6 +17,9 @@ namespace cnnrt::cuda {
 namespace {
 
 constexpr int kGemmTile = 16;
+// k-depth of the tiled GEMM's shared tiles: four 16-deep slices per stage, so each thread issues
+// four loads of each operand at once and a K=400 product waits on 7 rounds of global loads, not 25.
+constexpr int kGemmDepth = 4 * kGemmTile;
 
 // What the tiled GEMM does with each result c[row, col] before storing it, so a dense layer's
 // bias and a fused activation cost no kernel of their own.
@@ -68,31 +71,42 @@ __device__ __forceinline__ void store_result(const GemmEpilogue& epilogue, float
 
 // c: [m, n] = op(a) * op(b), all row-major, then `epilogue`. a is stored [m, k] (or [k, m] when
 // TransA), b is stored [k, n] (or [n, k] when TransB). grid: (ceil(columns / 16), ceil(m / 16)),
-// block: (16, 16); thread (ty, tx) computes c[m0 + ty, n0 + tx]. Tiles are loaded so that
-// consecutive threads read consecutive addresses whichever way a matrix is stored; +1 padding
-// avoids bank conflicts on the transposed stores.
+// block: (16, 16); thread (ty, tx) computes c[m0 + ty, n0 + tx], summing k in order. Tiles
+// (16 x kGemmDepth of op(a), kGemmDepth x 16 of op(b)) are loaded so that
+// consecutive threads read consecutive addresses whichever way a matrix is stored; padded rows
+// avoid bank conflicts on the transposed stores.
 template <bool TransA, bool TransB>
 __global__ void gemm_tiled_kernel(int m, int n, int k, const float* __restrict__ a,
                                   const float* __restrict__ b, float* __restrict__ c,
                                   GemmEpilogue epilogue) {
-  __shared__ float a_tile[kGemmTile][kGemmTile + 1];  // [m][k]
-  __shared__ float b_tile[kGemmTile][kGemmTile + 1];  // [k][n]
+  // Row pitch 81 = 17 (mod 32), as b_tile's 17: the transposed stores of a warp hit 32 banks.
+  __shared__ float a_tile[kGemmTile][kGemmDepth + 17];  // [m][k]
+  __shared__ float b_tile[kGemmDepth][kGemmTile + 1];   // [k][n]
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int m0 = blockIdx.y * kGemmTile, n0 = blockIdx.x * kGemmTile;
   const int columns = n + (epilogue.ones_column != nullptr ? 1 : 0);  // of op(b) and the result
   float acc = 0.0f;
-  for (int k0 = 0; k0 < k; k0 += kGemmTile) {
-    if (TransA)
-      a_tile[tx][ty] = op_a<true>(a, m, k, m0 + tx, k0 + ty);
-    else
-      a_tile[ty][tx] = op_a<false>(a, m, k, m0 + ty, k0 + tx);
-    if (TransB)
-      b_tile[tx][ty] = op_b<true>(b, k, n, columns, k0 + tx, n0 + ty);
-    else
-      b_tile[ty][tx] = op_b<false>(b, k, n, columns, k0 + ty, n0 + tx);
-    __syncthreads();
+  for (int k0 = 0; k0 < k; k0 += kGemmDepth) {
 #pragma unroll
-    for (int kk = 0; kk < kGemmTile; ++kk) acc += a_tile[ty][kk] * b_tile[kk][tx];
+    for (int q = 0; q < kGemmDepth; q += kGemmTile) {
+      if (TransA)
+        a_tile[tx][q + ty] = op_a<true>(a, m, k, m0 + tx, k0 + q + ty);
+      else
+        a_tile[ty][q + tx] = op_a<false>(a, m, k, m0 + ty, k0 + q + tx);
+      if (TransB)
+        b_tile[q + tx][ty] = op_b<true>(b, k, n, columns, k0 + q + tx, n0 + ty);
+      else
+        b_tile[q + ty][tx] = op_b<false>(b, k, n, columns, k0 + q + ty, n0 + tx);
+    }
+    __syncthreads();
+    // The sums run over k rounded up to a multiple of 16 (zeros past k), whatever the depth.
+    const int depth = min(kGemmDepth, (k - k0 + kGemmTile - 1) / kGemmTile * kGemmTile);
+    if (depth == kGemmDepth) {
+#pragma unroll
+      for (int kk = 0; kk < kGemmDepth; ++kk) acc += a_tile[ty][kk] * b_tile[kk][tx];
+    } else {
+      for (int kk = 0; kk < depth; ++kk) acc += a_tile[ty][kk] * b_tile[kk][tx];
+    }
     __syncthreads();
   }
   store_result(epilogue, c, m, n, columns, m0 + ty, n0 + tx, acc);

@@ -1,6 +1,7 @@
 // CUDA pooling (SPEC.md section 5), no padding. Forward: one thread per output. Backward: one
 // thread per input element gathering over the windows that cover it, so overlapping windows
-// (AlexNet's 3x3 stride 2) need no atomics and the sums have a fixed order.
+// (AlexNet's 3x3 stride 2) need no atomics and the sums have a fixed order; max pooling whose
+// windows tile the input (LeNet's) runs one thread per window instead.
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -57,9 +58,20 @@ __global__ void max_pool_forward_kernel(Pool2dGeometry g, Index count, const flo
   }
 }
 
+// Whether the windows tile the input exactly (stride = window, out * stride = in: LeNet's 2x2
+// stride 2 on even sizes): each input element then lies in exactly one window.
+bool windows_tile_input(const Pool2dGeometry& g) {
+  return g.stride_h == g.win_h && g.stride_w == g.win_w && g.out_h * g.stride_h == g.h &&
+         g.out_w * g.stride_w == g.w;
+}
+
 // dout, argmax: [n, c, out_h, out_w] -> din: [n, c, h, w] (through a fused activation's backward
-// pass when fused.z is set); grid-stride over inputs.
-template <typename Index>
+// pass when fused.z is set). Generic: grid-stride over the `count` inputs, each summing dout over
+// the windows that cover it and pick it. WindowsTile (only when windows_tile_input(g)): grid-stride
+// over the `count` windows, one thread per window (a quarter of the threads for 2x2, no search
+// for covering windows) writing its window's inputs: dout at the argmax, 0 elsewhere, as the same
+// 0 + dout sum, so both give the same bits.
+template <typename Index, bool WindowsTile>
 __global__ void max_pool_backward_kernel(Pool2dGeometry g, Index count,
                                          const float* __restrict__ dout,
                                          const std::int32_t* __restrict__ argmax,
@@ -67,20 +79,36 @@ __global__ void max_pool_backward_kernel(Pool2dGeometry g, Index count,
                                          FusedActivationGrad<float> fused) {
   const Index stride = Index(gridDim.x) * blockDim.x;
   for (Index index = Index(blockIdx.x) * blockDim.x + threadIdx.x; index < count; index += stride) {
-    const int x = int(index % g.w);
-    const int y = int((index / g.w) % g.h);
-    const Index plane = index / (Index(g.w) * g.h);
-    const Index out_plane = plane * g.out_h * g.out_w;
-    const int here = y * g.w + x;
-    const CoveringRange rows = covering_windows(y, g.win_h, g.stride_h, g.out_h);
-    const CoveringRange cols = covering_windows(x, g.win_w, g.stride_w, g.out_w);
-    float sum = 0.0f;
-    for (int oy = rows.first; oy <= rows.last; ++oy)
-      for (int ox = cols.first; ox <= cols.last; ++ox) {
-        const Index at = out_plane + Index(oy) * g.out_w + ox;
-        if (argmax[at] == here) sum += dout[at];
-      }
-    din[index] = detail::fused_grad(fused, index, sum);
+    if constexpr (WindowsTile) {
+      const int ox = int(index % g.out_w);
+      const int oy = int((index / g.out_w) % g.out_h);
+      const Index plane_begin = index / (Index(g.out_w) * g.out_h) * (Index(g.h) * g.w);
+      const int winner = argmax[index];
+      const float gradient = dout[index];
+      for (int i = 0; i < g.win_h; ++i)
+        for (int j = 0; j < g.win_w; ++j) {
+          const int here = (oy * g.stride_h + i) * g.w + ox * g.stride_w + j;
+          float sum = 0.0f;
+          if (here == winner) sum += gradient;
+          const Index at = plane_begin + here;
+          din[at] = detail::fused_grad(fused, at, sum);
+        }
+    } else {
+      const int x = int(index % g.w);
+      const int y = int((index / g.w) % g.h);
+      const Index plane = index / (Index(g.w) * g.h);
+      const Index out_plane = plane * g.out_h * g.out_w;
+      const int here = y * g.w + x;
+      const CoveringRange rows = covering_windows(y, g.win_h, g.stride_h, g.out_h);
+      const CoveringRange cols = covering_windows(x, g.win_w, g.stride_w, g.out_w);
+      float sum = 0.0f;
+      for (int oy = rows.first; oy <= rows.last; ++oy)
+        for (int ox = cols.first; ox <= cols.last; ++ox) {
+          const Index at = out_plane + Index(oy) * g.out_w + ox;
+          if (argmax[at] == here) sum += dout[at];
+        }
+      din[index] = detail::fused_grad(fused, index, sum);
+    }
   }
 }
 
@@ -153,9 +181,17 @@ void max_pool_backward(const Pool2dGeometry& g, const float* dout, const std::in
                        float* din, const FusedActivationGrad<float>& fused, cudaStream_t stream) {
   const std::size_t count = g.in_size();
   if (count == 0) return;
-  launch_indexed(g, count, [&](auto n) {
-    max_pool_backward_kernel<<<detail::elementwise_blocks(count), detail::kElementwiseThreads, 0,
-                               stream>>>(g, n, dout, argmax, din, fused);
+  // Tiling windows: one thread per window, else one per input.
+  const bool windows_tile = windows_tile_input(g);
+  const std::size_t threads = windows_tile ? g.out_size() : count;
+  launch_indexed(g, threads, [&](auto n) {
+    const unsigned blocks = detail::elementwise_blocks(threads);
+    if (windows_tile)
+      max_pool_backward_kernel<decltype(n), true>
+          <<<blocks, detail::kElementwiseThreads, 0, stream>>>(g, n, dout, argmax, din, fused);
+    else
+      max_pool_backward_kernel<decltype(n), false>
+          <<<blocks, detail::kElementwiseThreads, 0, stream>>>(g, n, dout, argmax, din, fused);
   });
   CNNRT_LAUNCH_CHECK(max_pool_backward_kernel);
 }
