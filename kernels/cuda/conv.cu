@@ -17,6 +17,7 @@ namespace {
 // Filters computed per forward block: each input patch loaded into shared memory is reused by
 // this many filters, each thread keeps this many accumulators.
 constexpr int kFiltersPerBlock = 8;
+static_assert(kFiltersPerBlock % 4 == 0, "the forward kernel reads a tap's filters as float4s");
 constexpr int kMaxForwardTile = 16;
 constexpr std::size_t kSharedBytesLimit = 48 * 1024;  // the default per-block limit
 constexpr int kReduceThreads = 256;                   // power of two (tree reduction)
@@ -36,10 +37,15 @@ int balanced_tile_side(int extent, int limit) {
 
 // Shared floats one forward block needs: the input patch behind its output tile, plus
 // kFiltersPerBlock filters' weights for one channel.
+// The forward kernel's patch floats, rounded up so the filters after them start 16-byte aligned.
+__host__ __device__ inline std::size_t forward_patch_floats(std::size_t patch) {
+  return (patch + 3) / 4 * 4;
+}
+
 std::size_t forward_shared_floats(const Conv2dGeometry& g, ForwardTile tile) {
   const std::size_t patch_h = std::size_t(tile.h - 1) * g.stride_h + g.kh;
   const std::size_t patch_w = std::size_t(tile.w - 1) * g.stride_w + g.kw;
-  return patch_h * patch_w + std::size_t(kFiltersPerBlock) * g.kh * g.kw;
+  return forward_patch_floats(patch_h * patch_w) + std::size_t(kFiltersPerBlock) * g.kh * g.kw;
 }
 
 // in: [n, c, h, w], weight: [k, c, kh, kw], bias: [k] or nullptr -> out (z), fused.activated
@@ -52,13 +58,14 @@ __global__ void conv2d_forward_kernel(Conv2dGeometry g, const float* __restrict_
                                       const float* __restrict__ weight,
                                       const float* __restrict__ bias, float* __restrict__ out,
                                       FusedActivation<float> fused) {
-  extern __shared__ float shared[];
+  extern __shared__ __align__(16) float shared[];  // the filters are read as float4
   const int tile_w = blockDim.x, tile_h = blockDim.y;
   const int patch_h = (tile_h - 1) * g.stride_h + g.kh;
   const int patch_w = (tile_w - 1) * g.stride_w + g.kw;
   const int filter_size = g.kh * g.kw;
   float* patch = shared;
-  float* filters = shared + patch_h * patch_w;
+  // [kh * kw][kFiltersPerBlock]: a tap's filters side by side, read as float4 broadcasts.
+  float* filters = shared + forward_patch_floats(std::size_t(patch_h) * patch_w);
 
   const int filter_groups = (g.k + kFiltersPerBlock - 1) / kFiltersPerBlock;
   const int sample = blockIdx.x / filter_groups;
@@ -79,18 +86,25 @@ __global__ void conv2d_forward_kernel(Conv2dGeometry g, const float* __restrict_
       patch[t] = (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) ? plane[iy * g.w + ix] : 0.0f;
     }
     for (int t = thread; t < kFiltersPerBlock * filter_size; t += threads) {
-      const int k = k0 + t / filter_size;
-      filters[t] =
-          k < g.k ? weight[(std::size_t(k) * g.c + c) * filter_size + t % filter_size] : 0.0f;
+      const int f = t / filter_size, tap = t % filter_size, k = k0 + f;
+      filters[tap * kFiltersPerBlock + f] =
+          k < g.k ? weight[(std::size_t(k) * g.c + c) * filter_size + tap] : 0.0f;
     }
     __syncthreads();
     for (int i = 0; i < g.kh; ++i) {
       const float* patch_row = patch + (ty * g.stride_h + i) * patch_w + tx * g.stride_w;
       for (int j = 0; j < g.kw; ++j) {
         const float value = patch_row[j];
+        const float4* tap =
+            reinterpret_cast<const float4*>(filters + (i * g.kw + j) * kFiltersPerBlock);
 #pragma unroll
-        for (int f = 0; f < kFiltersPerBlock; ++f)
-          acc[f] += value * filters[f * filter_size + i * g.kw + j];
+        for (int q = 0; q < kFiltersPerBlock / 4; ++q) {
+          const float4 w4 = tap[q];
+          acc[4 * q + 0] += value * w4.x;
+          acc[4 * q + 1] += value * w4.y;
+          acc[4 * q + 2] += value * w4.z;
+          acc[4 * q + 3] += value * w4.w;
+        }
       }
     }
     __syncthreads();  // the next channel overwrites the patch
@@ -322,31 +336,32 @@ std::size_t weights_grad_partial_rows_bound(const Conv2dGeometry& g) {
 
 // Stages one sample for a weight-gradient block: in_s [c, patch_h, pitch] gets the zero-padded
 // input rows that output rows oy0 .. oy0 + rows - 1 read (patch (r, col) = input (oy0 * stride_h
-// - pad_top + r, col - pad_left)), dout_s [k, rows_per_slice, out_w] those rows of dout. One warp
-// per staged row: no per-element division.
+// - pad_top + r, col - pad_left)), dout_s [k, rows_per_slice, out_w] those rows of dout.
 __device__ void stage_weights_grad_sample(const Conv2dGeometry& g, const WeightsGradPlan& p,
                                           const float* __restrict__ in,
                                           const float* __restrict__ dout, int sample, int oy0,
                                           int rows, float* in_s, float* dout_s) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
   const int y0 = oy0 * g.stride_h - g.pad_top;
   const int slice_plane = p.rows_per_slice * g.out_w;
   const float* in_sample = in + std::size_t(sample) * g.c * g.h * g.w;
-  for (int row = warp; row < g.c * p.patch_h; row += warps) {
-    const int c = row / p.patch_h, y = y0 + row % p.patch_h;
-    const bool row_inside = y >= 0 && y < g.h;
-    const float* in_row = in_sample + (std::size_t(c) * g.h + (row_inside ? y : 0)) * g.w;
-    for (int col = lane; col < p.patch_w; col += 32) {
-      const int x = col - g.pad_left;
-      in_s[row * p.pitch + col] = (row_inside && x >= 0 && x < g.w) ? in_row[x] : 0.0f;
-    }
+  // Flat over the staged elements, unrolled: a thread has several loads in flight at once (a
+  // loop of load-then-store waits out one global latency per element).
+  const int in_elements = g.c * p.patch_h * p.patch_w;
+#pragma unroll 4
+  for (int e = threadIdx.x; e < in_elements; e += blockDim.x) {
+    const int row = e / p.patch_w, col = e % p.patch_w;
+    const int c = row / p.patch_h, y = y0 + row % p.patch_h, x = col - g.pad_left;
+    in_s[row * p.pitch + col] = (y >= 0 && y < g.h && x >= 0 && x < g.w)
+                                    ? in_sample[(std::size_t(c) * g.h + y) * g.w + x]
+                                    : 0.0f;
   }
-  for (int row = warp; row < g.k * rows; row += warps) {
-    const int k = row / rows, oy = oy0 + row % rows;
-    const float* dout_row =
-        dout + ((std::size_t(sample) * g.k + k) * g.out_h + oy) * std::size_t(g.out_w);
-    for (int ox = lane; ox < g.out_w; ox += 32)
-      dout_s[k * slice_plane + (row % rows) * g.out_w + ox] = dout_row[ox];
+  // Each filter's rows oy0 .. oy0 + rows - 1 are contiguous in dout.
+  const int filter_elements = rows * g.out_w;
+  const float* dout_rows = dout + (std::size_t(sample) * g.k * g.out_h + oy0) * g.out_w;
+#pragma unroll 4
+  for (int e = threadIdx.x; e < g.k * filter_elements; e += blockDim.x) {
+    const int k = e / filter_elements, q = e % filter_elements;
+    dout_s[k * slice_plane + q] = dout_rows[std::size_t(k) * g.out_h * g.out_w + q];
   }
 }
 
