@@ -542,9 +542,12 @@ __global__ void conv2d_backward_weights_reduce_kernel(Conv2dGeometry g,
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int item = blockIdx.x * 32 + tx;
   float sum = 0.0f;
-  if (item < items)
+  if (item < items) {
+    // Unrolled so several loads are in flight before the (ordered) adds wait on them.
+#pragma unroll 8
     for (int row = ty; row < partial_rows; row += kReduceGroupRows)
       sum += partials[std::size_t(row) * items + item];
+  }
   row_sums[ty][tx] = sum;
   __syncthreads();
   if (ty != 0 || item >= items) return;
