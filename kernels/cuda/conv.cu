@@ -54,15 +54,18 @@ std::size_t forward_shared_floats(const Conv2dGeometry& g, ForwardTile tile) {
 // (tile_w, tile_h). Per channel the block stages the input patch its tile reads (zeros outside the
 // input) and the weights of its filters in shared memory, then each thread accumulates its output
 // pixel for kFiltersPerBlock filters.
+template <int kKernel>
 __global__ void conv2d_forward_kernel(Conv2dGeometry g, const float* __restrict__ in,
                                       const float* __restrict__ weight,
                                       const float* __restrict__ bias, float* __restrict__ out,
                                       FusedActivation<float> fused) {
   extern __shared__ __align__(16) float shared[];  // the filters are read as float4
   const int tile_w = blockDim.x, tile_h = blockDim.y;
-  const int patch_h = (tile_h - 1) * g.stride_h + g.kh;
-  const int patch_w = (tile_w - 1) * g.stride_w + g.kw;
-  const int filter_size = g.kh * g.kw;
+  // kKernel > 0: the kernel is kKernel x kKernel, known here, so the tap loops unroll.
+  const int kh = kKernel > 0 ? kKernel : g.kh, kw = kKernel > 0 ? kKernel : g.kw;
+  const int patch_h = (tile_h - 1) * g.stride_h + kh;
+  const int patch_w = (tile_w - 1) * g.stride_w + kw;
+  const int filter_size = kh * kw;
   float* patch = shared;
   // [kh * kw][kFiltersPerBlock]: a tap's filters side by side, read as float4 broadcasts.
   float* filters = shared + forward_patch_floats(std::size_t(patch_h) * patch_w);
@@ -91,12 +94,14 @@ __global__ void conv2d_forward_kernel(Conv2dGeometry g, const float* __restrict_
           k < g.k ? weight[(std::size_t(k) * g.c + c) * filter_size + tap] : 0.0f;
     }
     __syncthreads();
-    for (int i = 0; i < g.kh; ++i) {
+#pragma unroll
+    for (int i = 0; i < kh; ++i) {
       const float* patch_row = patch + (ty * g.stride_h + i) * patch_w + tx * g.stride_w;
-      for (int j = 0; j < g.kw; ++j) {
+#pragma unroll
+      for (int j = 0; j < kw; ++j) {
         const float value = patch_row[j];
         const float4* tap =
-            reinterpret_cast<const float4*>(filters + (i * g.kw + j) * kFiltersPerBlock);
+            reinterpret_cast<const float4*>(filters + (i * kw + j) * kFiltersPerBlock);
 #pragma unroll
         for (int q = 0; q < kFiltersPerBlock / 4; ++q) {
           const float4 w4 = tap[q];
@@ -624,13 +629,15 @@ DataGradTiledPlan plan_data_grad_tiled(const Conv2dGeometry& g) {
 // din (y, x) reads padded (y + kh - 1 - i, x + kw - 1 - j) at tap (i, j). Each thread sums the
 // pixels (y, x) and (y + 1, x) of every channel in the group, in the order k, i, j like the
 // other kernels.
-template <int kChannels>
+template <int kChannels, int kKernel>
 __global__ void conv2d_backward_data_tiled_kernel(Conv2dGeometry g, const float* __restrict__ dout,
                                                   const float* __restrict__ weight,
                                                   float* __restrict__ din, DataGradTiledPlan p) {
   static_assert(kChannels % 4 == 0, "weights are read as float4");
   extern __shared__ float4 shared4[];
-  const int taps = g.kh * g.kw;
+  // kKernel > 0: the kernel is kKernel x kKernel, known here, so the tap loops unroll.
+  const int kh = kKernel > 0 ? kKernel : g.kh, kw = kKernel > 0 ? kKernel : g.kw;
+  const int taps = kh * kw;
   const int weight_floats = g.k * taps * kChannels;
   const int padded_plane = p.rows * p.pitch;
   float* weight_s = reinterpret_cast<float*>(shared4);  // [k, kh, kw, kChannels]
@@ -673,16 +680,17 @@ __global__ void conv2d_backward_data_tiled_kernel(Conv2dGeometry g, const float*
 #pragma unroll
     for (int c = 0; c < kChannels; ++c) upper[c] = lower[c] = 0.0f;
     for (int k = 0; k < g.k; ++k) {
-      const float* dout_corner =
-          dout_s + k * padded_plane + (y + g.kh - 1) * p.pitch + x + g.kw - 1;
+      const float* dout_corner = dout_s + k * padded_plane + (y + kh - 1) * p.pitch + x + kw - 1;
       const float4* filter = weight_s4 + k * taps * (kChannels / 4);
-      for (int i = 0; i < g.kh; ++i) {
+#pragma unroll
+      for (int i = 0; i < kh; ++i) {
         const float* dout_row = dout_corner - i * p.pitch;
-        for (int j = 0; j < g.kw; ++j) {
+#pragma unroll
+        for (int j = 0; j < kw; ++j) {
           const float d_upper = dout_row[-j], d_lower = dout_row[p.pitch - j];
 #pragma unroll
           for (int q = 0; q < kChannels / 4; ++q) {
-            const float4 w4 = filter[(i * g.kw + j) * (kChannels / 4) + q];
+            const float4 w4 = filter[(i * kw + j) * (kChannels / 4) + q];
             upper[4 * q] += d_upper * w4.x;
             upper[4 * q + 1] += d_upper * w4.y;
             upper[4 * q + 2] += d_upper * w4.z;
@@ -824,8 +832,15 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weigh
                   unsigned((g.out_h + tile.h - 1) / tile.h),
                   unsigned((g.out_w + tile.w - 1) / tile.w)};
   const dim3 block{unsigned(tile.w), unsigned(tile.h)};
-  conv2d_forward_kernel<<<grid, block, shared_bytes, stream>>>(g, in, weight, bias, out, fused);
-  CNNRT_LAUNCH_CHECK(conv2d_forward_kernel);
+  if (g.kh == 5 && g.kw == 5) {  // LeNet's kernels
+    conv2d_forward_kernel<5>
+        <<<grid, block, shared_bytes, stream>>>(g, in, weight, bias, out, fused);
+    CNNRT_LAUNCH_CHECK(conv2d_forward_kernel<5>);
+  } else {
+    conv2d_forward_kernel<0>
+        <<<grid, block, shared_bytes, stream>>>(g, in, weight, bias, out, fused);
+    CNNRT_LAUNCH_CHECK(conv2d_forward_kernel<0>);
+  }
 }
 
 void conv2d_backward_data(const Conv2dGeometry& g, const float* dout, const float* weight,
@@ -835,17 +850,19 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dout, const floa
   const DataGradTiledPlan tiled = plan_data_grad_tiled(g);
   if (tiled.usable) {
     const dim3 grid{unsigned(g.n), unsigned(tiled.channel_groups)};
-    if (tiled.channels_per_thread == 4) {
-      conv2d_backward_data_tiled_kernel<4>
-          <<<grid, unsigned(tiled.threads), tiled.shared_bytes, stream>>>(g, dout, weight, din,
-                                                                          tiled);
-      CNNRT_LAUNCH_CHECK(conv2d_backward_data_tiled_kernel<4>);
-    } else {
-      conv2d_backward_data_tiled_kernel<8>
-          <<<grid, unsigned(tiled.threads), tiled.shared_bytes, stream>>>(g, dout, weight, din,
-                                                                          tiled);
-      CNNRT_LAUNCH_CHECK(conv2d_backward_data_tiled_kernel<8>);
-    }
+    // LeNet's 5x5 kernels get the unrolled instantiations.
+    const bool five = g.kh == 5 && g.kw == 5;
+    const auto launch = [&](auto kernel) {
+      kernel<<<grid, unsigned(tiled.threads), tiled.shared_bytes, stream>>>(g, dout, weight, din,
+                                                                            tiled);
+      CNNRT_LAUNCH_CHECK(conv2d_backward_data_tiled_kernel);
+    };
+    if (tiled.channels_per_thread == 4)
+      launch(five ? conv2d_backward_data_tiled_kernel<4, 5>
+                  : conv2d_backward_data_tiled_kernel<4, 0>);
+    else
+      launch(five ? conv2d_backward_data_tiled_kernel<8, 5>
+                  : conv2d_backward_data_tiled_kernel<8, 0>);
     return;
   }
   const DataGradPlan plan = plan_data_grad(g);
