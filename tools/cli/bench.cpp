@@ -29,9 +29,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--repeats", args->repeats, "Timed repeats (the median is reported)")
       ->check(positive_number())
       ->capture_default_str();
-  cmd->add_option("--gemm", args->gemm, "Dense layers on CUDA: tiled, cublas or tf32")
-      ->check(CLI::IsMember({"tiled", "cublas", "tf32"}))
-      ->capture_default_str();
+  add_gemm_option(cmd, args->gemm);
   cmd->add_option("--threads", args->threads, "CPU backend threads (0: all cores)");
   cmd->add_flag("--no-graphs", args->no_graphs, "Do not time a graph-replayed step");
   cmd->add_flag("--no-fuse", args->no_fuse,

@@ -30,6 +30,15 @@ CLI::Validator non_negative_number() {
   return number_check(true);
 }
 
+CLI::Option* add_gemm_option(CLI::App* cmd, std::string& gemm) {
+  return cmd
+      ->add_option("--gemm", gemm,
+                   "Dense layers on CUDA: tiled (hand-written, FP32), cublas, or tf32 "
+                   "(hand-written on tensor cores, operands rounded to TF32)")
+      ->check(parsed_by(parse_gemm_backend, "GEMM"))
+      ->capture_default_str();
+}
+
 CLI::Option* add_model_option(CLI::App* cmd, std::string& model, const std::string& help) {
   return cmd->add_option("--model", model, help)->capture_default_str();
 }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cnnrt/dataset.hpp"
+#include "cnnrt/error.hpp"
 #include "cnnrt/model.hpp"
 
 namespace cnnrt::cli {
@@ -13,6 +14,22 @@ namespace cnnrt::cli {
 // message is a range up to DBL_MAX: "--batch: must be positive, got 0".
 CLI::Validator positive_number();
 CLI::Validator non_negative_number();
+
+// CLI11 checks from the library's parsers, so that a bad value is a usage error (exit 2) found
+// before any data is loaded, with the parser's own message.
+template <typename Parse>
+CLI::Validator parsed_by(Parse parse, const std::string& name) {
+  return CLI::Validator(
+      [parse](std::string& text) {
+        try {
+          parse(text);
+          return std::string();
+        } catch (const Error& e) {
+          return std::string(e.what());
+        }
+      },
+      name);
+}
 
 // --model: a preset name or a JSON model file.
 CLI::Option* add_model_option(
@@ -25,6 +42,8 @@ CLI::Option* add_data_option(CLI::App* cmd, std::string& data,
 CLI::Option* add_device_option(CLI::App* cmd, std::string& device);
 // --test-limit: the first N test images only (0: all).
 CLI::Option* add_test_limit_option(CLI::App* cmd, int& test_limit);
+// --gemm: the dense layers' GEMM on CUDA, checked by parse_gemm_backend.
+CLI::Option* add_gemm_option(CLI::App* cmd, std::string& gemm);
 // --weights: a checkpoint or weights file to load (required).
 CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights);
 

@@ -56,11 +56,7 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
                   "to amortise and learns more per epoch with more steps)")
       ->check(positive_number());
   add_test_limit_option(cmd, a.test_limit);
-  cmd->add_option("--gemm", a.gemm,
-                  "Dense layers on CUDA: tiled (hand-written, FP32), cublas, or tf32 "
-                  "(hand-written on tensor cores, operands rounded to TF32)")
-      ->check(CLI::IsMember({"tiled", "cublas", "tf32"}))
-      ->capture_default_str();
+  add_gemm_option(cmd, a.gemm);
   cmd->add_option("--threads", a.threads,
                   "CPU backend threads (0: all cores); results are bit-identical for one count, "
                   "not across counts")
@@ -69,22 +65,6 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
   cmd->add_flag("--no-fuse", a.no_fuse,
                 "Run activations as layers of their own, not inside the convolution, dense and "
                 "pooling kernels next to them (the same results, more kernels)");
-}
-
-// CLI11 checks from the library's parsers, so that a bad value is a usage error (exit 2) found
-// before any data is loaded, with the parser's own message.
-template <typename Parse>
-CLI::Validator parsed_by(Parse parse, const std::string& name) {
-  return CLI::Validator(
-      [parse](std::string& text) {
-        try {
-          parse(text);
-          return std::string();
-        } catch (const Error& e) {
-          return std::string(e.what());
-        }
-      },
-      name);
 }
 
 // SIGINT and SIGTERM during `train`: the first asks the training loop to stop after the step in
