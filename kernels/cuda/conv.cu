@@ -258,10 +258,6 @@ std::size_t weights_grad_shared_floats(const Conv2dGeometry& g, int rows, int pi
   return std::size_t(g.c) * patch_h * pitch + std::size_t(g.k) * rows * g.out_w + std::size_t(acc);
 }
 
-// Sums one blocked task keeps per filter: kw weights and the bias.
-template <int KW>
-constexpr int kBlockedSumsPerFilter = KW + 1;
-
 // The register-blocked plan, when the geometry has one (stride_w 1, kw 3 or 5, at most
 // kStagedMaxThreads tasks, shared memory within the limit): one chunk holding every item, slices
 // of output rows up to about kTargetBlockedBlocks blocks, and the slice's rows split between
@@ -284,8 +280,7 @@ bool plan_blocked_weights_grad(const Conv2dGeometry& g, WeightsGradPlan& p) {
   b.row_parts = ceil_div_int(b.rows_per_slice, b.rows_per_part);
   b.threads = ceil_div_int(tasks * b.row_parts, 32) * 32;
   b.patch_h = (b.rows_per_slice - 1) * g.stride_h + g.kh;
-  const int sums_per_task =
-      kBlockedFilters * (g.kw == 3 ? kBlockedSumsPerFilter<3> : kBlockedSumsPerFilter<5>);
+  const int sums_per_task = kBlockedFilters * (g.kw + 1);  // per filter: kw weights, the bias
   // The staged rows, plus the sums of every row part but the first (which keeps its own).
   b.shared_bytes =
       (std::size_t(g.c) * b.patch_h * b.pitch + std::size_t(g.k) * b.rows_per_slice * g.out_w +
@@ -451,7 +446,7 @@ __global__ void conv2d_backward_weights_blocked_kernel(Conv2dGeometry g,
                                                        const float* __restrict__ dout,
                                                        float* __restrict__ partials,
                                                        WeightsGradPlan p) {
-  constexpr int kSums = kBlockedFilters * kBlockedSumsPerFilter<KW>;  // [filter][KW weights, bias]
+  constexpr int kSums = kBlockedFilters * (KW + 1);  // [filter][KW weights, bias]
   extern __shared__ float shared[];
   const int patch = p.patch_h * p.pitch;
   const int slice_plane = p.rows_per_slice * g.out_w;
@@ -832,15 +827,10 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weigh
                   unsigned((g.out_h + tile.h - 1) / tile.h),
                   unsigned((g.out_w + tile.w - 1) / tile.w)};
   const dim3 block{unsigned(tile.w), unsigned(tile.h)};
-  if (g.kh == 5 && g.kw == 5) {  // LeNet's kernels
-    conv2d_forward_kernel<5>
-        <<<grid, block, shared_bytes, stream>>>(g, in, weight, bias, out, fused);
-    CNNRT_LAUNCH_CHECK(conv2d_forward_kernel<5>);
-  } else {
-    conv2d_forward_kernel<0>
-        <<<grid, block, shared_bytes, stream>>>(g, in, weight, bias, out, fused);
-    CNNRT_LAUNCH_CHECK(conv2d_forward_kernel<0>);
-  }
+  // LeNet's 5x5 kernels get the unrolled instantiation.
+  const auto kernel = g.kh == 5 && g.kw == 5 ? conv2d_forward_kernel<5> : conv2d_forward_kernel<0>;
+  kernel<<<grid, block, shared_bytes, stream>>>(g, in, weight, bias, out, fused);
+  CNNRT_LAUNCH_CHECK(conv2d_forward_kernel);
 }
 
 void conv2d_backward_data(const Conv2dGeometry& g, const float* dout, const float* weight,
@@ -898,21 +888,12 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const float* in, const flo
           g.n, g.c, g.h, g.w, g.k, g.kh, g.kw, conv2d_backward_weights_workspace_bytes(g)));
     float* partials = static_cast<float*>(workspace);
     const dim3 grid{unsigned(plan.groups), unsigned(plan.chunks), unsigned(plan.slices)};
-    if (plan.blocked && g.kw == 3) {
-      conv2d_backward_weights_blocked_kernel<3>
-          <<<grid, unsigned(plan.threads), plan.shared_bytes, stream>>>(g, in, dout, partials,
-                                                                        plan);
-      CNNRT_LAUNCH_CHECK(conv2d_backward_weights_blocked_kernel<3>);
-    } else if (plan.blocked) {
-      conv2d_backward_weights_blocked_kernel<5>
-          <<<grid, unsigned(plan.threads), plan.shared_bytes, stream>>>(g, in, dout, partials,
-                                                                        plan);
-      CNNRT_LAUNCH_CHECK(conv2d_backward_weights_blocked_kernel<5>);
-    } else {
-      conv2d_backward_weights_partials_kernel<<<grid, unsigned(plan.threads), plan.shared_bytes,
-                                                stream>>>(g, in, dout, partials, plan);
-      CNNRT_LAUNCH_CHECK(conv2d_backward_weights_partials_kernel);
-    }
+    const auto partials_kernel = !plan.blocked ? conv2d_backward_weights_partials_kernel
+                                 : g.kw == 3   ? conv2d_backward_weights_blocked_kernel<3>
+                                               : conv2d_backward_weights_blocked_kernel<5>;
+    partials_kernel<<<grid, unsigned(plan.threads), plan.shared_bytes, stream>>>(g, in, dout,
+                                                                                 partials, plan);
+    CNNRT_LAUNCH_CHECK(conv2d_backward_weights_partials_kernel);
     const dim3 reduce_block{32, unsigned(kReduceGroupRows)};
     conv2d_backward_weights_reduce_kernel<<<unsigned(ceil_div_int(plan.items, 32)), reduce_block, 0,
                                             stream>>>(g, partials, plan.items,
