@@ -79,7 +79,7 @@ BenchReport benchmark_model(const Network& network, const CompileOptions& option
   report.device = to_string(options.device);
   report.batch = n;
   report.repeats = repeats;
-  report.fused_activations = exec.fusion();
+  report.fused_activations = options.fuse_activations;
   report.overlapped_weight_gradients = options.overlap_weight_gradients;
   report.arena_bytes = exec.arena_bytes();
   report.dataset_bytes = kFashionMnistBytes;

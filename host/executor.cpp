@@ -239,7 +239,6 @@ Executor<T>::Executor(const Network& network, int batch, std::unique_ptr<Backend
 
 template <typename T>
 void Executor<T>::set_fusion(bool on) {
-  fusion_ = on;
   for (std::size_t i = 0; i < plans_.size(); ++i) {
     LayerPlan& plan = plans_[i];
     plan.forward_fused = plan.backward_fused = false;

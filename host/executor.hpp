@@ -50,7 +50,6 @@ class Executor {
   // Runs each activation layer inside its neighbours where it can (on by default; the same bits
   // either way). Off is for per-op benchmarking and tests. Not to be changed during a capture.
   void set_fusion(bool on);
-  bool fusion() const { return fusion_; }
   // Runs each layer's weight gradient beside the rest of the backward pass (Backend side work;
   // on by default, the same bits either way); backward() waits for it before returning. Off is
   // for timing layers one by one.
@@ -110,7 +109,6 @@ class Executor {
   std::vector<LayerPlan> plans_;
   std::vector<ParameterInfo> parameters_;
   std::int64_t parameter_count_ = 0;
-  bool fusion_ = false;
   bool overlap_ = true;
   std::size_t arena_bytes_ = 0;
   std::size_t workspace_bytes_ = 0;
