@@ -74,8 +74,8 @@ class CpuBackend final : public Backend<T> {
       Conv2dGeometry part = g;
       part.n = count;
       const std::size_t o = std::size_t(first) * chw_out(g);
-      cpu::conv2d_forward(part, in + std::size_t(first) * chw_in(g), weight, bias, out + o);
-      activate_slice(fused, o, part.out_size(), out);
+      cpu::conv2d_forward(part, in + std::size_t(first) * chw_in(g), weight, bias, out + o,
+                          forward_slice(fused, o));
     });
   }
   void conv2d_backward_data(const Conv2dGeometry& g, const T* dout, const T* weight,
@@ -97,7 +97,8 @@ class CpuBackend final : public Backend<T> {
       part.n = count;
       T* mine = partials + std::size_t(slice_index(g.n, first)) * (wsize + bsize);
       cpu::conv2d_backward_weights(part, in + std::size_t(first) * chw_in(g),
-                                   dout + std::size_t(first) * chw_out(g), mine, mine + wsize);
+                                   dout + std::size_t(first) * chw_out(g), mine, mine + wsize,
+                                   nullptr);
     });
     sum_partials(partials, slices, wsize, bsize, dweight, dbias);
   }
@@ -126,8 +127,7 @@ class CpuBackend final : public Backend<T> {
       part.n = count;
       const std::size_t o = std::size_t(first) * pool_out(g);
       const std::size_t i = std::size_t(first) * pool_in(g);
-      cpu::max_pool_backward(part, dout + o, argmax + o, din + i);
-      activation_grad_slice(fused, i, part.in_size(), din);
+      cpu::max_pool_backward(part, dout + o, argmax + o, din + i, backward_slice(fused, i));
     });
   }
   void avg_pool_forward(const Pool2dGeometry& g, const T* in, T* out) override {
@@ -135,8 +135,7 @@ class CpuBackend final : public Backend<T> {
   }
   void avg_pool_backward(const Pool2dGeometry& g, const T* dout, T* din,
                          const FusedActivationGrad<T>& fused) override {
-    cpu::avg_pool_backward(g, dout, din);
-    activation_grad_slice(fused, 0, g.in_size(), din);
+    cpu::avg_pool_backward(g, dout, din, fused);
   }
 
   void dense_forward(const DenseGeometry& g, const T* in, const T* weight, const T* bias, T* out,
@@ -144,8 +143,8 @@ class CpuBackend final : public Backend<T> {
     for_batch_slices(g.n, [&](int first, int count) {
       const std::size_t o = std::size_t(first) * g.out_features;
       cpu::dense_forward(DenseGeometry{count, g.in_features, g.out_features},
-                         in + std::size_t(first) * g.in_features, weight, bias, out + o);
-      activate_slice(fused, o, std::size_t(count) * g.out_features, out);
+                         in + std::size_t(first) * g.in_features, weight, bias, out + o,
+                         forward_slice(fused, o));
     });
   }
   void dense_backward_data(const DenseGeometry& g, const T* dout, const T* weight, T* din,
@@ -153,8 +152,8 @@ class CpuBackend final : public Backend<T> {
     for_batch_slices(g.n, [&](int first, int count) {
       const std::size_t i = std::size_t(first) * g.in_features;
       cpu::dense_backward_data(DenseGeometry{count, g.in_features, g.out_features},
-                               dout + std::size_t(first) * g.out_features, weight, din + i);
-      activation_grad_slice(fused, i, std::size_t(count) * g.in_features, din);
+                               dout + std::size_t(first) * g.out_features, weight, din + i,
+                               backward_slice(fused, i));
     });
   }
   void dense_backward_weights(const DenseGeometry& g, const T* in, const T* dout, T* dweight,
@@ -204,20 +203,16 @@ class CpuBackend final : public Backend<T> {
   mutable WorkerPool pool_{threads_};
   std::array<Clock::time_point, 64> marks_{};
 
-  // A fused activation on elements [first, first + count) of an op's output `z` (forward) or of
-  // its din `da` (backward, in place), while that slice is still in cache: the reference
-  // activation kernels, so fused and unfused give the same bits.
-  static void activate_slice(const FusedActivation<T>& fused, std::size_t first, std::size_t count,
-                             const T* z) {
-    if (fused.activated == nullptr) return;
-    cpu::activation_forward(fused.kind, fused.leaky_slope, count, z + first,
-                            fused.activated + first);
+  // The fused activation of a batch slice whose output (forward) or din (backward) starts at
+  // element `first` of the whole batch's; nullptr stays nullptr (nothing fused).
+  static FusedActivation<T> forward_slice(FusedActivation<T> fused, std::size_t first) {
+    if (fused.activated != nullptr) fused.activated += first;
+    return fused;
   }
-  static void activation_grad_slice(const FusedActivationGrad<T>& fused, std::size_t first,
-                                    std::size_t count, T* da) {
-    if (fused.z == nullptr) return;
-    cpu::activation_backward(fused.kind, fused.leaky_slope, count, fused.z + first, fused.a + first,
-                             da + first, da + first);
+  static FusedActivationGrad<T> backward_slice(FusedActivationGrad<T> fused, std::size_t first) {
+    if (fused.z != nullptr) fused.z += first;
+    if (fused.a != nullptr) fused.a += first;
+    return fused;
   }
 
   static std::size_t chw_in(const Conv2dGeometry& g) { return std::size_t(g.c) * g.h * g.w; }

@@ -33,7 +33,7 @@ GrayImage apply_filter(const GrayImage& image, const std::vector<float>& kernel,
   response.pixels.resize(g.out_size());
   if (device == Device::cpu) {
     cpu::conv2d_forward<float>(g, image.pixels.data(), kernel.data(), nullptr,
-                               response.pixels.data());
+                               response.pixels.data(), {});
     return response;
   }
   if (!cuda_available()) {

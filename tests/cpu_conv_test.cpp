@@ -1,5 +1,5 @@
-// CPU reference convolution: the lecture's worked example, hand-computed strided/padded cases and
-// finite-difference checks of every backward (SPEC.md section 1).
+// CPU reference convolution: the lecture's worked example, hand-computed strided/padded cases,
+// finite-difference checks of every backward (SPEC.md section 1) and the fused activation.
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -8,6 +8,7 @@
 #include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/conv.hpp"
 #include "kernels/ops.hpp"
+#include "tests/fused_activation_util.hpp"
 #include "tests/gradient_check.hpp"
 #include "tests/test_util.hpp"
 
@@ -24,12 +25,15 @@ Conv2dGeometry geometry(int n, int c, int h, int w, int k, int kh, int kw, int s
   return make_conv2d_geometry("test", n, c, h, w, k, kh, kw, stride_h, stride_w, padding);
 }
 
+// z, or act(z) (the fused output) when `fused` is an activation.
 template <typename T>
 std::vector<T> forward(const Conv2dGeometry& g, const std::vector<T>& in, const std::vector<T>& w,
                        const T* bias, Activation fused = Activation::none) {
-  std::vector<T> out = nan_vector<T>(g.out_size());
-  cpu::conv2d_forward<T>(g, in.data(), w.data(), bias, out.data(), fused);
-  return out;
+  std::vector<T> z = nan_vector<T>(g.out_size()), a = nan_vector<T>(g.out_size());
+  cpu::conv2d_forward<T>(g, in.data(), w.data(), bias, z.data(),
+                         FusedActivation<T>{fused, T(kFusedLeakySlope),
+                                            fused == Activation::none ? nullptr : a.data()});
+  return fused == Activation::none ? z : a;
 }
 
 // The lecture's worked example (SPEC.md section 1): valid, stride 1, no bias.
@@ -143,13 +147,15 @@ TEST(CpuConvBackward, WeightsAndBiasStride2ByHand) {
   const Conv2dGeometry g = geometry(1, 1, 4, 4, 1, 2, 2, 2, 2, Padding::valid());
   const std::vector<float> in = iota_vector(16), dout = {1, 2, 3, 4};
   std::vector<float> dweight = nan_vector<float>(4), dbias = nan_vector<float>(1);
-  cpu::conv2d_backward_weights<float>(g, in.data(), dout.data(), dweight.data(), dbias.data());
+  cpu::conv2d_backward_weights<float>(g, in.data(), dout.data(), dweight.data(), dbias.data(),
+                                      nullptr);
   // DW[0][0] = 1*1 + 3*2 + 9*3 + 11*4 = 78, ...
   EXPECT_TRUE(all_close(dweight, std::vector<double>{78, 88, 118, 128}, kExactFloat, "dweight"));
   EXPECT_TRUE(all_close(dbias, std::vector<double>{10}, kExactFloat, "dbias"));
   // Without a bias buffer the weight gradient is unchanged.
   std::vector<float> dweight_only = nan_vector<float>(4);
-  cpu::conv2d_backward_weights<float>(g, in.data(), dout.data(), dweight_only.data(), nullptr);
+  cpu::conv2d_backward_weights<float>(g, in.data(), dout.data(), dweight_only.data(), nullptr,
+                                      nullptr);
   EXPECT_TRUE(all_close(dweight_only, std::vector<double>{78, 88, 118, 128}, kExactFloat,
                         "dweight, no bias"));
 }
@@ -189,7 +195,7 @@ TEST(CpuConvGradient, DataWeightsAndBiasMatchFiniteDifferences) {
     std::vector<double> dbias = nan_vector<double>(std::size_t(g.k));
     cpu::conv2d_backward_data<double>(g, upstream.data(), weight.data(), din.data());
     cpu::conv2d_backward_weights<double>(g, in.data(), upstream.data(), dweight.data(),
-                                         dbias.data());
+                                         dbias.data(), nullptr);
 
     EXPECT_TRUE(test::check_gradient("din", in, din, [&](const std::vector<double>& x) {
       return test::weighted_sum(forward<double>(g, x, weight, bias.data()), upstream);
@@ -216,14 +222,39 @@ TEST(CpuConvGradient, FusedActivationsMatchFiniteDifferences) {
     const std::vector<double> z = forward<double>(g, in, weight, bias.data());
     const std::vector<double> a = forward<double>(g, in, weight, bias.data(), kind);
     std::vector<double> dz = nan_vector<double>(g.out_size());
-    cpu::activation_backward<double>(kind, 0.1, g.out_size(), z.data(), a.data(), upstream.data(),
-                                     dz.data());
+    cpu::activation_backward<double>(kind, kFusedLeakySlope, g.out_size(), z.data(), a.data(),
+                                     upstream.data(), dz.data());
     std::vector<double> din = nan_vector<double>(g.in_size());
     cpu::conv2d_backward_data<double>(g, dz.data(), weight.data(), din.data());
     EXPECT_TRUE(test::check_gradient("din", in, din, [&](const std::vector<double>& x) {
       return test::weighted_sum(forward<double>(g, x, weight, bias.data(), kind), upstream);
     }));
   }
+}
+
+// The fused forward writes z and act(z) with the same bits as the plain convolution followed by
+// activation_forward, batch, filters, padding and stride included.
+template <typename T>
+void check_fused_forward_same_bits() {
+  for (const ConvCase& cc : kGradientCases) {
+    SCOPED_TRACE(cc.name);
+    const Conv2dGeometry g =
+        geometry(cc.n, cc.c, cc.h, cc.w, cc.k, cc.kh, cc.kw, cc.stride_h, cc.stride_w, cc.padding);
+    const auto in = random_vector<T>(g.in_size(), 11);
+    const auto weight = random_vector<T>(g.weight_size(), 12);
+    const auto bias = random_vector<T>(std::size_t(g.k), 13);
+    for (const T* b : {bias.data(), static_cast<const T*>(nullptr)})
+      expect_fused_forward_same_bits<T>(g.out_size(), [&](T* z, const FusedActivation<T>& fused) {
+        cpu::conv2d_forward<T>(g, in.data(), weight.data(), b, z, fused);
+      });
+  }
+}
+
+TEST(CpuConvForward, FusedActivationIsTheSameBitsFloat) {
+  check_fused_forward_same_bits<float>();
+}
+TEST(CpuConvForward, FusedActivationIsTheSameBitsDouble) {
+  check_fused_forward_same_bits<double>();
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // CPU reference pooling (SPEC.md section 5): the lecture's 2x2 average backward (DZ / 4), max-pool
-// ties routing to the first maximum, overlapping windows and finite-difference checks.
+// ties routing to the first maximum, overlapping windows, finite-difference checks and the fused
+// activation in front.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -7,6 +8,7 @@
 
 #include "kernels/cpu/pool.hpp"
 #include "kernels/ops.hpp"
+#include "tests/fused_activation_util.hpp"
 #include "tests/gradient_check.hpp"
 #include "tests/test_util.hpp"
 
@@ -39,7 +41,7 @@ TEST(CpuAvgPool, LectureBackwardGivesQuarterOfDz) {
   const Pool2dGeometry g = geometry(1, 1, 4, 4, 2, 2);
   const std::vector<float> dout = {1, 2, 3, 4};
   std::vector<float> din = nan_vector<float>(g.in_size());
-  cpu::avg_pool_backward<float>(g, dout.data(), din.data());
+  cpu::avg_pool_backward<float>(g, dout.data(), din.data(), {});
   EXPECT_TRUE(all_close(din,
                         std::vector<double>{0.25, 0.25, 0.5, 0.5, 0.25, 0.25, 0.5, 0.5, 0.75, 0.75,
                                             1, 1, 0.75, 0.75, 1, 1},
@@ -52,7 +54,7 @@ TEST(CpuAvgPool, OverlappingWindowsSumInBackward) {
   ASSERT_EQ(g.out_h, 2);
   const std::vector<float> dout(4, 9.0f);  // 9 / 9 = 1 per covering window
   std::vector<float> din = nan_vector<float>(g.in_size());
-  cpu::avg_pool_backward<float>(g, dout.data(), din.data());
+  cpu::avg_pool_backward<float>(g, dout.data(), din.data(), {});
   const double cover[5] = {1, 1, 2, 1, 1};
   std::vector<double> expected;
   for (int y = 0; y < 5; ++y)
@@ -92,7 +94,7 @@ TEST(CpuMaxPool, TiesRouteToTheFirstMaximum) {
   EXPECT_EQ(argmax[0], 1);
   const std::vector<float> dout = {2.5f};
   std::vector<float> din = nan_vector<float>(4);
-  cpu::max_pool_backward<float>(g, dout.data(), argmax.data(), din.data());
+  cpu::max_pool_backward<float>(g, dout.data(), argmax.data(), din.data(), {});
   EXPECT_TRUE(all_close(din, std::vector<double>{0, 2.5, 0, 0}, kFloatTol, "din"));
 }
 
@@ -107,7 +109,7 @@ TEST(CpuMaxPool, OverlappingWindowsSumInBackward) {
   EXPECT_EQ(argmax, (std::vector<std::int32_t>{12, 12, 12, 12}));
   const std::vector<float> dout = {1, 2, 3, 4};
   std::vector<float> din = nan_vector<float>(g.in_size());
-  cpu::max_pool_backward<float>(g, dout.data(), argmax.data(), din.data());
+  cpu::max_pool_backward<float>(g, dout.data(), argmax.data(), din.data(), {});
   std::vector<double> expected(25, 0.0);
   expected[12] = 10.0;
   EXPECT_TRUE(all_close(din, expected, kFloatTol, "din"));
@@ -129,12 +131,16 @@ const PoolCase kGradientCases[] = {
     {"2x3 window stride 1x2", 2, 1, 5, 7, 2, 3, 1, 2},
 };
 
+Pool2dGeometry geometry(const PoolCase& pc) {
+  return make_pool2d_geometry("test", pc.n, pc.c, pc.h, pc.w, pc.win_h, pc.win_w, pc.stride_h,
+                              pc.stride_w);
+}
+
 TEST(CpuPoolGradient, MaxAndAvgMatchFiniteDifferences) {
   std::uint64_t seed = 300;
   for (const PoolCase& pc : kGradientCases) {
     SCOPED_TRACE(pc.name);
-    const Pool2dGeometry g = make_pool2d_geometry("test", pc.n, pc.c, pc.h, pc.w, pc.win_h,
-                                                  pc.win_w, pc.stride_h, pc.stride_w);
+    const Pool2dGeometry g = geometry(pc);
     const auto in = random_vector<double>(g.in_size(), ++seed);
     const auto upstream = random_vector<double>(g.out_size(), ++seed);
 
@@ -142,7 +148,7 @@ TEST(CpuPoolGradient, MaxAndAvgMatchFiniteDifferences) {
     std::vector<std::int32_t> argmax(g.out_size(), -1);
     cpu::max_pool_forward<double>(g, in.data(), out.data(), argmax.data());
     std::vector<double> din = nan_vector<double>(g.in_size());
-    cpu::max_pool_backward<double>(g, upstream.data(), argmax.data(), din.data());
+    cpu::max_pool_backward<double>(g, upstream.data(), argmax.data(), din.data(), {});
     EXPECT_TRUE(test::check_gradient("max din", in, din, [&](const std::vector<double>& x) {
       std::vector<double> y(g.out_size());
       std::vector<std::int32_t> index(g.out_size());
@@ -151,13 +157,48 @@ TEST(CpuPoolGradient, MaxAndAvgMatchFiniteDifferences) {
     }));
 
     std::vector<double> avg_din = nan_vector<double>(g.in_size());
-    cpu::avg_pool_backward<double>(g, upstream.data(), avg_din.data());
+    cpu::avg_pool_backward<double>(g, upstream.data(), avg_din.data(), {});
     EXPECT_TRUE(test::check_gradient("avg din", in, avg_din, [&](const std::vector<double>& x) {
       std::vector<double> y(g.out_size());
       cpu::avg_pool_forward<double>(g, x.data(), y.data());
       return test::weighted_sum(y, upstream);
     }));
   }
+}
+
+// Both backward passes with an activation fused in front: the same bits as the plain backward
+// followed by activation_backward, overlapping windows and uncovered inputs included.
+template <typename T>
+void check_fused_backward_same_bits() {
+  std::uint64_t seed = 400;
+  for (const PoolCase& pc : kGradientCases) {
+    SCOPED_TRACE(pc.name);
+    const Pool2dGeometry g = geometry(pc);
+    const auto in = random_vector<T>(g.in_size(), ++seed);
+    const auto dout = random_vector<T>(g.out_size(), ++seed);
+    std::vector<T> out(g.out_size());
+    std::vector<std::int32_t> argmax(g.out_size());
+    cpu::max_pool_forward<T>(g, in.data(), out.data(), argmax.data());
+    {
+      SCOPED_TRACE("max");
+      expect_fused_backward_same_bits<T>(
+          g.in_size(), ++seed, [&](T* din, const FusedActivationGrad<T>& fused) {
+            cpu::max_pool_backward<T>(g, dout.data(), argmax.data(), din, fused);
+          });
+    }
+    SCOPED_TRACE("avg");
+    expect_fused_backward_same_bits<T>(g.in_size(), ++seed,
+                                       [&](T* din, const FusedActivationGrad<T>& fused) {
+                                         cpu::avg_pool_backward<T>(g, dout.data(), din, fused);
+                                       });
+  }
+}
+
+TEST(CpuPoolGradient, FusedActivationIsTheSameBitsFloat) {
+  check_fused_backward_same_bits<float>();
+}
+TEST(CpuPoolGradient, FusedActivationIsTheSameBitsDouble) {
+  check_fused_backward_same_bits<double>();
 }
 
 }  // namespace

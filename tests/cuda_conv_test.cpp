@@ -67,15 +67,14 @@ void check_case(const ConvCase& cc, const std::vector<Activation>& activations,
 
   const std::size_t fan_in = std::size_t(g.c) * g.kh * g.kw;
   std::vector<float> z_expected(g.out_size());
-  cpu::conv2d_forward(g, in.data(), weight.data(), bias_host, z_expected.data());
+  cpu::conv2d_forward(g, in.data(), weight.data(), bias_host, z_expected.data(), {});
   ASSERT_TRUE(any_nonzero(z_expected));
   const test::Tolerance z_tol = summed_tolerance(fan_in + 1);
   for (const Activation kind : activations) {
     SCOPED_TRACE("activation " + std::to_string(int(kind)));
     // The fused forward writes z and act(z); the reference applies the activation to its z.
     std::vector<float> a_expected(g.out_size());
-    cpu::conv2d_forward(g, in.data(), weight.data(), bias_host, a_expected.data(), kind,
-                        kLeakySlope);
+    cpu::activation_forward(kind, kLeakySlope, g.out_size(), z_expected.data(), a_expected.data());
     auto z_dev = poisoned<float>(g.out_size());
     auto a_dev = poisoned<float>(g.out_size());
     cuda::conv2d_forward(g, in_dev.data(), weight_dev.data(), bias_device, z_dev.data(),
@@ -108,7 +107,7 @@ void check_case(const ConvCase& cc, const std::vector<Activation>& activations,
 
   std::vector<float> dweight_expected(g.weight_size()), dbias_expected(std::size_t(g.k));
   cpu::conv2d_backward_weights(g, in.data(), dout.data(), dweight_expected.data(),
-                               cc.with_bias ? dbias_expected.data() : nullptr);
+                               cc.with_bias ? dbias_expected.data() : nullptr, nullptr);
   auto dweight_dev = poisoned<float>(g.weight_size());
   auto dbias_dev = poisoned<float>(std::size_t(g.k));
   DeviceBuffer<unsigned char> workspace(cuda::conv2d_backward_weights_workspace_bytes(g));

@@ -71,7 +71,7 @@ void check_case(const DenseCase& dc, cuda::GemmImpl impl, cublasHandle_t cublas,
 
   std::vector<float> out_expected(g.out_size());
   cpu::dense_forward(g, in.data(), weight.data(), dc.with_bias ? bias.data() : nullptr,
-                     out_expected.data());
+                     out_expected.data(), {});
   auto out_dev = poisoned<float>(g.out_size());
   cuda::dense_forward(g, in_dev.data(), weight_dev.data(), dc.with_bias ? bias_dev.data() : nullptr,
                       out_dev.data(), {}, impl, cublas, nullptr);
@@ -80,7 +80,7 @@ void check_case(const DenseCase& dc, cuda::GemmImpl impl, cublasHandle_t cublas,
                         summed_tolerance(std::size_t(g.in_features) + 1), "forward"));
 
   std::vector<float> din_expected(g.in_size());
-  cpu::dense_backward_data(g, dout.data(), weight.data(), din_expected.data());
+  cpu::dense_backward_data(g, dout.data(), weight.data(), din_expected.data(), {});
   auto din_dev = poisoned<float>(g.in_size());
   cuda::dense_backward_data(g, dout_dev.data(), weight_dev.data(), din_dev.data(), {}, impl, cublas,
                             nullptr);
@@ -208,7 +208,7 @@ TEST(CudaDense, Tf32MatchesTheReferenceOnRoundedOperands) {
 
     // Forward, ReLU fused: z and act(z).
     std::vector<float> z_expected(g.out_size()), a_expected(g.out_size());
-    cpu::dense_forward(g, in_r.data(), weight_r.data(), bias_host, z_expected.data());
+    cpu::dense_forward(g, in_r.data(), weight_r.data(), bias_host, z_expected.data(), {});
     cpu::activation_forward(Activation::relu, kFusedLeakySlope, g.out_size(), z_expected.data(),
                             a_expected.data());
     auto z_dev = poisoned<float>(g.out_size());
@@ -223,7 +223,7 @@ TEST(CudaDense, Tf32MatchesTheReferenceOnRoundedOperands) {
     EXPECT_TRUE(all_close(z, z_expected, forward_tol, "tf32 forward z"));
     EXPECT_TRUE(all_close(a_dev.download(), a_expected, forward_tol, "tf32 forward act(z)"));
     std::vector<float> z_fp32(g.out_size());
-    cpu::dense_forward(g, in.data(), weight.data(), bias_host, z_fp32.data());
+    cpu::dense_forward(g, in.data(), weight.data(), bias_host, z_fp32.data(), {});
     for (std::size_t i = 0; i < z.size(); ++i)
       largest_fp32_difference =
           std::max(largest_fp32_difference, double(std::abs(z[i] - z_fp32[i])));
@@ -231,7 +231,7 @@ TEST(CudaDense, Tf32MatchesTheReferenceOnRoundedOperands) {
     // Backward data, sigmoid fused.
     const ActivationPair act(Activation::sigmoid, g.in_size(), seed + 4);
     std::vector<float> din(g.in_size());
-    cpu::dense_backward_data(g, dout_r.data(), weight_r.data(), din.data());
+    cpu::dense_backward_data(g, dout_r.data(), weight_r.data(), din.data(), {});
     const std::vector<float> dz_expected = act.backward(din);
     ASSERT_TRUE(any_nonzero(dz_expected));
     auto dz_dev = poisoned<float>(g.in_size());
@@ -293,8 +293,8 @@ TEST(CudaDense, FusedActivations) {
       const test::Tolerance backward_tol = summed_tolerance(std::size_t(g.out_features));
 
       std::vector<float> z_expected(g.out_size()), din(g.in_size());
-      cpu::dense_forward(g, in.data(), weight.data(), bias_host, z_expected.data());
-      cpu::dense_backward_data(g, dout.data(), weight.data(), din.data());
+      cpu::dense_forward(g, in.data(), weight.data(), bias_host, z_expected.data(), {});
+      cpu::dense_backward_data(g, dout.data(), weight.data(), din.data(), {});
       ASSERT_TRUE(any_nonzero(z_expected));
       for (const Activation kind : kFusibleActivations) {
         SCOPED_TRACE("activation " + std::to_string(int(kind)));

@@ -60,7 +60,7 @@ void check_case(const PoolCase& pc, std::uint64_t seed, int levels = 0) {
 
   // Max backward, both sides routing through the CPU's argmax.
   std::vector<float> din_expected(g.in_size());
-  cpu::max_pool_backward(g, dout.data(), argmax_expected.data(), din_expected.data());
+  cpu::max_pool_backward(g, dout.data(), argmax_expected.data(), din_expected.data(), {});
   const auto argmax_in = to_device(argmax_expected);
   auto din_dev = poisoned<float>(g.in_size());
   cuda::max_pool_backward(g, dout_dev.data(), argmax_in.data(), din_dev.data(), {}, nullptr);
@@ -75,7 +75,7 @@ void check_case(const PoolCase& pc, std::uint64_t seed, int levels = 0) {
   EXPECT_TRUE(all_close(avg_dev.download(), avg_expected, kPoolSum, "avg forward"));
 
   std::vector<float> avg_din_expected(g.in_size());
-  cpu::avg_pool_backward(g, dout.data(), avg_din_expected.data());
+  cpu::avg_pool_backward(g, dout.data(), avg_din_expected.data(), {});
   auto avg_din_dev = poisoned<float>(g.in_size());
   cuda::avg_pool_backward(g, dout_dev.data(), avg_din_dev.data(), {}, nullptr);
   ASSERT_TRUE(any_nonzero(avg_din_expected));
@@ -167,7 +167,7 @@ TEST(CudaPool, FusedActivationBackward) {
       const auto argmax_dev = to_device(argmax);
 
       std::vector<float> da(g.in_size());
-      cpu::max_pool_backward(g, dout.data(), argmax.data(), da.data());
+      cpu::max_pool_backward(g, dout.data(), argmax.data(), da.data(), {});
       const std::vector<float> max_expected = act.backward(da);
       ASSERT_TRUE(any_nonzero(max_expected));
       auto max_dev = poisoned<float>(g.in_size());
@@ -175,7 +175,7 @@ TEST(CudaPool, FusedActivationBackward) {
                               nullptr);
       EXPECT_TRUE(all_close(max_dev.download(), max_expected, kPoolSum, "fused max backward"));
 
-      cpu::avg_pool_backward(g, dout.data(), da.data());
+      cpu::avg_pool_backward(g, dout.data(), da.data(), {});
       const std::vector<float> avg_expected = act.backward(da);
       ASSERT_TRUE(any_nonzero(avg_expected));
       auto avg_dev = poisoned<float>(g.in_size());

@@ -1,13 +1,13 @@
 #pragma once
 // Helpers for the GPU-vs-CPU parity suites (tests/cuda_*_test.cpp): uploads, NaN-poisoned output
-// buffers, bitwise comparison, and the tolerance for long float sums.
+// buffers, run-to-run bit identity, and the tolerance for long float sums.
 #include <cstddef>
-#include <cstring>
 #include <vector>
 
 #include "host/device_buffer.hpp"
 #include "kernels/cpu/activation.hpp"
 #include "kernels/ops.hpp"
+#include "tests/fused_activation_util.hpp"
 #include "tests/test_util.hpp"
 
 namespace cnnrt::test {
@@ -25,10 +25,6 @@ inline Tolerance summed_tolerance(std::size_t terms) {
 
 // A fused activation's input z (random, every fifth element exactly 0: where ReLU's z >= 0 rule
 // decides) and output a = act(z) from the reference, on the host and on the device.
-constexpr float kFusedLeakySlope = 0.1f;
-constexpr Activation kFusibleActivations[] = {Activation::none, Activation::relu,
-                                              Activation::leaky_relu, Activation::sigmoid};
-
 struct ActivationPair {
   Activation kind;
   std::vector<float> z, a;
@@ -67,12 +63,6 @@ DeviceBuffer<T> poisoned(std::size_t count) {
   DeviceBuffer<T> buffer(count);
   buffer.fill_bytes(0xFF);
   return buffer;
-}
-
-template <typename T>
-bool bitwise_equal(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() &&
-         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
 }
 
 // Determinism across runs: the first run's output is kept, every later one must match it bit for

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -76,6 +77,19 @@ bool any_nonzero(const std::vector<T>& values) {
   for (const T& v : values)
     if (v != T(0)) return true;
   return false;
+}
+
+template <typename T>
+bool all_finite(const std::vector<T>& values) {
+  for (const T& v : values)
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+
+template <typename T>
+bool bitwise_equal(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
 }
 
 // Compares element-wise; reports the first few mismatches (NaN always mismatches).

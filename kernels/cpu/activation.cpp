@@ -51,6 +51,23 @@ void activation_backward(Activation kind, T leaky_slope, std::size_t count, cons
   }
 }
 
+// z: [first + count] -> fused.activated: [first + count], elements [first, first + count)
+template <typename T>
+void fused_activation_forward(const FusedActivation<T>& fused, std::size_t first, std::size_t count,
+                              const T* z) {
+  if (fused.activated == nullptr) return;
+  activation_forward(fused.kind, fused.leaky_slope, count, z + first, fused.activated + first);
+}
+
+// fused.z, fused.a, din: [first + count] -> din: elements [first, first + count), in place
+template <typename T>
+void fused_activation_backward(const FusedActivationGrad<T>& fused, std::size_t first,
+                               std::size_t count, T* din) {
+  if (fused.z == nullptr) return;
+  activation_backward(fused.kind, fused.leaky_slope, count, fused.z + first, fused.a + first,
+                      din + first, din + first);
+}
+
 template float activate<float>(Activation, float, float);
 template double activate<double>(Activation, double, double);
 template void activation_forward<float>(Activation, float, std::size_t, const float*, float*);
@@ -59,5 +76,13 @@ template void activation_backward<float>(Activation, float, std::size_t, const f
                                          const float*, float*);
 template void activation_backward<double>(Activation, double, std::size_t, const double*,
                                           const double*, const double*, double*);
+template void fused_activation_forward<float>(const FusedActivation<float>&, std::size_t,
+                                              std::size_t, const float*);
+template void fused_activation_forward<double>(const FusedActivation<double>&, std::size_t,
+                                               std::size_t, const double*);
+template void fused_activation_backward<float>(const FusedActivationGrad<float>&, std::size_t,
+                                               std::size_t, float*);
+template void fused_activation_backward<double>(const FusedActivationGrad<double>&, std::size_t,
+                                                std::size_t, double*);
 
 }  // namespace cnnrt::cpu

@@ -16,8 +16,19 @@ template <typename T>
 void activation_backward(Activation kind, T leaky_slope, std::size_t count, const T* z, const T* a,
                          const T* da, T* dz);
 
-// The scalar rules, shared with the fused conv forward.
+// The scalar rule of activation_forward, for one value.
 template <typename T>
 T activate(Activation kind, T leaky_slope, T z);
+
+// An activation fused into an op (kernels/ops.hpp), on elements [first, first + count) of the
+// op's whole output: forward, act(z) into fused.activated; backward, din's da -> dz in place.
+// Nothing when none is fused. They run activation_forward / activation_backward, so fused and
+// unfused give the same bits.
+template <typename T>
+void fused_activation_forward(const FusedActivation<T>& fused, std::size_t first, std::size_t count,
+                              const T* z);
+template <typename T>
+void fused_activation_backward(const FusedActivationGrad<T>& fused, std::size_t first,
+                               std::size_t count, T* din);
 
 }  // namespace cnnrt::cpu

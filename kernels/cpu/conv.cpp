@@ -28,17 +28,20 @@ inline void tap_range(int out, int in, int stride, int tap, int pad, int* lo, in
 
 }  // namespace
 
-// in: [n, c, h, w], weight: [k, c, kh, kw], bias: [k] or nullptr -> out: [n, k, out_h, out_w]
+// in: [n, c, h, w], weight: [k, c, kh, kw], bias: [k] or nullptr -> out, fused.activated (when
+// not nullptr): [n, k, out_h, out_w]
 // Z[n,k,y,x] = b[k] + sum_{c,i,j} A[n, c, y*s + i - pad_top, x*s + j - pad_left] * W[k,c,i,j]
 // The sum is accumulated one kernel tap (c, i, j) at a time over the whole output plane; reads
-// outside the input (the padding) are zero and simply skipped.
+// outside the input (the padding) are zero and simply skipped. A fused activation runs on each
+// finished plane, while it is still in cache.
 template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* in, const T* weight, const T* bias, T* out,
-                    Activation fused, T leaky_slope) {
+                    const FusedActivation<T>& fused) {
   const std::size_t plane = std::size_t(g.out_h) * g.out_w;
   for (int n = 0; n < g.n; ++n)
     for (int k = 0; k < g.k; ++k) {
-      T* z = out + nchw(n, k, 0, 0, g.k, g.out_h, g.out_w);
+      const std::size_t first = nchw(n, k, 0, 0, g.k, g.out_h, g.out_w);
+      T* z = out + first;
       std::fill(z, z + plane, bias ? bias[k] : T(0));
       for (int c = 0; c < g.c; ++c)
         for (int i = 0; i < g.kh; ++i) {
@@ -56,7 +59,7 @@ void conv2d_forward(const Conv2dGeometry& g, const T* in, const T* weight, const
             }
           }
         }
-      for (std::size_t p = 0; p < plane; ++p) z[p] = activate(fused, leaky_slope, z[p]);
+      fused_activation_forward(fused, first, plane, out);
     }
 }
 
@@ -96,11 +99,12 @@ void conv2d_backward_data(const Conv2dGeometry& g, const T* dout, const T* weigh
 }
 
 // in: [n, c, h, w], dout: [n, k, out_h, out_w] -> dweight: [k, c, kh, kw], dbias: [k] or nullptr
+// (workspace unused)
 // DW[k,c,i,j] = sum_{n,y,x} A[n, c, y*s + i - pad_top, x*s + j - pad_left] * DZ[n,k,y,x]
 // db[k]       = sum_{n,y,x} DZ[n,k,y,x]
 template <typename T>
 void conv2d_backward_weights(const Conv2dGeometry& g, const T* in, const T* dout, T* dweight,
-                             T* dbias) {
+                             T* dbias, void* /*workspace*/) {
   for (int k = 0; k < g.k; ++k)
     for (int c = 0; c < g.c; ++c)
       for (int i = 0; i < g.kh; ++i) {
@@ -131,16 +135,16 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const T* in, const T* dout
 }
 
 template void conv2d_forward<float>(const Conv2dGeometry&, const float*, const float*, const float*,
-                                    float*, Activation, float);
+                                    float*, const FusedActivation<float>&);
 template void conv2d_forward<double>(const Conv2dGeometry&, const double*, const double*,
-                                     const double*, double*, Activation, double);
+                                     const double*, double*, const FusedActivation<double>&);
 template void conv2d_backward_data<float>(const Conv2dGeometry&, const float*, const float*,
                                           float*);
 template void conv2d_backward_data<double>(const Conv2dGeometry&, const double*, const double*,
                                            double*);
 template void conv2d_backward_weights<float>(const Conv2dGeometry&, const float*, const float*,
-                                             float*, float*);
+                                             float*, float*, void*);
 template void conv2d_backward_weights<double>(const Conv2dGeometry&, const double*, const double*,
-                                              double*, double*);
+                                              double*, double*, void*);
 
 }  // namespace cnnrt::cpu
