@@ -211,10 +211,10 @@ TEST(CudaConv, LeNetShapes) {
              {Activation::none, Activation::relu}, 17);
 }
 
-// Shapes on either side of the staged kernels' 48 KB shared-memory limit (conv.cu stages one
-// sample per block when it fits, else falls back to the global-memory kernels), and a batch
-// large enough that a block of the weight gradient sums two samples (n > 528 blocks; 601 leaves
-// the last group one).
+// Shapes on either side of the staged kernels' 48 KB shared-memory limit (conv_backward_*.cu
+// stage one sample per block when it fits, else fall back to the global-memory kernels), and a
+// batch large enough that a block of the weight gradient sums two samples (n > 528 blocks; 601
+// leaves the last group one).
 // Shared bytes that decide the path, 3x3 "same", c3, k6: weight gradient 41604 at 33x33
 // (staged), 57456 at 34x34 (fallback); data gradient (stride 1: the two-row tiled kernel first,
 // then the staged one) 47328 tiled at 42x42, 49440 tiled / 48168 staged at 43x42 (staged),
