@@ -15,16 +15,11 @@
 #include "cnnrt/trainer.hpp"
 #include "host/cpu_backend.hpp"
 #include "host/executor.hpp"
+#include "host/finite_difference.hpp"
 
 namespace cnnrt {
 
 namespace {
-
-// Central-difference step, and the one-sided disagreement beyond which a point is taken to sit on
-// a kink (ReLU at 0, a max-pool tie) and skipped.
-constexpr double kFdStep = 1e-6;
-constexpr double kKinkRtol = 1e-3;
-constexpr double kKinkAtol = 1e-7;
 
 struct Batch {
   std::vector<float> images;  // [n, C, H, W]
@@ -173,47 +168,31 @@ GradcheckReport cpu_against_finite_differences(const Network& network, const Gra
   report.passed = true;
   std::mt19937_64 rng(o.seed + 29);
   for (const ParameterInfo& p : exec.parameters()) {
+    const auto first = std::size_t(p.offset), last = first + std::size_t(p.count);
+    const std::vector<double> x(start.begin() + first, start.begin() + last);
+    const std::vector<double> grad(analytic.begin() + first, analytic.begin() + last);
+    std::vector<std::size_t> points(x.size());
+    std::iota(points.begin(), points.end(), std::size_t(0));
+    std::shuffle(points.begin(), points.end(), rng);
+    points.resize(std::min(points.size(), std::size_t(o.fd_points_per_tensor)));
+    const FdResult r = fd_check_gradient(
+        x, grad,
+        [&](std::size_t local, double v) {
+          double* slot = exec.params() + first + local;
+          exec.backend().copy_to_backend(slot, &v, sizeof(double));
+          const double l = mean_loss();
+          exec.backend().copy_to_backend(slot, &x[local], sizeof(double));
+          return l;
+        },
+        points);
     TensorCheck check;
     check.name = p.name;
-    for (std::int64_t i = 0; i < p.count; ++i)
-      check.max_abs_reference =
-          std::max(check.max_abs_reference, std::fabs(analytic[std::size_t(p.offset + i)]));
-    std::vector<std::int64_t> points(static_cast<std::size_t>(p.count));
-    std::iota(points.begin(), points.end(), std::int64_t(0));
-    std::shuffle(points.begin(), points.end(), rng);
-    points.resize(std::min<std::size_t>(points.size(), std::size_t(o.fd_points_per_tensor)));
-    bool within = true;
-    for (std::int64_t local : points) {
-      const std::size_t index = std::size_t(p.offset + local);
-      double* slot = exec.params() + index;
-      double value = 0;
-      exec.backend().copy_to_host(&value, slot, sizeof(double));
-      auto loss_at = [&](double v) {
-        exec.backend().copy_to_backend(slot, &v, sizeof(double));
-        return mean_loss();
-      };
-      const double plus = loss_at(value + kFdStep);
-      const double minus = loss_at(value - kFdStep);
-      loss_at(value);
-      const double forward_slope = (plus - loss0) / kFdStep;
-      const double backward_slope = (loss0 - minus) / kFdStep;
-      if (std::fabs(forward_slope - backward_slope) >
-          kKinkAtol + kKinkRtol * std::max(std::fabs(forward_slope), std::fabs(backward_slope))) {
-        ++check.skipped;
-        continue;
-      }
-      const double numeric = (plus - minus) / (2 * kFdStep);
-      const double a = analytic[index];
-      const double err = std::fabs(a - numeric);
-      check.max_abs_error = std::max(check.max_abs_error, err);
-      if (numeric != 0)
-        check.max_rel_error = std::max(check.max_rel_error, err / std::fabs(numeric));
-      if (!(err <= kFdAtol + kFdRtol * std::max(std::fabs(a), std::fabs(numeric)))) within = false;
-      ++check.compared;
-    }
-    // Most points must be comparable, or the check says little.
-    if (check.compared < check.skipped) within = false;
-    finish(check, within, check.max_abs_reference > 0);
+    check.compared = std::int64_t(r.checked);
+    check.skipped = std::int64_t(r.skipped);
+    check.max_abs_error = r.max_abs_error;
+    check.max_rel_error = r.max_rel_error;
+    check.max_abs_reference = r.max_abs_analytic;
+    check.passed = r.passed;
     report.passed = report.passed && check.passed;
     report.tensors.push_back(check);
   }

@@ -42,11 +42,18 @@ struct CNNRT_API GradcheckReport {
 
 // Tolerances: CUDA vs CPU (float both): |gpu - cpu| <= kGpuAtolFraction * max|cpu| + kGpuRtol *
 // |cpu| per tensor; finite differences (double): |analytic - numeric| <= kFdAtol + kFdRtol *
-// max(|a|, |n|).
+// max(|a|, |n|), numeric the central difference with step kFdStep. A point is skipped as a kink
+// (ReLU at 0, a max-pool tie) when its one-sided slopes f and b disagree by more than
+// kFdKinkAtol + kFdKinkRtol * max(|f|, |b|); a tensor fails when more than kFdMaxSkippedFraction
+// of its points were skipped, or its gradient is all zeros.
 inline constexpr double kGpuAtolFraction = 1e-4;
 inline constexpr double kGpuRtol = 1e-3;
+inline constexpr double kFdStep = 1e-6;
 inline constexpr double kFdAtol = 1e-9;
 inline constexpr double kFdRtol = 1e-5;
+inline constexpr double kFdKinkAtol = 1e-7;
+inline constexpr double kFdKinkRtol = 1e-3;
+inline constexpr double kFdMaxSkippedFraction = 0.1;
 
 CNNRT_API GradcheckReport gradcheck(const Network& network, const GradcheckOptions& options);
 
