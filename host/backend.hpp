@@ -1,14 +1,18 @@
 #pragma once
-// The backend interface: one set of ops over raw pointers into the backend's own memory (host for
-// the CPU, device for CUDA), so the network's forward and backward pass is written once
-// (host/executor.hpp). Templated on the scalar so gradient checks can run the CPU backend in
-// double.
+// The backend interface: memory, streams, graphs and the few ops of a training step that belong
+// to no layer, over raw pointers into the backend's own memory (host for the CPU, device for
+// CUDA). Layers reach their kernels through cpu() / cuda() (host/layer.hpp), so a new layer kind
+// adds nothing here. Templated on the scalar so gradient checks can run the CPU backend in double.
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "kernels/ops.hpp"
 
 namespace cnnrt {
+
+class CpuContext;    // host/cpu_backend.hpp
+struct CudaContext;  // host/cuda_backend.hpp
 
 template <typename T>
 class Backend {
@@ -28,40 +32,16 @@ class Backend {
   virtual void* allocate_pinned_host(std::size_t bytes) = 0;
   virtual void release_pinned_host(void* pointer) noexcept = 0;
   virtual void synchronize() = 0;
-  virtual std::size_t conv_workspace_bytes(const Conv2dGeometry& g) = 0;
 
-  // Ops: the kernels of kernels/cpu and kernels/cuda, same arguments. The FusedActivation(Grad)
-  // arguments run an activation layer inside the op (kernels/ops.hpp); {} for none.
-  virtual void conv2d_forward(const Conv2dGeometry& g, const T* in, const T* weight, const T* bias,
-                              T* out, const FusedActivation<T>& fused) = 0;
-  virtual void conv2d_backward_data(const Conv2dGeometry& g, const T* dout, const T* weight,
-                                    T* din) = 0;
-  virtual void conv2d_backward_weights(const Conv2dGeometry& g, const T* in, const T* dout,
-                                       T* dweight, T* dbias, void* workspace) = 0;
-  virtual void activation_forward(Activation kind, T slope, std::size_t count, const T* z,
-                                  T* a) = 0;
-  virtual void activation_backward(Activation kind, T slope, std::size_t count, const T* z,
-                                   const T* a, const T* da, T* dz) = 0;
-  virtual void max_pool_forward(const Pool2dGeometry& g, const T* in, T* out,
-                                std::int32_t* argmax) = 0;
-  virtual void max_pool_backward(const Pool2dGeometry& g, const T* dout, const std::int32_t* argmax,
-                                 T* din, const FusedActivationGrad<T>& fused) = 0;
-  virtual void avg_pool_forward(const Pool2dGeometry& g, const T* in, T* out) = 0;
-  virtual void avg_pool_backward(const Pool2dGeometry& g, const T* dout, T* din,
-                                 const FusedActivationGrad<T>& fused) = 0;
-  virtual void dense_forward(const DenseGeometry& g, const T* in, const T* weight, const T* bias,
-                             T* out, const FusedActivation<T>& fused) = 0;
-  virtual void dense_backward_data(const DenseGeometry& g, const T* dout, const T* weight, T* din,
-                                   const FusedActivationGrad<T>& fused) = 0;
-  virtual void dense_backward_weights(const DenseGeometry& g, const T* in, const T* dout,
-                                      T* dweight, T* dbias) = 0;
+  // The context a layer unit runs its kernels in (host/layer.hpp): exactly one is non-null.
+  virtual CpuContext* cpu() { return nullptr; }
+  virtual CudaContext* cuda() { return nullptr; }
+
+  // The step's own ops around the layers: the loss, the update, the batch gather. Layer ops are
+  // not here: each layer's unit calls its kernels through cpu() or cuda().
   virtual void softmax_cross_entropy(int n, int classes, const T* logits,
                                      const std::int32_t* labels, T* dlogits, T* loss_sum,
                                      std::int32_t* correct) = 0;
-  virtual void dropout_forward(const DropoutParams& p, std::size_t count, const T* in, T* out,
-                               std::uint8_t* mask) = 0;
-  virtual void dropout_backward(const DropoutParams& p, std::size_t count, const T* dout,
-                                const std::uint8_t* mask, T* din) = 0;
   virtual void sgd_update(const SgdParams& p, std::size_t count, T* param, const T* grad,
                           T* velocity) = 0;
   virtual void gather_batch(const NormalizeParams& norm, int n, int pixels,
@@ -95,6 +75,52 @@ class Backend {
   virtual void replay() {}
   // Nodes (kernels, copies, memsets, event waits) of the last captured graph; 0 without graphs.
   virtual std::size_t captured_nodes() const { return 0; }
+};
+
+// Memory of a backend (device or host, or pinned host memory), given back to it when this goes.
+// The backend must outlive it.
+template <typename T>
+class BackendMemory {
+ public:
+  enum class Kind { backend, pinned_host };
+
+  BackendMemory() = default;
+  BackendMemory(Backend<T>& backend, std::size_t bytes, Kind kind = Kind::backend)
+      : backend_(&backend), kind_(kind) {
+    pointer_ =
+        kind == Kind::pinned_host ? backend.allocate_pinned_host(bytes) : backend.allocate(bytes);
+  }
+  BackendMemory(BackendMemory&& other) noexcept { *this = std::move(other); }
+  BackendMemory& operator=(BackendMemory&& other) noexcept {
+    if (this != &other) {
+      reset();
+      backend_ = other.backend_, pointer_ = other.pointer_, kind_ = other.kind_;
+      other.pointer_ = nullptr;
+    }
+    return *this;
+  }
+  BackendMemory(const BackendMemory&) = delete;
+  BackendMemory& operator=(const BackendMemory&) = delete;
+  ~BackendMemory() { reset(); }
+
+  void* get() const { return pointer_; }
+  template <typename U>
+  U* as() const {
+    return static_cast<U*>(pointer_);
+  }
+  void reset() noexcept {
+    if (pointer_ == nullptr) return;
+    if (kind_ == Kind::pinned_host)
+      backend_->release_pinned_host(pointer_);
+    else
+      backend_->release(pointer_);
+    pointer_ = nullptr;
+  }
+
+ private:
+  Backend<T>* backend_ = nullptr;
+  void* pointer_ = nullptr;
+  Kind kind_ = Kind::backend;
 };
 
 }  // namespace cnnrt

@@ -9,7 +9,6 @@
 #include <random>
 
 #include "cnnrt/error.hpp"
-#include "host/cpu_backend.hpp"
 #include "host/cuda_backend.hpp"
 #include "host/executor.hpp"
 #include "kernels/cuda/check.hpp"
@@ -48,17 +47,12 @@ BenchReport benchmark_model(const Network& network, const CompileOptions& option
         fmt::format("bench: warmup {} and repeats {} must be >= 0 and > 0", warmup, repeats));
   const bool cuda = options.device == Device::cuda;
   const std::uint64_t free_before = cuda ? (cuda_backend_warm_up(), device_free_bytes()) : 0;
-  std::unique_ptr<Backend<float>> backend =
-      cuda ? make_cuda_backend(options.gemm) : make_cpu_backend<float>(options.cpu_threads);
-  Executor<float> exec(network, options.batch_size, std::move(backend));
-  exec.set_fusion(options.fuse_activations);
+  const std::unique_ptr<Executor<float>> compiled = make_executor(network, options);
+  Executor<float>& exec = *compiled;
   Backend<float>& b = exec.backend();
   const int n = options.batch_size;
 
-  // Seeded weights and a random batch in the shape of the input (never zeros).
-  const std::vector<double> init =
-      initial_parameters(exec.plans(), exec.parameters(), options.init, options.seed);
-  exec.upload(exec.params(), std::vector<float>(init.begin(), init.end()));
+  // Seeded weights (make_executor) and a random batch in the shape of the input (never zeros).
   const std::size_t sample = std::size_t(network.input().size());
   std::mt19937_64 rng(options.seed);
   std::normal_distribution<float> pixel(0.0f, 1.0f);
@@ -70,8 +64,8 @@ BenchReport benchmark_model(const Network& network, const CompileOptions& option
   exec.load_batch(images.data(), labels.data(), n);
 
   // The resident data set the training loop would hold, so the memory figure is the real one.
-  void* dataset = b.allocate(kFashionMnistBytes);
-  b.fill_zero(dataset, kFashionMnistBytes);
+  BackendMemory<float> dataset(b, kFashionMnistBytes);
+  b.fill_zero(dataset.get(), kFashionMnistBytes);
   const std::uint64_t free_after = cuda ? device_free_bytes() : 0;
 
   BenchReport report;
@@ -95,22 +89,24 @@ BenchReport benchmark_model(const Network& network, const CompileOptions& option
   auto full_step = [&] { exec.train_pass(n, sgd); };
   for (int i = 0; i < warmup; ++i) full_step();
 
-  const auto& plans = exec.plans();
-  std::vector<std::vector<double>> fwd(plans.size()), bwd(plans.size());
+  const std::vector<LayerPlan>& layers = exec.layers();
+  std::vector<std::vector<double>> fwd(layers.size()), bwd(layers.size());
   std::vector<double> loss, update, step;
   exec.set_overlap(false);  // each layer's backward time includes its weight gradient
   for (int r = 0; r < repeats; ++r) {
-    for (std::size_t i = 0; i < plans.size(); ++i)
+    for (std::size_t i = 0; i < layers.size(); ++i)
       fwd[i].push_back(time_ms([&] { exec.forward_layer(i, n, true); }));
     loss.push_back(time_ms([&] { exec.loss(n, true); }));
-    for (std::size_t i = plans.size(); i-- > 0;)
+    for (std::size_t i = layers.size(); i-- > 0;)
       bwd[i].push_back(time_ms([&] { exec.backward_layer(i, n); }));
     update.push_back(time_ms([&] { exec.update(sgd); }));
   }
-  for (std::size_t i = 0; i < plans.size(); ++i)
-    report.layers.push_back(LayerTiming{plans[i].spec.name, to_string(plans[i].spec.kind),
-                                        median(fwd[i]), median(bwd[i]), plans[i].forward_fused,
-                                        plans[i].backward_fused});
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    report.layers.push_back(LayerTiming{
+        layers[i].unit->name(),
+        // activations share one kind in reports, as before
+        layers[i].unit->activation() ? "activation" : network.layers()[i].type, median(fwd[i]),
+        median(bwd[i]), layers[i].forward_fused, layers[i].backward_fused});
   report.loss_ms = median(loss);
   report.update_ms = median(update);
   exec.set_overlap(options.overlap_weight_gradients);
@@ -124,9 +120,7 @@ BenchReport benchmark_model(const Network& network, const CompileOptions& option
                    kStepsPerTiming);
   report.step_ms = median(step);
   double best = report.step_ms;
-  bool has_dropout = false;
-  for (const auto& p : plans) has_dropout = has_dropout || p.spec.kind == LayerKind::dropout;
-  if (b.supports_graphs() && options.cuda_graphs && !has_dropout) {
+  if (replay_steps_as_graph(exec, options)) {
     b.begin_capture();
     full_step();
     b.end_capture();
@@ -143,7 +137,7 @@ BenchReport benchmark_model(const Network& network, const CompileOptions& option
   }
   report.images_per_second = best > 0 ? n / (best / 1000.0) : 0;
   b.synchronize();
-  b.release(dataset);
+  dataset.reset();
   report.peak_rss_bytes = peak_rss();
   return report;
 }

@@ -51,6 +51,10 @@ void save_checkpoint(const std::string& path, const Model& model, int epochs_don
     const std::vector<float> momentum = model.momentum(p.name);
     file.add_f32(momentum_name(p.name), p.shape, momentum.data());
   }
+  for (const ParameterInfo& p : model.state_tensors()) {
+    const std::vector<float> values = model.state(p.name);
+    file.add_f32(p.name, p.shape, values.data());
+  }
   file.metadata["format"] = kFormat;
   file.metadata["model"] = network_to_json(model.network());
   file.metadata["epochs_done"] = std::to_string(epochs_done);
@@ -91,6 +95,16 @@ CheckpointState load_checkpoint(const std::string& path, Model& model) {
                                 v.dtype, fmt::join(v.shape, ", "), fmt::join(p.shape, ", ")));
     }
   }
+  for (const ParameterInfo& p : model.state_tensors()) {
+    known.insert(p.name);
+    if (!file.contains(p.name))
+      throw Error(fmt::format("{}: no tensor '{}' (is it a checkpoint of {}?)", path, p.name,
+                              model.network().name()));
+    const TensorData& t = file.get(p.name);
+    if (t.shape != p.shape || t.dtype != "F32")
+      throw Error(fmt::format("{}: tensor '{}' is {} [{}], the model needs F32 [{}]", path, p.name,
+                              t.dtype, fmt::join(t.shape, ", "), fmt::join(p.shape, ", ")));
+  }
   // Anything else in the file belongs to another model (or was added by hand): refusing it keeps
   // a checkpoint of a different network from loading as if it fitted.
   std::vector<std::string> unknown;
@@ -129,6 +143,8 @@ CheckpointState load_checkpoint(const std::string& path, Model& model) {
       state.has_momentum = true;
     }
   }
+  for (const ParameterInfo& p : model.state_tensors())
+    model.set_state(p.name, file.get(p.name).as_floats());
   model.set_step_counter(state.step_counter);
   return state;
 }

@@ -7,16 +7,11 @@
 
 #include "cnnrt/device.hpp"
 #include "host/memory.hpp"
-#include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/check.hpp"
-#include "kernels/cuda/conv.cuh"
 #include "kernels/cuda/cublas_api.hpp"
 #include "kernels/cuda/data.cuh"
-#include "kernels/cuda/dense.cuh"
-#include "kernels/cuda/dropout.cuh"
 #include "kernels/cuda/loss.cuh"
 #include "kernels/cuda/optimizer.cuh"
-#include "kernels/cuda/pool.cuh"
 
 namespace cnnrt {
 
@@ -24,34 +19,34 @@ namespace {
 
 class CudaBackend final : public Backend<float> {
  public:
-  explicit CudaBackend(GemmBackend gemm)
-      : gemm_(gemm == GemmBackend::cublas ? cuda::GemmImpl::cublas
-              : gemm == GemmBackend::tf32 ? cuda::GemmImpl::tf32
-                                          : cuda::GemmImpl::tiled) {
+  explicit CudaBackend(GemmBackend gemm) {
+    context_.gemm = gemm == GemmBackend::cublas ? cuda::GemmImpl::cublas
+                    : gemm == GemmBackend::tf32 ? cuda::GemmImpl::tf32
+                                                : cuda::GemmImpl::tiled;
     std::string why_none;
     if (cuda_devices(&why_none).empty())
       throw Error(fmt::format("--device cuda: no CUDA device ({})", why_none));
     CNNRT_CUDA_CHECK(cudaStreamCreateWithFlags(&main_stream_, cudaStreamNonBlocking));
-    stream_ = main_stream_;
+    context_.stream = main_stream_;
     CNNRT_CUDA_CHECK(cudaEventCreateWithFlags(&copy_done_, cudaEventDisableTiming));
     // The side stream and its events are made here, not at the first backward pass: nothing is
     // created inside a training step (or a graph capture). With cuBLAS there is no side work.
-    if (gemm_ != cuda::GemmImpl::cublas) {
+    if (context_.gemm != cuda::GemmImpl::cublas) {
       CNNRT_CUDA_CHECK(cudaStreamCreateWithFlags(&side_stream_, cudaStreamNonBlocking));
       CNNRT_CUDA_CHECK(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming));
       CNNRT_CUDA_CHECK(cudaEventCreateWithFlags(&join_, cudaEventDisableTiming));
     }
     // cuBLAS only when asked for: its handle and workspace cost tens of MB of device memory.
-    if (gemm_ == cuda::GemmImpl::cublas) {
-      CNNRT_CUBLAS_CHECK(cuda::cublas().create(&cublas_));
-      CNNRT_CUBLAS_CHECK(cuda::cublas().set_stream(cublas_, stream_));
+    if (context_.gemm == cuda::GemmImpl::cublas) {
+      CNNRT_CUBLAS_CHECK(cuda::cublas().create(&context_.cublas));
+      CNNRT_CUBLAS_CHECK(cuda::cublas().set_stream(context_.cublas, context_.stream));
     }
   }
   ~CudaBackend() override {
     release_graph();
     for (cudaEvent_t e : marks_)
       if (e != nullptr) (void)cudaEventDestroy(e);
-    if (cublas_ != nullptr) (void)cuda::cublas().destroy(cublas_);
+    if (context_.cublas != nullptr) (void)cuda::cublas().destroy(context_.cublas);
     (void)cudaEventDestroy(copy_done_);
     if (side_stream_ != nullptr) {
       (void)cudaEventDestroy(fork_);
@@ -61,26 +56,25 @@ class CudaBackend final : public Backend<float> {
     (void)cudaStreamDestroy(main_stream_);
   }
 
-  cudaStream_t stream() const { return stream_; }
-
   void* allocate(std::size_t bytes) override { return device_allocate(bytes); }
   void release(void* pointer) noexcept override { (void)cudaFree(pointer); }
   void copy_to_backend(void* dst, const void* src, std::size_t bytes) override {
     if (bytes == 0) return;
-    CNNRT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
-    CNNRT_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host buffer may go away after this
+    CNNRT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, context_.stream));
+    CNNRT_CUDA_CHECK(
+        cudaStreamSynchronize(context_.stream));  // the host buffer may go away after this
   }
   void copy_to_host(void* dst, const void* src, std::size_t bytes) override {
     if (bytes == 0) return;
-    CNNRT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
-    CNNRT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    CNNRT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, context_.stream));
+    CNNRT_CUDA_CHECK(cudaStreamSynchronize(context_.stream));
   }
   void fill_zero(void* dst, std::size_t bytes) override {
-    if (bytes) CNNRT_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, stream_));
+    if (bytes) CNNRT_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, context_.stream));
   }
   void copy_to_host_async(void* dst, const void* src, std::size_t bytes) override {
-    CNNRT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
-    CNNRT_CUDA_CHECK(cudaEventRecord(copy_done_, stream_));
+    CNNRT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, context_.stream));
+    CNNRT_CUDA_CHECK(cudaEventRecord(copy_done_, context_.stream));
   }
   bool async_copy_ready() override {
     const cudaError_t status = cudaEventQuery(copy_done_);
@@ -94,92 +88,39 @@ class CudaBackend final : public Backend<float> {
     return p;
   }
   void release_pinned_host(void* pointer) noexcept override { (void)cudaFreeHost(pointer); }
-  void synchronize() override { CNNRT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
-  std::size_t conv_workspace_bytes(const Conv2dGeometry& g) override {
-    return cuda::conv2d_backward_weights_workspace_bytes(g);
-  }
+  void synchronize() override { CNNRT_CUDA_CHECK(cudaStreamSynchronize(context_.stream)); }
+  CudaContext* cuda() override { return &context_; }
 
-  void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight,
-                      const float* bias, float* out, const FusedActivation<float>& fused) override {
-    cuda::conv2d_forward(g, in, weight, bias, out, fused, stream_);
-  }
-  void conv2d_backward_data(const Conv2dGeometry& g, const float* dout, const float* weight,
-                            float* din) override {
-    cuda::conv2d_backward_data(g, dout, weight, din, stream_);
-  }
-  void conv2d_backward_weights(const Conv2dGeometry& g, const float* in, const float* dout,
-                               float* dweight, float* dbias, void* workspace) override {
-    cuda::conv2d_backward_weights(g, in, dout, dweight, dbias, workspace, stream_);
-  }
-  void activation_forward(Activation kind, float slope, std::size_t count, const float* z,
-                          float* a) override {
-    cuda::activation_forward(kind, slope, count, z, a, stream_);
-  }
-  void activation_backward(Activation kind, float slope, std::size_t count, const float* z,
-                           const float* a, const float* da, float* dz) override {
-    cuda::activation_backward(kind, slope, count, z, a, da, dz, stream_);
-  }
-  void max_pool_forward(const Pool2dGeometry& g, const float* in, float* out,
-                        std::int32_t* argmax) override {
-    cuda::max_pool_forward(g, in, out, argmax, stream_);
-  }
-  void max_pool_backward(const Pool2dGeometry& g, const float* dout, const std::int32_t* argmax,
-                         float* din, const FusedActivationGrad<float>& fused) override {
-    cuda::max_pool_backward(g, dout, argmax, din, fused, stream_);
-  }
-  void avg_pool_forward(const Pool2dGeometry& g, const float* in, float* out) override {
-    cuda::avg_pool_forward(g, in, out, stream_);
-  }
-  void avg_pool_backward(const Pool2dGeometry& g, const float* dout, float* din,
-                         const FusedActivationGrad<float>& fused) override {
-    cuda::avg_pool_backward(g, dout, din, fused, stream_);
-  }
-  void dense_forward(const DenseGeometry& g, const float* in, const float* weight,
-                     const float* bias, float* out, const FusedActivation<float>& fused) override {
-    cuda::dense_forward(g, in, weight, bias, out, fused, gemm_, cublas_, stream_);
-  }
-  void dense_backward_data(const DenseGeometry& g, const float* dout, const float* weight,
-                           float* din, const FusedActivationGrad<float>& fused) override {
-    cuda::dense_backward_data(g, dout, weight, din, fused, gemm_, cublas_, stream_);
-  }
-  void dense_backward_weights(const DenseGeometry& g, const float* in, const float* dout,
-                              float* dweight, float* dbias) override {
-    cuda::dense_backward_weights(g, in, dout, dweight, dbias, gemm_, cublas_, stream_);
-  }
   void softmax_cross_entropy(int n, int classes, const float* logits, const std::int32_t* labels,
                              float* dlogits, float* loss_sum, std::int32_t* correct) override {
-    cuda::softmax_cross_entropy(n, classes, logits, labels, dlogits, loss_sum, correct, stream_);
-  }
-  void dropout_forward(const DropoutParams& p, std::size_t count, const float* in, float* out,
-                       std::uint8_t* mask) override {
-    cuda::dropout_forward(p, count, in, out, mask, stream_);
-  }
-  void dropout_backward(const DropoutParams& p, std::size_t count, const float* dout,
-                        const std::uint8_t* mask, float* din) override {
-    cuda::dropout_backward(p, count, dout, mask, din, stream_);
+    cuda::softmax_cross_entropy(n, classes, logits, labels, dlogits, loss_sum, correct,
+                                context_.stream);
   }
   void sgd_update(const SgdParams& p, std::size_t count, float* param, const float* grad,
                   float* velocity) override {
-    cuda::sgd_update(p, count, param, grad, velocity, stream_);
+    cuda::sgd_update(p, count, param, grad, velocity, context_.stream);
   }
   void gather_batch(const NormalizeParams& norm, int n, int pixels, const std::uint8_t* images,
                     const std::uint8_t* labels, const std::int32_t* indices, float* batch,
                     std::int32_t* batch_labels) override {
-    cuda::gather_batch(norm, n, pixels, images, labels, indices, batch, batch_labels, stream_);
+    cuda::gather_batch(norm, n, pixels, images, labels, indices, batch, batch_labels,
+                       context_.stream);
   }
   void gather_batch_at_step(const NormalizeParams& norm, int n, int pixels,
                             const std::uint8_t* images, const std::uint8_t* labels,
                             const std::int32_t* order, const std::int32_t* step, float* batch,
                             std::int32_t* batch_labels) override {
     cuda::gather_batch_at_step(norm, n, pixels, images, labels, order, step, batch, batch_labels,
-                               stream_);
+                               context_.stream);
   }
-  void advance_counter(std::int32_t* counter) override { cuda::advance_counter(counter, stream_); }
+  void advance_counter(std::int32_t* counter) override {
+    cuda::advance_counter(counter, context_.stream);
+  }
 
   void mark(int slot) override {
     cudaEvent_t& event = marks_.at(std::size_t(slot));
     if (event == nullptr) CNNRT_CUDA_CHECK(cudaEventCreate(&event));
-    CNNRT_CUDA_CHECK(cudaEventRecord(event, stream_));
+    CNNRT_CUDA_CHECK(cudaEventRecord(event, context_.stream));
   }
   double elapsed_ms(int from_slot, int to_slot) override {
     cudaEvent_t to = marks_.at(std::size_t(to_slot));
@@ -195,10 +136,10 @@ class CudaBackend final : public Backend<float> {
     if (side_stream_ == nullptr) return;
     CNNRT_CUDA_CHECK(cudaEventRecord(fork_, main_stream_));
     CNNRT_CUDA_CHECK(cudaStreamWaitEvent(side_stream_, fork_, 0));
-    stream_ = side_stream_;
+    context_.stream = side_stream_;
     side_pending_ = true;
   }
-  void end_side_work() override { stream_ = main_stream_; }
+  void end_side_work() override { context_.stream = main_stream_; }
   void join_side_work() override {
     if (!side_pending_) return;
     CNNRT_CUDA_CHECK(cudaEventRecord(join_, side_stream_));
@@ -209,11 +150,11 @@ class CudaBackend final : public Backend<float> {
   bool supports_graphs() const override { return true; }
   void begin_capture() override {
     release_graph();
-    CNNRT_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    CNNRT_CUDA_CHECK(cudaStreamBeginCapture(context_.stream, cudaStreamCaptureModeThreadLocal));
   }
   void end_capture() override {
     cudaGraph_t graph = nullptr;
-    CNNRT_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+    CNNRT_CUDA_CHECK(cudaStreamEndCapture(context_.stream, &graph));
     captured_nodes_ = 0;
     cudaError_t status = cudaGraphGetNodes(graph, nullptr, &captured_nodes_);
     if (status == cudaSuccess) status = cudaGraphInstantiate(&graph_exec_, graph, 0);
@@ -223,7 +164,7 @@ class CudaBackend final : public Backend<float> {
   std::size_t captured_nodes() const override { return captured_nodes_; }
   void replay() override {
     if (graph_exec_ == nullptr) throw Error("CUDA graph replay before any capture");
-    CNNRT_CUDA_CHECK(cudaGraphLaunch(graph_exec_, stream_));
+    CNNRT_CUDA_CHECK(cudaGraphLaunch(graph_exec_, context_.stream));
   }
 
  private:
@@ -232,19 +173,17 @@ class CudaBackend final : public Backend<float> {
     graph_exec_ = nullptr;
   }
 
-  cuda::GemmImpl gemm_;
+  CudaContext context_;
   cudaGraphExec_t graph_exec_ = nullptr;
   std::size_t captured_nodes_ = 0;
   std::array<cudaEvent_t, 64> marks_{};
-  // Ops go to stream_: the main stream, or the side stream between begin/end_side_work. Copies,
-  // waits, marks and graphs only ever run outside those sections, on the main stream.
+  // Ops go to context_.stream: the main stream, or the side stream between begin/end_side_work.
+  // Copies, waits, marks and graphs only ever run outside those sections, on the main stream.
   cudaStream_t main_stream_ = nullptr;
-  cudaStream_t stream_ = nullptr;
   cudaStream_t side_stream_ = nullptr;
   cudaEvent_t fork_ = nullptr, join_ = nullptr;
   bool side_pending_ = false;
   cudaEvent_t copy_done_ = nullptr;
-  cublasHandle_t cublas_ = nullptr;
 };
 
 }  // namespace

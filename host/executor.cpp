@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "cnnrt/error.hpp"
+#include "host/cpu_backend.hpp"
+#include "host/cuda_backend.hpp"
 #include "host/profiling.hpp"
 
 namespace cnnrt {
@@ -16,27 +19,6 @@ constexpr std::size_t kArenaAlignment = 256;  // keeps every region aligned for 
 
 std::size_t align_up(std::size_t bytes) {
   return (bytes + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
-}
-
-// Byte layout of the arena, filled in order.
-class ArenaPlanner {
- public:
-  std::size_t take(std::size_t bytes) {
-    const std::size_t offset = size_;
-    size_ += align_up(bytes);
-    return offset;
-  }
-  std::size_t size() const { return size_; }
-
- private:
-  std::size_t size_ = 0;
-};
-
-// A layer's geometry, planned at the full batch, for a call over n samples.
-template <typename Geometry>
-Geometry at_batch(Geometry g, int n) {
-  g.n = n;
-  return g;
 }
 
 // Ops issued while one lives are the backend's side work (Backend::begin_side_work), also when
@@ -58,210 +40,367 @@ class SideWork {
   bool on_;
 };
 
-// Dropout's Philox offset: distinct for every (step, layer) pair.
-std::uint64_t dropout_offset(std::uint64_t step, std::size_t layer) {
-  return (step << 8) | static_cast<std::uint64_t>(layer & 0xFF);
+std::int64_t element_count(const std::vector<std::int64_t>& shape) {
+  std::int64_t count = 1;
+  for (std::int64_t d : shape) count *= d;
+  return count;
+}
+
+// Lays out the arena in order: every region aligned, views into regions added as buffers too.
+class PlanBuilder {
+ public:
+  explicit PlanBuilder(Plan& plan) : plan_(plan) {}
+
+  int region(std::string name, std::size_t owner, std::size_t bytes) {
+    const int id = view(std::move(name), owner, size_, bytes);
+    size_ += align_up(bytes);
+    return id;
+  }
+  int view(std::string name, std::size_t owner, std::size_t offset, std::size_t bytes) {
+    plan_.buffers.push_back(Buffer{std::move(name), owner, offset, bytes});
+    return static_cast<int>(plan_.buffers.size()) - 1;
+  }
+  std::size_t offset(int id) const { return plan_.buffers[std::size_t(id)].offset; }
+  std::size_t size() const { return size_; }
+
+ private:
+  Plan& plan_;
+  std::size_t size_ = 0;
+};
+
+void add_unique(std::vector<int>& ids, int id) {
+  if (id < 0) return;
+  for (int existing : ids)
+    if (existing == id) return;
+  ids.push_back(id);
+}
+
+// Fills a step's reads and writes from its roles and its layer's buffers.
+void list_buffers(Step& s, const LayerPlan& layer) {
+  for (int id : {s.in, s.dout, s.z, s.a}) add_unique(s.reads, id);
+  if (s.kind == StepKind::backward_data && s.out >= 0) add_unique(s.reads, s.out);
+  if (s.kind != StepKind::backward_weights)
+    for (int id : layer.params) add_unique(s.reads, id);
+  for (int id : layer.state) add_unique(s.reads, id);
+  if (s.kind == StepKind::forward) {
+    add_unique(s.writes, s.out);
+    add_unique(s.writes, s.activated);
+    if (s.activated >= 0) add_unique(s.reads, s.out);  // the activation reads z back
+  }
+  if (s.kind == StepKind::backward_data) add_unique(s.writes, s.din);
+  if (s.kind == StepKind::backward_weights)
+    for (int id : layer.grads) add_unique(s.writes, id);
+  for (int id : layer.scratch) add_unique(s.writes, id);
 }
 
 }  // namespace
 
-std::vector<LayerPlan> plan_layers(const Network& network, int batch,
-                                   std::vector<ParameterInfo>* parameters) {
+Plan build_plan(const Network& network, int batch, bool fuse, const PlanTarget& target) {
   if (batch <= 0) throw Error(fmt::format("batch size must be positive, got {}", batch));
   const std::vector<SampleShape> shapes = network.infer_shapes();
-  std::vector<LayerPlan> plans;
-  std::int64_t offset = 0;
-  auto add_parameter = [&](const std::string& name, std::vector<std::int64_t> shape) {
-    ParameterInfo info;
-    info.name = name;
-    info.count = 1;
-    for (auto d : shape) info.count *= d;
-    info.shape = std::move(shape);
-    info.offset = offset;
-    offset += info.count;
-    parameters->push_back(info);
-    return info.offset;
-  };
+  const auto& units = network.units();
+  const std::size_t count = units.size();
+  const std::size_t scalar = target.scalar_bytes;
+  Plan plan;
+  plan.batch = batch;
+  plan.layers.resize(count);
+
+  // Parameters and state first: each kind is one contiguous region, so the update is one kernel.
+  std::vector<std::vector<ParameterSpec>> parameter_specs(count);
+  std::vector<std::vector<StateSpec>> state_specs(count);
   SampleShape in = network.input();
-  for (std::size_t i = 0; i < network.layers().size(); ++i) {
-    LayerPlan plan;
-    plan.spec = network.layers()[i];
-    plan.forward_range = plan.spec.name + "/forward";
-    plan.backward_range = plan.spec.name + "/backward";
-    plan.in_shape = in;
-    plan.out_shape = shapes[i];
-    const LayerSpec& s = plan.spec;
-    const char* name = s.name.c_str();
-    switch (s.kind) {
-      case LayerKind::conv2d:
-        plan.conv = make_conv2d_geometry(name, batch, in.c, in.h, in.w, s.filters, s.kernel_h,
-                                         s.kernel_w, s.stride_h, s.stride_w, s.padding);
-        plan.weight_offset =
-            add_parameter(s.name + ".weight", {s.filters, in.c, s.kernel_h, s.kernel_w});
-        plan.bias_offset = add_parameter(s.name + ".bias", {s.filters});
-        break;
-      case LayerKind::max_pool:
-      case LayerKind::avg_pool:
-        plan.pool = make_pool2d_geometry(name, batch, in.c, in.h, in.w, s.kernel_h, s.kernel_w,
-                                         s.stride_h, s.stride_w);
-        break;
-      case LayerKind::dense:
-        plan.dense = DenseGeometry{batch, static_cast<int>(in.size()), s.units};
-        plan.weight_offset = add_parameter(s.name + ".weight", {s.units, in.size()});
-        plan.bias_offset = add_parameter(s.name + ".bias", {s.units});
-        break;
-      case LayerKind::activation:
-      case LayerKind::dropout:
-        break;
+  for (std::size_t i = 0; i < count; ++i) {
+    LayerPlan& layer = plan.layers[i];
+    layer.unit = units[i];
+    layer.in_shape = in;
+    layer.out_shape = shapes[i];
+    parameter_specs[i] = units[i]->parameters(in);
+    state_specs[i] = units[i]->state(in);
+    if (parameter_specs[i].size() > kMaxLayerTensors || state_specs[i].size() > kMaxLayerTensors)
+      throw Error(fmt::format("{}: more than {} parameter or state tensors", units[i]->name(),
+                              kMaxLayerTensors));
+    for (const ParameterSpec& p : parameter_specs[i]) {
+      const std::int64_t n = element_count(p.shape);
+      plan.parameters.push_back(
+          ParameterInfo{units[i]->name() + "." + p.suffix, p.shape, plan.parameter_count, n});
+      plan.parameter_count += n;
     }
-    plans.push_back(plan);
+    for (const StateSpec& s : state_specs[i]) {
+      const std::int64_t n = element_count(s.shape);
+      plan.state.push_back(
+          ParameterInfo{units[i]->name() + "." + s.suffix, s.shape, plan.state_count, n});
+      plan.initial_state.insert(plan.initial_state.end(), std::size_t(n), s.initial);
+      plan.state_count += n;
+    }
     in = shapes[i];
   }
-  return plans;
+
+  PlanBuilder arena(plan);
+  const std::size_t param_bytes = std::size_t(plan.parameter_count) * scalar;
+  plan.params = arena.region("params", kNetworkOwned, param_bytes);
+  plan.grads = arena.region("grads", kNetworkOwned, param_bytes);
+  plan.velocity = arena.region("velocity", kNetworkOwned, param_bytes);
+  plan.state_values = arena.region("state", kNetworkOwned, std::size_t(plan.state_count) * scalar);
+  plan.input = arena.region("input", kNetworkOwned,
+                            std::size_t(batch) * std::size_t(network.input().size()) * scalar);
+  plan.labels = arena.region("labels", kNetworkOwned, std::size_t(batch) * sizeof(std::int32_t));
+  plan.loss_sum = arena.region("loss_sum", kNetworkOwned, scalar);
+  plan.correct = arena.region("correct", kNetworkOwned, sizeof(std::int32_t));
+  plan.batch_step = arena.region("batch_step", kNetworkOwned, sizeof(std::int32_t));
+
+  // Views of each layer's parameters, gradients and state inside those regions.
+  {
+    std::size_t p = 0, s = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      LayerPlan& layer = plan.layers[i];
+      for (std::size_t k = 0; k < parameter_specs[i].size(); ++k, ++p) {
+        const ParameterInfo& info = plan.parameters[p];
+        const std::size_t at = std::size_t(info.offset) * scalar;
+        const std::size_t bytes = std::size_t(info.count) * scalar;
+        layer.params.push_back(arena.view(info.name, i, arena.offset(plan.params) + at, bytes));
+        layer.grads.push_back(
+            arena.view(info.name + ".grad", i, arena.offset(plan.grads) + at, bytes));
+      }
+      for (std::size_t k = 0; k < state_specs[i].size(); ++k, ++s) {
+        const ParameterInfo& info = plan.state[s];
+        layer.state.push_back(arena.view(
+            info.name, i, arena.offset(plan.state_values) + std::size_t(info.offset) * scalar,
+            std::size_t(info.count) * scalar));
+      }
+    }
+  }
+
+  // Each layer's output, the gradient at its input, and its scratch.
+  for (std::size_t i = 0; i < count; ++i) {
+    LayerPlan& layer = plan.layers[i];
+    const std::string& name = units[i]->name();
+    layer.out = arena.region(name + ".out", i,
+                             std::size_t(batch) * std::size_t(layer.out_shape.size()) * scalar);
+    if (i > 0)
+      layer.din = arena.region(name + ".din", i,
+                               std::size_t(batch) * std::size_t(layer.in_shape.size()) * scalar);
+    ScratchQuery q;
+    q.in = layer.in_shape, q.out = layer.out_shape, q.batch = batch;
+    q.scalar_bytes = scalar, q.cpu_threads = target.cpu_threads, q.cuda = target.cuda;
+    const std::vector<ScratchSpec> scratch = units[i]->scratch(q);
+    if (scratch.size() > kMaxLayerTensors)
+      throw Error(fmt::format("{}: more than {} scratch regions", name, kMaxLayerTensors));
+    for (const ScratchSpec& s : scratch)
+      layer.scratch.push_back(arena.region(name + "." + s.suffix, i, s.bytes));
+    plan.varies_per_step = plan.varies_per_step || units[i]->varies_per_step();
+  }
+  plan.dlogits =
+      arena.region("loss.dlogits", kNetworkOwned,
+                   std::size_t(batch) * std::size_t(plan.layers.back().out_shape.size()) * scalar);
+  plan.arena_bytes = arena.size();
+
+  // Fusion: an activation runs inside the layer in front of it (forward) and the layer behind it
+  // (backward), where those layers' kernels can.
+  for (std::size_t i = 1; fuse && i < count; ++i) {
+    if (!units[i]->activation()) continue;
+    plan.layers[i].forward_fused = units[i - 1]->runs_activation_after();
+    plan.layers[i].backward_fused = i + 1 < count && units[i + 1]->runs_activation_grad_before();
+  }
+
+  auto value_in = [&](std::size_t i, const std::vector<int>& out) {
+    return i == 0 ? plan.input : out[i - 1];
+  };
+  // Forward, in training and in inference (where layers that are then the identity are skipped
+  // and the next reads their input).
+  std::vector<int> training_out(count);
+  for (std::size_t i = 0; i < count; ++i) training_out[i] = plan.layers[i].out;
+  plan.inference_out = training_out;
+  for (bool training : {true, false}) {
+    std::vector<Step>& steps = training ? plan.training_forward : plan.inference_forward;
+    std::vector<int>& out = training ? training_out : plan.inference_out;
+    for (std::size_t i = 0; i < count; ++i) {
+      const LayerPlan& layer = plan.layers[i];
+      if (!training && units[i]->identity_in_inference()) {
+        out[i] = value_in(i, out);
+        continue;
+      }
+      if (layer.forward_fused) continue;  // run by layer i - 1
+      Step s;
+      s.kind = StepKind::forward;
+      s.layer = i;
+      s.in = value_in(i, out);
+      s.out = layer.out;
+      if (i + 1 < count && plan.layers[i + 1].forward_fused) {
+        s.fused = i + 1;
+        s.activated = plan.layers[i + 1].out;
+      }
+      s.range = units[i]->name() + "/forward";
+      list_buffers(s, layer);
+      steps.push_back(std::move(s));
+    }
+  }
+
+  // Backward, from the loss down. A weight gradient reads only its layer's input and output
+  // gradient, which nothing later in the pass writes: it may run beside the data gradients of
+  // the layers below. The first layer has nothing below it and keeps the main stream.
+  for (std::size_t i = count; i-- > 0;) {
+    const LayerPlan& layer = plan.layers[i];
+    if (layer.backward_fused) continue;  // run by layer i + 1
+    Step base;
+    base.layer = i;
+    base.in = value_in(i, training_out);
+    base.out = layer.out;
+    base.dout = i + 1 == count ? plan.dlogits : plan.layers[i + 1].din;
+    base.range = units[i]->name() + "/backward";
+    if (!layer.params.empty()) {
+      Step s = base;
+      s.kind = StepKind::backward_weights;
+      s.beside = i > 0;
+      s.out = -1;
+      list_buffers(s, layer);
+      plan.backward.push_back(std::move(s));
+    }
+    if (i == 0) continue;
+    Step s = base;
+    s.kind = StepKind::backward_data;
+    s.din = layer.din;
+    if (plan.layers[i - 1].backward_fused) {
+      // din skips the activation's output gradient: the gradient at the activation's input.
+      s.fused = i - 1;
+      s.din = plan.layers[i - 1].din;
+      s.z = value_in(i - 1, training_out);
+      s.a = plan.layers[i - 1].out;
+    }
+    list_buffers(s, layer);
+    plan.backward.push_back(std::move(s));
+  }
+  return plan;
 }
 
-std::vector<double> initial_parameters(const std::vector<LayerPlan>& plans,
-                                       const std::vector<ParameterInfo>& parameters,
-                                       InitScheme scheme, std::uint64_t seed) {
-  std::int64_t total = 0;
-  for (const auto& p : parameters) total += p.count;
-  std::vector<double> values(static_cast<std::size_t>(total), 0.0);
+std::vector<double> initial_parameters(const Plan& plan, InitScheme scheme, std::uint64_t seed) {
+  std::vector<double> values(static_cast<std::size_t>(plan.parameter_count), 0.0);
   std::mt19937_64 rng(seed);
-  for (const LayerPlan& plan : plans) {
-    if (plan.weight_offset < 0) continue;
-    const LayerSpec& s = plan.spec;
-    double fan_in = 0, fan_out = 0;
-    std::int64_t count = 0;
-    if (s.kind == LayerKind::conv2d) {
-      const double window = double(s.kernel_h) * s.kernel_w;
-      fan_in = plan.in_shape.c * window;
-      fan_out = s.filters * window;
-      count = std::int64_t(s.filters) * plan.in_shape.c * s.kernel_h * s.kernel_w;
-    } else {
-      fan_in = double(plan.in_shape.size());
-      fan_out = s.units;
-      count = std::int64_t(s.units) * plan.in_shape.size();
-    }
-    double variance = 0;
-    bool uniform = true;
-    switch (scheme) {
-      case InitScheme::he_uniform:
-      case InitScheme::he_normal:
-        variance = 2.0 / fan_in;
-        uniform = scheme == InitScheme::he_uniform;
-        break;
-      case InitScheme::xavier_uniform:
-      case InitScheme::xavier_normal:
-        variance = 2.0 / (fan_in + fan_out);
-        uniform = scheme == InitScheme::xavier_uniform;
-        break;
-      case InitScheme::lecun_uniform:
-      case InitScheme::lecun_normal:
-        variance = 1.0 / fan_in;
-        uniform = scheme == InitScheme::lecun_uniform;
-        break;
-    }
-    double* w = values.data() + plan.weight_offset;
-    if (uniform) {
-      const double bound = std::sqrt(3.0 * variance);  // U(-b, b) has variance b^2 / 3
-      std::uniform_real_distribution<double> dist(-bound, bound);
-      for (std::int64_t i = 0; i < count; ++i) w[i] = dist(rng);
-    } else {
-      std::normal_distribution<double> dist(0.0, std::sqrt(variance));
-      for (std::int64_t i = 0; i < count; ++i) w[i] = dist(rng);
+  std::size_t p = 0;
+  for (const LayerPlan& layer : plan.layers) {
+    for (const ParameterSpec& spec : layer.unit->parameters(layer.in_shape)) {
+      const ParameterInfo& info = plan.parameters[p++];
+      if (!spec.random_init) continue;
+      double variance = 0;
+      bool uniform = true;
+      switch (scheme) {
+        case InitScheme::he_uniform:
+        case InitScheme::he_normal:
+          variance = 2.0 / spec.fan_in;
+          uniform = scheme == InitScheme::he_uniform;
+          break;
+        case InitScheme::xavier_uniform:
+        case InitScheme::xavier_normal:
+          variance = 2.0 / (spec.fan_in + spec.fan_out);
+          uniform = scheme == InitScheme::xavier_uniform;
+          break;
+        case InitScheme::lecun_uniform:
+        case InitScheme::lecun_normal:
+          variance = 1.0 / spec.fan_in;
+          uniform = scheme == InitScheme::lecun_uniform;
+          break;
+      }
+      double* w = values.data() + info.offset;
+      if (uniform) {
+        const double bound = std::sqrt(3.0 * variance);  // U(-b, b) has variance b^2 / 3
+        std::uniform_real_distribution<double> dist(-bound, bound);
+        for (std::int64_t i = 0; i < info.count; ++i) w[i] = dist(rng);
+      } else {
+        std::normal_distribution<double> dist(0.0, std::sqrt(variance));
+        for (std::int64_t i = 0; i < info.count; ++i) w[i] = dist(rng);
+      }
     }
   }
   return values;
 }
 
+namespace {
+
 template <typename T>
-Executor<T>::Executor(const Network& network, int batch, std::unique_ptr<Backend<T>> backend)
-    : backend_(std::move(backend)), batch_(batch) {
-  plans_ = plan_layers(network, batch, &parameters_);
-  for (const auto& p : parameters_) parameter_count_ += p.count;
+PlanTarget target_of(Backend<T>& backend) {
+  PlanTarget target;
+  target.scalar_bytes = sizeof(T);
+  target.cpu_threads = backend.cpu() != nullptr ? backend.cpu()->threads() : 0;
+  target.cuda = backend.cuda() != nullptr;
+  return target;
+}
 
-  ArenaPlanner arena;
-  const std::size_t param_bytes = std::size_t(parameter_count_) * sizeof(T);
-  const std::size_t params_at = arena.take(param_bytes);
-  const std::size_t grads_at = arena.take(param_bytes);
-  const std::size_t velocity_at = arena.take(param_bytes);
-  const std::size_t input_at =
-      arena.take(std::size_t(batch) * std::size_t(network.input().size()) * sizeof(T));
-  const std::size_t labels_at = arena.take(std::size_t(batch) * sizeof(std::int32_t));
-  const std::size_t loss_at = arena.take(sizeof(T));
-  const std::size_t correct_at = arena.take(sizeof(std::int32_t));
-  const std::size_t batch_step_at = arena.take(sizeof(std::int32_t));
-  for (LayerPlan& plan : plans_) {
-    const std::size_t out_bytes =
-        std::size_t(batch) * std::size_t(plan.out_shape.size()) * sizeof(T);
-    plan.out_offset = arena.take(out_bytes);
-    plan.grad_offset = arena.take(out_bytes);
-    const std::size_t elements = std::size_t(batch) * std::size_t(plan.out_shape.size());
-    if (plan.spec.kind == LayerKind::max_pool)
-      plan.argmax_offset = arena.take(elements * sizeof(std::int32_t));
-    if (plan.spec.kind == LayerKind::dropout)
-      plan.mask_offset = arena.take(elements * sizeof(std::uint8_t));
-    if (plan.spec.kind == LayerKind::conv2d && &plan != &plans_.front())
-      workspace_bytes_ = std::max(workspace_bytes_, backend_->conv_workspace_bytes(plan.conv));
-  }
-  const std::size_t workspace_at = arena.take(workspace_bytes_);
-  // The first layer's weight gradient runs on the main stream while the layers above may still be
-  // using theirs beside it (backward_layer): a scratch region of its own.
-  const std::size_t first_workspace_bytes =
-      plans_.front().spec.kind == LayerKind::conv2d
-          ? backend_->conv_workspace_bytes(plans_.front().conv)
-          : 0;
-  const std::size_t first_workspace_at = arena.take(first_workspace_bytes);
-  arena_bytes_ = arena.size();
+}  // namespace
 
+template <typename T>
+Executor<T>::Executor(const Network& network, int batch, std::unique_ptr<Backend<T>> backend,
+                      bool fuse_activations)
+    : backend_(std::move(backend)),
+      plan_(build_plan(network, batch, fuse_activations, target_of(*backend_))) {
   try {
-    arena_ = backend_->allocate(arena_bytes_);
+    arena_ = BackendMemory<T>(*backend_, plan_.arena_bytes);
   } catch (const Error& e) {
     throw Error(fmt::format("{} at batch {}: {}; a smaller batch needs less", network.name(), batch,
                             e.what()));
   }
-  backend_->fill_zero(arena_, arena_bytes_);
-  pinned_ = backend_->allocate_pinned_host(sizeof(double) * 2);
-  params_ = at(params_at);
-  grads_ = at(grads_at);
-  velocity_ = at(velocity_at);
-  input_ = at(input_at);
-  labels_ = reinterpret_cast<std::int32_t*>(at(labels_at));
-  loss_sum_ = at(loss_at);
-  correct_ = reinterpret_cast<std::int32_t*>(at(correct_at));
-  batch_step_ = reinterpret_cast<std::int32_t*>(at(batch_step_at));
-  workspace_ = workspace_bytes_ > 0 ? static_cast<void*>(at(workspace_at)) : nullptr;
-  first_workspace_ =
-      first_workspace_bytes > 0 ? static_cast<void*>(at(first_workspace_at)) : nullptr;
-  outputs_.assign(plans_.size(), nullptr);
-  set_fusion(true);
+  backend_->fill_zero(arena_.get(), plan_.arena_bytes);
+  pinned_ = BackendMemory<T>(*backend_, sizeof(double) * 2, BackendMemory<T>::Kind::pinned_host);
+  if (plan_.state_count > 0)
+    upload(state_values(), std::vector<T>(plan_.initial_state.begin(), plan_.initial_state.end()));
+  for (const Step& s : plan_.training_forward) training_forward_.push_back(prepare(s));
+  for (const Step& s : plan_.inference_forward) inference_forward_.push_back(prepare(s));
+  for (const Step& s : plan_.backward) backward_.push_back(prepare(s));
 }
 
 template <typename T>
-void Executor<T>::set_fusion(bool on) {
-  for (std::size_t i = 0; i < plans_.size(); ++i) {
-    LayerPlan& plan = plans_[i];
-    plan.forward_fused = plan.backward_fused = false;
-    if (!on || plan.spec.kind != LayerKind::activation || i == 0) continue;
-    const LayerKind before = plans_[i - 1].spec.kind;
-    plan.forward_fused = before == LayerKind::conv2d || before == LayerKind::dense;
-    if (i + 1 < plans_.size()) {
-      const LayerKind after = plans_[i + 1].spec.kind;
-      plan.backward_fused =
-          after == LayerKind::max_pool || after == LayerKind::avg_pool || after == LayerKind::dense;
+LayerPass<T> Executor<T>::prepare(const Step& step) const {
+  const LayerPlan& layer = plan_.layers[step.layer];
+  LayerPass<T> p;
+  p.backend = backend_.get();
+  p.index = step.layer;
+  p.in_shape = layer.in_shape;
+  p.out_shape = layer.out_shape;
+  p.in = buffer(step.in);
+  p.out = buffer(step.out);
+  p.dout = buffer(step.dout);
+  p.din = buffer(step.din);
+  if (step.fused != kNetworkOwned) {
+    const ActivationFn fn = *plan_.layers[step.fused].unit->activation();
+    if (step.kind == StepKind::forward)
+      p.fused = FusedActivation<T>{fn.kind, T(fn.slope), buffer(step.activated)};
+    else
+      p.fused_grad = FusedActivationGrad<T>{fn.kind, T(fn.slope), buffer(step.z), buffer(step.a)};
+  }
+  for (std::size_t k = 0; k < layer.params.size(); ++k) {
+    p.params[k] = buffer(layer.params[k]);
+    p.grads[k] = buffer(layer.grads[k]);
+  }
+  for (std::size_t k = 0; k < layer.state.size(); ++k) p.state[k] = buffer(layer.state[k]);
+  for (std::size_t k = 0; k < layer.scratch.size(); ++k) p.scratch[k] = buffer(layer.scratch[k]);
+  return p;
+}
+
+template <typename T>
+void Executor<T>::run(const Step& step, const LayerPass<T>& prepared, int n, bool training) {
+  ScopedRange range(step.range);
+  LayerPass<T> p = prepared;
+  p.n = n;
+  p.training = training;
+  p.step = step_counter;
+  const LayerUnit& unit = *plan_.layers[step.layer].unit;
+  switch (step.kind) {
+    case StepKind::forward:
+      unit.forward(p);
+      break;
+    case StepKind::backward_weights: {
+      SideWork<T> side(*backend_, overlap_ && step.beside);
+      unit.backward_weights(p);
+      break;
     }
+    case StepKind::backward_data:
+      unit.backward_data(p);
+      break;
   }
 }
 
 template <typename T>
-Executor<T>::~Executor() {
-  backend_->release_pinned_host(pinned_);
-  backend_->release(arena_);
-}
-
-template <typename T>
 const T* Executor<T>::output(int layer) const {
-  return outputs_.at(static_cast<std::size_t>(layer));
+  const std::size_t i = static_cast<std::size_t>(layer);
+  return buffer(last_forward_training_ ? plan_.layers.at(i).out : plan_.inference_out.at(i));
 }
 
 template <typename T>
@@ -278,195 +417,91 @@ std::vector<T> Executor<T>::download(const T* backend_buffer, std::size_t count)
 
 template <typename T>
 void Executor<T>::load_batch(const T* images, const std::int32_t* labels, int n) {
-  if (n <= 0 || n > batch_)
+  if (n <= 0 || n > batch())
     throw Error(
-        fmt::format("batch of {} samples does not fit the compiled batch size {}", n, batch_));
-  const int classes = plans_.back().out_shape.c;
+        fmt::format("batch of {} samples does not fit the compiled batch size {}", n, batch()));
+  const int classes = plan_.layers.back().out_shape.c;
   for (int i = 0; i < n; ++i)
     if (labels[i] < 0 || labels[i] >= classes)
       throw Error(fmt::format("label {} of sample {} is outside [0, {})", labels[i], i, classes));
-  const std::size_t sample = std::size_t(plans_.front().in_shape.size());
-  backend_->copy_to_backend(input_, images, std::size_t(n) * sample * sizeof(T));
-  backend_->copy_to_backend(labels_, labels, std::size_t(n) * sizeof(std::int32_t));
+  const std::size_t sample = std::size_t(plan_.layers.front().in_shape.size());
+  backend_->copy_to_backend(input(), images, std::size_t(n) * sample * sizeof(T));
+  backend_->copy_to_backend(this->labels(), labels, std::size_t(n) * sizeof(std::int32_t));
 }
 
 template <typename T>
 void Executor<T>::gather(const NormalizeParams& norm, const std::uint8_t* images,
                          const std::uint8_t* labels, const std::int32_t* indices, int pixels,
                          int n) {
-  backend_->gather_batch(norm, n, pixels, images, labels, indices, input_, labels_);
+  backend_->gather_batch(norm, n, pixels, images, labels, indices, input(), this->labels());
 }
 
 template <typename T>
 void Executor<T>::gather_at_batch_step(const NormalizeParams& norm, const std::uint8_t* images,
                                        const std::uint8_t* labels, const std::int32_t* order,
                                        int pixels, int n) {
-  backend_->gather_batch_at_step(norm, n, pixels, images, labels, order, batch_step_, input_,
-                                 labels_);
+  backend_->gather_batch_at_step(norm, n, pixels, images, labels, order,
+                                 reinterpret_cast<std::int32_t*>(buffer(plan_.batch_step)), input(),
+                                 this->labels());
 }
 
 template <typename T>
 void Executor<T>::reset_batch_step() {
-  backend_->fill_zero(batch_step_, sizeof(std::int32_t));
+  backend_->fill_zero(buffer(plan_.batch_step), sizeof(std::int32_t));
 }
 
 template <typename T>
 void Executor<T>::set_batch_step(int step) {
   const std::int32_t value = step;
-  backend_->copy_to_backend(batch_step_, &value, sizeof(value));
+  backend_->copy_to_backend(buffer(plan_.batch_step), &value, sizeof(value));
 }
 
 template <typename T>
 void Executor<T>::advance_batch_step() {
-  backend_->advance_counter(batch_step_);
+  backend_->advance_counter(reinterpret_cast<std::int32_t*>(buffer(plan_.batch_step)));
 }
 
 template <typename T>
 void Executor<T>::forward(int n, bool training) {
-  for (std::size_t i = 0; i < plans_.size(); ++i) forward_layer(i, n, training);
+  const std::vector<Step>& steps = training ? plan_.training_forward : plan_.inference_forward;
+  const std::vector<LayerPass<T>>& passes = training ? training_forward_ : inference_forward_;
+  for (std::size_t k = 0; k < steps.size(); ++k) run(steps[k], passes[k], n, training);
+  last_forward_training_ = training;
 }
 
 template <typename T>
-void Executor<T>::forward_layer(std::size_t i, int n, bool training) {
-  Backend<T>& b = *backend_;
-  const T* in = i == 0 ? input_ : outputs_[i - 1];
-  const LayerPlan& plan = plans_[i];
-  if (plan.forward_fused) return;  // run by layer i - 1, which set outputs_[i]
-  ScopedRange range(plan.forward_range);
-  const LayerSpec& s = plan.spec;
-  T* out = at(plan.out_offset);
-  const std::size_t count = std::size_t(n) * std::size_t(plan.out_shape.size());
-  // The activation behind this layer, when it runs here.
-  FusedActivation<T> fused;
-  if (i + 1 < plans_.size() && plans_[i + 1].forward_fused) {
-    const LayerPlan& next = plans_[i + 1];
-    fused = FusedActivation<T>{next.spec.activation, T(next.spec.leaky_slope), at(next.out_offset)};
-    outputs_[i + 1] = fused.activated;
-  }
-  switch (s.kind) {
-    case LayerKind::conv2d: {
-      const Conv2dGeometry g = at_batch(plan.conv, n);
-      b.conv2d_forward(g, in, params_ + plan.weight_offset, params_ + plan.bias_offset, out, fused);
-      break;
-    }
-    case LayerKind::activation:
-      b.activation_forward(s.activation, T(s.leaky_slope), count, in, out);
-      break;
-    case LayerKind::max_pool: {
-      const Pool2dGeometry g = at_batch(plan.pool, n);
-      b.max_pool_forward(g, in, out, reinterpret_cast<std::int32_t*>(at(plan.argmax_offset)));
-      break;
-    }
-    case LayerKind::avg_pool: {
-      const Pool2dGeometry g = at_batch(plan.pool, n);
-      b.avg_pool_forward(g, in, out);
-      break;
-    }
-    case LayerKind::dense: {
-      const DenseGeometry g = at_batch(plan.dense, n);
-      b.dense_forward(g, in, params_ + plan.weight_offset, params_ + plan.bias_offset, out, fused);
-      break;
-    }
-    case LayerKind::dropout:
-      if (!training) {
-        out = const_cast<T*>(in);  // evaluation: the identity, no copy
-        break;
-      }
-      b.dropout_forward(DropoutParams{s.dropout_p, 0, dropout_offset(step_counter, i)}, count, in,
-                        out, reinterpret_cast<std::uint8_t*>(at(plan.mask_offset)));
-      break;
-  }
-  outputs_[i] = out;
+void Executor<T>::forward_layer(std::size_t layer, int n, bool training) {
+  const std::vector<Step>& steps = training ? plan_.training_forward : plan_.inference_forward;
+  const std::vector<LayerPass<T>>& passes = training ? training_forward_ : inference_forward_;
+  for (std::size_t k = 0; k < steps.size(); ++k)
+    if (steps[k].layer == layer) run(steps[k], passes[k], n, training);
+  last_forward_training_ = training;
 }
 
 template <typename T>
 void Executor<T>::loss(int n, bool with_gradient) {
-  const LayerPlan& last = plans_.back();
-  backend_->softmax_cross_entropy(n, last.out_shape.c, outputs_.back(), labels_,
-                                  with_gradient ? at(last.grad_offset) : nullptr, loss_sum_,
-                                  correct_);
+  backend_->softmax_cross_entropy(
+      n, plan_.layers.back().out_shape.c, output(static_cast<int>(plan_.layers.size()) - 1),
+      labels(), with_gradient ? buffer(plan_.dlogits) : nullptr, buffer(plan_.loss_sum),
+      reinterpret_cast<std::int32_t*>(buffer(plan_.correct)));
 }
 
 template <typename T>
 void Executor<T>::backward(int n) {
-  for (std::size_t layer = plans_.size(); layer-- > 0;) backward_layer(layer, n);
+  for (std::size_t k = 0; k < plan_.backward.size(); ++k)
+    run(plan_.backward[k], backward_[k], n, true);
   backend_->join_side_work();
 }
 
 template <typename T>
 void Executor<T>::backward_layer(std::size_t layer, int n) {
-  Backend<T>& b = *backend_;
-  const LayerPlan& plan = plans_[layer];
-  if (plan.backward_fused) return;  // run by layer + 1
-  ScopedRange range(plan.backward_range);
-  const LayerSpec& s = plan.spec;
-  const T* in = layer == 0 ? input_ : outputs_[layer - 1];
-  const T* dout = at(plan.grad_offset);
-  T* din = layer == 0 ? nullptr : at(plans_[layer - 1].grad_offset);
-  const std::size_t count = std::size_t(n) * std::size_t(plan.out_shape.size());
-  // The activation in front of this layer, when its backward runs here: din then skips the
-  // activation's output gradient and becomes the gradient at its input.
-  FusedActivationGrad<T> fused;
-  if (layer >= 2 && plans_[layer - 1].backward_fused) {
-    const LayerPlan& activation = plans_[layer - 1];
-    fused = FusedActivationGrad<T>{activation.spec.activation, T(activation.spec.leaky_slope),
-                                   outputs_[layer - 2], outputs_[layer - 1]};
-    din = at(plans_[layer - 2].grad_offset);
-  }
-  switch (s.kind) {
-    case LayerKind::conv2d: {
-      const Conv2dGeometry g = at_batch(plan.conv, n);
-      // The weight gradient reads only this layer's input and output gradient, which nothing
-      // later in the pass writes: it may run beside the data gradient and the layers below. The
-      // first layer has nothing below it: its weight gradient takes the main stream (and its own
-      // scratch), beside the weight gradients of the layers above.
-      {
-        SideWork<T> side(b, overlap_ && din != nullptr);
-        b.conv2d_backward_weights(g, in, dout, grads_ + plan.weight_offset,
-                                  grads_ + plan.bias_offset, din ? workspace_ : first_workspace_);
-      }
-      if (din) b.conv2d_backward_data(g, dout, params_ + plan.weight_offset, din);
-      break;
-    }
-    case LayerKind::dense: {
-      const DenseGeometry g = at_batch(plan.dense, n);
-      {
-        SideWork<T> side(b, overlap_ && din != nullptr);  // as for the convolution
-        b.dense_backward_weights(g, in, dout, grads_ + plan.weight_offset,
-                                 grads_ + plan.bias_offset);
-      }
-      if (din) b.dense_backward_data(g, dout, params_ + plan.weight_offset, din, fused);
-      break;
-    }
-    case LayerKind::activation:
-      if (din)
-        b.activation_backward(s.activation, T(s.leaky_slope), count, in, outputs_[layer], dout,
-                              din);
-      break;
-    case LayerKind::max_pool: {
-      const Pool2dGeometry g = at_batch(plan.pool, n);
-      if (din)
-        b.max_pool_backward(g, dout, reinterpret_cast<const std::int32_t*>(at(plan.argmax_offset)),
-                            din, fused);
-      break;
-    }
-    case LayerKind::avg_pool: {
-      const Pool2dGeometry g = at_batch(plan.pool, n);
-      if (din) b.avg_pool_backward(g, dout, din, fused);
-      break;
-    }
-    case LayerKind::dropout:
-      if (din)
-        b.dropout_backward(DropoutParams{s.dropout_p, 0, dropout_offset(step_counter, layer)},
-                           count, dout, reinterpret_cast<const std::uint8_t*>(at(plan.mask_offset)),
-                           din);
-      break;
-  }
+  for (std::size_t k = 0; k < plan_.backward.size(); ++k)
+    if (plan_.backward[k].layer == layer) run(plan_.backward[k], backward_[k], n, true);
 }
 
 template <typename T>
 void Executor<T>::update(const SgdParams& sgd) {
-  backend_->sgd_update(sgd, std::size_t(parameter_count_), params_, grads_, velocity_);
+  backend_->sgd_update(sgd, std::size_t(plan_.parameter_count), params(), grads(), velocity());
 }
 
 template <typename T>
@@ -479,31 +514,31 @@ void Executor<T>::train_pass(int n, const SgdParams& sgd) {
 
 template <typename T>
 void Executor<T>::reset_counters() {
-  backend_->fill_zero(loss_sum_, sizeof(T));
-  backend_->fill_zero(correct_, sizeof(std::int32_t));
+  backend_->fill_zero(buffer(plan_.loss_sum), sizeof(T));
+  backend_->fill_zero(buffer(plan_.correct), sizeof(std::int32_t));
 }
 
 template <typename T>
 void Executor<T>::set_counters(const BatchStats& stats) {
   const T loss_sum = static_cast<T>(stats.loss_sum);
   const auto correct = static_cast<std::int32_t>(stats.correct);
-  backend_->copy_to_backend(loss_sum_, &loss_sum, sizeof(T));
-  backend_->copy_to_backend(correct_, &correct, sizeof(std::int32_t));
+  backend_->copy_to_backend(buffer(plan_.loss_sum), &loss_sum, sizeof(T));
+  backend_->copy_to_backend(buffer(plan_.correct), &correct, sizeof(std::int32_t));
 }
 
 template <typename T>
 BatchStats Executor<T>::read_counters(std::int64_t samples) {
   T loss_sum{};
   std::int32_t correct = 0;
-  backend_->copy_to_host(&loss_sum, loss_sum_, sizeof(T));
-  backend_->copy_to_host(&correct, correct_, sizeof(std::int32_t));
+  backend_->copy_to_host(&loss_sum, buffer(plan_.loss_sum), sizeof(T));
+  backend_->copy_to_host(&correct, buffer(plan_.correct), sizeof(std::int32_t));
   return BatchStats{double(loss_sum), correct, samples};
 }
 
 template <typename T>
 bool Executor<T>::poll_counters(double* loss_sum, std::int64_t* correct) {
   // pinned_ holds [T loss | int32 correct] of the last completed asynchronous read.
-  auto* bytes = static_cast<unsigned char*>(pinned_);
+  auto* bytes = pinned_.template as<unsigned char>();
   bool have = false;
   if (poll_started_ && backend_->async_copy_ready()) {
     T loss{};
@@ -516,8 +551,8 @@ bool Executor<T>::poll_counters(double* loss_sum, std::int64_t* correct) {
     poll_started_ = false;
   }
   if (!poll_started_) {
-    backend_->copy_to_host_async(bytes, loss_sum_, sizeof(T));
-    backend_->copy_to_host_async(bytes + sizeof(T), correct_, sizeof(std::int32_t));
+    backend_->copy_to_host_async(bytes, buffer(plan_.loss_sum), sizeof(T));
+    backend_->copy_to_host_async(bytes + sizeof(T), buffer(plan_.correct), sizeof(std::int32_t));
     poll_started_ = true;
   }
   return have;
@@ -525,5 +560,18 @@ bool Executor<T>::poll_counters(double* loss_sum, std::int64_t* correct) {
 
 template class Executor<float>;
 template class Executor<double>;
+
+std::unique_ptr<Executor<float>> make_executor(const Network& network,
+                                               const CompileOptions& options) {
+  std::unique_ptr<Backend<float>> backend = options.device == Device::cuda
+                                                ? make_cuda_backend(options.gemm)
+                                                : make_cpu_backend<float>(options.cpu_threads);
+  auto exec = std::make_unique<Executor<float>>(network, options.batch_size, std::move(backend),
+                                                options.fuse_activations);
+  exec->set_overlap(options.overlap_weight_gradients);
+  const std::vector<double> init = initial_parameters(exec->plan(), options.init, options.seed);
+  exec->upload(exec->params(), std::vector<float>(init.begin(), init.end()));
+  return exec;
+}
 
 }  // namespace cnnrt

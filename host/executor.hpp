@@ -1,8 +1,11 @@
 #pragma once
-// The compiled network on one backend: the memory plan (one arena) and the forward, loss, backward
-// and update passes, written once over Backend<T>. Model (float) wraps it; gradient checks run it
-// in double on the CPU backend.
+// The compiled network on one backend. build_plan() turns a Network into a Plan: the arena's
+// buffers, each owned by one layer (or by the network: input, labels, the loss), and flat lists of
+// steps, each naming the buffers it reads and writes. Fusion is decided there, once; nothing
+// changes a plan after it is built. Executor<T> allocates the arena and runs the steps, written
+// once over Backend<T>; Model (float) wraps it and gradient checks run it in double on the CPU.
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,62 +13,107 @@
 #include "cnnrt/model.hpp"
 #include "cnnrt/network.hpp"
 #include "host/backend.hpp"
+#include "host/layer.hpp"
 
 namespace cnnrt {
 
+inline constexpr std::size_t kNetworkOwned = std::numeric_limits<std::size_t>::max();
+
+// A region of the arena: "conv1.out", "pool1.argmax", "conv1.weight", "input", ...
+struct Buffer {
+  std::string name;
+  std::size_t owner = kNetworkOwned;  // the layer whose steps alone write it
+  std::size_t offset = 0, bytes = 0;  // in the arena
+};
+
 struct LayerPlan {
-  LayerSpec spec;
+  std::shared_ptr<const LayerUnit> unit;
   SampleShape in_shape, out_shape;
-  Conv2dGeometry conv;  // at the full batch size; n is replaced per call
-  Pool2dGeometry pool;
-  DenseGeometry dense;
-  std::int64_t weight_offset = -1, bias_offset = -1;  // into the parameter buffer (elements)
-  std::size_t out_offset = 0, grad_offset = 0;        // byte offsets into the arena
-  std::size_t argmax_offset = 0, mask_offset = 0;
-  std::string forward_range, backward_range;  // NVTX names, "<layer>/forward", built once
-  // On an activation layer, with fusion on (Executor::set_fusion): its forward runs inside the
-  // convolution or dense layer in front of it, its backward inside the pooling or dense layer
-  // behind it (whichever of the two applies), and its own pass does nothing.
+  int out = -1;  // buffer: the layer's output
+  int din = -1;  // buffer: the gradient at its input; -1 for the first layer
+  std::vector<int> params, grads, state, scratch;  // buffers, in the unit's order
+  // Run inside a neighbour's step (an activation layer): forward inside the layer in front,
+  // backward inside the layer behind.
   bool forward_fused = false, backward_fused = false;
 };
 
-// Computes layer plans and parameter layout for `network` at `batch` (no memory touched).
-std::vector<LayerPlan> plan_layers(const Network& network, int batch,
-                                   std::vector<ParameterInfo>* parameters);
+enum class StepKind { forward, backward_weights, backward_data };
+
+struct Step {
+  StepKind kind = StepKind::forward;
+  std::size_t layer = 0;                    // whose unit runs
+  std::size_t fused = kNetworkOwned;        // the activation layer it runs as well, if any
+  bool beside = false;                      // may run beside the main stream (weight gradients)
+  int in = -1, out = -1, activated = -1;    // forward: input, output, the fused activation's output
+  int dout = -1, din = -1, z = -1, a = -1;  // backward: gradients, the fused activation's z and a
+  std::vector<int> reads, writes;  // every buffer the step touches (params, scratch included)
+  std::string range;               // NVTX range: "<layer>/forward", "<layer>/backward"
+};
+
+struct Plan {
+  int batch = 0;
+  std::vector<Buffer> buffers;
+  std::vector<LayerPlan> layers;
+  std::vector<Step> training_forward, inference_forward, backward;
+  // The value each layer's output holds after an inference pass (a skipped layer's is its
+  // input's).
+  std::vector<int> inference_out;
+  std::vector<ParameterInfo> parameters, state;  // offsets into the parameter / state regions
+  std::vector<double> initial_state;
+  std::int64_t parameter_count = 0, state_count = 0;
+  // Network-owned regions.
+  int params = -1, grads = -1, velocity = -1, state_values = -1;
+  int input = -1, labels = -1, dlogits = -1, loss_sum = -1, correct = -1, batch_step = -1;
+  std::size_t arena_bytes = 0;
+  // A step depends on the step number (dropout): a captured step cannot be replayed.
+  bool varies_per_step = false;
+};
+
+// What the arena's scratch is sized for: the scalar and the backend.
+struct PlanTarget {
+  std::size_t scalar_bytes = sizeof(float);
+  int cpu_threads = 0;  // > 0: the CPU backend with this many threads
+  bool cuda = false;
+};
+
+// Plans `network` at `batch`; fuse: run activation layers inside their neighbours.
+Plan build_plan(const Network& network, int batch, bool fuse, const PlanTarget& target);
 
 // Initial parameter values (biases zero), the same on every backend for one seed.
-std::vector<double> initial_parameters(const std::vector<LayerPlan>& plans,
-                                       const std::vector<ParameterInfo>& parameters,
-                                       InitScheme scheme, std::uint64_t seed);
+std::vector<double> initial_parameters(const Plan& plan, InitScheme scheme, std::uint64_t seed);
 
 template <typename T>
 class Executor {
  public:
-  Executor(const Network& network, int batch, std::unique_ptr<Backend<T>> backend);
-  ~Executor();
+  Executor(const Network& network, int batch, std::unique_ptr<Backend<T>> backend,
+           bool fuse_activations = true);
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
   Backend<T>& backend() { return *backend_; }
-  // Runs each activation layer inside its neighbours where it can (on by default; the same bits
-  // either way). Off is for per-op benchmarking and tests. Not to be changed during a capture.
-  void set_fusion(bool on);
   // Runs each layer's weight gradient beside the rest of the backward pass (Backend side work;
   // on by default, the same bits either way); backward() waits for it before returning. Off is
   // for timing layers one by one.
   void set_overlap(bool on) { overlap_ = on; }
-  const std::vector<LayerPlan>& plans() const { return plans_; }
-  const std::vector<ParameterInfo>& parameters() const { return parameters_; }
-  int batch() const { return batch_; }
-  std::size_t arena_bytes() const { return arena_bytes_; }
-  std::int64_t parameter_count() const { return parameter_count_; }
+  const Plan& plan() const { return plan_; }
+  const std::vector<LayerPlan>& layers() const { return plan_.layers; }
+  const std::vector<ParameterInfo>& parameters() const { return plan_.parameters; }
+  const std::vector<ParameterInfo>& state() const { return plan_.state; }
+  int batch() const { return plan_.batch; }
+  std::size_t arena_bytes() const { return plan_.arena_bytes; }
+  std::int64_t parameter_count() const { return plan_.parameter_count; }
+  std::int64_t state_count() const { return plan_.state_count; }
+  // Whether whole steps may be captured and replayed: the backend has graphs and no step
+  // depends on the step number.
+  bool can_replay_steps() const { return backend_->supports_graphs() && !plan_.varies_per_step; }
 
   // Backend pointers into the arena.
-  T* params() { return params_; }
-  T* grads() { return grads_; }
-  T* velocity() { return velocity_; }
-  T* input() { return input_; }
-  std::int32_t* labels() { return labels_; }
+  T* params() { return buffer(plan_.params); }
+  T* grads() { return buffer(plan_.grads); }
+  T* velocity() { return buffer(plan_.velocity); }
+  T* state_values() { return buffer(plan_.state_values); }
+  T* input() { return buffer(plan_.input); }
+  std::int32_t* labels() { return reinterpret_cast<std::int32_t*>(buffer(plan_.labels)); }
   const T* output(int layer) const;  // last forward's output of that layer
 
   // Host <-> backend copies of parameter-sized buffers (host vectors in T).
@@ -86,6 +134,7 @@ class Executor {
 
   // Passes over the batch in `input` / `labels`. forward() with training=false skips dropout.
   void forward(int n, bool training);
+  // The steps of one layer (for per-layer timing): nothing when it runs inside a neighbour.
   void forward_layer(std::size_t layer, int n, bool training);
   void backward_layer(std::size_t layer, int n);
   void loss(int n, bool with_gradient);  // accumulates into the loss and correct counters
@@ -104,35 +153,37 @@ class Executor {
   std::uint64_t step_counter = 0;  // dropout stream offset, advanced by the caller per step
 
  private:
-  std::unique_ptr<Backend<T>> backend_;
-  int batch_;
-  std::vector<LayerPlan> plans_;
-  std::vector<ParameterInfo> parameters_;
-  std::int64_t parameter_count_ = 0;
-  bool overlap_ = true;
-  std::size_t arena_bytes_ = 0;
-  std::size_t workspace_bytes_ = 0;
-  void* arena_ = nullptr;
-  void* pinned_ = nullptr;  // two counters for asynchronous reads
-  bool poll_started_ = false;
-  std::vector<const T*> outputs_;
-  T* params_ = nullptr;
-  T* grads_ = nullptr;
-  T* velocity_ = nullptr;
-  T* input_ = nullptr;
-  std::int32_t* labels_ = nullptr;
-  T* loss_sum_ = nullptr;
-  std::int32_t* correct_ = nullptr;
-  std::int32_t* batch_step_ = nullptr;
-  void* workspace_ = nullptr;        // the convolutions' weight gradients, but the first's
-  void* first_workspace_ = nullptr;  // the first layer's, when it is a convolution
-
-  T* at(std::size_t byte_offset) const {
-    return reinterpret_cast<T*>(static_cast<char*>(arena_) + byte_offset);
+  T* buffer(int id) const {
+    return id < 0 ? nullptr
+                  : reinterpret_cast<T*>(static_cast<char*>(arena_.get()) +
+                                         plan_.buffers[std::size_t(id)].offset);
   }
+  LayerPass<T> prepare(const Step& step) const;
+  void run(const Step& step, const LayerPass<T>& prepared, int n, bool training);
+
+  std::unique_ptr<Backend<T>> backend_;  // declared first: the memory below goes back to it
+  Plan plan_;
+  BackendMemory<T> arena_;
+  BackendMemory<T> pinned_;  // two counters for asynchronous reads
+  // Each step's pass with its pointers resolved, parallel to the plan's step lists.
+  std::vector<LayerPass<T>> training_forward_, inference_forward_, backward_;
+  bool overlap_ = true;
+  bool last_forward_training_ = true;
+  bool poll_started_ = false;
 };
 
 extern template class Executor<float>;
 extern template class Executor<double>;
+
+// The one way a model is made: the backend `options` ask for, the executor over it, and the
+// seeded initial parameters uploaded.
+std::unique_ptr<Executor<float>> make_executor(const Network& network,
+                                               const CompileOptions& options);
+
+// The one "replay steps from a captured graph?" decision: the options allow graphs and the
+// executor can replay its steps.
+inline bool replay_steps_as_graph(const Executor<float>& exec, const CompileOptions& options) {
+  return options.cuda_graphs && exec.can_replay_steps();
+}
 
 }  // namespace cnnrt

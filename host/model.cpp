@@ -11,8 +11,6 @@
 
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/error.hpp"
-#include "host/cpu_backend.hpp"
-#include "host/cuda_backend.hpp"
 #include "host/executor.hpp"
 #include "host/profiling.hpp"
 
@@ -57,25 +55,18 @@ namespace {
 
 // A data set held in the backend's memory as bytes, with its sample order.
 struct ResidentSet {
-  Backend<float>* backend = nullptr;
-  std::uint8_t* images = nullptr;
-  std::uint8_t* labels = nullptr;
-  std::int32_t* order = nullptr;
+  BackendMemory<float> images, labels, order;
   int count = 0;
   int pixels = 0;
 
-  ResidentSet() = default;
-  ResidentSet(const ResidentSet&) = delete;
-  ResidentSet& operator=(const ResidentSet&) = delete;
-  ~ResidentSet() { clear(); }
+  const std::uint8_t* image_bytes() const { return images.as<std::uint8_t>(); }
+  const std::uint8_t* label_bytes() const { return labels.as<std::uint8_t>(); }
+  std::int32_t* sample_order() const { return order.as<std::int32_t>(); }
 
   void clear() noexcept {
-    if (backend == nullptr) return;
-    backend->release(images);
-    backend->release(labels);
-    backend->release(order);
-    images = labels = nullptr;
-    order = nullptr;
+    images.reset();
+    labels.reset();
+    order.reset();
     count = 0;
   }
 };
@@ -90,7 +81,6 @@ struct Model::Impl {
   NormalizeParams norm;
   ResidentSet train, eval;
   std::vector<std::int32_t> order;  // host copy of the shuffled training order
-  bool has_dropout = false;
   bool used_graph = false;
   // What the captured step graph baked in; a change means capturing again.
   // (Uploading a training set drops it too: the graph holds the set's device pointers.)
@@ -104,19 +94,8 @@ struct Model::Impl {
   std::optional<GraphKey> graph_key;
   std::unique_ptr<ProfilerCapture> profiler;
 
-  Impl(const Network& net, const CompileOptions& opts) : network(net), options(opts) {
-    std::unique_ptr<Backend<float>> backend = opts.device == Device::cuda
-                                                  ? make_cuda_backend(opts.gemm)
-                                                  : make_cpu_backend<float>(opts.cpu_threads);
-    exec = std::make_unique<Executor<float>>(network, opts.batch_size, std::move(backend));
-    exec->set_fusion(opts.fuse_activations);
-    exec->set_overlap(opts.overlap_weight_gradients);
-    const std::vector<double> init =
-        initial_parameters(exec->plans(), exec->parameters(), opts.init, opts.seed);
-    exec->upload(exec->params(), std::vector<float>(init.begin(), init.end()));
-    for (const LayerSpec& layer : network.layers())
-      has_dropout = has_dropout || layer.kind == LayerKind::dropout;
-  }
+  Impl(const Network& net, const CompileOptions& opts)
+      : network(net), options(opts), exec(make_executor(network, opts)) {}
 
   void check_sample_shape(const Dataset& data, const char* what) const {
     const SampleShape in = network.input();
@@ -140,17 +119,16 @@ struct Model::Impl {
     if (&set == &train) graph_key.reset();
     set.clear();
     Backend<float>& b = exec->backend();
-    set.backend = &b;
-    set.count = data.count;
-    set.pixels = data.channels * data.height * data.width;
-    set.images = static_cast<std::uint8_t*>(b.allocate(data.images.size()));
-    set.labels = static_cast<std::uint8_t*>(b.allocate(data.labels.size()));
-    set.order = static_cast<std::int32_t*>(b.allocate(sizeof(std::int32_t) * data.count));
-    b.copy_to_backend(set.images, data.images.data(), data.images.size());
-    b.copy_to_backend(set.labels, data.labels.data(), data.labels.size());
+    set.images = BackendMemory<float>(b, data.images.size());
+    set.labels = BackendMemory<float>(b, data.labels.size());
+    set.order = BackendMemory<float>(b, sizeof(std::int32_t) * data.count);
+    b.copy_to_backend(set.images.get(), data.images.data(), data.images.size());
+    b.copy_to_backend(set.labels.get(), data.labels.data(), data.labels.size());
     std::vector<std::int32_t> identity(static_cast<std::size_t>(data.count));
     std::iota(identity.begin(), identity.end(), 0);
-    b.copy_to_backend(set.order, identity.data(), identity.size() * sizeof(std::int32_t));
+    b.copy_to_backend(set.order.get(), identity.data(), identity.size() * sizeof(std::int32_t));
+    set.count = data.count;
+    set.pixels = data.channels * data.height * data.width;
   }
 
   BatchStats host_batch(const float* images, const std::int32_t* labels, int n, bool training,
@@ -187,7 +165,7 @@ std::size_t Model::arena_bytes() const {
 
 std::vector<SampleShape> Model::layer_shapes() const {
   std::vector<SampleShape> shapes;
-  for (const auto& plan : impl_->exec->plans()) shapes.push_back(plan.out_shape);
+  for (const LayerPlan& layer : impl_->exec->layers()) shapes.push_back(layer.out_shape);
   return shapes;
 }
 
@@ -209,7 +187,7 @@ std::vector<float> Model::logits(const float* images, int n) {
   impl_->exec->forward(n, false);
   const int classes = impl_->network.classes();
   return impl_->exec->download(
-      impl_->exec->output(static_cast<int>(impl_->exec->plans().size()) - 1),
+      impl_->exec->output(static_cast<int>(impl_->exec->layers().size()) - 1),
       std::size_t(n) * classes);
 }
 
@@ -226,13 +204,13 @@ std::vector<int> Model::predict(const float* images, int n) {
 
 std::vector<float> Model::layer_output(int layer, int n) {
   Executor<float>& exec = *impl_->exec;
-  const int layers = static_cast<int>(exec.plans().size());
+  const int layers = static_cast<int>(exec.layers().size());
   if (layer < 0 || layer >= layers)
     throw Error(fmt::format("layer_output: layer {} out of range ({} has layers 0..{})", layer,
                             impl_->network.name(), layers - 1));
   if (n <= 0 || n > exec.batch())
     throw Error(fmt::format("layer_output: n must be in 1..{}, got {}", exec.batch(), n));
-  const SampleShape shape = exec.plans()[static_cast<std::size_t>(layer)].out_shape;
+  const SampleShape shape = exec.layers()[static_cast<std::size_t>(layer)].out_shape;
   return exec.download(exec.output(layer), std::size_t(n) * std::size_t(shape.size()));
 }
 
@@ -276,7 +254,8 @@ Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
   std::iota(m.order.begin(), m.order.end(), 0);
   std::mt19937_64 rng(m.options.seed * 0x9E3779B97F4A7C15ull + std::uint64_t(epoch) + 1);
   std::shuffle(m.order.begin(), m.order.end(), rng);
-  backend.copy_to_backend(set.order, m.order.data(), m.order.size() * sizeof(std::int32_t));
+  backend.copy_to_backend(set.sample_order(), m.order.data(),
+                          m.order.size() * sizeof(std::int32_t));
 
   exec.reset_counters();
   if (control.first_step > 0) exec.set_counters(control.done);
@@ -285,12 +264,12 @@ Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
   // One full-batch step: everything a captured graph replays. The batch counter lives on the
   // backend, so the same launches serve every step.
   auto enqueue_full_step = [&] {
-    exec.gather_at_batch_step(m.norm, set.images, set.labels, set.order, set.pixels, batch);
+    exec.gather_at_batch_step(m.norm, set.image_bytes(), set.label_bytes(), set.sample_order(),
+                              set.pixels, batch);
     exec.train_pass(batch, m.sgd);
     exec.advance_batch_step();
   };
-  m.used_graph = m.options.cuda_graphs && backend.supports_graphs() && !m.has_dropout &&
-                 full_steps > 0 && !m.profiler;
+  m.used_graph = replay_steps_as_graph(exec, m.options) && full_steps > 0 && !m.profiler;
   if (m.used_graph) {
     const Impl::GraphKey key{m.sgd.lr, m.sgd.momentum, m.sgd.weight_decay, m.norm.mean, m.norm.std};
     if (!m.graph_key || !(*m.graph_key == key)) {
@@ -330,8 +309,8 @@ Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
       if (m.profiler) m.profiler->after_step(std::int64_t(exec.step_counter));
     } else {  // the last, partial batch runs eagerly
       const int n = set.count - full_steps * batch;
-      exec.gather(m.norm, set.images, set.labels, set.order + std::size_t(full_steps) * batch,
-                  set.pixels, n);
+      exec.gather(m.norm, set.image_bytes(), set.label_bytes(),
+                  set.sample_order() + std::size_t(full_steps) * batch, set.pixels, n);
       exec.train_pass(n, m.sgd);
     }
     ++exec.step_counter;
@@ -364,7 +343,8 @@ BatchStats Model::evaluate_resident() {
   const int batch = exec.batch();
   for (int first = 0; first < set.count; first += batch) {
     const int n = std::min(batch, set.count - first);
-    exec.gather(m.norm, set.images, set.labels, set.order + first, set.pixels, n);
+    exec.gather(m.norm, set.image_bytes(), set.label_bytes(), set.sample_order() + first,
+                set.pixels, n);
     exec.forward(n, false);
     exec.loss(n, false);
   }
@@ -393,6 +373,18 @@ const ParameterInfo& Model::parameter_info(const std::string& name) const {
   throw Error(fmt::format("{} has no parameter named '{}'", impl_->network.name(), name));
 }
 
+const std::vector<ParameterInfo>& Model::state_tensors() const {
+  return impl_->exec->state();
+}
+
+namespace {
+const ParameterInfo& state_info(const Model& model, const std::string& name) {
+  for (const auto& p : model.state_tensors())
+    if (p.name == name) return p;
+  throw Error(fmt::format("{} has no state tensor named '{}'", model.network().name(), name));
+}
+}  // namespace
+
 namespace {
 std::vector<float> read_region(Executor<float>& exec, const float* base, const ParameterInfo& p) {
   return exec.download(base + p.offset, static_cast<std::size_t>(p.count));
@@ -420,6 +412,12 @@ std::vector<float> Model::momentum(const std::string& name) const {
 void Model::set_momentum(const std::string& name, const std::vector<float>& values) {
   write_region(*impl_->exec, impl_->exec->velocity(), parameter_info(name), values);
 }
+std::vector<float> Model::state(const std::string& name) const {
+  return read_region(*impl_->exec, impl_->exec->state_values(), state_info(*this, name));
+}
+void Model::set_state(const std::string& name, const std::vector<float>& values) {
+  write_region(*impl_->exec, impl_->exec->state_values(), state_info(*this, name), values);
+}
 std::int64_t Model::parameter_count() const {
   return impl_->exec->parameter_count();
 }
@@ -435,18 +433,23 @@ Model::TrainingState Model::training_state() const {
   Executor<float>& exec = *impl_->exec;
   const auto count = static_cast<std::size_t>(exec.parameter_count());
   return TrainingState{exec.download(exec.params(), count), exec.download(exec.velocity(), count),
+                       exec.download(exec.state_values(), std::size_t(exec.state_count())),
                        exec.step_counter};
 }
 
 void Model::restore_training_state(const TrainingState& state) {
   Executor<float>& exec = *impl_->exec;
   const auto count = static_cast<std::size_t>(exec.parameter_count());
-  if (state.parameters.size() != count || state.momentum.size() != count)
-    throw Error(
-        fmt::format("restore_training_state: {} has {} parameters, the state holds {} and {}",
-                    impl_->network.name(), count, state.parameters.size(), state.momentum.size()));
+  if (state.parameters.size() != count || state.momentum.size() != count ||
+      state.state.size() != std::size_t(exec.state_count()))
+    throw Error(fmt::format(
+        "restore_training_state: {} has {} parameters and {} state values, the state holds {}, "
+        "{} and {}",
+        impl_->network.name(), count, exec.state_count(), state.parameters.size(),
+        state.momentum.size(), state.state.size()));
   exec.upload(exec.params(), state.parameters);
   exec.upload(exec.velocity(), state.momentum);
+  exec.upload(exec.state_values(), state.state);
   exec.step_counter = state.step_counter;
 }
 

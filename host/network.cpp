@@ -1,6 +1,7 @@
 #include "cnnrt/network.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -12,27 +13,9 @@
 
 #include "cnnrt/error.hpp"
 #include "host/file_bytes.hpp"
-#include "kernels/ops.hpp"
+#include "host/layer.hpp"
 
 namespace cnnrt {
-
-const char* to_string(LayerKind kind) {
-  switch (kind) {
-    case LayerKind::conv2d:
-      return "conv2d";
-    case LayerKind::activation:
-      return "activation";
-    case LayerKind::max_pool:
-      return "max_pool";
-    case LayerKind::avg_pool:
-      return "avg_pool";
-    case LayerKind::dense:
-      return "dense";
-    case LayerKind::dropout:
-      return "dropout";
-  }
-  return "unknown";
-}
 
 const char* to_string(Activation kind) {
   switch (kind) {
@@ -59,24 +42,50 @@ Network::Network(SampleShape input, int classes, std::string name)
   if (classes < 2) throw Error(fmt::format("{}: needs at least 2 classes, got {}", name_, classes));
 }
 
+std::string LayerSpec::field(const std::string& key) const {
+  const auto it = fields.find(key);
+  return it == fields.end() ? std::string() : it->second;
+}
+
 Network& Network::add(LayerSpec layer) {
-  static const char* const kPrefixes[] = {"conv", "act", "pool", "pool", "fc", "dropout"};
-  const int kind = static_cast<int>(layer.kind);
-  // max and avg pooling share one counter so names stay pool1, pool2, ...
-  const int counter =
-      layer.kind == LayerKind::avg_pool ? static_cast<int>(LayerKind::max_pool) : kind;
-  ++counts_[counter];
-  if (layer.name.empty()) {
-    const char* prefix = kPrefixes[kind];
-    if (layer.kind == LayerKind::activation) prefix = to_string(layer.activation);
-    layer.name = fmt::format("{}{}", prefix, counts_[counter]);
-  }
+  const std::string where = layer.name.empty() ? layer.type : layer.name;
+  return add(std::move(layer), where);
+}
+
+Network& Network::add(LayerSpec layer, const std::string& where) {
+  const LayerType& type = find_layer_type(layer.type, where);
+  const int count = ++counts_[type.counter];
+  if (layer.name.empty()) layer.name = fmt::format("{}{}", type.prefix, count);
   for (const auto& existing : layers_)
     if (existing.name == layer.name)
       throw Error(fmt::format("{}: two layers are named '{}'", name_, layer.name));
+  units_.push_back(type.make(layer, where));
   layers_.push_back(std::move(layer));
   return *this;
 }
+
+namespace {
+
+LayerSpec spec_of(const char* type, std::string name,
+                  std::initializer_list<std::pair<const char*, std::string>> fields) {
+  LayerSpec s;
+  s.type = type;
+  s.name = std::move(name);
+  for (const auto& [key, text] : fields) s.fields[key] = text;
+  return s;
+}
+
+std::string padding_text(const Padding& padding) {
+  if (padding.mode == Padding::Mode::explicit_)
+    return field_text(std::vector<int>{padding.h, padding.w});
+  return field_text(padding.to_string());
+}
+
+std::string pair_text(int a, int b) {
+  return field_text(std::vector<int>{a, b});
+}
+
+}  // namespace
 
 Network& Network::conv2d(int filters, int kernel, int stride, Padding padding, std::string name) {
   return conv2d(filters, kernel, kernel, stride, stride, padding, std::move(name));
@@ -84,58 +93,37 @@ Network& Network::conv2d(int filters, int kernel, int stride, Padding padding, s
 
 Network& Network::conv2d(int filters, int kernel_h, int kernel_w, int stride_h, int stride_w,
                          Padding padding, std::string name) {
-  LayerSpec s;
-  s.kind = LayerKind::conv2d;
-  s.name = std::move(name);
-  s.filters = filters;
-  s.kernel_h = kernel_h, s.kernel_w = kernel_w;
-  s.stride_h = stride_h, s.stride_w = stride_w;
-  s.padding = padding;
-  return add(std::move(s));
+  return add(spec_of("conv2d", std::move(name),
+                     {{"filters", field_text(filters)},
+                      {"kernel", pair_text(kernel_h, kernel_w)},
+                      {"stride", pair_text(stride_h, stride_w)},
+                      {"padding", padding_text(padding)}}));
 }
 
 Network& Network::activation(Activation kind, float leaky_slope, std::string name) {
-  LayerSpec s;
-  s.kind = LayerKind::activation;
-  s.name = std::move(name);
-  s.activation = kind;
-  s.leaky_slope = leaky_slope;
-  return add(std::move(s));
+  if (kind == Activation::none)
+    throw Error(fmt::format("{}: activation kind is none", name.empty() ? name_ : name));
+  if (kind == Activation::leaky_relu)
+    return add(spec_of("leaky_relu", std::move(name), {{"slope", field_text(leaky_slope)}}));
+  return add(spec_of(to_string(kind), std::move(name), {}));
 }
-
-namespace {
-LayerSpec pool_spec(LayerKind kind, int window, int stride, std::string name) {
-  LayerSpec s;
-  s.kind = kind;
-  s.name = std::move(name);
-  s.kernel_h = s.kernel_w = window;
-  s.stride_h = s.stride_w = stride;
-  return s;
-}
-}  // namespace
 
 Network& Network::max_pool(int window, int stride, std::string name) {
-  return add(pool_spec(LayerKind::max_pool, window, stride, std::move(name)));
+  return add(spec_of("max_pool", std::move(name),
+                     {{"window", field_text(window)}, {"stride", field_text(stride)}}));
 }
 
 Network& Network::avg_pool(int window, int stride, std::string name) {
-  return add(pool_spec(LayerKind::avg_pool, window, stride, std::move(name)));
+  return add(spec_of("avg_pool", std::move(name),
+                     {{"window", field_text(window)}, {"stride", field_text(stride)}}));
 }
 
 Network& Network::dense(int units, std::string name) {
-  LayerSpec s;
-  s.kind = LayerKind::dense;
-  s.name = std::move(name);
-  s.units = units;
-  return add(std::move(s));
+  return add(spec_of("dense", std::move(name), {{"units", field_text(units)}}));
 }
 
 Network& Network::dropout(float p, std::string name) {
-  LayerSpec s;
-  s.kind = LayerKind::dropout;
-  s.name = std::move(name);
-  s.dropout_p = p;
-  return add(std::move(s));
+  return add(spec_of("dropout", std::move(name), {{"p", field_text(p)}}));
 }
 
 namespace {
@@ -166,55 +154,47 @@ std::vector<SampleShape> Network::infer_shapes() const {
   check_values(name_, "input", bounded_product({input_.c, input_.h, input_.w}), input_.to_string());
   std::vector<SampleShape> shapes;
   SampleShape in = input_;
-  for (const LayerSpec& s : layers_) {
-    SampleShape out = in;
-    switch (s.kind) {
-      case LayerKind::conv2d: {
-        if (s.filters <= 0)
-          throw Error(
-              fmt::format("{}: needs a positive number of filters, got {}", s.name, s.filters));
-        const Conv2dGeometry g =
-            make_conv2d_geometry(s.name.c_str(), 1, in.c, in.h, in.w, s.filters, s.kernel_h,
-                                 s.kernel_w, s.stride_h, s.stride_w, s.padding);
-        check_values(s.name, "weight", bounded_product({s.filters, in.c, s.kernel_h, s.kernel_w}),
-                     fmt::format("[{}, {}, {}, {}]", s.filters, in.c, s.kernel_h, s.kernel_w));
-        out = SampleShape{s.filters, g.out_h, g.out_w};
-        break;
-      }
-      case LayerKind::max_pool:
-      case LayerKind::avg_pool: {
-        const Pool2dGeometry g = make_pool2d_geometry(
-            s.name.c_str(), 1, in.c, in.h, in.w, s.kernel_h, s.kernel_w, s.stride_h, s.stride_w);
-        out = SampleShape{in.c, g.out_h, g.out_w};
-        break;
-      }
-      case LayerKind::dense:
-        if (s.units <= 0)
-          throw Error(fmt::format("{}: needs a positive number of units, got {}", s.name, s.units));
-        check_values(s.name, "weight", bounded_product({s.units, in.size()}),
-                     fmt::format("[{}, {}]", s.units, in.size()));
-        out = SampleShape{s.units, 1, 1};
-        break;
-      case LayerKind::activation:
-        if (s.activation == Activation::none)
-          throw Error(fmt::format("{}: activation kind is none", s.name));
-        break;
-      case LayerKind::dropout:
-        if (!(s.dropout_p >= 0.0f && s.dropout_p < 1.0f))
-          throw Error(
-              fmt::format("{}: dropout probability {} is outside [0, 1)", s.name, s.dropout_p));
-        break;
+  for (const auto& unit : units_) {
+    const SampleShape out = unit->output_shape(in);
+    for (const ParameterSpec& p : unit->parameters(in)) {
+      std::int64_t count = 1;
+      for (std::int64_t d : p.shape) count = count < 0 ? -1 : bounded_product({count, d});
+      check_values(unit->name(), p.suffix.c_str(), count,
+                   fmt::format("[{}]", fmt::join(p.shape, ", ")));
     }
-    check_values(s.name, "output", bounded_product({out.c, out.h, out.w}), out.to_string());
+    check_values(unit->name(), "output", bounded_product({out.c, out.h, out.w}), out.to_string());
     shapes.push_back(out);
     in = out;
   }
-  const LayerSpec& last = layers_.back();
-  if (last.kind != LayerKind::dense || in.size() != classes_)
+  const LayerUnit& last = *units_.back();
+  if (!last.produces_logits() || in.size() != classes_)
     throw Error(fmt::format(
         "{}: the last layer ({}) must be a dense layer with {} outputs, one per class; it gives {}",
-        name_, last.name, classes_, in.to_string()));
+        name_, last.name(), classes_, in.to_string()));
   return shapes;
+}
+
+std::vector<LayerCost> layer_costs(const Network& network) {
+  const std::vector<SampleShape> shapes = network.infer_shapes();
+  std::vector<LayerCost> costs;
+  SampleShape in = network.input();
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    const LayerUnit& unit = *network.units()[i];
+    LayerCost cost;
+    cost.name = unit.name();
+    cost.description = unit.describe();
+    cost.output = shapes[i];
+    for (const ParameterSpec& p : unit.parameters(in)) {
+      std::int64_t count = 1;
+      for (std::int64_t d : p.shape) count *= d;
+      cost.parameters += count;
+    }
+    cost.flops = unit.flops(in, shapes[i]);
+    cost.dense_equivalent = unit.dense_equivalent(in, shapes[i]);
+    costs.push_back(cost);
+    in = shapes[i];
+  }
+  return costs;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -224,29 +204,6 @@ namespace {
 
 using nlohmann::json;
 
-// A JSON value for a message: its text, cut short when long.
-std::string brief(const json& value) {
-  constexpr std::size_t kMaxChars = 60;
-  std::string text = value.dump();
-  if (text.size() > kMaxChars) text = text.substr(0, kMaxChars) + "...";
-  return text;
-}
-
-// `value` (named `key` in messages) as an int: a JSON integer that fits, nothing else (a float or
-// a number past int's range is refused rather than converted).
-int to_int(const json& value, const std::string& key, const std::string& where) {
-  if (value.is_number_unsigned() &&
-      value.get<std::uint64_t>() <= std::uint64_t(std::numeric_limits<int>::max()))
-    return static_cast<int>(value.get<std::uint64_t>());
-  if (value.is_number_integer() && !value.is_number_unsigned() &&
-      value.get<std::int64_t>() >= std::numeric_limits<int>::min() &&
-      value.get<std::int64_t>() <= std::numeric_limits<int>::max())
-    return static_cast<int>(value.get<std::int64_t>());
-  throw Error(fmt::format("{}: '{}' must be an integer from {} to {}, got {}", where, key,
-                          std::numeric_limits<int>::min(), std::numeric_limits<int>::max(),
-                          brief(value)));
-}
-
 const json& required(const json& object, const char* key, const std::string& where) {
   const auto it = object.find(key);
   if (it == object.end()) throw Error(fmt::format("{}: '{}' is missing", where, key));
@@ -254,18 +211,7 @@ const json& required(const json& object, const char* key, const std::string& whe
 }
 
 int int_field(const json& object, const char* key, const std::string& where) {
-  return to_int(required(object, key, where), key, where);
-}
-
-// A number in [lo, hi] (a finite float), or `fallback` when absent.
-float float_field(const json& object, const char* key, float fallback, double lo, double hi,
-                  const std::string& where) {
-  const auto it = object.find(key);
-  if (it == object.end()) return fallback;
-  if (!it->is_number() || !(it->get<double>() >= lo && it->get<double>() <= hi))
-    throw Error(fmt::format("{}: '{}' must be a number from {} to {}, got {}", where, key, lo, hi,
-                            brief(*it)));
-  return static_cast<float>(it->get<double>());
+  return json_int(required(object, key, where), key, where);
 }
 
 std::string string_field(const json& object, const char* key, const std::string& fallback,
@@ -273,69 +219,8 @@ std::string string_field(const json& object, const char* key, const std::string&
   const auto it = object.find(key);
   if (it == object.end()) return fallback;
   if (!it->is_string())
-    throw Error(fmt::format("{}: '{}' must be a string, got {}", where, key, brief(*it)));
+    throw Error(fmt::format("{}: '{}' must be a string, got {}", where, key, json_brief(*it)));
   return it->get<std::string>();
-}
-
-std::pair<int, int> int_pair(const json& layer, const char* key, int fallback,
-                             const std::string& where) {
-  const auto it = layer.find(key);
-  if (it == layer.end()) return {fallback, fallback};
-  if (it->is_array() && it->size() == 2)
-    return {to_int((*it)[0], key, where), to_int((*it)[1], key, where)};
-  if (!it->is_number_integer())
-    throw Error(fmt::format("{}: '{}' must be an integer or a pair of integers, got {}", where, key,
-                            brief(*it)));
-  const int value = to_int(*it, key, where);
-  return {value, value};
-}
-
-Padding parse_padding(const json& layer, const std::string& where) {
-  if (!layer.contains("padding")) return Padding::valid();
-  const json& v = layer.at("padding");
-  if (v.is_string()) {
-    const std::string text = v.get<std::string>();
-    if (text == "valid") return Padding::valid();
-    if (text == "same") return Padding::same();
-    throw Error(fmt::format("{}: padding '{}' is not valid, same, or an integer", where, text));
-  }
-  const auto [ph, pw] = int_pair(layer, "padding", 0, where);
-  if (ph < 0 || pw < 0) throw Error(fmt::format("{}: padding must not be negative", where));
-  return Padding::explicit_pad(ph, pw);
-}
-
-void add_layer(Network& network, const json& l, const std::string& type, const std::string& name,
-               const std::string& where) {
-  if (type == "conv2d") {
-    const auto [kh, kw] = int_pair(l, "kernel", 0, where);
-    const auto [sh, sw] = int_pair(l, "stride", 1, where);
-    network.conv2d(int_field(l, "filters", where), kh, kw, sh, sw, parse_padding(l, where), name);
-  } else if (type == "relu") {
-    network.activation(Activation::relu, 0.1f, name);
-  } else if (type == "leaky_relu") {
-    // Any sensible slope lies well inside this range; the bound keeps the float finite.
-    network.activation(Activation::leaky_relu, float_field(l, "slope", 0.1f, -100, 100, where),
-                       name);
-  } else if (type == "sigmoid") {
-    network.activation(Activation::sigmoid, 0.1f, name);
-  } else if (type == "max_pool" || type == "avg_pool") {
-    const auto [wh, ww] = int_pair(l, "window", 2, where);
-    const auto [sh, sw] = int_pair(l, "stride", wh, where);
-    LayerSpec s;
-    s.kind = type == "max_pool" ? LayerKind::max_pool : LayerKind::avg_pool;
-    s.name = name;
-    s.kernel_h = wh, s.kernel_w = ww, s.stride_h = sh, s.stride_w = sw;
-    network.add(s);
-  } else if (type == "dense") {
-    network.dense(int_field(l, "units", where), name);
-  } else if (type == "dropout") {
-    network.dropout(float_field(l, "p", 0.5f, 0.0, 1.0, where), name);
-  } else {
-    throw Error(
-        fmt::format("{}: unknown layer type (known: conv2d, relu, leaky_relu, sigmoid, max_pool, "
-                    "avg_pool, dense, dropout)",
-                    where));
-  }
 }
 
 }  // namespace
@@ -349,13 +234,14 @@ Network network_from_json(const std::string& json_text, const std::string& origi
   }
   try {
     if (!doc.is_object())
-      throw Error(fmt::format("{}: a model file holds a JSON object, not {}", origin, brief(doc)));
+      throw Error(
+          fmt::format("{}: a model file holds a JSON object, not {}", origin, json_brief(doc)));
     const json& input = required(doc, "input", origin);
     if (!input.is_array() || input.size() != 3)
-      throw Error(fmt::format("{}: 'input' must be [C, H, W], got {}", origin, brief(input)));
+      throw Error(fmt::format("{}: 'input' must be [C, H, W], got {}", origin, json_brief(input)));
     Network network(
-        SampleShape{to_int(input[0], "input", origin), to_int(input[1], "input", origin),
-                    to_int(input[2], "input", origin)},
+        SampleShape{json_int(input[0], "input", origin), json_int(input[1], "input", origin),
+                    json_int(input[2], "input", origin)},
         int_field(doc, "classes", origin), string_field(doc, "name", origin, origin));
     const json& layers = required(doc, "layers", origin);
     if (!layers.is_array() || layers.empty())
@@ -363,12 +249,18 @@ Network network_from_json(const std::string& json_text, const std::string& origi
     for (std::size_t i = 0; i < layers.size(); ++i) {
       const json& l = layers[i];
       const std::string at = fmt::format("{}: layer {}", origin, i + 1);
-      if (!l.is_object()) throw Error(fmt::format("{} is not an object: {}", at, brief(l)));
+      if (!l.is_object()) throw Error(fmt::format("{} is not an object: {}", at, json_brief(l)));
       const json& type = required(l, "type", at);
       if (!type.is_string())
-        throw Error(fmt::format("{}: 'type' must be a string, got {}", at, brief(type)));
+        throw Error(fmt::format("{}: 'type' must be a string, got {}", at, json_brief(type)));
       const std::string where = fmt::format("{} ({})", at, type.get<std::string>());
-      add_layer(network, l, type.get<std::string>(), string_field(l, "name", "", where), where);
+      LayerSpec spec;
+      spec.type = type.get<std::string>();
+      spec.name = string_field(l, "name", "", where);
+      for (auto field = l.begin(); field != l.end(); ++field)
+        if (field.key() != "type" && field.key() != "name")
+          spec.fields[field.key()] = field->dump();
+      network.add(std::move(spec), where);
     }
     network.infer_shapes();
     return network;
@@ -388,39 +280,12 @@ std::string network_to_json(const Network& network) {
   doc["input"] = {network.input().c, network.input().h, network.input().w};
   doc["classes"] = network.classes();
   json layers = json::array();
-  for (const LayerSpec& s : network.layers()) {
+  for (std::size_t i = 0; i < network.layers().size(); ++i) {
+    const LayerSpec& s = network.layers()[i];
     json l;
     l["name"] = s.name;
-    switch (s.kind) {
-      case LayerKind::conv2d:
-        l["type"] = "conv2d";
-        l["filters"] = s.filters;
-        l["kernel"] = {s.kernel_h, s.kernel_w};
-        l["stride"] = {s.stride_h, s.stride_w};
-        if (s.padding.mode == Padding::Mode::explicit_)
-          l["padding"] = {s.padding.h, s.padding.w};
-        else
-          l["padding"] = s.padding.to_string();
-        break;
-      case LayerKind::activation:
-        l["type"] = to_string(s.activation);
-        if (s.activation == Activation::leaky_relu) l["slope"] = s.leaky_slope;
-        break;
-      case LayerKind::max_pool:
-      case LayerKind::avg_pool:
-        l["type"] = s.kind == LayerKind::max_pool ? "max_pool" : "avg_pool";
-        l["window"] = {s.kernel_h, s.kernel_w};
-        l["stride"] = {s.stride_h, s.stride_w};
-        break;
-      case LayerKind::dense:
-        l["type"] = "dense";
-        l["units"] = s.units;
-        break;
-      case LayerKind::dropout:
-        l["type"] = "dropout";
-        l["p"] = s.dropout_p;
-        break;
-    }
+    l["type"] = s.type;
+    network.units()[i]->write_fields(l);
     layers.push_back(l);
   }
   doc["layers"] = layers;

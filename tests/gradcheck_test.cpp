@@ -35,7 +35,7 @@ void expect_sane_report(const GradcheckReport& report, const Network& network,
                         std::int64_t max_points) {
   std::vector<std::string> expected;
   for (const LayerSpec& s : network.layers())
-    if (s.kind == LayerKind::conv2d || s.kind == LayerKind::dense) {
+    if (s.type == "conv2d" || s.type == "dense") {
       expected.push_back(s.name + ".weight");
       expected.push_back(s.name + ".bias");
     }

@@ -162,14 +162,20 @@ class CNNRT_API Model {
   void set_momentum(const std::string& name, const std::vector<float>& values);
   std::int64_t parameter_count() const;
 
+  // --- Layer state that is not a parameter (batch norm's running statistics): saved in
+  // checkpoints, never touched by the optimizer or weight decay. Empty when no layer keeps any.
+  const std::vector<ParameterInfo>& state_tensors() const;
+  std::vector<float> state(const std::string& name) const;
+  void set_state(const std::string& name, const std::vector<float>& values);
+
   // Dropout masks and step-dependent randomness advance with this counter (saved in checkpoints).
   std::uint64_t step_counter() const;
   void set_step_counter(std::uint64_t steps);
 
-  // Everything a checkpoint restores (all parameters, their momentum, the step counter) as one
-  // host copy, for going back to an earlier point of a run without a file.
+  // Everything a checkpoint restores (all parameters, their momentum, the layers' state, the step
+  // counter) as one host copy, for going back to an earlier point of a run without a file.
   struct TrainingState {
-    std::vector<float> parameters, momentum;
+    std::vector<float> parameters, momentum, state;
     std::uint64_t step_counter = 0;
   };
   TrainingState training_state() const;

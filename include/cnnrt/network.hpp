@@ -2,6 +2,8 @@
 // Describing a network: layers and their hyper-parameters only, no memory. A Network is compiled
 // for a device and a batch size into a Model (cnnrt/model.hpp), which checks every shape once.
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,27 +13,22 @@
 
 namespace cnnrt {
 
-enum class LayerKind { conv2d, activation, max_pool, avg_pool, dense, dropout };
-
-CNNRT_API const char* to_string(LayerKind kind);
 CNNRT_API const char* to_string(Activation kind);
 
+// One layer as the model file describes it: its type, its name and its other fields. What the
+// fields mean, and which are valid, is the business of the layer's unit (host/layers/): Network
+// only stores them, so a new kind of layer needs no change here.
 struct CNNRT_API LayerSpec {
-  LayerKind kind = LayerKind::conv2d;
-  std::string name;  // unique; parameters are "<name>.weight" and "<name>.bias"
-  // conv2d: `filters` maps of kernel_h x kernel_w; pools: window_h x window_w
-  int filters = 0;
-  int kernel_h = 0, kernel_w = 0;
-  int stride_h = 1, stride_w = 1;
-  Padding padding;
-  // activation
-  Activation activation = Activation::none;
-  float leaky_slope = 0.1f;
-  // dense
-  int units = 0;
-  // dropout: probability of zeroing an element in training
-  float dropout_p = 0.5f;
+  std::string type;  // the model file's "type": conv2d, relu, max_pool, dense, ...
+  std::string name;  // unique; parameters are "<name>.weight", "<name>.bias", ...
+  // The other fields, each as the JSON text a model file would hold: "6", "[3, 5]", "\"same\"".
+  std::map<std::string, std::string> fields;
+
+  // The JSON text of `key`, or "" when the layer has no such field.
+  std::string field(const std::string& key) const;
 };
+
+class LayerUnit;  // what a layer kind is and does (host/layer.hpp)
 
 // Per-sample tensor shape, NCHW without the N. Dense outputs are [units, 1, 1].
 struct CNNRT_API SampleShape {
@@ -57,12 +54,18 @@ class CNNRT_API Network {
   Network& avg_pool(int window, int stride, std::string name = "");
   Network& dense(int units, std::string name = "");
   Network& dropout(float p, std::string name = "");
-  Network& add(LayerSpec layer);  // names it if unnamed; throws on a duplicate name
+  // Any registered layer type, with its model-file fields: names it if unnamed; throws
+  // cnnrt::Error for an unknown type, a field its unit refuses, or a duplicate name.
+  Network& add(LayerSpec layer);
+  // The same, with errors about the fields starting with `where` ("model.json: layer 3").
+  Network& add(LayerSpec layer, const std::string& where);
 
   const std::vector<LayerSpec>& layers() const { return layers_; }
   SampleShape input() const { return input_; }
   int classes() const { return classes_; }
   const std::string& name() const { return name_; }
+  // The unit of each layer (opaque outside the library: host/layer.hpp).
+  const std::vector<std::shared_ptr<const LayerUnit>>& units() const { return units_; }
 
   // Output shape of every layer for this input; throws cnnrt::Error naming the first layer whose
   // input does not fit, and the shapes involved. The last layer must produce `classes` values.
@@ -73,8 +76,19 @@ class CNNRT_API Network {
   int classes_;
   std::string name_;
   std::vector<LayerSpec> layers_;
-  int counts_[6] = {0, 0, 0, 0, 0, 0};  // per LayerKind, for default names
+  std::vector<std::shared_ptr<const LayerUnit>> units_;  // one per layer, built from its spec
+  std::map<std::string, int> counts_;                    // per name prefix, for default names
 };
+
+// One row of `cnnrt summary`: what a layer costs at one sample.
+struct CNNRT_API LayerCost {
+  std::string name, description;  // "conv1", "conv 5x5 /1 same"
+  SampleShape output;
+  std::int64_t parameters = 0;
+  std::int64_t flops = 0;             // forward, multiply and add counted separately
+  std::int64_t dense_equivalent = 0;  // conv: a dense layer's parameters for the same sizes
+};
+CNNRT_API std::vector<LayerCost> layer_costs(const Network& network);
 
 // Model files (JSON): {"name": ..., "input": [C, H, W], "classes": N, "layers": [
 //   {"type": "conv2d", "name": "conv1", "filters": 6, "kernel": 5 | [kh, kw], "stride": 1 | [sh,

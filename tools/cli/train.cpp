@@ -180,7 +180,7 @@ class TrainingPlots {
 
   void write_kernels(const Model& model) const {
     for (const LayerSpec& layer : model.network().layers()) {
-      if (layer.kind != LayerKind::conv2d) continue;
+      if (layer.type != "conv2d") continue;
       const ParameterInfo& info = model.parameter_info(layer.name + ".weight");
       const int k = int(info.shape[0]), c = int(info.shape[1]);
       const int kh = int(info.shape[2]), kw = int(info.shape[3]);
@@ -203,7 +203,7 @@ class TrainingPlots {
     const std::vector<SampleShape> shapes = model.layer_shapes();
     const std::vector<LayerSpec>& layers = model.network().layers();
     for (std::size_t i = 0; i < layers.size(); ++i) {
-      if (layers[i].kind != LayerKind::conv2d) continue;
+      if (layers[i].type != "conv2d") continue;
       const SampleShape s = shapes[i];
       const int shown = std::min(s.c, kMaxMapsPerRow);
       std::vector<float> maps = model.layer_output(int(i), 1);

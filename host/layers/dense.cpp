@@ -1,0 +1,95 @@
+// dense (docs/math.md section 4): Z = b + A W over the flattened input; weight [units, in] and
+// bias [units], PyTorch's layout. The last layer of every network, giving one logit per class.
+#include "kernels/cpu/dense.hpp"
+
+#include <fmt/format.h>
+
+#include "cnnrt/error.hpp"
+#include "host/cpu_backend.hpp"
+#include "host/cuda_backend.hpp"
+#include "host/layer.hpp"
+#include "kernels/cuda/dense.cuh"
+
+namespace cnnrt {
+
+namespace {
+
+class DenseUnit final : public LayerUnitOf<DenseUnit> {
+ public:
+  DenseUnit(const LayerSpec& spec, const LayerFields& f)
+      : LayerUnitOf(spec.name), units_(f.integer("units")) {}
+
+  SampleShape output_shape(const SampleShape&) const override {
+    if (units_ <= 0)
+      throw Error(fmt::format("{}: needs a positive number of units, got {}", name(), units_));
+    return SampleShape{units_, 1, 1};
+  }
+  std::vector<ParameterSpec> parameters(const SampleShape& in) const override {
+    return {ParameterSpec{"weight", {units_, in.size()}, true, double(in.size()), double(units_)},
+            ParameterSpec{"bias", {units_}, false, 0, 0}};
+  }
+  std::int64_t flops(const SampleShape& in, const SampleShape&) const override {
+    return 2 * in.size() * units_ + units_;
+  }
+  std::string describe() const override { return "dense"; }
+  void write_fields(nlohmann::json& l) const override { l["units"] = units_; }
+  bool runs_activation_after() const override { return true; }
+  bool runs_activation_grad_before() const override { return true; }
+  bool produces_logits() const override { return true; }
+
+  // in: [n, in], weight [out, in], bias [out] -> out: [n, out]
+  template <typename T>
+  void forward_cpu(const LayerPass<T>& p, CpuContext& cpu) const {
+    const DenseGeometry g = geometry(p);
+    cpu.for_batch_slices(g.n, [&](int first, int count) {
+      const std::size_t o = std::size_t(first) * g.out_features;
+      cpu::dense_forward(DenseGeometry{count, g.in_features, g.out_features},
+                         p.in + std::size_t(first) * g.in_features, p.params[0], p.params[1],
+                         p.out + o, offset_by(p.fused, o));
+    });
+  }
+  void forward_cuda(const LayerPass<float>& p, CudaContext& cuda) const {
+    cuda::dense_forward(geometry(p), p.in, p.params[0], p.params[1], p.out, p.fused, cuda.gemm,
+                        cuda.cublas, cuda.stream);
+  }
+  // in: [n, in], dout: [n, out] -> dweight [out, in], dbias [out]
+  template <typename T>
+  void backward_weights_cpu(const LayerPass<T>& p, CpuContext&) const {
+    cpu::dense_backward_weights(geometry(p), p.in, p.dout, p.grads[0], p.grads[1]);
+  }
+  void backward_weights_cuda(const LayerPass<float>& p, CudaContext& cuda) const {
+    cuda::dense_backward_weights(geometry(p), p.in, p.dout, p.grads[0], p.grads[1], cuda.gemm,
+                                 cuda.cublas, cuda.stream);
+  }
+  // dout: [n, out], weight [out, in] -> din: [n, in], through the fused activation's gradient
+  template <typename T>
+  void backward_data_cpu(const LayerPass<T>& p, CpuContext& cpu) const {
+    const DenseGeometry g = geometry(p);
+    cpu.for_batch_slices(g.n, [&](int first, int count) {
+      const std::size_t i = std::size_t(first) * g.in_features;
+      cpu::dense_backward_data(DenseGeometry{count, g.in_features, g.out_features},
+                               p.dout + std::size_t(first) * g.out_features, p.params[0], p.din + i,
+                               offset_by(p.fused_grad, i));
+    });
+  }
+  void backward_data_cuda(const LayerPass<float>& p, CudaContext& cuda) const {
+    cuda::dense_backward_data(geometry(p), p.dout, p.params[0], p.din, p.fused_grad, cuda.gemm,
+                              cuda.cublas, cuda.stream);
+  }
+
+ private:
+  template <typename T>
+  DenseGeometry geometry(const LayerPass<T>& p) const {
+    return DenseGeometry{p.n, static_cast<int>(p.in_shape.size()), units_};
+  }
+
+  int units_;
+};
+
+}  // namespace
+
+std::shared_ptr<const LayerUnit> make_dense_unit(const LayerSpec& spec, const std::string& where) {
+  return std::make_shared<DenseUnit>(spec, LayerFields(spec, where));
+}
+
+}  // namespace cnnrt
