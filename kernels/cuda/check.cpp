@@ -1,8 +1,9 @@
 // The CUDA and cuBLAS failures behind CNNRT_CUDA_CHECK / CNNRT_CUBLAS_CHECK (kernels/cuda/
-// check.hpp), kept apart from error.cpp so that the file parsers build without CUDA.
+// check.hpp), kept apart from host/error.cpp so that the file parsers build without CUDA.
+#include "kernels/cuda/check.hpp"
+
 #include <fmt/format.h>
 
-#include "kernels/cuda/check.hpp"
 #include "kernels/cuda/cublas_api.hpp"
 
 namespace cnnrt::detail {
