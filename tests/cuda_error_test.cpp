@@ -1,5 +1,6 @@
-// CUDA error handling: a failing runtime or cuBLAS call becomes a cnnrt::Error naming the call,
-// and DeviceBuffer is move-only (checked at compile time, so it runs without a GPU too).
+// CUDA error handling: a failing runtime or cuBLAS call becomes a cnnrt::Error naming the call, a
+// failed launch one naming the kernel, and DeviceBuffer is move-only (checked at compile time, so
+// it runs without a GPU too).
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
@@ -57,6 +58,29 @@ TEST(CudaError, CublasFailureNamesTheCall) {
   });
   (void)cublasDestroy(handle);
   EXPECT_NE(message.find("cublasSgemm"), std::string::npos) << message;
+}
+
+// The launch check's message names the kernel; making it needs no GPU.
+TEST(CudaError, LaunchErrorNamesTheKernel) {
+  const std::string message = test::error_message([] {
+    detail::throw_launch_error(cudaErrorInvalidConfiguration, "conv2d_forward_kernel",
+                               "conv_forward.cu", 42);
+  });
+  EXPECT_TRUE(
+      test::contains(message, "conv_forward.cu:42: launch of conv2d_forward_kernel failed"));
+  EXPECT_TRUE(test::contains(message, "(cudaErrorInvalidConfiguration)"));
+}
+
+// CNNRT_LAUNCH_CHECK reads the runtime's last error, which a failed call sets as a failed launch
+// does.
+TEST(CudaError, LaunchCheckNamesItsKernel) {
+  CNNRT_REQUIRE_GPU();
+  float host[1] = {0};
+  ASSERT_EQ(cudaMemcpy(nullptr, host, sizeof(host), cudaMemcpyHostToDevice), cudaErrorInvalidValue);
+  const std::string message = test::error_message([] { CNNRT_LAUNCH_CHECK(example_kernel); });
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue);  // read and cleared for the tests after
+  EXPECT_TRUE(test::contains(message, "launch of example_kernel failed")) << message;
+  EXPECT_TRUE(test::contains(message, "cuda_error_test.cpp")) << message;
 }
 
 // Moving never touches the device, so this runs without a GPU.

@@ -22,12 +22,13 @@ all_targets=(idx safetensors model_file)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")
 
-# The parser sources each target links: nothing of the runtime, the kernels or CUDA.
+# The parser sources each target links: nothing of the runtime, the kernels or CUDA
+# (kernels/geometry.cpp is only the shape checks).
 common_sources=(host/error.cpp host/file_bytes.cpp)
 declare -A sources=(
   [idx]="host/idx.cpp"
   [safetensors]="host/safetensors.cpp"
-  [model_file]="host/network.cpp host/shape.cpp"
+  [model_file]="host/network.cpp host/shape.cpp kernels/geometry.cpp"
 )
 for t in "${targets[@]}"; do
   if [[ -z ${sources[$t]+set} ]]; then

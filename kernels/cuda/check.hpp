@@ -12,6 +12,9 @@ namespace cnnrt::detail {
                                    int line);
 [[noreturn]] void throw_cublas_error(cublasStatus_t status, const char* call, const char* file,
                                      int line);
+// A failed kernel launch, named by `kernel`.
+[[noreturn]] void throw_launch_error(cudaError_t status, const char* kernel, const char* file,
+                                     int line);
 
 }  // namespace cnnrt::detail
 
@@ -30,5 +33,11 @@ namespace cnnrt::detail {
   } while (0)
 
 // After every kernel launch: catches bad launch configurations and missing kernel images (a build
-// for the wrong compute capability) at the launch, not several calls later.
-#define CNNRT_LAUNCH_CHECK(kernel_name) CNNRT_CUDA_CHECK(cudaPeekAtLastError())
+// for the wrong compute capability) at the launch, not several calls later. `kernel_name`, the
+// launched kernel's name as written (not evaluated), is named in the error.
+#define CNNRT_LAUNCH_CHECK(kernel_name)                                                     \
+  do {                                                                                      \
+    const cudaError_t cnnrt_status_ = cudaPeekAtLastError();                                \
+    if (cnnrt_status_ != cudaSuccess)                                                       \
+      ::cnnrt::detail::throw_launch_error(cnnrt_status_, #kernel_name, __FILE__, __LINE__); \
+  } while (0)

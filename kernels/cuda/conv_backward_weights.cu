@@ -426,7 +426,10 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const float* in, const flo
                                                : conv2d_backward_weights_blocked_kernel<5>;
     partials_kernel<<<grid, unsigned(plan.threads), plan.shared_bytes, stream>>>(g, in, dout,
                                                                                  partials, plan);
-    CNNRT_LAUNCH_CHECK(conv2d_backward_weights_partials_kernel);
+    if (plan.blocked)
+      CNNRT_LAUNCH_CHECK(conv2d_backward_weights_blocked_kernel);
+    else
+      CNNRT_LAUNCH_CHECK(conv2d_backward_weights_partials_kernel);
     const dim3 reduce_block{32, unsigned(kReduceGroupRows)};
     conv2d_backward_weights_reduce_kernel<<<unsigned(ceil_div_int(plan.items, 32)), reduce_block, 0,
                                             stream>>>(g, partials, plan.items,

@@ -1,7 +1,7 @@
 #pragma once
 // cuBLAS, loaded when first asked for (dlopen) rather than linked: only `--gemm cublas` and the
-// benchmarks use it, and loading its libraries (libcublasLt alone is over 500 MB) costs every
-// process ~0.2 s of start-up on the build machine. The entry points cnnrt calls, resolved once.
+// benchmarks use it, and loading its libraries (libcublasLt alone is over 500 MB) would slow every
+// process's start-up. The entry points cnnrt calls, resolved once.
 #include <cublas_v2.h>
 
 namespace cnnrt::cuda {
