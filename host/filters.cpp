@@ -1,4 +1,4 @@
-// The lecture's fixed kernels (SPEC.md section 9) and Haar-like rectangle features.
+// The lecture's fixed kernels (docs/math.md section 9) and Haar-like rectangle features.
 #include "cnnrt/filters.hpp"
 
 #include <fmt/format.h>

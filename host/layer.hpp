@@ -247,6 +247,9 @@ struct LayerType {
   LayerUnitFactory make;
 };
 const std::vector<LayerType>& layer_types();
+// Adds a type after the built-in ones (for layers defined outside the library, and tests); throws
+// cnnrt::Error when the type is taken. Not thread-safe: register before building networks.
+void register_layer_type(const LayerType& type);
 // The registered type `type`; throws cnnrt::Error listing the known ones.
 const LayerType& find_layer_type(const std::string& type, const std::string& where);
 

@@ -44,7 +44,7 @@ Pool2dGeometry make_pool2d_geometry(const char* layer, int n, int c, int h, int 
                                     int win_w, int stride_h, int stride_w);
 
 // dense: in [n, in_features] x weight [out_features, in_features] (PyTorch's layout) + bias
-// [out_features] -> out [n, out_features]. SPEC.md writes W[j,k] (in x out); we store its
+// [out_features] -> out [n, out_features]. docs/math.md writes W[j,k] (in x out); we store its
 // transpose so checkpoints carry PyTorch's shapes unchanged.
 struct DenseGeometry {
   int n = 0, in_features = 0, out_features = 0;
@@ -77,7 +77,7 @@ struct FusedActivation {
 };
 
 // Backward (pooling, dense backward-data): the op that computes the activation's output gradient
-// da writes dz = activation_backward(kind, z, a, da) in its place (SPEC.md section 2). z and a
+// da writes dz = activation_backward(kind, z, a, da) in its place (docs/math.md section 2). z and a
 // are the activation's input and output, both of the op's din shape; z == nullptr: nothing fused.
 template <typename T>
 struct FusedActivationGrad {

@@ -1,5 +1,5 @@
 // CPU reference convolution: the lecture's worked example, hand-computed strided/padded cases,
-// finite-difference checks of every backward (SPEC.md section 1) and the fused activation.
+// finite-difference checks of every backward (docs/math.md section 1) and the fused activation.
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -36,7 +36,7 @@ std::vector<T> forward(const Conv2dGeometry& g, const std::vector<T>& in, const 
   return fused == Activation::none ? z : a;
 }
 
-// The lecture's worked example (SPEC.md section 1): valid, stride 1, no bias.
+// The lecture's worked example (docs/math.md section 1): valid, stride 1, no bias.
 template <typename T>
 void check_lecture_example() {
   const std::vector<T> image = {1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1,

@@ -1,4 +1,4 @@
-// CPU reference dense layer (SPEC.md section 4): hand-computed forward/backward with the
+// CPU reference dense layer (docs/math.md section 4): hand-computed forward/backward with the
 // [out, in] weight layout, finite-difference checks over several shapes and fused activations.
 #include <cstddef>
 #include <string>

@@ -1,4 +1,4 @@
-// CPU reference softmax and softmax cross-entropy (SPEC.md sections 2 and 3): the lecture's test
+// CPU reference softmax and softmax cross-entropy (docs/math.md sections 2 and 3): the lecture's test
 // vectors, batching, ties, optional outputs and a finite-difference check of dlogits.
 #include <cmath>
 #include <cstddef>
@@ -15,7 +15,7 @@ namespace {
 
 using namespace test;  // the helpers of tests/test_util.hpp
 
-// SPEC.md quotes 7 to 8 significant digits; float adds ~1e-7 of its own.
+// docs/math.md quotes 7 to 8 significant digits; float adds ~1e-7 of its own.
 constexpr test::Tolerance kQuotedTol{1e-6, 1e-6};
 
 // Logits whose softmax is exactly `probs` (when they sum to 1): z_i = log(p_i).

@@ -131,7 +131,7 @@ void check_case(const ConvCase& cc, const std::vector<Activation>& activations,
 const std::vector<Activation> kAllActivations{Activation::none, Activation::relu,
                                               Activation::leaky_relu, Activation::sigmoid};
 
-// SPEC.md section 1's worked example: valid, stride 1, no bias.
+// docs/math.md section 1's worked example: valid, stride 1, no bias.
 TEST(CudaConv, LectureExample) {
   CNNRT_REQUIRE_GPU();
   const Conv2dGeometry g =

@@ -26,7 +26,7 @@ constexpr test::Tolerance kDeviceTolerance{1e-3, 1e-5};
 // Pixels written by the tool are rounded to integers: allow one level for a rounding tie.
 constexpr double kByteTolerance = 1.0;
 
-// SPEC.md section 9: Sobel X is -1 0 1 / -2 0 2 / -1 0 1.
+// docs/math.md section 9: Sobel X is -1 0 1 / -2 0 2 / -1 0 1.
 const std::vector<double> kSobelX = {-1, 0, 1, -2, 0, 2, -1, 0, 1};
 
 // A test picture: a vertical step edge at x = 5, a diagonal ramp, and a bright square, so the

@@ -1,5 +1,5 @@
 // Grayscale image IO (PGM and PNG round trips, files checked byte by byte, malformed PGMs) and
-// the classic kernels' values, written out here from SPEC.md section 9.
+// the classic kernels' values, written out here from docs/math.md section 9.
 #include "cnnrt/image.hpp"
 
 #include <zlib.h>
@@ -207,7 +207,7 @@ TEST(RescaleToByteRange, MapsMinAndMaxToTheEnds) {
   EXPECT_EQ(rescale_to_byte_range(image).pixels, (std::vector<float>{0.0f, 0.0f, 0.0f}));
 }
 
-// SPEC.md section 9, row by row.
+// docs/math.md section 9, row by row.
 TEST(ClassicKernels, ThreeByThreeMatchTheSpec) {
   const std::map<std::string, std::vector<float>> spec = {
       {"sobel-x", {-1, 0, 1, -2, 0, 2, -1, 0, 1}},

@@ -1,4 +1,4 @@
-// Output sizes for valid / same / explicit padding and strides 1-3 (SPEC.md section 1).
+// Output sizes for valid / same / explicit padding and strides 1-3 (docs/math.md section 1).
 #include "cnnrt/shape.hpp"
 
 #include "cnnrt/error.hpp"

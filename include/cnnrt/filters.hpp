@@ -1,5 +1,5 @@
 #pragma once
-// The classic fixed convolution kernels of SPEC.md section 9, as data, for `cnnrt filter`.
+// The classic fixed convolution kernels of docs/math.md section 9, as data, for `cnnrt filter`.
 // Kernels are applied as cnnrt's convolution applies them: cross-correlation, no flipping.
 #include <string>
 #include <vector>

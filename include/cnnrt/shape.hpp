@@ -5,7 +5,7 @@
 
 namespace cnnrt {
 
-// How a convolution pads its input (SPEC.md section 1).
+// How a convolution pads its input (docs/math.md section 1).
 //   valid:    no padding, out = ceil((in - k + 1) / stride)
 //   same:     out = ceil(in / stride); total pad = max((out-1)*stride + k - in, 0), top/left get
 //             floor(total/2), bottom/right the rest (TensorFlow's rule, the lecture's)

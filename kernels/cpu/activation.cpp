@@ -1,4 +1,4 @@
-// CPU reference activations (SPEC.md section 2).
+// CPU reference activations (docs/math.md section 2).
 #include "kernels/cpu/activation.hpp"
 
 #include <cmath>

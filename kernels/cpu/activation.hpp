@@ -1,5 +1,5 @@
 #pragma once
-// CPU reference activations (SPEC.md section 2), element-wise over `count` elements.
+// CPU reference activations (docs/math.md section 2), element-wise over `count` elements.
 #include <cstddef>
 
 #include "kernels/ops.hpp"

@@ -1,4 +1,4 @@
-// CPU reference convolution (SPEC.md section 1), written as the formulas read.
+// CPU reference convolution (docs/math.md section 1), written as the formulas read.
 #include "kernels/cpu/conv.hpp"
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 #pragma once
-// CPU reference convolution (SPEC.md section 1): plain loops, templated on float and double.
+// CPU reference convolution (docs/math.md section 1): plain loops, templated on float and double.
 #include "kernels/ops.hpp"
 
 namespace cnnrt::cpu {

@@ -1,5 +1,5 @@
 #pragma once
-// CPU reference dense layer (SPEC.md section 4). Input is flattened NCHW: [n, in_features].
+// CPU reference dense layer (docs/math.md section 4). Input is flattened NCHW: [n, in_features].
 #include "kernels/ops.hpp"
 
 namespace cnnrt::cpu {

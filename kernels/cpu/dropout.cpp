@@ -1,4 +1,4 @@
-// CPU reference dropout (SPEC.md section 6): the mask bits come from the Philox stream described in
+// CPU reference dropout (docs/math.md section 6): the mask bits come from the Philox stream described in
 // DropoutParams, so the CUDA kernel draws exactly the same mask.
 #include "kernels/cpu/dropout.hpp"
 

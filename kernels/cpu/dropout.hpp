@@ -1,5 +1,5 @@
 #pragma once
-// CPU reference dropout (SPEC.md section 6) with the Philox stream described in DropoutParams.
+// CPU reference dropout (docs/math.md section 6) with the Philox stream described in DropoutParams.
 #include <cstddef>
 #include <cstdint>
 

@@ -1,4 +1,4 @@
-// CPU reference softmax and softmax cross-entropy (SPEC.md sections 2 and 3).
+// CPU reference softmax and softmax cross-entropy (docs/math.md sections 2 and 3).
 #include "kernels/cpu/loss.hpp"
 
 #include <fmt/format.h>

@@ -1,5 +1,5 @@
 #pragma once
-// CPU reference softmax and softmax cross-entropy (SPEC.md sections 2 and 3).
+// CPU reference softmax and softmax cross-entropy (docs/math.md sections 2 and 3).
 #include <cstdint>
 
 namespace cnnrt::cpu {

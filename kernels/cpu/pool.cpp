@@ -1,4 +1,4 @@
-// CPU reference pooling (SPEC.md section 5), no padding, windows may overlap.
+// CPU reference pooling (docs/math.md section 5), no padding, windows may overlap.
 #include "kernels/cpu/pool.hpp"
 
 #include <cstddef>

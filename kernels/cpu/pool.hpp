@@ -1,5 +1,5 @@
 #pragma once
-// CPU reference pooling (SPEC.md section 5). Windows may overlap (stride < window, as in AlexNet);
+// CPU reference pooling (docs/math.md section 5). Windows may overlap (stride < window, as in AlexNet);
 // backward then sums the contributions of every window that covers an input element.
 #include <cstdint>
 

@@ -1,4 +1,4 @@
-// CUDA activations (SPEC.md section 2): element-wise, grid-stride loops.
+// CUDA activations (docs/math.md section 2): element-wise, grid-stride loops.
 #include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/check.hpp"
 #include "kernels/cuda/launch.cuh"

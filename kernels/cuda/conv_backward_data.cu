@@ -1,4 +1,4 @@
-// CUDA convolution data gradient (SPEC.md section 1), NCHW: a gather, so every input element is
+// CUDA convolution data gradient (docs/math.md section 1), NCHW: a gather, so every input element is
 // summed by one thread; no atomics, deterministic.
 #include <algorithm>
 #include <cstddef>

@@ -1,4 +1,4 @@
-// CUDA convolution forward (SPEC.md section 1), NCHW, cross-correlation: shared-memory tiles, the
+// CUDA convolution forward (docs/math.md section 1), NCHW, cross-correlation: shared-memory tiles, the
 // bias and the next activation fused. Deterministic: every output is summed by one thread.
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-// CUDA dropout (SPEC.md section 6). Element i draws philox_uniform(seed, offset, i), the very
+// CUDA dropout (docs/math.md section 6). Element i draws philox_uniform(seed, offset, i), the very
 // function the CPU twin calls, so both backends produce the same mask bit for bit.
 #include <fmt/format.h>
 

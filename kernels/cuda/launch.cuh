@@ -30,7 +30,7 @@ __device__ void block_tree_sum(T* partial) {
   __syncthreads();
 }
 
-// The scalar activation rules of SPEC.md section 2, the same as cpu::activate.
+// The scalar activation rules of docs/math.md section 2, the same as cpu::activate.
 __device__ __forceinline__ float activate(Activation kind, float leaky_slope, float z) {
   switch (kind) {
     case Activation::relu:
@@ -45,7 +45,7 @@ __device__ __forceinline__ float activate(Activation kind, float leaky_slope, fl
   }
 }
 
-// The backward rules of SPEC.md section 2 at element `at`: da -> dz, given the activation's input
+// The backward rules of docs/math.md section 2 at element `at`: da -> dz, given the activation's input
 // z and output a, of which only the array the rule needs is read (z for the ReLUs, a for
 // sigmoid). ReLU passes the gradient where z >= 0, as the lecture says.
 __device__ __forceinline__ float activation_grad(Activation kind, float leaky_slope,

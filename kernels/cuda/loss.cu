@@ -1,4 +1,4 @@
-// CUDA softmax and fused softmax + cross-entropy + gradient (SPEC.md sections 2 and 3). Every
+// CUDA softmax and fused softmax + cross-entropy + gradient (docs/math.md sections 2 and 3). Every
 // softmax subtracts the row maximum first, so no exp overflows.
 #include <cmath>
 

@@ -1,4 +1,4 @@
-// CUDA pooling (SPEC.md section 5), no padding. Forward: one thread per output. Backward: one
+// CUDA pooling (docs/math.md section 5), no padding. Forward: one thread per output. Backward: one
 // thread per input element gathering over the windows that cover it, so overlapping windows
 // (AlexNet's 3x3 stride 2) need no atomics and the sums have a fixed order; max pooling whose
 // windows tile the input (LeNet's) runs one thread per window instead.
