@@ -1,5 +1,5 @@
-// CPU reference activations (docs/math.md section 2): hand values, the z >= 0 ReLU rule, in-place use
-// and finite-difference checks of every backward. Also checks the gradient checker itself.
+// CPU reference activations (docs/math.md section 2): hand values, the z >= 0 ReLU rule, in-place
+// use and finite-difference checks of every backward. Also checks the gradient checker itself.
 #include <cmath>
 #include <cstddef>
 #include <vector>

@@ -1,5 +1,5 @@
-// CPU reference dropout (docs/math.md section 6): Philox4x32-10 known answers (Random123's KATs), the
-// stream layout of DropoutParams, keep statistics, scaling, reproducibility, validation and a
+// CPU reference dropout (docs/math.md section 6): Philox4x32-10 known answers (Random123's KATs),
+// the stream layout of DropoutParams, keep statistics, scaling, reproducibility, validation and a
 // finite-difference check of the backward.
 #include <cmath>
 #include <cstddef>

@@ -1,5 +1,5 @@
-// CPU reference softmax and softmax cross-entropy (docs/math.md sections 2 and 3): the lecture's test
-// vectors, batching, ties, optional outputs and a finite-difference check of dlogits.
+// CPU reference softmax and softmax cross-entropy (docs/math.md sections 2 and 3): the lecture's
+// test vectors, batching, ties, optional outputs and a finite-difference check of dlogits.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>

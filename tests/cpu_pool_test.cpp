@@ -1,6 +1,6 @@
-// CPU reference pooling (docs/math.md section 5): the lecture's 2x2 average backward (DZ / 4), max-pool
-// ties routing to the first maximum, overlapping windows, finite-difference checks and the fused
-// activation in front.
+// CPU reference pooling (docs/math.md section 5): the lecture's 2x2 average backward (DZ / 4),
+// max-pool ties routing to the first maximum, overlapping windows, finite-difference checks and the
+// fused activation in front.
 #include <cstddef>
 #include <cstdint>
 #include <string>

@@ -1,7 +1,7 @@
 // CUDA softmax and fused softmax cross-entropy against the CPU reference (kernels/cpu/loss.cpp)
-// and docs/math.md's test vector: probabilities, dlogits = (O - onehot) / n, the accumulated loss sum
-// and correct count (+= onto existing values), batches larger than one block's thread count, and
-// bitwise determinism.
+// and docs/math.md's test vector: probabilities, dlogits = (O - onehot) / n, the accumulated loss
+// sum and correct count (+= onto existing values), batches larger than one block's thread count,
+// and bitwise determinism.
 #include <cstddef>
 #include <cstdint>
 #include <random>

@@ -1,4 +1,5 @@
-// CPU reference dense layer (docs/math.md section 4). The math's W[j,k] is stored here as weight[k, j]
+// CPU reference dense layer (docs/math.md section 4). The math's W[j,k] is stored here as weight[k,
+// j]
 // ([out, in], PyTorch's layout), so every W[j,k] below reads weight[k * in + j].
 #include "kernels/cpu/dense.hpp"
 

@@ -1,5 +1,5 @@
-// CPU reference dropout (docs/math.md section 6): the mask bits come from the Philox stream described in
-// DropoutParams, so the CUDA kernel draws exactly the same mask.
+// CPU reference dropout (docs/math.md section 6): the mask bits come from the Philox stream
+// described in DropoutParams, so the CUDA kernel draws exactly the same mask.
 #include "kernels/cpu/dropout.hpp"
 
 #include <fmt/format.h>

@@ -1,6 +1,6 @@
 #pragma once
-// CPU reference pooling (docs/math.md section 5). Windows may overlap (stride < window, as in AlexNet);
-// backward then sums the contributions of every window that covers an input element.
+// CPU reference pooling (docs/math.md section 5). Windows may overlap (stride < window, as in
+// AlexNet); backward then sums the contributions of every window that covers an input element.
 #include <cstdint>
 
 #include "kernels/ops.hpp"

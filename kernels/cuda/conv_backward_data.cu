@@ -1,5 +1,5 @@
-// CUDA convolution data gradient (docs/math.md section 1), NCHW: a gather, so every input element is
-// summed by one thread; no atomics, deterministic.
+// CUDA convolution data gradient (docs/math.md section 1), NCHW: a gather, so every input element
+// is summed by one thread; no atomics, deterministic.
 #include <algorithm>
 #include <cstddef>
 

@@ -1,5 +1,5 @@
-// CUDA convolution weight and bias gradients (docs/math.md section 1), NCHW. Deterministic: summed in
-// a fixed order from per-sample-group partial sums (staged path) or by one block with a
+// CUDA convolution weight and bias gradients (docs/math.md section 1), NCHW. Deterministic: summed
+// in a fixed order from per-sample-group partial sums (staged path) or by one block with a
 // fixed-order tree reduction (the fallback); no atomics.
 #include <fmt/format.h>
 

@@ -1,5 +1,5 @@
-// CUDA convolution forward (docs/math.md section 1), NCHW, cross-correlation: shared-memory tiles, the
-// bias and the next activation fused. Deterministic: every output is summed by one thread.
+// CUDA convolution forward (docs/math.md section 1), NCHW, cross-correlation: shared-memory tiles,
+// the bias and the next activation fused. Deterministic: every output is summed by one thread.
 #include <fmt/format.h>
 
 #include <cstddef>

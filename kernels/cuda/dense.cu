@@ -1,6 +1,6 @@
-// CUDA dense layer (docs/math.md section 4, weight stored [out, in] as PyTorch does). Two GEMM paths:
-// a hand-written shared-memory tiled kernel and cuBLAS (an empty reduction, e.g. a batch of 0,
-// zero-fills instead: cuBLAS rejects a leading dimension of 0). The tiled GEMM adds the bias and
+// CUDA dense layer (docs/math.md section 4, weight stored [out, in] as PyTorch does). Two GEMM
+// paths: a hand-written shared-memory tiled kernel and cuBLAS (an empty reduction, e.g. a batch of
+// 0, zero-fills instead: cuBLAS rejects a leading dimension of 0). The tiled GEMM adds the bias and
 // runs fused activations in its epilogue; after cuBLAS the same epilogue runs as a kernel. The
 // tiled weight gradient sums the bias gradient as an extra column; with cuBLAS a kernel of our own
 // does. Every output element is summed by one thread in a fixed order (the bias gradient: by one

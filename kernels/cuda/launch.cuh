@@ -45,8 +45,8 @@ __device__ __forceinline__ float activate(Activation kind, float leaky_slope, fl
   }
 }
 
-// The backward rules of docs/math.md section 2 at element `at`: da -> dz, given the activation's input
-// z and output a, of which only the array the rule needs is read (z for the ReLUs, a for
+// The backward rules of docs/math.md section 2 at element `at`: da -> dz, given the activation's
+// input z and output a, of which only the array the rule needs is read (z for the ReLUs, a for
 // sigmoid). ReLU passes the gradient where z >= 0, as the lecture says.
 __device__ __forceinline__ float activation_grad(Activation kind, float leaky_slope,
                                                  const float* __restrict__ z,
