@@ -83,6 +83,7 @@ void list_buffers(Step& s, const LayerPlan& layer) {
     for (int id : layer.params) add_unique(s.reads, id);
   for (int id : layer.state) add_unique(s.reads, id);
   if (s.kind == StepKind::forward) {
+    for (int id : layer.state) add_unique(s.writes, id);  // running statistics, in training
     add_unique(s.writes, s.out);
     add_unique(s.writes, s.activated);
     if (s.activated >= 0) add_unique(s.reads, s.out);  // the activation reads z back
