@@ -28,8 +28,15 @@ common_sources=(host/error.cpp host/file_bytes.cpp)
 declare -A sources=(
   [idx]="host/idx.cpp"
   [safetensors]="host/safetensors.cpp"
-  [model_file]="host/network.cpp host/shape.cpp kernels/geometry.cpp"
+  [model_file]="host/network.cpp host/shape.cpp kernels/geometry.cpp host/layer.cpp
+    $(echo host/layers/*.cpp kernels/cpu/*.cpp) host/worker_pool.cpp kernels/cuda/check.cpp
+    kernels/cuda/cublas_api.cpp"
 )
+# A model file's layers are built by their units (host/layers/), which also hold each layer's
+# kernel calls: the model-file target links the CUDA kernels too (never run by the fuzzer),
+# compiled by nvcc without instrumentation, or taken from the main build when it is newer.
+declare -A needs_cuda=([model_file]=1)
+cuda_home=${CUDA_HOME:-/usr/local/cuda}
 for t in "${targets[@]}"; do
   if [[ -z ${sources[$t]+set} ]]; then
     echo "fuzz: unknown target '$t' (targets: ${all_targets[*]})" >&2
@@ -67,7 +74,8 @@ install_missing
 out=build-fuzz
 mkdir -p "$out/obj"
 sanitizers=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
-cxxflags=(-std=c++17 -g -O1 -Wall -Wextra -I include -I . -DFMT_HEADER_ONLY=1
+cxxflags=(-std=c++17 -g -O1 -Wall -Wextra -I include -I . -isystem "$cuda_home/include"
+  -DFMT_HEADER_ONLY=1
   '-DCNNRT_PRESET_DIR=""' '-DCNNRT_INSTALLED_PRESET_DIR=""' "${sanitizers[@]}")
 headers=(include/cnnrt/*.hpp host/*.hpp kernels/*.hpp tests/fuzz/targets.hpp)
 
@@ -85,13 +93,28 @@ compile() {
 for t in "${targets[@]}"; do
   objects=()
   for source in "${common_sources[@]}" ${sources[$t]}; do
-    object="$out/obj/$(basename "${source%.cpp}").o"
+    object="$out/obj/$(echo "${source%.cpp}" | tr / _).o"
     compile "$source" "$object" -fsanitize=fuzzer-no-link
     objects+=("$object")
   done
+  libs=(-lz)
+  if [ -n "${needs_cuda[$t]:-}" ]; then
+    for source in kernels/cuda/*.cu; do
+      built="${BUILD_DIR:-build}/CMakeFiles/cnnrt_objects.dir/$source.o"
+      object="$out/obj/$(basename "$source").o"
+      if [ -e "$built" ] && [ "$built" -nt "$source" ]; then
+        object=$built
+      elif [ ! -e "$object" ] || [ "$source" -nt "$object" ]; then
+        echo "fuzz: compiling $source (nvcc)"
+        "$cuda_home/bin/nvcc" -std=c++17 -O2 -I include -I . -arch=sm_90 -c "$source" -o "$object"
+      fi
+      objects+=("$object")
+    done
+    libs+=(-L"$cuda_home/lib64" -lcudart -ldl -lpthread)
+  fi
   compile "tests/fuzz/${t}_fuzz.cpp" "$out/obj/${t}_fuzz.o" -fsanitize=fuzzer-no-link
-  clang++ -fsanitize=fuzzer "${sanitizers[@]}" "$out/obj/${t}_fuzz.o" "${objects[@]}" -lz \
-    -o "$out/$t"
+  clang++ -fsanitize=fuzzer "${sanitizers[@]}" "$out/obj/${t}_fuzz.o" "${objects[@]}" \
+    "${libs[@]}" -o "$out/$t"
 done
 
 status=0
