@@ -3,8 +3,8 @@
 # install twice, as users would (find_package(cnnrt), and a plain g++ line from pkg-config), and
 # runs both. Also checks what the install holds: the umbrella header covers every public header,
 # no installed header reaches into kernels/ or host/, the presets are there and the library and
-# the tool find them under this prefix (not the configured one), and libcnnrt.so exports none of
-# the internal namespaces.
+# the tool find them under this prefix (not the configured one), libcnnrt.so exports none of the
+# internal namespaces, and the cnnrt tool's sources build and link against the install alone.
 # usage: tests/consumer/run.sh CNNRT_BUILD_DIR SCRATCH_DIR   (SCRATCH_DIR is wiped)
 set -euo pipefail
 if (($# != 2)); then
@@ -93,6 +93,30 @@ echo "pkg-config --cflags --libs cnnrt: $pkg_flags"
 # The installed library lives outside the loader's paths: the rpath points the binary at it.
 g++ -std=c++17 -O2 -Wall -Wextra -Werror "$here/main.cpp" -o "$scratch/consumer-pkgconfig" \
   $pkg_flags -Wl,-rpath,"$(pkg-config --variable=libdir cnnrt)"
+
+# The cnnrt tool is written against the public API (tools/cli/ includes no host/ or kernels/
+# header): its sources build from the installed headers alone and link to the installed
+# libcnnrt.so, whose exports must cover every call they make.
+echo "== tools/cli built against the installed tree"
+cli_root=$scratch/cli-src  # holds tools/cli only, so that "host/..." cannot resolve
+mkdir -p "$cli_root/tools" "$scratch/cli-obj"
+ln -s "$source_dir/tools/cli" "$cli_root/tools/cli"
+cli_jobs=()
+for source in "$source_dir"/tools/cli/*.cpp; do
+  g++ -std=c++17 -Wall -Wextra -Werror -DFMT_HEADER_ONLY=1 -I"$cli_root" -I"$prefix/include" \
+    -c "$source" -o "$scratch/cli-obj/$(basename "${source%.cpp}").o" &
+  cli_jobs+=($!)
+done
+for job in "${cli_jobs[@]}"; do
+  wait "$job" || fail "tools/cli does not build from the installed headers alone (above)"
+done
+g++ "$scratch"/cli-obj/*.o -o "$scratch/cnnrt-from-install" $pkg_flags \
+  -Wl,-rpath,"$(pkg-config --variable=libdir cnnrt)" ||
+  fail "tools/cli calls functions the installed libcnnrt.so does not export (above)"
+summary=$("$scratch/cnnrt-from-install" summary --model lenet5) ||
+  fail "the tool built against the install failed: $summary"
+[[ $(head -1 <<<"$summary") == "lenet5-installed (input 1x28x28, 10 classes)"* ]] ||
+  fail "the tool built against the install did not read $installed_lenet: $summary"
 
 for binary in "$scratch/cmake-build/consumer" "$scratch/consumer-pkgconfig"; do
   echo "== running $binary"
