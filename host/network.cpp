@@ -340,10 +340,22 @@ void add_layer(Network& network, const json& l, const std::string& type, const s
 
 }  // namespace
 
+// A model file nests four levels: the object, its layers, a layer, a pair such as its kernel.
+// Deeper input is refused while it is parsed: errors quote values with dump(), which recurses once
+// per level (100,000 nested arrays overflowed the stack).
+constexpr int kMaxModelFileDepth = 16;
+
 Network network_from_json(const std::string& json_text, const std::string& origin) {
+  const json::parser_callback_t bound_depth = [&](int depth, json::parse_event_t event, json&) {
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        depth >= kMaxModelFileDepth)
+      throw Error(fmt::format("{}: the model file nests JSON deeper than {} levels", origin,
+                              kMaxModelFileDepth));
+    return true;
+  };
   json doc;
   try {
-    doc = json::parse(json_text);
+    doc = json::parse(json_text, bound_depth);
   } catch (const json::exception& e) {  // parse_error, or out_of_range for a number overflow
     throw Error(fmt::format("{}: not valid JSON: {}", origin, e.what()));
   }
