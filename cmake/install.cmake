@@ -12,9 +12,10 @@ install(TARGETS cnnrt EXPORT cnnrtTargets
 # Only include/cnnrt: the kernels/ and host/ headers are internal and never installed.
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/cnnrt DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   FILES_MATCHING PATTERN "*.hpp")
-# The directory the library looks in at run time (CNNRT_INSTALLED_PRESET_DIR).
+# The directory the library looks in at run time, found from where libcnnrt.so (or the tool) was
+# loaded (CNNRT_PRESET_DIR_FROM_LIBDIR / _FROM_BINDIR in CMakeLists.txt).
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/tools/presets/
-  DESTINATION ${CMAKE_INSTALL_DATADIR}/cnnrt/presets FILES_MATCHING PATTERN "*.json")
+  DESTINATION ${CNNRT_INSTALL_PRESET_DIR} FILES_MATCHING PATTERN "*.json")
 if(TARGET cnnrt_tool)
   install(TARGETS cnnrt_tool RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()

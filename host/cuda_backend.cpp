@@ -24,8 +24,7 @@ class CudaBackend final : public Backend<float> {
                     : gemm == GemmBackend::tf32 ? cuda::GemmImpl::tf32
                                                 : cuda::GemmImpl::tiled;
     std::string why_none;
-    if (cuda_devices(&why_none).empty())
-      throw Error(fmt::format("--device cuda: no CUDA device ({})", why_none));
+    if (cuda_devices(&why_none).empty()) throw Error(fmt::format("no CUDA device ({})", why_none));
     CNNRT_CUDA_CHECK(cudaStreamCreateWithFlags(&main_stream_, cudaStreamNonBlocking));
     context_.stream = main_stream_;
     CNNRT_CUDA_CHECK(cudaEventCreateWithFlags(&copy_done_, cudaEventDisableTiming));

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "cnnrt/error.hpp"
@@ -9,6 +10,16 @@
 namespace cnnrt {
 
 using nlohmann::json;
+
+json parse_model_json(const std::string& text, const std::string& too_deep) {
+  const json::parser_callback_t bound_depth = [&](int depth, json::parse_event_t event, json&) {
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        depth >= kMaxModelFileDepth)
+      throw Error(fmt::format("{} {} levels", too_deep, kMaxModelFileDepth));
+    return true;
+  };
+  return json::parse(text, bound_depth);
+}
 
 std::string json_brief(const json& value) {
   constexpr std::size_t kMaxChars = 60;
@@ -33,10 +44,13 @@ int json_int(const json& value, const char* key, const std::string& where) {
 LayerFields::LayerFields(const LayerSpec& spec, std::string where)
     : fields_(json::object()), where_(std::move(where)) {
   for (const auto& [key, text] : spec.fields) {
-    json value = json::parse(text, nullptr, false);
-    if (value.is_discarded())
-      throw Error(fmt::format("{}: field '{}' is not JSON: {}", where_, key, text));
-    fields_[key] = std::move(value);
+    try {
+      fields_[key] =
+          parse_model_json(text, fmt::format("{}: field '{}' nests deeper than", where_, key));
+    } catch (const json::exception&) {
+      throw Error(fmt::format("{}: field '{}' is not JSON: {}", where_, key,
+                              text.substr(0, std::min<std::size_t>(text.size(), 60))));
+    }
   }
 }
 

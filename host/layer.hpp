@@ -202,6 +202,14 @@ FusedActivationGrad<T> offset_by(FusedActivationGrad<T> fused, std::size_t first
   return fused;
 }
 
+// A model file nests four levels: the object, its layers, a layer, a pair such as its kernel.
+// Deeper input is refused while it is parsed: errors quote values with dump(), which recurses once
+// per level (100,000 nested arrays overflowed the stack).
+inline constexpr int kMaxModelFileDepth = 16;
+// Parses `text`, throwing cnnrt::Error "<too_deep> 16 levels" past kMaxModelFileDepth (and
+// nlohmann's exceptions for invalid JSON).
+nlohmann::json parse_model_json(const std::string& text, const std::string& too_deep);
+
 // A JSON value for a message: its text, cut short when long.
 std::string json_brief(const nlohmann::json& value);
 // A JSON integer that fits an int, nothing else (a float or a number past int's range is refused

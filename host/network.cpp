@@ -5,14 +5,11 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <filesystem>
 #include <initializer_list>
 #include <limits>
 #include <nlohmann/json.hpp>
 
 #include "cnnrt/error.hpp"
-#include "host/file_bytes.hpp"
 #include "host/layer.hpp"
 
 namespace cnnrt {
@@ -54,13 +51,14 @@ Network& Network::add(LayerSpec layer) {
 
 Network& Network::add(LayerSpec layer, const std::string& where) {
   const LayerType& type = find_layer_type(layer.type, where);
-  const int count = ++counts_[type.counter];
+  const int count = counts_[type.counter] + 1;  // counted once the layer is accepted
   if (layer.name.empty()) layer.name = fmt::format("{}{}", type.prefix, count);
   for (const auto& existing : layers_)
     if (existing.name == layer.name)
       throw Error(fmt::format("{}: two layers are named '{}'", name_, layer.name));
   units_.push_back(type.make(layer, where));
   layers_.push_back(std::move(layer));
+  counts_[type.counter] = count;
   return *this;
 }
 
@@ -228,7 +226,8 @@ std::string string_field(const json& object, const char* key, const std::string&
 Network network_from_json(const std::string& json_text, const std::string& origin) {
   json doc;
   try {
-    doc = json::parse(json_text);
+    doc = parse_model_json(json_text,
+                           fmt::format("{}: the model file nests JSON deeper than", origin));
   } catch (const json::exception& e) {  // parse_error, or out_of_range for a number overflow
     throw Error(fmt::format("{}: not valid JSON: {}", origin, e.what()));
   }
@@ -290,53 +289,6 @@ std::string network_to_json(const Network& network) {
   }
   doc["layers"] = layers;
   return doc.dump(2);
-}
-
-namespace {
-
-std::vector<std::string> preset_dirs() {
-  std::vector<std::string> dirs;
-  if (const char* env = std::getenv("CNNRT_PRESET_DIR"); env != nullptr && *env != '\0')
-    dirs.emplace_back(env);
-  dirs.emplace_back(CNNRT_INSTALLED_PRESET_DIR);
-  dirs.emplace_back(CNNRT_PRESET_DIR);
-  return dirs;
-}
-
-// A model file is a few kilobytes; this much is surely not one.
-constexpr std::uint64_t kMaxModelFileBytes = std::uint64_t{16} << 20;
-
-std::string read_model_file(const std::string& path) {
-  const std::vector<std::uint8_t> bytes = read_file_bytes(path, kMaxModelFileBytes, "a model file");
-  return std::string(bytes.begin(), bytes.end());
-}
-
-bool is_file(const std::string& path) {
-  std::error_code ignored;
-  return std::filesystem::is_regular_file(path, ignored);
-}
-
-}  // namespace
-
-std::vector<std::string> preset_names() {
-  return {"lenet5", "lenet5-classic", "alexnet"};
-}
-
-Network load_network(const std::string& name_or_path) {
-  const bool looks_like_path =
-      name_or_path.find('/') != std::string::npos ||
-      (name_or_path.size() > 5 && name_or_path.compare(name_or_path.size() - 5, 5, ".json") == 0);
-  if (looks_like_path) return network_from_json(read_model_file(name_or_path), name_or_path);
-  const auto names = preset_names();
-  if (std::find(names.begin(), names.end(), name_or_path) == names.end())
-    throw Error(fmt::format("unknown model '{}' (presets: {}; or give a path to a .json file)",
-                            name_or_path, fmt::join(names, ", ")));
-  for (const std::string& dir : preset_dirs()) {
-    const std::string path = dir + "/" + name_or_path + ".json";
-    if (is_file(path)) return network_from_json(read_model_file(path), path);
-  }
-  throw Error(fmt::format("preset '{}' not found in {} (set CNNRT_PRESET_DIR)", name_or_path,
-                          fmt::join(preset_dirs(), ", ")));
 }
 
 }  // namespace cnnrt

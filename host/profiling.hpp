@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "cnnrt/profiling.hpp"  // ProfileSteps
+
 namespace cnnrt {
 
 // One NVTX range on the calling thread: pushed on construction, popped on destruction. With no
@@ -21,17 +23,6 @@ class ScopedRange {
 // cudaProfilerStart / cudaProfilerStop; a refusal (no device, say) throws cnnrt::Error.
 void start_cuda_profiler();
 void stop_cuda_profiler();
-
-// The steps to capture, inclusive and 0-based, counted over the whole run (Model::step_counter).
-struct ProfileSteps {
-  std::int64_t first = -1;  // < 0: capture nothing
-  std::int64_t last = -1;
-
-  bool empty() const { return first < 0; }
-  bool contains(std::int64_t step) const { return !empty() && step >= first && step <= last; }
-  // "A:B" with 0 <= A <= B (--profile-steps); anything else throws cnnrt::Error quoting the text.
-  static ProfileSteps parse(const std::string& text);
-};
 
 // Starts the CUDA profiler before the first step of `steps` and stops it after the last, or on
 // destruction when the run ends inside the window. With empty steps it never calls CUDA.

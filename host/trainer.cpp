@@ -150,7 +150,7 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
                   const TrainOptions& options,
                   const std::function<void(const EpochReport&)>& on_epoch) {
   if (options.epochs <= 0)
-    throw Error(fmt::format("--epochs must be positive, got {}", options.epochs));
+    throw Error(fmt::format("TrainOptions::epochs must be positive, got {}", options.epochs));
   // Before anything slow: a path that cannot be written should not cost an epoch.
   if (!options.checkpoint_path.empty())
     check_can_write(options.checkpoint_path, "checkpoint", true);
@@ -162,8 +162,9 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
     first_epoch = state.epochs_done;
     resume_at = resume_position(state, options.resume_path, model, train_set);
     if (first_epoch >= options.epochs)
-      throw Error(fmt::format("{} already has {} epochs; ask for more than that with --epochs",
-                              options.resume_path, first_epoch));
+      throw Error(fmt::format(
+          "{} already has {} epochs; ask for more than that with TrainOptions::epochs (now {})",
+          options.resume_path, first_epoch, options.epochs));
   }
   model.set_normalization(options.normalize_mean, options.normalize_std);
   model.upload_train_set(train_set);
@@ -225,8 +226,9 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
                          "in epoch {} (a step-by-step re-run of the epoch did not "
                          "reproduce it)",
                          report.epoch);
-      throw Error(fmt::format("training diverged {}: the loss is {} (lr {}); {}try a smaller --lr",
-                              where, loss, sgd.lr, kept));
+      throw Error(fmt::format(
+          "training diverged {}: the loss is {} (lr {}); {}try a smaller TrainOptions::sgd.lr",
+          where, loss, sgd.lr, kept));
     }
     if (options.stop != nullptr && options.stop->load(std::memory_order_relaxed)) {
       report.stopped = true;

@@ -354,6 +354,14 @@ std::vector<BadInput> cases() {
       {"ModelAbsurdSize", Command::model, "model.json",
        "fc1: weight [2000000000, 864] has more than 2147483647 values",
        write_model(model_json().replace(model_json().find("16"), 2, "2000000000"))},
+      // Nesting is bounded while parsing: 100,000 nested arrays as the input shape crashed the tool
+      // (SIGSEGV: the error message quoted them, and nlohmann's dump recurses once per level).
+      {"ModelNestedTooDeep", Command::model, "model.json",
+       "the model file nests JSON deeper than 16 levels", write_model(std::string(100000, '['))},
+      {"ModelInputNestedTooDeep", Command::model, "model.json",
+       "the model file nests JSON deeper than 16 levels",
+       write_model(model_json().replace(model_json().find("[1, 28, 28]"), 11,
+                                        std::string(100000, '[') + std::string(100000, ']')))},
       // Control characters from the file are escaped: the error stays one line.
       {"ModelLayerNameWithANewline", Command::model, "model.json",
        R"(conv\n1: input 1x28x28 does not fit kernel 40x40)",

@@ -348,7 +348,9 @@ TEST_F(CheckpointTest, ResumingAFinishedRunIsAnError) {
   Model again(network, test::cpu_options(64, 1));
   const std::string message =
       test::error_message([&] { train(again, train_set, train_set, options); });
-  EXPECT_TRUE(test::contains(message, "already has 1 epochs"));
+  EXPECT_EQ(message, options.resume_path +
+                         " already has 1 epochs; ask for more than that with "
+                         "TrainOptions::epochs (now 1)");
   EXPECT_FALSE(started);
 }
 

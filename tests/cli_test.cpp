@@ -74,6 +74,8 @@ TEST_F(CliTest, UsageErrorsAreOneLineAndExitWith2) {
       {"train --device cpu --schedule step:0:0.5", "step:0:0.5"},
       {"train --device cpu --init glorot", "unknown initialisation 'glorot'"},
       {"train --device cpu --epochs 0", "--epochs"},
+      {"train --device cpu --profile-steps 5:2",
+       "--profile-steps: profile steps '5:2': the first step 5 comes after the last 2"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.arguments);

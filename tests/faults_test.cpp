@@ -113,10 +113,30 @@ TEST_F(FaultsTest, DivergenceNamesEpochAndStepAndKeepsTheCheckpoint) {
   EXPECT_TRUE(test::contains(errors[0], fmt::format("at step {} of 64", step)));
   EXPECT_GE(step, 1);
   EXPECT_LE(step, kSteps);
-  EXPECT_TRUE(test::contains(errors[0], checkpoint + " is kept"));
+  // The library says TrainOptions::sgd.lr; the tool names its flag.
+  EXPECT_TRUE(test::contains(errors[0], checkpoint + " is kept; try a smaller --lr"));
+  EXPECT_FALSE(test::contains(errors[0], "TrainOptions"));
   EXPECT_EQ(test::read_bytes(checkpoint), good_bytes);
   EXPECT_FALSE(fs::exists(checkpoint + ".tmp"));
   EXPECT_EQ(test::metrics_rows_without_timing(metrics).size(), 2u);  // header and epoch 1 only
+}
+
+// Resuming a run that already has the epochs asked for is an error naming the flag to raise, and
+// leaves the checkpoint as it was.
+TEST_F(FaultsTest, ResumingAFinishedRunNamesTheEpochsFlag) {
+  const std::string checkpoint = path("done.safetensors");
+  const test::ToolRun done = run(train_args({"--epochs", "1", "--checkpoint", checkpoint}));
+  ASSERT_EQ(done.exit_code, 0) << done.output;
+  const std::vector<std::uint8_t> done_bytes = test::read_bytes(checkpoint);
+
+  const test::ToolRun again =
+      run(train_args({"--epochs", "1", "--resume", checkpoint, "--checkpoint", checkpoint}));
+  EXPECT_EQ(again.exit_code, 1) << again.output;
+  const std::vector<std::string> errors = error_lines(again.output);
+  ASSERT_EQ(errors.size(), 1u) << again.output;
+  EXPECT_EQ(errors[0], "cnnrt: error: " + checkpoint +
+                           " already has 1 epochs; ask for more than that with --epochs (now 1)");
+  EXPECT_EQ(test::read_bytes(checkpoint), done_bytes);
 }
 
 // SIGINT from a terminal while epoch 2 runs: the run stops after the step in flight, writes a

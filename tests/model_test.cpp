@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cnnrt/dataset.hpp"
+#include "cnnrt/device.hpp"
 #include "cnnrt/error.hpp"
 #include "cnnrt/network.hpp"
 #include "tests/model_util.hpp"
@@ -471,12 +472,16 @@ TEST(ModelTest, CompileErrorsNameTheLayer) {
   EXPECT_THROW(Model(load_network("lenet5"), cpu_options(0)), Error);
 }
 
-// Compiling for CUDA works on a GPU (same layout as on the CPU) and throws without one.
+// Compiling for CUDA works on a GPU (same layout as on the CPU) and throws without one, saying why.
 TEST(ModelTest, CudaCompilesOnADeviceAndThrowsWithoutOne) {
   CompileOptions o = cpu_options(2);
   o.device = Device::cuda;
   if (!cuda_available()) {
-    EXPECT_THROW(Model(load_network("lenet5"), o), Error);
+    // The library's words, not the tool's (no "--device"): the reason comes from cuda_devices.
+    std::string why_none;
+    ASSERT_TRUE(cuda_devices(&why_none).empty());
+    EXPECT_EQ(test::error_message([&] { Model(load_network("lenet5"), o); }),
+              "no CUDA device (" + why_none + ")");
     return;
   }
   const Model gpu(load_network("lenet5"), o);

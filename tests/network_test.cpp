@@ -268,6 +268,48 @@ TEST(NetworkTest, ModelFileErrorsNameTheFile) {
   }
 }
 
+// JSON nested deeper than a model file needs is refused while it is parsed, naming the file and
+// the limit: 100,000 nested arrays once overflowed the stack when an error message quoted them
+// (nlohmann's dump recurses once per level).
+TEST(NetworkTest, ModelFileNestingIsBounded) {
+  const std::string origin = "models/deep.json";
+  const std::string refused = origin + ": the model file nests JSON deeper than 16 levels";
+  const std::string open(100000, '[');
+  const std::string closed = open + std::string(100000, ']');
+  EXPECT_EQ(test::error_message([&] { network_from_json(open, origin); }), refused);
+  EXPECT_EQ(test::error_message([&] { network_from_json(closed, origin); }), refused);
+  // Exactly 16 levels are read: the file's object and 15 arrays (or objects) in a field the reader
+  // ignores; one more is refused.
+  const auto nested = [](int levels, const std::string& open_one, const std::string& close_one) {
+    std::string value = "1";
+    for (int i = 1; i < levels; ++i) value = open_one + value + close_one;
+    return value;
+  };
+  const std::string conv = R"({"type": "conv2d", "filters": 4, "kernel": 5})";
+  const auto with_extra = [&](const std::string& value) {
+    return model_json(conv).insert(1, R"("extra": )" + value + ", ");
+  };
+  EXPECT_EQ(network_from_json(with_extra(nested(16, "[", "]")), origin).layers().size(), 3u);
+  EXPECT_EQ(network_from_json(with_extra(nested(16, R"({"a": )", "}")), origin).layers().size(),
+            3u);
+  EXPECT_EQ(
+      test::error_message([&] { network_from_json(with_extra(nested(17, "[", "]")), origin); }),
+      refused);
+  EXPECT_EQ(test::error_message(
+                [&] { network_from_json(with_extra(nested(17, R"({"a": )", "}")), origin); }),
+            refused);
+  // A layer's fields start at the fourth level, so a kernel may nest 13 arrays (then it is only
+  // a bad kernel); 14 are refused.
+  const auto deep_kernel = [&](int arrays) {
+    return model_json(R"({"type": "conv2d", "filters": 4, "kernel": )" +
+                      nested(arrays + 1, "[", "]") + "}");
+  };
+  const std::string bad_kernel =
+      test::error_message([&] { network_from_json(deep_kernel(13), origin); });
+  EXPECT_TRUE(test::contains(bad_kernel, "'kernel' must be")) << bad_kernel;
+  EXPECT_EQ(test::error_message([&] { network_from_json(deep_kernel(14), origin); }), refused);
+}
+
 TEST(NetworkTest, ModelFileWithBadShapesNamesFileAndLayer) {
   const std::string origin = "models/small.json";
   const std::string text =

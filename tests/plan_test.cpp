@@ -266,6 +266,20 @@ TEST(LayerUnitTest, UnknownTypesAndTakenNamesAreRefused) {
   const std::string message = test::error_message([&] { n.add(LayerSpec{"bogus", "", {}}); });
   EXPECT_TRUE(test::contains(message, "unknown layer type (known: conv2d, relu")) << message;
   EXPECT_TRUE(test::contains(message, "shift")) << message;
+  // Fields given through the C++ API are held to the model file's rules.
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  EXPECT_TRUE(test::contains(test::error_message([&] {
+                               n.add(LayerSpec{"dense", "", {{"units", deep}}});
+                             }),
+                             "dense: field 'units' nests deeper than 16 levels"));
+  EXPECT_TRUE(test::contains(test::error_message([&] {
+                               n.add(LayerSpec{"dense", "", {{"units", "twelve"}}});
+                             }),
+                             "field 'units' is not JSON: twelve"));
+  EXPECT_TRUE(test::contains(test::error_message([&] {
+                               n.add(LayerSpec{"dense", "", {{"units", "1.5"}}});
+                             }),
+                             "'units' must be an integer"));
 }
 
 }  // namespace

@@ -75,8 +75,7 @@ out=build-fuzz
 mkdir -p "$out/obj"
 sanitizers=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 cxxflags=(-std=c++17 -g -O1 -Wall -Wextra -I include -I . -isystem "$cuda_home/include"
-  -DFMT_HEADER_ONLY=1
-  '-DCNNRT_PRESET_DIR=""' '-DCNNRT_INSTALLED_PRESET_DIR=""' "${sanitizers[@]}")
+  -DFMT_HEADER_ONLY=1 "${sanitizers[@]}")
 headers=(include/cnnrt/*.hpp host/*.hpp kernels/*.hpp tests/fuzz/targets.hpp)
 
 # source -> object, rebuilt when the source or any header is newer.

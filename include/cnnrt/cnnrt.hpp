@@ -16,6 +16,7 @@
 #include "cnnrt/network.hpp"
 #include "cnnrt/optimizer.hpp"
 #include "cnnrt/plots.hpp"
+#include "cnnrt/profiling.hpp"
 #include "cnnrt/safetensors.hpp"
 #include "cnnrt/shape.hpp"
 #include "cnnrt/trainer.hpp"

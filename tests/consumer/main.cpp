@@ -1,8 +1,10 @@
 // A program written the way a user of the installed library writes one: only <cnnrt/cnnrt.hpp>,
 // only the public API. It trains a small network on the CPU backend on synthetic data and exits 1
-// unless the loss falls; it also checks that cnnrt::Error thrown inside libcnnrt.so is caught here
-// by type (the exception's type information must be exported from the shared library).
+// unless the loss falls, or unless the installed LeNet-5 preset loads with its layers and
+// parameters; it also checks that cnnrt::Error thrown inside libcnnrt.so is caught here by type
+// (the exception's type information must be exported from the shared library).
 #include <cnnrt/cnnrt.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <random>
@@ -16,6 +18,10 @@ constexpr int kBatch = 32;
 constexpr int kSteps = 30;
 // Training on one fixed batch must at least halve its loss; an untrained net starts near ln(10).
 constexpr double kRequiredLossRatio = 0.5;
+// LeNet-5 (tools/presets/lenet5.json): 2 convolutions, 2 pools, 3 dense layers and 4 ReLUs;
+// 6*25+6 + 16*6*25+16 + 400*120+120 + 120*84+84 + 84*10+10 parameters.
+constexpr std::size_t kLeNet5Layers = 11;
+constexpr long long kLeNet5Parameters = 61706;
 
 // Uniform in [0, 1) from the raw mt19937 output, which (unlike std's distributions) is the same on
 // every standard library.
@@ -63,6 +69,21 @@ int main() {
   if (!(after.mean_loss() < kRequiredLossRatio * before)) {
     std::fprintf(stderr, "FAIL: the loss did not fall below %.2f x its starting value\n",
                  kRequiredLossRatio);
+    return 1;
+  }
+
+  // The presets are installed with the library and found next to it, wherever the tree was
+  // installed (run.sh installs under a prefix other than the configured one, and renames the
+  // installed LeNet-5 so that the output tells it from the source tree's).
+  const cnnrt::Network lenet = cnnrt::load_network("lenet5");
+  cnnrt::CompileOptions lenet_options = options;
+  lenet_options.batch_size = 1;
+  const long long lenet_parameters = cnnrt::Model(lenet, lenet_options).parameter_count();
+  std::printf("preset lenet5: %s, %zu layers, %lld parameters\n", lenet.name().c_str(),
+              lenet.layers().size(), lenet_parameters);
+  if (lenet.layers().size() != kLeNet5Layers || lenet_parameters != kLeNet5Parameters) {
+    std::fprintf(stderr, "FAIL: lenet5 should have %zu layers and %lld parameters\n", kLeNet5Layers,
+                 kLeNet5Parameters);
     return 1;
   }
 

@@ -2,8 +2,9 @@
 # Installs a built cnnrt into a scratch prefix, then builds tests/consumer/main.cpp against that
 # install twice, as users would (find_package(cnnrt), and a plain g++ line from pkg-config), and
 # runs both. Also checks what the install holds: the umbrella header covers every public header,
-# no installed header reaches into kernels/ or host/, the presets are there, and libcnnrt.so
-# exports none of the internal namespaces.
+# no installed header reaches into kernels/ or host/, the presets are there and the library and
+# the tool find them under this prefix (not the configured one), libcnnrt.so exports none of the
+# internal namespaces, and the cnnrt tool's sources build and link against the install alone.
 # usage: tests/consumer/run.sh CNNRT_BUILD_DIR SCRATCH_DIR   (SCRATCH_DIR is wiped)
 set -euo pipefail
 if (($# != 2)); then
@@ -63,6 +64,21 @@ echo "exported functions: $(nm -DC --defined-only "$library" | grep -c ' T ')"
 echo "== installed tool: cnnrt info"
 "$prefix/bin/cnnrt" info || fail "the installed cnnrt tool failed (exit $?)"
 
+# The scratch prefix is not the configured one, so the presets must be found from where the
+# library (or the tool) was loaded. The source tree, the last place looked in, has lenet5 as well:
+# the installed copy is renamed, and output naming it shows that it was the file read.
+echo "== presets found in the installed tree"
+configured_prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$build_dir/CMakeCache.txt")
+[[ $configured_prefix != "$prefix" ]] || fail "the scratch prefix is the configured one ($prefix)"
+installed_lenet=$prefix/share/cnnrt/presets/lenet5.json
+sed -i 's/"name": "lenet5"/"name": "lenet5-installed"/' "$installed_lenet"
+grep -q '"name": "lenet5-installed"' "$installed_lenet" || fail "could not rename $installed_lenet"
+unset CNNRT_PRESET_DIR
+summary=$("$prefix/bin/cnnrt" summary --model lenet5) || fail "cnnrt summary --model lenet5 failed"
+[[ $(head -1 <<<"$summary") == "lenet5-installed (input 1x28x28, 10 classes)"* ]] ||
+  fail "the installed tool did not read $installed_lenet (configured prefix $configured_prefix):
+$summary"
+
 echo "== consumer via find_package(cnnrt)"
 cmake -S "$here" -B "$scratch/cmake-build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$prefix" >"$scratch/cmake-configure.log" ||
@@ -78,10 +94,38 @@ echo "pkg-config --cflags --libs cnnrt: $pkg_flags"
 g++ -std=c++17 -O2 -Wall -Wextra -Werror "$here/main.cpp" -o "$scratch/consumer-pkgconfig" \
   $pkg_flags -Wl,-rpath,"$(pkg-config --variable=libdir cnnrt)"
 
+# The cnnrt tool is written against the public API (tools/cli/ includes no host/ or kernels/
+# header): its sources build from the installed headers alone and link to the installed
+# libcnnrt.so, whose exports must cover every call they make.
+echo "== tools/cli built against the installed tree"
+cli_root=$scratch/cli-src  # holds tools/cli only, so that "host/..." cannot resolve
+mkdir -p "$cli_root/tools" "$scratch/cli-obj"
+ln -s "$source_dir/tools/cli" "$cli_root/tools/cli"
+cli_jobs=()
+for source in "$source_dir"/tools/cli/*.cpp; do
+  g++ -std=c++17 -Wall -Wextra -Werror -DFMT_HEADER_ONLY=1 -I"$cli_root" -I"$prefix/include" \
+    -c "$source" -o "$scratch/cli-obj/$(basename "${source%.cpp}").o" &
+  cli_jobs+=($!)
+done
+for job in "${cli_jobs[@]}"; do
+  wait "$job" || fail "tools/cli does not build from the installed headers alone (above)"
+done
+g++ "$scratch"/cli-obj/*.o -o "$scratch/cnnrt-from-install" $pkg_flags \
+  -Wl,-rpath,"$(pkg-config --variable=libdir cnnrt)" ||
+  fail "tools/cli calls functions the installed libcnnrt.so does not export (above)"
+summary=$("$scratch/cnnrt-from-install" summary --model lenet5) ||
+  fail "the tool built against the install failed: $summary"
+[[ $(head -1 <<<"$summary") == "lenet5-installed (input 1x28x28, 10 classes)"* ]] ||
+  fail "the tool built against the install did not read $installed_lenet: $summary"
+
 for binary in "$scratch/cmake-build/consumer" "$scratch/consumer-pkgconfig"; do
   echo "== running $binary"
   loaded=$(ldd "$binary" | grep libcnnrt || true)
   [[ $loaded == *"$prefix"* ]] || fail "$binary does not load libcnnrt from the install: $loaded"
-  "$binary" || fail "$binary exited with $?"
+  output=$("$binary") || fail "$binary exited with $?:
+$output"
+  echo "$output"
+  grep -qx "preset lenet5: lenet5-installed, 11 layers, 61706 parameters" <<<"$output" ||
+    fail "$binary did not load the installed lenet5 preset ($installed_lenet)"
 done
 echo "consumer: OK"

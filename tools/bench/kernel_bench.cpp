@@ -42,6 +42,8 @@
 
 #include "cnnrt/device.hpp"
 #include "cnnrt/error.hpp"
+// Internal headers, unlike the cnnrt tool (tools/cli/, public API only): this benchmark launches
+// the CUDA kernels directly, below the library's API, and links cnnrt_static for them.
 #include "host/device_buffer.hpp"
 #include "kernels/cuda/check.hpp"
 #include "kernels/cuda/conv.cuh"

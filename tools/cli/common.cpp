@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "cnnrt/device.hpp"
 #include "cnnrt/error.hpp"
@@ -61,6 +62,22 @@ CLI::Option* add_test_limit_option(CLI::App* cmd, int& test_limit) {
 CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights) {
   return cmd->add_option("--weights", weights, "Checkpoint or weights file (safetensors)")
       ->required();
+}
+
+std::string in_flag_terms(std::string message) {
+  struct Term {
+    const char* api;
+    const char* flag;
+  };
+  static constexpr Term kTerms[] = {{"TrainOptions::epochs", "--epochs"},
+                                    {"TrainOptions::sgd.lr", "--lr"}};
+  for (const Term& term : kTerms) {
+    const std::string api = term.api;
+    for (std::size_t at = message.find(api); at != std::string::npos;
+         at = message.find(api, at + std::strlen(term.flag)))
+      message.replace(at, api.size(), term.flag);
+  }
+  return message;
 }
 
 Device resolve_device(const std::string& choice) {

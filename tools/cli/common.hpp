@@ -47,6 +47,11 @@ CLI::Option* add_gemm_option(CLI::App* cmd, std::string& gemm);
 // --weights: a checkpoint or weights file to load (required).
 CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights);
 
+// The library's messages name its API ("ask for more than that with TrainOptions::epochs"); the
+// tool's user sets flags. Returns `message` with each API name that a flag sets replaced by the
+// flag: TrainOptions::epochs -> --epochs, TrainOptions::sgd.lr -> --lr.
+std::string in_flag_terms(std::string message);
+
 // "auto" picks CUDA when a device exists, else the CPU with a one-line notice on stderr;
 // "cuda" without a device is an error.
 Device resolve_device(const std::string& choice);

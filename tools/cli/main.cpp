@@ -19,6 +19,7 @@
 
 #include "cnnrt/error.hpp"
 #include "tools/cli/commands.hpp"
+#include "tools/cli/common.hpp"
 
 namespace {
 
@@ -68,7 +69,7 @@ int main(int argc, char** argv) {
       sub = sub->get_subcommands().front();
       command += " " + sub->get_name();
     }
-    std::string message = one_line(e.what());
+    std::string message = one_line(cnnrt::cli::in_flag_terms(e.what()));
     if (command == "cnnrt" && argc > 1 && argv[1][0] != '-') {
       // CLI11 says only "A subcommand is required" for a word that names none.
       std::vector<std::string> names;
@@ -80,7 +81,7 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    fmt::print(stderr, "cnnrt: error: {}\n", one_line(e.what()));
+    fmt::print(stderr, "cnnrt: error: {}\n", one_line(cnnrt::cli::in_flag_terms(e.what())));
     const auto* with_code = dynamic_cast<const cnnrt::cli::ExitCode*>(&e);
     return with_code != nullptr ? with_code->code() : 1;
   }

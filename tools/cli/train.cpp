@@ -17,8 +17,8 @@
 #include "cnnrt/checkpoint.hpp"
 #include "cnnrt/error.hpp"
 #include "cnnrt/plots.hpp"
+#include "cnnrt/profiling.hpp"
 #include "cnnrt/trainer.hpp"
-#include "host/profiling.hpp"
 #include "tools/cli/commands.hpp"
 #include "tools/cli/common.hpp"
 
@@ -262,7 +262,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--metrics", a.metrics, "Write per-epoch metrics as CSV");
   cmd->add_option("--profile-steps", a.profile_steps,
                   "A:B: bracket training steps A..B (0-based) with cudaProfilerStart/Stop for "
-                  "Nsight (those steps run without graph replay)");
+                  "Nsight (those steps run without graph replay)")
+      ->check(parsed_by(ProfileSteps::parse, "A:B"));
   cmd->add_option("--plots", a.plots,
                   "Write loss, accuracy, kernel and feature-map PNGs into DIR after each epoch");
   cmd->callback([args] {

@@ -1,4 +1,5 @@
-// The lecture's fixed kernels (docs/math.md section 9) and Haar-like rectangle features.
+// cnnrt/filters.hpp: the lecture's fixed kernels (docs/math.md section 9) and Haar-like rectangle
+// features, as data. Applying one to an image: filter_apply.cpp.
 #include "cnnrt/filters.hpp"
 
 #include <fmt/format.h>

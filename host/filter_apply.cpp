@@ -1,4 +1,6 @@
-// `cnnrt filter`'s library side: one image, one kernel, the training convolution on either device.
+// cnnrt/filter.hpp: a kernel applied to one image by the training convolution on either device,
+// and the response scaled for display (`cnnrt filter`'s library side). The kernels themselves:
+// filter_kernels.cpp.
 #include "cnnrt/filter.hpp"
 
 #include <fmt/format.h>
