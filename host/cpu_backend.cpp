@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <thread>
-#include <vector>
 
 #include "cnnrt/error.hpp"
 #include "host/memory.hpp"

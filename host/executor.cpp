@@ -40,12 +40,6 @@ class SideWork {
   bool on_;
 };
 
-std::int64_t element_count(const std::vector<std::int64_t>& shape) {
-  std::int64_t count = 1;
-  for (std::int64_t d : shape) count *= d;
-  return count;
-}
-
 // Lays out the arena in order: every region aligned, views into regions added as buffers too.
 class PlanBuilder {
  public:
@@ -359,7 +353,7 @@ LayerPass<T> Executor<T>::prepare(const Step& step) const {
   p.out = buffer(step.out);
   p.dout = buffer(step.dout);
   p.din = buffer(step.din);
-  if (step.fused != kNetworkOwned) {
+  if (step.fused != kNoLayer) {
     const ActivationFn fn = *plan_.layers[step.fused].unit->activation();
     if (step.kind == StepKind::forward)
       p.fused = FusedActivation<T>{fn.kind, T(fn.slope), buffer(step.activated)};

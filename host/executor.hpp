@@ -17,7 +17,9 @@
 
 namespace cnnrt {
 
-inline constexpr std::size_t kNetworkOwned = std::numeric_limits<std::size_t>::max();
+// No layer: the owner of the network's own buffers, and a step's `fused` when it runs none.
+inline constexpr std::size_t kNoLayer = std::numeric_limits<std::size_t>::max();
+inline constexpr std::size_t kNetworkOwned = kNoLayer;
 
 // A region of the arena: "conv1.out", "pool1.argmax", "conv1.weight", "input", ...
 struct Buffer {
@@ -42,7 +44,7 @@ enum class StepKind { forward, backward_weights, backward_data };
 struct Step {
   StepKind kind = StepKind::forward;
   std::size_t layer = 0;                    // whose unit runs
-  std::size_t fused = kNetworkOwned;        // the activation layer it runs as well, if any
+  std::size_t fused = kNoLayer;             // the activation layer it runs as well, if any
   bool beside = false;                      // may run beside the main stream (weight gradients)
   int in = -1, out = -1, activated = -1;    // forward: input, output, the fused activation's output
   int dout = -1, din = -1, z = -1, a = -1;  // backward: gradients, the fused activation's z and a

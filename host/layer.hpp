@@ -30,6 +30,13 @@ struct ParameterSpec {
   double fan_in = 0, fan_out = 0;
 };
 
+// The number of elements of a tensor of this shape.
+inline std::int64_t element_count(const std::vector<std::int64_t>& shape) {
+  std::int64_t count = 1;
+  for (std::int64_t d : shape) count *= d;
+  return count;
+}
+
 // A tensor a layer keeps that is not a parameter (batch norm's running statistics): it lives in
 // the arena and the checkpoint, and the optimizer and weight decay never touch it.
 struct StateSpec {

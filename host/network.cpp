@@ -182,11 +182,7 @@ std::vector<LayerCost> layer_costs(const Network& network) {
     cost.name = unit.name();
     cost.description = unit.describe();
     cost.output = shapes[i];
-    for (const ParameterSpec& p : unit.parameters(in)) {
-      std::int64_t count = 1;
-      for (std::int64_t d : p.shape) count *= d;
-      cost.parameters += count;
-    }
+    for (const ParameterSpec& p : unit.parameters(in)) cost.parameters += element_count(p.shape);
     cost.flops = unit.flops(in, shapes[i]);
     cost.dense_equivalent = unit.dense_equivalent(in, shapes[i]);
     costs.push_back(cost);

@@ -114,7 +114,7 @@ TEST(PlanTest, FusionIsDecidedWhenThePlanIsBuilt) {
             (std::vector<std::string>{"sigmoid1", "conv1", "conv2", "pool1", "conv3", "pool2",
                                       "fc1", "dropout1", "fc2", "fc3"}));
   for (const Step& s : fused.training_forward)
-    if (s.fused != kNetworkOwned) {
+    if (s.fused != kNoLayer) {
       EXPECT_TRUE(fused.layers[s.fused].forward_fused);
       EXPECT_EQ(s.activated, fused.layers[s.fused].out);
     }
@@ -122,14 +122,14 @@ TEST(PlanTest, FusionIsDecidedWhenThePlanIsBuilt) {
   // which then writes the gradient at the activation's input.
   std::vector<std::string> backward_fused;
   for (const Step& s : fused.backward)
-    if (s.fused != kNetworkOwned) {
+    if (s.fused != kNoLayer) {
       EXPECT_EQ(s.kind, StepKind::backward_data);
       EXPECT_EQ(s.din, fused.layers[s.fused].din);
       backward_fused.push_back(fused.layers[s.fused].unit->name());
     }
   // (relu5 sits in front of dropout, leaky_relu2 in front of a convolution: not fused.)
   EXPECT_EQ(backward_fused, (std::vector<std::string>{"leaky_relu6", "sigmoid4", "relu3"}));
-  for (const Step& s : plain.backward) EXPECT_EQ(s.fused, kNetworkOwned);
+  for (const Step& s : plain.backward) EXPECT_EQ(s.fused, kNoLayer);
 }
 
 TEST(PlanTest, InferenceSkipsDropoutAndReadsItsInput) {
