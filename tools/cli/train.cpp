@@ -33,6 +33,8 @@ struct TrainArgs {
   std::string init = "lecun-uniform";
   std::string gemm = "tiled";
   std::string schedule = "cosine";
+  std::string augment = "none";
+  std::string tta = "none";
   int epochs = 10;
   int batch = 0;    // 0: 256 on CUDA, 64 on the CPU
   float lr = 0.0f;  // 0: 0.02 * batch / 64
@@ -245,6 +247,11 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--schedule", a.schedule, "Learning rate schedule: constant, cosine, step:E:G")
       ->check(parsed_by(LrSchedule::parse, "SCHEDULE"))
       ->capture_default_str();
+  cmd->add_option("--augment", a.augment,
+                  "Augment training batches: crop:P (a random crop of the image padded by P "
+                  "black pixels), flip (random horizontal flips), both as crop:4,flip, or none")
+      ->check(parsed_by(parse_augmentation, "SPEC"))
+      ->capture_default_str();
   cmd->add_option("--init", a.init,
                   "Weight init: he-uniform, he-normal, xavier-uniform, xavier-normal, "
                   "lecun-uniform, lecun-normal")
@@ -310,6 +317,7 @@ void add_train_command(CLI::App& app) {
     t.epochs = a.epochs;
     t.sgd = SgdParams{lr, a.momentum, a.weight_decay};
     t.schedule = LrSchedule::parse(a.schedule);
+    t.augment = a.augment;
     t.checkpoint_path = a.checkpoint;
     t.resume_path = a.resume;
     t.metrics_path = a.metrics;
@@ -334,6 +342,11 @@ void add_eval_command(CLI::App& app) {
   TrainArgs& a = *args;
   add_common(cmd, a);
   add_weights_option(cmd, a.weights);
+  cmd->add_option("--tta", a.tta,
+                  "Test-time augmentation: flip classifies by the mean softmax of each image and "
+                  "its mirror; none")
+      ->check(parsed_by(parse_test_time_augment, "TTA"))
+      ->capture_default_str();
   cmd->callback([args] {
     const TrainArgs& a = *args;
     const Network network = load_network(a.model);
@@ -342,7 +355,7 @@ void add_eval_command(CLI::App& app) {
     const Dataset test_set = load_split(a.data, false, a.test_limit, network);
     model.set_normalization(kFashionMnistMean, kFashionMnistStd);
     model.upload_eval_set(test_set);
-    const BatchStats stats = model.evaluate_resident();
+    const BatchStats stats = model.evaluate_resident(parse_test_time_augment(a.tta));
     fmt::print("accuracy {:.4f} loss {:.4f} images {}\n", stats.accuracy(), stats.mean_loss(),
                stats.samples);
   });
