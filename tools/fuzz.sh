@@ -48,7 +48,8 @@ install_missing() {
   local missing=()
   command -v clang++ >/dev/null || missing+=(clang)
   local header
-  for header in fmt/format.h:libfmt-dev nlohmann/json.hpp:nlohmann-json3-dev zlib.h:zlib1g-dev; do
+  for header in fmt/format.h:libfmt-dev nlohmann/json.hpp:nlohmann-json3-dev zlib.h:zlib1g-dev \
+    libdeflate.h:libdeflate-dev; do
     [ -e "/usr/include/${header%%:*}" ] || missing+=("${header#*:}")
   done
   if ((${#missing[@]})); then
@@ -96,7 +97,7 @@ for t in "${targets[@]}"; do
     compile "$source" "$object" -fsanitize=fuzzer-no-link
     objects+=("$object")
   done
-  libs=(-lz)
+  libs=(-lz -ldeflate)
   if [ -n "${needs_cuda[$t]:-}" ]; then
     for source in kernels/cuda/*.cu; do
       built="${BUILD_DIR:-build}/CMakeFiles/cnnrt_objects.dir/$source.o"
