@@ -45,6 +45,7 @@ struct TrainArgs {
   int test_limit = 0;
   int threads = 0;
   std::string checkpoint, resume, metrics, weights, profile_steps, plots;
+  DataFormat data_format;
   bool no_graphs = false;
   bool no_fuse = false;
 };
@@ -52,6 +53,7 @@ struct TrainArgs {
 void add_common(CLI::App* cmd, TrainArgs& a) {
   add_model_option(cmd, a.model);
   add_data_option(cmd, a.data);
+  add_data_format_options(cmd, a.data_format);
   add_device_option(cmd, a.device);
   cmd->add_option("--batch", a.batch,
                   "Batch size (default: 256 on CUDA; 64 on the CPU, which has no launch overhead "
@@ -284,10 +286,10 @@ void add_train_command(CLI::App& app) {
     // Start-up overlaps: the two splits are read and inflated on threads of their own while the
     // model is compiled (on CUDA that creates the context, a few hundred ms). Errors keep their
     // order: a bad data set is reported before a model that could not be compiled.
-    auto train_load =
-        std::async(std::launch::async, load_split, a.data, true, a.train_limit, std::cref(network));
-    auto test_load =
-        std::async(std::launch::async, load_split, a.data, false, a.test_limit, std::cref(network));
+    auto train_load = std::async(std::launch::async, load_split, a.data, true, a.train_limit,
+                                 std::cref(network), std::cref(a.data_format));
+    auto test_load = std::async(std::launch::async, load_split, a.data, false, a.test_limit,
+                                std::cref(network), std::cref(a.data_format));
     std::optional<Model> compiled;
     std::exception_ptr compile_error;
     try {
@@ -352,7 +354,7 @@ void add_eval_command(CLI::App& app) {
     const Network network = load_network(a.model);
     Model model(network, compile_options(a));
     load_checkpoint(a.weights, model);
-    const Dataset test_set = load_split(a.data, false, a.test_limit, network);
+    const Dataset test_set = load_split(a.data, false, a.test_limit, network, a.data_format);
     model.set_normalization(kFashionMnistMean, kFashionMnistStd);
     model.upload_eval_set(test_set);
     const BatchStats stats = model.evaluate_resident(parse_test_time_augment(a.tta));
