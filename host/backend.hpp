@@ -44,13 +44,15 @@ class Backend {
                                      std::int32_t* correct) = 0;
   virtual void sgd_update(const SgdParams& p, std::size_t count, T* param, const T* grad,
                           T* velocity) = 0;
-  virtual void gather_batch(const NormalizeParams& norm, int n, int pixels,
-                            const std::uint8_t* images, const std::uint8_t* labels,
+  virtual void gather_batch(const NormalizeParams& norm, const AugmentParams& aug, int n,
+                            int pixels, const std::uint8_t* images, const std::uint8_t* labels,
                             const std::int32_t* indices, T* batch, std::int32_t* batch_labels) = 0;
-  virtual void gather_batch_at_step(const NormalizeParams& norm, int n, int pixels,
-                                    const std::uint8_t* images, const std::uint8_t* labels,
-                                    const std::int32_t* order, const std::int32_t* step, T* batch,
+  virtual void gather_batch_at_step(const NormalizeParams& norm, const AugmentParams& aug, int n,
+                                    int pixels, const std::uint8_t* images,
+                                    const std::uint8_t* labels, const std::int32_t* order,
+                                    const std::int32_t* step, T* batch,
                                     std::int32_t* batch_labels) = 0;
+  // step: [2] {batch in the epoch, epoch} (kernels/cpu/data.hpp); the counter: [1].
   virtual void advance_counter(std::int32_t* counter) = 0;
 
   // Timing marks for benchmarks: mark(i) records a point in the op stream, elapsed_ms(a, b) waits

@@ -67,16 +67,17 @@ class CpuBackend final : public Backend<T> {
                   T* velocity) override {
     cpu::sgd_update(p, count, param, grad, velocity);
   }
-  void gather_batch(const NormalizeParams& norm, int n, int pixels, const std::uint8_t* images,
-                    const std::uint8_t* labels, const std::int32_t* indices, T* batch,
-                    std::int32_t* batch_labels) override {
-    cpu::gather_batch(norm, n, pixels, images, labels, indices, batch, batch_labels);
+  void gather_batch(const NormalizeParams& norm, const AugmentParams& aug, int n, int pixels,
+                    const std::uint8_t* images, const std::uint8_t* labels,
+                    const std::int32_t* indices, T* batch, std::int32_t* batch_labels) override {
+    cpu::gather_batch(norm, aug, n, pixels, images, labels, indices, batch, batch_labels);
   }
-  void gather_batch_at_step(const NormalizeParams& norm, int n, int pixels,
-                            const std::uint8_t* images, const std::uint8_t* labels,
+  void gather_batch_at_step(const NormalizeParams& norm, const AugmentParams& aug, int n,
+                            int pixels, const std::uint8_t* images, const std::uint8_t* labels,
                             const std::int32_t* order, const std::int32_t* step, T* batch,
                             std::int32_t* batch_labels) override {
-    cpu::gather_batch_at_step(norm, n, pixels, images, labels, order, step, batch, batch_labels);
+    cpu::gather_batch_at_step(norm, aug, n, pixels, images, labels, order, step, batch,
+                              batch_labels);
   }
   void advance_counter(std::int32_t* counter) override { cpu::advance_counter(counter); }
 

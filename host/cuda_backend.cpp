@@ -99,18 +99,19 @@ class CudaBackend final : public Backend<float> {
                   float* velocity) override {
     cuda::sgd_update(p, count, param, grad, velocity, context_.stream);
   }
-  void gather_batch(const NormalizeParams& norm, int n, int pixels, const std::uint8_t* images,
-                    const std::uint8_t* labels, const std::int32_t* indices, float* batch,
+  void gather_batch(const NormalizeParams& norm, const AugmentParams& aug, int n, int pixels,
+                    const std::uint8_t* images, const std::uint8_t* labels,
+                    const std::int32_t* indices, float* batch,
                     std::int32_t* batch_labels) override {
-    cuda::gather_batch(norm, n, pixels, images, labels, indices, batch, batch_labels,
+    cuda::gather_batch(norm, aug, n, pixels, images, labels, indices, batch, batch_labels,
                        context_.stream);
   }
-  void gather_batch_at_step(const NormalizeParams& norm, int n, int pixels,
-                            const std::uint8_t* images, const std::uint8_t* labels,
+  void gather_batch_at_step(const NormalizeParams& norm, const AugmentParams& aug, int n,
+                            int pixels, const std::uint8_t* images, const std::uint8_t* labels,
                             const std::int32_t* order, const std::int32_t* step, float* batch,
                             std::int32_t* batch_labels) override {
-    cuda::gather_batch_at_step(norm, n, pixels, images, labels, order, step, batch, batch_labels,
-                               context_.stream);
+    cuda::gather_batch_at_step(norm, aug, n, pixels, images, labels, order, step, batch,
+                               batch_labels, context_.stream);
   }
   void advance_counter(std::int32_t* counter) override {
     cuda::advance_counter(counter, context_.stream);

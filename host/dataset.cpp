@@ -22,9 +22,50 @@ std::vector<float> normalized_samples(const Dataset& data, int first, int count,
   std::iota(indices.begin(), indices.end(), first);
   std::vector<float> images(std::size_t(count) * std::size_t(data.sample_size()));
   std::vector<std::int32_t> labels(static_cast<std::size_t>(count));
-  cpu::gather_batch(NormalizeParams{mean, std}, count, data.sample_size(), data.images.data(),
-                    data.labels.data(), indices.data(), images.data(), labels.data());
+  cpu::gather_batch(NormalizeParams{mean, std}, AugmentParams{}, count, data.sample_size(),
+                    data.images.data(), data.labels.data(), indices.data(), images.data(),
+                    labels.data());
   return images;
+}
+
+Augmentation parse_augmentation(const std::string& spec) {
+  Augmentation a;
+  if (spec.empty() || spec == "none") return a;
+  auto bad = [&](const std::string& why) {
+    return Error(
+        fmt::format("augmentation '{}': {} (a comma list of crop:P and flip, e.g. "
+                    "crop:4,flip; or none)",
+                    spec, why));
+  };
+  std::size_t start = 0;
+  while (start <= spec.size()) {
+    const std::size_t end = std::min(spec.find(',', start), spec.size());
+    const std::string item = spec.substr(start, end - start);
+    if (item == "flip") {
+      if (a.flip) throw bad("flip given twice");
+      a.flip = true;
+    } else if (item.rfind("crop:", 0) == 0) {
+      const std::string number = item.substr(5);
+      if (a.crop_padding > 0) throw bad("crop given twice");
+      if (number.empty() || number.size() > 4 ||
+          !std::all_of(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        throw bad(fmt::format("'{}' is not crop:P with P a whole number", item));
+      a.crop_padding = std::stoi(number);
+      if (a.crop_padding < 1) throw bad("the crop padding must be at least 1");
+    } else {
+      throw bad(item.empty() ? std::string("an empty item")
+                             : fmt::format("unknown item '{}'", item));
+    }
+    start = end + 1;
+  }
+  return a;
+}
+
+std::string to_string(const Augmentation& a) {
+  if (!a.enabled()) return "none";
+  std::string spec = a.crop_padding > 0 ? fmt::format("crop:{}", a.crop_padding) : "";
+  if (a.flip) spec += spec.empty() ? "flip" : ",flip";
+  return spec;
 }
 
 Dataset Dataset::take(int limit) const {

@@ -141,7 +141,8 @@ Plan build_plan(const Network& network, int batch, bool fuse, const PlanTarget& 
   plan.labels = arena.region("labels", kNetworkOwned, std::size_t(batch) * sizeof(std::int32_t));
   plan.loss_sum = arena.region("loss_sum", kNetworkOwned, scalar);
   plan.correct = arena.region("correct", kNetworkOwned, sizeof(std::int32_t));
-  plan.batch_step = arena.region("batch_step", kNetworkOwned, sizeof(std::int32_t));
+  // {batch in the epoch, epoch}: the gather's position, read on the backend (see AugmentParams)
+  plan.batch_step = arena.region("batch_step", kNetworkOwned, 2 * sizeof(std::int32_t));
 
   // Views of each layer's parameters, gradients and state inside those regions.
   {
@@ -425,17 +426,17 @@ void Executor<T>::load_batch(const T* images, const std::int32_t* labels, int n)
 }
 
 template <typename T>
-void Executor<T>::gather(const NormalizeParams& norm, const std::uint8_t* images,
-                         const std::uint8_t* labels, const std::int32_t* indices, int pixels,
-                         int n) {
-  backend_->gather_batch(norm, n, pixels, images, labels, indices, input(), this->labels());
+void Executor<T>::gather(const NormalizeParams& norm, const AugmentParams& aug,
+                         const std::uint8_t* images, const std::uint8_t* labels,
+                         const std::int32_t* indices, int pixels, int n) {
+  backend_->gather_batch(norm, aug, n, pixels, images, labels, indices, input(), this->labels());
 }
 
 template <typename T>
-void Executor<T>::gather_at_batch_step(const NormalizeParams& norm, const std::uint8_t* images,
-                                       const std::uint8_t* labels, const std::int32_t* order,
-                                       int pixels, int n) {
-  backend_->gather_batch_at_step(norm, n, pixels, images, labels, order,
+void Executor<T>::gather_at_batch_step(const NormalizeParams& norm, const AugmentParams& aug,
+                                       const std::uint8_t* images, const std::uint8_t* labels,
+                                       const std::int32_t* order, int pixels, int n) {
+  backend_->gather_batch_at_step(norm, aug, n, pixels, images, labels, order,
                                  reinterpret_cast<std::int32_t*>(buffer(plan_.batch_step)), input(),
                                  this->labels());
 }
@@ -449,6 +450,13 @@ template <typename T>
 void Executor<T>::set_batch_step(int step) {
   const std::int32_t value = step;
   backend_->copy_to_backend(buffer(plan_.batch_step), &value, sizeof(value));
+}
+
+template <typename T>
+void Executor<T>::set_batch_epoch(int epoch) {
+  const std::int32_t value = epoch;
+  backend_->copy_to_backend(reinterpret_cast<std::int32_t*>(buffer(plan_.batch_step)) + 1, &value,
+                            sizeof(value));
 }
 
 template <typename T>

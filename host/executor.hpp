@@ -123,15 +123,18 @@ class Executor {
   std::vector<T> download(const T* backend_buffer, std::size_t count);
 
   void load_batch(const T* images, const std::int32_t* labels, int n);  // host -> input
-  void gather(const NormalizeParams& norm, const std::uint8_t* images, const std::uint8_t* labels,
-              const std::int32_t* indices, int pixels, int n);  // resident set -> input
-  // Batch number `batch step` (a counter in the arena) of a shuffled order -> input, and the
-  // counter's reset and advance: the pieces of a step that a captured graph can replay.
-  void gather_at_batch_step(const NormalizeParams& norm, const std::uint8_t* images,
-                            const std::uint8_t* labels, const std::int32_t* order, int pixels,
-                            int n);
+  // resident set -> input, augmented at (aug.step, aug.epoch)
+  void gather(const NormalizeParams& norm, const AugmentParams& aug, const std::uint8_t* images,
+              const std::uint8_t* labels, const std::int32_t* indices, int pixels, int n);
+  // Batch number `batch step` (a counter in the arena, beside the epoch the augmentation draws
+  // at) of a shuffled order -> input, and the counter's reset and advance: the pieces of a step
+  // that a captured graph can replay.
+  void gather_at_batch_step(const NormalizeParams& norm, const AugmentParams& aug,
+                            const std::uint8_t* images, const std::uint8_t* labels,
+                            const std::int32_t* order, int pixels, int n);
   void reset_batch_step();
   void set_batch_step(int step);
+  void set_batch_epoch(int epoch);
   void advance_batch_step();
 
   // Passes over the batch in `input` / `labels`. forward() with training=false skips dropout.

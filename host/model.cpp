@@ -33,6 +33,12 @@ InitScheme parse_init_scheme(const std::string& text) {
                   text));
 }
 
+TestTimeAugment parse_test_time_augment(const std::string& text) {
+  if (text == "none") return TestTimeAugment::none;
+  if (text == "flip") return TestTimeAugment::flip;
+  throw Error(fmt::format("unknown test-time augmentation '{}' (none, flip)", text));
+}
+
 GemmBackend parse_gemm_backend(const std::string& text) {
   for (const GemmBackend gemm : {GemmBackend::tiled, GemmBackend::cublas, GemmBackend::tf32})
     if (text == to_string(gemm)) return gemm;
@@ -79,6 +85,7 @@ struct Model::Impl {
   std::unique_ptr<Executor<float>> exec;
   SgdParams sgd;
   NormalizeParams norm;
+  AugmentParams augment;  // training batches only
   ResidentSet train, eval;
   std::vector<std::int32_t> order;  // host copy of the shuffled training order
   bool used_graph = false;
@@ -86,16 +93,22 @@ struct Model::Impl {
   // (Uploading a training set drops it too: the graph holds the set's device pointers.)
   struct GraphKey {
     float lr, momentum, weight_decay, mean, std;
+    int crop_padding;
+    bool flip;
     bool operator==(const GraphKey& o) const {
       return lr == o.lr && momentum == o.momentum && weight_decay == o.weight_decay &&
-             mean == o.mean && std == o.std;
+             mean == o.mean && std == o.std && crop_padding == o.crop_padding && flip == o.flip;
     }
   };
   std::optional<GraphKey> graph_key;
   std::unique_ptr<ProfilerCapture> profiler;
 
   Impl(const Network& net, const CompileOptions& opts)
-      : network(net), options(opts), exec(make_executor(network, opts)) {}
+      : network(net), options(opts), exec(make_executor(network, opts)) {
+    const SampleShape in = network.input();
+    augment.channels = in.c, augment.height = in.h, augment.width = in.w;
+    augment.seed = options.seed;
+  }
 
   void check_sample_shape(const Dataset& data, const char* what) const {
     const SampleShape in = network.input();
@@ -219,6 +232,14 @@ void Model::set_normalization(float mean, float std) {
   impl_->norm = NormalizeParams{mean, std};
 }
 
+void Model::set_augmentation(const Augmentation& augmentation) {
+  AugmentParams a = impl_->augment;
+  a.pad = augmentation.crop_padding;
+  a.flip = augmentation.flip;
+  check_augment("augmentation", a, int(impl_->network.input().size()));
+  impl_->augment = a;
+}
+
 void Model::upload_train_set(const Dataset& data) {
   impl_->upload(impl_->train, data, "training");
 }
@@ -260,18 +281,20 @@ Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
   exec.reset_counters();
   if (control.first_step > 0) exec.set_counters(control.done);
   exec.reset_batch_step();
+  exec.set_batch_epoch(epoch);
   if (control.first_step > 0) exec.set_batch_step(std::min(control.first_step, full_steps));
   // One full-batch step: everything a captured graph replays. The batch counter lives on the
   // backend, so the same launches serve every step.
   auto enqueue_full_step = [&] {
-    exec.gather_at_batch_step(m.norm, set.image_bytes(), set.label_bytes(), set.sample_order(),
-                              set.pixels, batch);
+    exec.gather_at_batch_step(m.norm, m.augment, set.image_bytes(), set.label_bytes(),
+                              set.sample_order(), set.pixels, batch);
     exec.train_pass(batch, m.sgd);
     exec.advance_batch_step();
   };
   m.used_graph = replay_steps_as_graph(exec, m.options) && full_steps > 0 && !m.profiler;
   if (m.used_graph) {
-    const Impl::GraphKey key{m.sgd.lr, m.sgd.momentum, m.sgd.weight_decay, m.norm.mean, m.norm.std};
+    const Impl::GraphKey key{m.sgd.lr,   m.sgd.momentum, m.sgd.weight_decay, m.norm.mean,
+                             m.norm.std, m.augment.pad,  m.augment.flip};
     if (!m.graph_key || !(*m.graph_key == key)) {
       m.graph_key.reset();
       backend.begin_capture();
@@ -309,7 +332,10 @@ Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
       if (m.profiler) m.profiler->after_step(std::int64_t(exec.step_counter));
     } else {  // the last, partial batch runs eagerly
       const int n = set.count - full_steps * batch;
-      exec.gather(m.norm, set.image_bytes(), set.label_bytes(),
+      AugmentParams at = m.augment;  // drawn where a full step would read its counter
+      at.step = std::uint32_t(full_steps);
+      at.epoch = std::uint32_t(epoch);
+      exec.gather(m.norm, at, set.image_bytes(), set.label_bytes(),
                   set.sample_order() + std::size_t(full_steps) * batch, set.pixels, n);
       exec.train_pass(n, m.sgd);
     }
@@ -335,16 +361,55 @@ void Model::set_profile_steps(std::int64_t first, std::int64_t last) {
 }
 
 BatchStats Model::evaluate_resident() {
+  return evaluate_resident(TestTimeAugment::none);
+}
+
+BatchStats Model::evaluate_resident(TestTimeAugment tta) {
   Impl& m = *impl_;
   ResidentSet& set = m.eval;
   if (set.count == 0) throw Error("evaluate_resident: no evaluation set uploaded");
   Executor<float>& exec = *m.exec;
-  exec.reset_counters();
   const int batch = exec.batch();
+  if (tta == TestTimeAugment::flip) {
+    AugmentParams mirrored = m.augment;
+    mirrored.pad = 0, mirrored.flip = false, mirrored.mirror = true;
+    const int classes = m.network.classes();
+    const int last = int(exec.layers().size()) - 1;
+    BatchStats stats;
+    for (int first = 0; first < set.count; first += batch) {
+      const int n = std::min(batch, set.count - first);
+      const std::size_t values = std::size_t(n) * std::size_t(classes);
+      std::vector<std::vector<float>> logits;
+      for (const AugmentParams& view : {AugmentParams{}, mirrored}) {
+        exec.gather(m.norm, view, set.image_bytes(), set.label_bytes(), set.sample_order() + first,
+                    set.pixels, n);
+        exec.forward(n, false);
+        logits.push_back(exec.download(exec.output(last), values));
+      }
+      std::vector<std::int32_t> labels(static_cast<std::size_t>(n));
+      exec.backend().copy_to_host(labels.data(), exec.labels(), labels.size() * sizeof(labels[0]));
+      for (int i = 0; i < n; ++i) {
+        std::vector<double> mean(static_cast<std::size_t>(classes), 0.0);
+        for (const std::vector<float>& view : logits) {
+          const float* row = view.data() + std::size_t(i) * classes;
+          const double top = *std::max_element(row, row + classes);
+          double sum = 0;
+          for (int k = 0; k < classes; ++k) sum += std::exp(double(row[k]) - top);
+          for (int k = 0; k < classes; ++k) mean[k] += std::exp(double(row[k]) - top) / sum / 2;
+        }
+        const auto best = std::max_element(mean.begin(), mean.end()) - mean.begin();
+        stats.correct += best == labels[std::size_t(i)] ? 1 : 0;
+        stats.loss_sum -= std::log(mean[std::size_t(labels[std::size_t(i)])]);
+      }
+      stats.samples += n;
+    }
+    return stats;
+  }
+  exec.reset_counters();
   for (int first = 0; first < set.count; first += batch) {
     const int n = std::min(batch, set.count - first);
-    exec.gather(m.norm, set.image_bytes(), set.label_bytes(), set.sample_order() + first,
-                set.pixels, n);
+    exec.gather(m.norm, AugmentParams{}, set.image_bytes(), set.label_bytes(),
+                set.sample_order() + first, set.pixels, n);
     exec.forward(n, false);
     exec.loss(n, false);
   }

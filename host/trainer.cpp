@@ -167,6 +167,7 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
           options.resume_path, first_epoch, options.epochs));
   }
   model.set_normalization(options.normalize_mean, options.normalize_std);
+  model.set_augmentation(parse_augmentation(options.augment));
   model.upload_train_set(train_set);
   model.upload_eval_set(test_set);
   if (options.on_start) options.on_start(first_epoch);

@@ -43,4 +43,16 @@ Pool2dGeometry make_pool2d_geometry(const char* layer, int n, int c, int h, int 
   return g;
 }
 
+void check_augment(const char* where, const AugmentParams& aug, int pixels) {
+  if (!aug.enabled()) return;
+  if (aug.channels <= 0 || aug.height <= 0 || aug.width <= 0 ||
+      std::int64_t(aug.channels) * aug.height * aug.width != pixels)
+    throw Error(fmt::format("{}: augmentation shape {}x{}x{} does not hold samples of {} values",
+                            where, aug.channels, aug.height, aug.width, pixels));
+  if (aug.pad < 0 || aug.pad >= aug.height || aug.pad >= aug.width)
+    throw Error(fmt::format("{}: crop padding {} must be in [0, {}) for {}x{} images", where,
+                            aug.pad, aug.height < aug.width ? aug.height : aug.width, aug.height,
+                            aug.width));
+}
+
 }  // namespace cnnrt

@@ -93,4 +93,30 @@ struct NormalizeParams {
   float std = 1.0f;
 };
 
+// Augmentation applied in the same gather (docs/math.md, augmentation), per sample of the batch:
+// a random crop of the image padded by `pad` zero bytes on each side (a shift dx, dy uniform in
+// [-pad, pad]) and, with `flip`, a horizontal mirror with probability 1/2. The draws come from
+// Philox4x32-10 (kernels/philox.hpp): counter = {dataset sample index, batch in the epoch, epoch,
+// kAugmentStream}, key = seed; word 0 gives dx, word 1 dy, word 2 the flip. Keyed on the sample,
+// not on its batch position, so CPU and CUDA draw the same bits in any thread order.
+// out[c][y][x] = in[c][y + dy][xs + dx] (0 outside), xs = flip ? w - 1 - x : x. `mirror` flips
+// every sample, no draw (test-time augmentation).
+struct AugmentParams {
+  int pad = 0;                              // 0: no crop
+  bool flip = false;                        // random horizontal flips
+  bool mirror = false;                      // every sample flipped
+  int channels = 0, height = 0, width = 0;  // the sample's shape; pixels = c * h * w
+  std::uint64_t seed = 0;
+  // The stream position for gather_batch; gather_batch_at_step reads both from its counter.
+  std::uint32_t step = 0, epoch = 0;
+
+  bool enabled() const { return pad > 0 || flip || mirror; }
+};
+
+// Throws cnnrt::Error (naming `where`) unless the augmentation fits samples of `pixels` values.
+void check_augment(const char* where, const AugmentParams& aug, int pixels);
+
+// The fourth counter word of the augmentation stream (dropout's is the high word of its offset).
+inline constexpr std::uint32_t kAugmentStream = 0x41554721u;
+
 }  // namespace cnnrt

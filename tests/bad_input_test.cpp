@@ -101,6 +101,18 @@ void write_good_inputs(const Files& f) {
   test::write_text(f.model(), model_json());
 }
 
+// A CIFAR-10 batch file in the data directory: one record per label, then `extra` stray bytes.
+void write_cifar10(const Files& f, const std::string& name, const std::vector<std::uint8_t>& labels,
+                   int extra) {
+  std::vector<std::uint8_t> bytes;
+  for (const std::uint8_t label : labels) {
+    bytes.push_back(label);
+    for (int p = 0; p < 3072; ++p) bytes.push_back(std::uint8_t(p * 7));
+  }
+  bytes.resize(bytes.size() + std::size_t(extra), 0);
+  test::write_bytes(f.data_file(name), bytes);
+}
+
 std::string quoted(const std::string& path) {
   return "'" + path + "'";
 }
@@ -362,6 +374,20 @@ std::vector<BadInput> cases() {
        "the model file nests JSON deeper than 16 levels",
        write_model(model_json().replace(model_json().find("[1, 28, 28]"), 11,
                                         std::string(100000, '[') + std::string(100000, ']')))},
+      // CIFAR-10 binary batches (found by --data's data_batch_1.bin): a length that is not a
+      // whole number of 3073-byte records, a label past the 10 classes.
+      {"CifarLengthNotWholeRecords", Command::train, "data/data_batch_1.bin",
+       "6151 bytes is not a whole number of 3073-byte CIFAR-10 records",
+       [](const Files& f) {
+         write_cifar10(f, "data_batch_1.bin", {1, 2}, 5);
+         write_cifar10(f, "test_batch.bin", {3}, 0);
+       }},
+      {"CifarLabelPastTheClasses", Command::train, "data/data_batch_1.bin",
+       "record 1 has label 10, past the 10 classes (0 to 9)",
+       [](const Files& f) {
+         write_cifar10(f, "data_batch_1.bin", {1, 10}, 0);
+         write_cifar10(f, "test_batch.bin", {3}, 0);
+       }},
       // Control characters from the file are escaped: the error stays one line.
       {"ModelLayerNameWithANewline", Command::model, "model.json",
        R"(conv\n1: input 1x28x28 does not fit kernel 40x40)",

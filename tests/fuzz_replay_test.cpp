@@ -57,8 +57,10 @@ class FuzzReplay : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(FuzzReplay, EveryInputEndsAsRecorded) {
   const std::string target_name = GetParam();
-  const std::map<std::string, Target> targets = {
-      {"idx", &fuzz::idx}, {"safetensors", &fuzz::safetensors}, {"model_file", &fuzz::model_file}};
+  const std::map<std::string, Target> targets = {{"idx", &fuzz::idx},
+                                                 {"safetensors", &fuzz::safetensors},
+                                                 {"model_file", &fuzz::model_file},
+                                                 {"cifar", &fuzz::cifar}};
   const Target target = targets.at(target_name);
   const auto expected = expected_outcomes();
   int replayed = 0;
@@ -91,7 +93,7 @@ TEST_P(FuzzReplay, EveryInputEndsAsRecorded) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, FuzzReplay,
-                         ::testing::Values("idx", "safetensors", "model_file"));
+                         ::testing::Values("idx", "safetensors", "model_file", "cifar"));
 
 }  // namespace
 }  // namespace cnnrt

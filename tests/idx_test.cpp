@@ -196,6 +196,18 @@ TEST_F(IdxTest, GzipMembersAndWhatFollowsThem) {
   cut.resize(cut.size() - 4);
   test::expect_error([&] { parse_idx(cut.data(), cut.size(), "cut.gz", nullptr); },
                      {"cut.gz", "truncated gzip data"});
+  // The trailer's length (ISIZE, the last 4 bytes) off by one, smaller and larger: the one-call
+  // inflate sized from it fails, the streaming inflate names the problem.
+  for (const int delta : {-1, 1}) {
+    auto length = test::gzip_bytes(whole);
+    length[length.size() - 4] = std::uint8_t(length[length.size() - 4] + delta);
+    test::expect_error([&] { parse_idx(length.data(), length.size(), "len.gz", nullptr); },
+                       {"len.gz", "corrupt gzip data", "incorrect length check"});
+  }
+  // gzip inside gzip is not an IDX file, whichever inflate runs first.
+  const auto nested = test::gzip_bytes(test::gzip_bytes(whole));
+  test::expect_error([&] { parse_idx(nested.data(), nested.size(), "nested.gz", nullptr); },
+                     {"nested.gz", "not an IDX file"});
 }
 
 TEST_F(IdxTest, AbsurdDimensionsAreRefusedBeforeReading) {

@@ -362,6 +362,64 @@ TEST(ModelTest, SgdMomentumAndWeightDecayFollowTheUpdateRule) {
   EXPECT_THROW(model.set_sgd(SgdParams{-0.1f, 0.0f, 0.0f}), Error);
 }
 
+// Test-time flips: each image's class is the argmax of the mean of the softmax of its logits and
+// of its mirror's, computed here by hand from the dense layer's weights; the loss is -log of that
+// mean at the label. A batch of 2 over 5 images ends with a partial batch.
+TEST(ModelTest, FlipTestTimeAugmentationAveragesTheTwoSoftmaxes) {
+  constexpr int kC = 2, kH = 2, kW = 3, kPixels = kC * kH * kW, kClasses = 3, kCount = 5;
+  Network network(SampleShape{kC, kH, kW}, kClasses, "tta");
+  network.dense(kClasses);
+  Model model(network, cpu_options(2, 11));
+  std::vector<float> w(kClasses * kPixels);
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = float(int(i * 5 % 13) - 6) * 0.125f;
+  const std::vector<float> b = {0.1f, -0.2f, 0.05f};
+  model.set_parameter("fc1.weight", w);
+  model.set_parameter("fc1.bias", b);
+  Dataset data;
+  data.count = kCount, data.channels = kC, data.height = kH, data.width = kW, data.classes = 3;
+  for (int i = 0; i < kCount * kPixels; ++i) data.images.push_back(std::uint8_t(i * 37 % 256));
+  data.labels = {0, 1, 2, 1, 0};
+  const float mean = 0.5f, std_dev = 0.25f;
+  model.set_normalization(mean, std_dev);
+  model.upload_eval_set(data);
+
+  double loss = 0, plain_loss = 0;
+  std::int64_t correct = 0, plain_correct = 0;
+  for (int s = 0; s < kCount; ++s) {
+    std::vector<double> avg(kClasses, 0.0), plain;
+    for (const bool mirror : {false, true}) {
+      std::vector<double> z(b.begin(), b.end());
+      for (int k = 0; k < kClasses; ++k)
+        for (int c = 0; c < kC; ++c)
+          for (int y = 0; y < kH; ++y)
+            for (int x = 0; x < kW; ++x) {
+              const int from = (c * kH + y) * kW + (mirror ? kW - 1 - x : x);
+              const double v =
+                  (data.images[std::size_t(s * kPixels + from)] / 255.0 - mean) / std_dev;
+              z[k] += double(w[std::size_t(k * kPixels + (c * kH + y) * kW + x)]) * v;
+            }
+      const std::vector<double> p = softmax(z);
+      if (!mirror) plain = z;
+      for (int k = 0; k < kClasses; ++k) avg[k] += p[k] / 2;
+    }
+    const int label = data.labels[std::size_t(s)];
+    loss -= std::log(avg[label]);
+    correct += std::max_element(avg.begin(), avg.end()) - avg.begin() == label;
+    plain_loss += cross_entropy(plain, label);
+    plain_correct += std::max_element(plain.begin(), plain.end()) - plain.begin() == label;
+  }
+  const BatchStats tta = model.evaluate_resident(TestTimeAugment::flip);
+  EXPECT_EQ(tta.samples, kCount);
+  EXPECT_EQ(tta.correct, correct);
+  EXPECT_NEAR(tta.loss_sum, loss, kLossAtol);
+  const BatchStats none = model.evaluate_resident(TestTimeAugment::none);
+  EXPECT_EQ(none.correct, plain_correct);
+  EXPECT_NEAR(none.loss_sum, plain_loss, kLossAtol);
+  EXPECT_GT(std::abs(tta.loss_sum - none.loss_sum), 10 * kLossAtol);  // the mirror mattered
+  EXPECT_EQ(parse_test_time_augment("flip"), TestTimeAugment::flip);
+  EXPECT_THROW(parse_test_time_augment("flop"), Error);
+}
+
 TEST(ModelTest, EvaluateBatchChangesNoParameter) {
   const Network network = load_network("lenet5-classic");
   Model model(network, cpu_options(4, 2));

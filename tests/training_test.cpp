@@ -193,7 +193,8 @@ struct RunRecord {
 // any step) and resuming from the checkpoint gives the same final checkpoint bytes, reports and
 // metrics as a run that was never stopped.
 void expect_stop_and_resume_is_exact(const Network& network, const CompileOptions& compile,
-                                     int stop_epoch, int stop_step, const std::string& dir) {
+                                     int stop_epoch, int stop_step, const std::string& dir,
+                                     const std::string& augment = "") {
   SCOPED_TRACE(fmt::format("stop after step {} of epoch {}", stop_step, stop_epoch));
   const Dataset train_set = test::synthetic_set(200, 1);  // batch 32: 7 steps, the last of 8
   const Dataset test_set = test::synthetic_set(64, 2);
@@ -202,6 +203,7 @@ void expect_stop_and_resume_is_exact(const Network& network, const CompileOption
   options.epochs = 3;
   options.sgd = SgdParams{0.02f, 0.9f, 1e-4f};
   options.quiet = true;
+  options.augment = augment;
   auto run = [&](TrainOptions o, const std::string& name) {
     o.checkpoint_path = dir + "/" + name + ".safetensors";
     o.metrics_path = dir + "/" + name + ".csv";
@@ -282,6 +284,65 @@ TEST_F(TrainingTest, StopFlagAndResumeIsBitIdenticalCuda) {
   compile.device = Device::cuda;  // graph replay: the batch counter restarts mid-epoch
   expect_stop_and_resume_is_exact(load_network("lenet5"), compile, 2, 3, dir().string());
   expect_stop_and_resume_is_exact(load_network("lenet5"), compile, 2, 7, dir().string());
+}
+
+// Augmented crops and flips are drawn from (seed, epoch, step, sample), all restored on resume.
+TEST_F(TrainingTest, StopFlagAndResumeWithAugmentationIsBitIdentical) {
+  const Network network = load_network("lenet5");
+  expect_stop_and_resume_is_exact(network, test::cpu_options(32, 3), 2, 3, dir().string(),
+                                  "crop:2,flip");
+  expect_stop_and_resume_is_exact(network, test::cpu_options(32, 3), 3, 7, dir().string(),
+                                  "crop:2,flip");
+}
+
+TEST_F(TrainingTest, StopFlagAndResumeWithAugmentationIsBitIdenticalCuda) {
+  CNNRT_REQUIRE_GPU();
+  CompileOptions compile = test::cpu_options(32, 3);
+  compile.device = Device::cuda;  // graph replay: the epoch is read from the device counter
+  expect_stop_and_resume_is_exact(load_network("lenet5"), compile, 2, 3, dir().string(),
+                                  "crop:2,flip");
+}
+
+// Augmentation changes what is learnt (the same seed trains other weights than without it), the
+// same seed gives the same bits, and the default is off.
+TEST_F(TrainingTest, AugmentationIsSeededAndOffByDefault) {
+  const Dataset train_set = test::synthetic_set(96, 1);
+  const Dataset test_set = test::synthetic_set(32, 2);
+  const Network network = load_network("lenet5");
+  auto weights = [&](const std::string& augment) {
+    TrainOptions o;
+    o.epochs = 2;
+    o.quiet = true;
+    o.augment = augment;
+    Model model(network, test::cpu_options(32, 5));
+    train(model, train_set, test_set, o);
+    return model.parameter("conv1.weight");
+  };
+  const std::vector<float> plain = weights(""), none = weights("none");
+  const std::vector<float> augmented = weights("crop:3,flip");
+  EXPECT_EQ(plain, none);
+  EXPECT_NE(plain, augmented);
+  EXPECT_EQ(augmented, weights("crop:3,flip"));
+  EXPECT_NE(augmented, weights("flip"));
+  TrainOptions bad;
+  bad.quiet = true;
+  bad.augment = "crop:28";  // no pixel of the image would be left in some crops
+  Model model(network, test::cpu_options(32, 5));
+  EXPECT_THROW(train(model, train_set, test_set, bad), Error);
+}
+
+TEST(AugmentationSpec, ParsesCropAndFlipAndRejectsTheRest) {
+  const Augmentation both = parse_augmentation("crop:4,flip");
+  EXPECT_EQ(both.crop_padding, 4);
+  EXPECT_TRUE(both.flip);
+  EXPECT_EQ(to_string(both), "crop:4,flip");
+  EXPECT_EQ(to_string(parse_augmentation("flip,crop:2")), "crop:2,flip");
+  EXPECT_FALSE(parse_augmentation("").enabled());
+  EXPECT_FALSE(parse_augmentation("none").enabled());
+  EXPECT_EQ(to_string(parse_augmentation("none")), "none");
+  for (const char* bad : {"crop", "crop:", "crop:0", "crop:-1", "crop:x", "flip,flip", "crop:1,",
+                          ",flip", "rotate", "crop:2,crop:3", "crop:99999"})
+    EXPECT_THROW(parse_augmentation(bad), Error) << bad;
 }
 
 TEST_F(TrainingTest, ResumeWithAnotherBatchSizeInsideAnEpochIsRefused) {

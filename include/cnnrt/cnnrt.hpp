@@ -4,6 +4,7 @@
 #include "cnnrt/activation.hpp"
 #include "cnnrt/benchmark.hpp"
 #include "cnnrt/checkpoint.hpp"
+#include "cnnrt/cifar.hpp"
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/device.hpp"
 #include "cnnrt/error.hpp"

@@ -57,6 +57,20 @@ CNNRT_API Dataset load_mnist_split(const std::string& dir, bool train, int class
 inline constexpr float kFashionMnistMean = 0.2860f;
 inline constexpr float kFashionMnistStd = 0.3530f;
 
+// Augmentation of training batches, drawn in the batch gather on the backend (CPU and CUDA draw
+// the same bits): a random crop of the image padded by `crop_padding` zero bytes on each side,
+// and random horizontal flips. Off by default.
+struct CNNRT_API Augmentation {
+  int crop_padding = 0;
+  bool flip = false;
+  bool enabled() const { return crop_padding > 0 || flip; }
+};
+
+// "" or "none": off; otherwise a comma list of "crop:P" (P >= 1) and "flip", e.g. "crop:4,flip".
+// Throws cnnrt::Error naming the spec otherwise.
+CNNRT_API Augmentation parse_augmentation(const std::string& spec);
+CNNRT_API std::string to_string(const Augmentation& augmentation);  // the spec, "none" when off
+
 // Samples [first, first + count) of `data` as float, normalised as the training loop's batch
 // gather does (the same kernel: kernels/cpu/data.cpp): [count, C, H, W].
 CNNRT_API std::vector<float> normalized_samples(const Dataset& data, int first, int count,

@@ -16,6 +16,11 @@
 namespace cnnrt {
 
 struct Dataset;
+struct Augmentation;
+
+enum class TestTimeAugment { none, flip };
+// "none" or "flip"; throws cnnrt::Error naming the choices otherwise.
+CNNRT_API TestTimeAugment parse_test_time_augment(const std::string& text);
 
 enum class Device { cpu, cuda };
 CNNRT_API const char* to_string(Device device);
@@ -112,6 +117,9 @@ class CNNRT_API Model {
   // --- Data sets resident in the backend's memory (uploaded once; on CUDA, as bytes).
   // Normalisation x = (byte / 255 - mean) / std is applied when a batch is gathered.
   void set_normalization(float mean, float std);
+  // Augmentation of training batches (see Augmentation); throws when the crop padding does not
+  // fit the network's input. Evaluation never augments (but see TestTimeAugment).
+  void set_augmentation(const Augmentation& augmentation);
   void upload_train_set(const Dataset& data);
   void upload_eval_set(const Dataset& data);
   // One pass over the resident training set in an order shuffled from (seed, epoch); the last
@@ -141,6 +149,10 @@ class CNNRT_API Model {
   };
   EpochPass train_epoch(int epoch, const EpochControl& control, const Progress& progress = {});
   BatchStats evaluate_resident();  // the whole resident evaluation set
+  // The same with test-time augmentation: `flip` classifies each image by the mean of the softmax
+  // probabilities of the image and its horizontal mirror; the loss is -log of that mean at the
+  // label.
+  BatchStats evaluate_resident(TestTimeAugment tta);
   // Nsight: bracket training steps first..last (0-based, counted over the run) with
   // cudaProfilerStart/Stop. Those steps run eagerly (no graph replay) so every kernel sits inside
   // its layer's NVTX range ("conv1/forward").

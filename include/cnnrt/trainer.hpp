@@ -19,6 +19,7 @@ struct CNNRT_API TrainOptions {
   LrSchedule schedule{LrSchedule::Kind::cosine};
   float normalize_mean = kFashionMnistMean;
   float normalize_std = kFashionMnistStd;
+  std::string augment;  // training batches, as parse_augmentation reads it ("crop:4,flip"); off
   std::string checkpoint_path;  // written after every epoch when set
   std::string resume_path;      // continue from this checkpoint when set
   std::string metrics_path;     // CSV, one row per epoch, when set

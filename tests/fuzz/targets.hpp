@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cnnrt/cifar.hpp"
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/error.hpp"
 #include "cnnrt/network.hpp"
@@ -31,6 +32,21 @@ inline void idx(const std::uint8_t* data, std::size_t size) {
     product *= static_cast<std::uint64_t>(d);
   }
   require(!dims.empty() && product == bytes.size(), "IDX data is product(dims) bytes");
+}
+
+// CIFAR records: the first byte picks the layout (bit 0: CIFAR-100, bit 1: its coarse labels),
+// the rest is the file. Every record became one image of 3x32x32 bytes and one label below the
+// class count.
+inline void cifar(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return;
+  const CifarKind kind = (data[0] & 1) != 0 ? CifarKind::cifar100 : CifarKind::cifar10;
+  const CifarLabels labels = (data[0] & 2) != 0 ? CifarLabels::coarse : CifarLabels::fine;
+  const Dataset d = parse_cifar(data + 1, size - 1, "fuzz.bin", kind, labels);
+  const std::size_t record = (kind == CifarKind::cifar10 ? 1 : 2) + std::size_t(kCifarPixels);
+  require(d.count > 0 && std::size_t(d.count) * record == size - 1, "whole records only");
+  require(d.images.size() == std::size_t(d.count) * kCifarPixels, "3x32x32 bytes a record");
+  require(d.labels.size() == std::size_t(d.count), "one label a record");
+  for (const std::uint8_t l : d.labels) require(l < d.classes, "labels below the class count");
 }
 
 // Every tensor holds product(shape) * dtype size bytes, and a tensor's bytes all came from the

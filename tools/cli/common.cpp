@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cnnrt/cifar.hpp"
 #include "cnnrt/device.hpp"
 #include "cnnrt/error.hpp"
 
@@ -95,11 +96,30 @@ Device resolve_device(const std::string& choice) {
   return Device::cpu;
 }
 
-Dataset load_split(const std::string& dir, bool train, int limit, const Network& network) {
+void add_data_format_options(CLI::App* cmd, DataFormat& format) {
+  cmd->add_option("--format", format.format,
+                  "What --data holds: idx (MNIST-format), cifar (CIFAR-10/100 binary), or auto "
+                  "(cifar when it holds data_batch_1.bin or train.bin)")
+      ->check(CLI::IsMember({"auto", "idx", "cifar"}))
+      ->capture_default_str();
+  cmd->add_option("--labels", format.labels, "CIFAR-100 labels: fine (100 classes) or coarse (20)")
+      ->check(parsed_by(parse_cifar_labels, "LABELS"))
+      ->capture_default_str();
+}
+
+Dataset load_split(const std::string& dir, bool train, int limit, const Network& network,
+                   const DataFormat& format) {
   const char* option = train ? "--train-limit" : "--test-limit";
   if (limit < 0) throw Error(fmt::format("{} must not be negative, got {}", option, limit));
+  CifarKind kind = CifarKind::cifar10;
+  const bool cifar =
+      format.format == "cifar" || (format.format == "auto" && find_cifar_kind(dir, &kind));
   // Labels are bytes: a model with more classes than 256 still reads them all.
-  Dataset data = load_mnist_split(dir, train, std::min(network.classes(), 256));
+  Dataset data = cifar ? load_cifar_split(dir, train, parse_cifar_labels(format.labels))
+                       : load_mnist_split(dir, train, std::min(network.classes(), 256));
+  if (cifar && data.classes > network.classes())
+    throw Error(fmt::format("{} holds {} classes but {} has {} outputs", dir, data.classes,
+                            network.name(), network.classes()));
   const SampleShape in = network.input();
   if (data.channels != in.c || data.height != in.h || data.width != in.w)
     throw Error(fmt::format("the {} split in {} holds {}x{}x{} images but {} expects {}",

@@ -56,9 +56,18 @@ std::string in_flag_terms(std::string message);
 // "cuda" without a device is an error.
 Device resolve_device(const std::string& choice);
 
-// The train or test split of an MNIST-format directory, cut to `limit` samples when limit > 0
+// How --data is read: --format auto|idx|cifar (auto: CIFAR when the directory holds
+// data_batch_1.bin or train.bin, else IDX) and, for CIFAR-100, --labels fine|coarse.
+struct DataFormat {
+  std::string format = "auto";
+  std::string labels = "fine";
+};
+void add_data_format_options(CLI::App* cmd, DataFormat& format);
+
+// The train or test split of `dir` in `format`, cut to `limit` samples when limit > 0
 // (a limit past the split's size takes it all, with a notice on stderr), checked against
 // `network`: image size, and labels below its number of classes.
-Dataset load_split(const std::string& dir, bool train, int limit, const Network& network);
+Dataset load_split(const std::string& dir, bool train, int limit, const Network& network,
+                   const DataFormat& format = {});
 
 }  // namespace cnnrt::cli

@@ -33,6 +33,8 @@ struct TrainArgs {
   std::string init = "lecun-uniform";
   std::string gemm = "tiled";
   std::string schedule = "cosine";
+  std::string augment = "none";
+  std::string tta = "none";
   int epochs = 10;
   int batch = 0;    // 0: 256 on CUDA, 64 on the CPU
   float lr = 0.0f;  // 0: 0.02 * batch / 64
@@ -43,6 +45,7 @@ struct TrainArgs {
   int test_limit = 0;
   int threads = 0;
   std::string checkpoint, resume, metrics, weights, profile_steps, plots;
+  DataFormat data_format;
   bool no_graphs = false;
   bool no_fuse = false;
 };
@@ -50,6 +53,7 @@ struct TrainArgs {
 void add_common(CLI::App* cmd, TrainArgs& a) {
   add_model_option(cmd, a.model);
   add_data_option(cmd, a.data);
+  add_data_format_options(cmd, a.data_format);
   add_device_option(cmd, a.device);
   cmd->add_option("--batch", a.batch,
                   "Batch size (default: 256 on CUDA; 64 on the CPU, which has no launch overhead "
@@ -245,6 +249,11 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--schedule", a.schedule, "Learning rate schedule: constant, cosine, step:E:G")
       ->check(parsed_by(LrSchedule::parse, "SCHEDULE"))
       ->capture_default_str();
+  cmd->add_option("--augment", a.augment,
+                  "Augment training batches: crop:P (a random crop of the image padded by P "
+                  "black pixels), flip (random horizontal flips), both as crop:4,flip, or none")
+      ->check(parsed_by(parse_augmentation, "SPEC"))
+      ->capture_default_str();
   cmd->add_option("--init", a.init,
                   "Weight init: he-uniform, he-normal, xavier-uniform, xavier-normal, "
                   "lecun-uniform, lecun-normal")
@@ -277,10 +286,10 @@ void add_train_command(CLI::App& app) {
     // Start-up overlaps: the two splits are read and inflated on threads of their own while the
     // model is compiled (on CUDA that creates the context, a few hundred ms). Errors keep their
     // order: a bad data set is reported before a model that could not be compiled.
-    auto train_load =
-        std::async(std::launch::async, load_split, a.data, true, a.train_limit, std::cref(network));
-    auto test_load =
-        std::async(std::launch::async, load_split, a.data, false, a.test_limit, std::cref(network));
+    auto train_load = std::async(std::launch::async, load_split, a.data, true, a.train_limit,
+                                 std::cref(network), std::cref(a.data_format));
+    auto test_load = std::async(std::launch::async, load_split, a.data, false, a.test_limit,
+                                std::cref(network), std::cref(a.data_format));
     std::optional<Model> compiled;
     std::exception_ptr compile_error;
     try {
@@ -310,6 +319,7 @@ void add_train_command(CLI::App& app) {
     t.epochs = a.epochs;
     t.sgd = SgdParams{lr, a.momentum, a.weight_decay};
     t.schedule = LrSchedule::parse(a.schedule);
+    t.augment = a.augment;
     t.checkpoint_path = a.checkpoint;
     t.resume_path = a.resume;
     t.metrics_path = a.metrics;
@@ -334,15 +344,20 @@ void add_eval_command(CLI::App& app) {
   TrainArgs& a = *args;
   add_common(cmd, a);
   add_weights_option(cmd, a.weights);
+  cmd->add_option("--tta", a.tta,
+                  "Test-time augmentation: flip classifies by the mean softmax of each image and "
+                  "its mirror; none")
+      ->check(parsed_by(parse_test_time_augment, "TTA"))
+      ->capture_default_str();
   cmd->callback([args] {
     const TrainArgs& a = *args;
     const Network network = load_network(a.model);
     Model model(network, compile_options(a));
     load_checkpoint(a.weights, model);
-    const Dataset test_set = load_split(a.data, false, a.test_limit, network);
+    const Dataset test_set = load_split(a.data, false, a.test_limit, network, a.data_format);
     model.set_normalization(kFashionMnistMean, kFashionMnistStd);
     model.upload_eval_set(test_set);
-    const BatchStats stats = model.evaluate_resident();
+    const BatchStats stats = model.evaluate_resident(parse_test_time_augment(a.tta));
     fmt::print("accuracy {:.4f} loss {:.4f} images {}\n", stats.accuracy(), stats.mean_loss(),
                stats.samples);
   });

@@ -1,0 +1,176 @@
+// CIFAR-10/100 binary files built here byte by byte: records to images and labels, CIFAR-100's
+// fine and coarse labels, the splits and class names of a directory, the damaged files (a
+// length that is not a whole number of records, a label past the class count), and a 32x32x3
+// model file trained on a generated CIFAR-10 directory through the tool.
+#include "cnnrt/cifar.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cnnrt/error.hpp"
+#include "tests/test_util.hpp"
+#include "tests/tool_util.hpp"
+
+namespace cnnrt {
+namespace {
+
+// One record: the label bytes, then pixel p of the record = (seed + p * 3) mod 256.
+std::vector<std::uint8_t> record(std::vector<std::uint8_t> labels, int seed) {
+  std::vector<std::uint8_t> r = std::move(labels);
+  for (int p = 0; p < kCifarPixels; ++p) r.push_back(std::uint8_t((seed + p * 3) % 256));
+  return r;
+}
+
+void append(std::vector<std::uint8_t>& to, const std::vector<std::uint8_t>& bytes) {
+  to.insert(to.end(), bytes.begin(), bytes.end());
+}
+
+void write(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(Cifar, Cifar10RecordsAreLabelThenChwPixels) {
+  std::vector<std::uint8_t> bytes;
+  append(bytes, record({7}, 1));
+  append(bytes, record({0}, 2));
+  const Dataset d =
+      parse_cifar(bytes.data(), bytes.size(), "x.bin", CifarKind::cifar10, CifarLabels::fine);
+  EXPECT_EQ(d.count, 2);
+  EXPECT_EQ(d.channels, 3);
+  EXPECT_EQ(d.height, 32);
+  EXPECT_EQ(d.width, 32);
+  EXPECT_EQ(d.classes, 10);
+  EXPECT_EQ(d.labels, (std::vector<std::uint8_t>{7, 0}));
+  ASSERT_EQ(d.images.size(), 2u * 3072u);
+  EXPECT_EQ(d.images[0], 1);                        // red (0, 0)
+  EXPECT_EQ(d.images[1024], (1 + 1024 * 3) % 256);  // green (0, 0)
+  EXPECT_EQ(d.images[3072 + 5], 2 + 15);            // second record, red (0, 5)
+}
+
+TEST(Cifar, Cifar100HasCoarseThenFineLabels) {
+  std::vector<std::uint8_t> bytes;
+  append(bytes, record({19, 99}, 3));
+  append(bytes, record({4, 30}, 4));
+  const Dataset fine =
+      parse_cifar(bytes.data(), bytes.size(), "t.bin", CifarKind::cifar100, CifarLabels::fine);
+  const Dataset coarse =
+      parse_cifar(bytes.data(), bytes.size(), "t.bin", CifarKind::cifar100, CifarLabels::coarse);
+  EXPECT_EQ(fine.labels, (std::vector<std::uint8_t>{99, 30}));
+  EXPECT_EQ(fine.classes, 100);
+  EXPECT_EQ(coarse.labels, (std::vector<std::uint8_t>{19, 4}));
+  EXPECT_EQ(coarse.classes, 20);
+  EXPECT_EQ(fine.images[3072], 4);  // the second record's first pixel, after two label bytes
+}
+
+TEST(Cifar, DamagedFilesNameTheFileAndTheProblem) {
+  std::vector<std::uint8_t> bytes = record({1}, 0);
+  bytes.push_back(0);  // one byte over
+  EXPECT_EQ(error_of([&] {
+              parse_cifar(bytes.data(), bytes.size(), "a.bin", CifarKind::cifar10,
+                          CifarLabels::fine);
+            }),
+            "a.bin: 3074 bytes is not a whole number of 3073-byte CIFAR-10 records (1 and 1 "
+            "bytes over)");
+  const std::vector<std::uint8_t> bad_label = record({10}, 0);
+  EXPECT_EQ(error_of([&] {
+              parse_cifar(bad_label.data(), bad_label.size(), "b.bin", CifarKind::cifar10,
+                          CifarLabels::fine);
+            }),
+            "b.bin: record 0 has label 10, past the 10 classes (0 to 9)");
+  const std::vector<std::uint8_t> coarse_past = record({20, 5}, 0);
+  EXPECT_EQ(error_of([&] {
+              parse_cifar(coarse_past.data(), coarse_past.size(), "c.bin", CifarKind::cifar100,
+                          CifarLabels::coarse);
+            }),
+            "c.bin: record 0 has label 20, past the 20 classes (0 to 19)");
+  EXPECT_EQ(
+      error_of([&] { parse_cifar(nullptr, 0, "d.bin", CifarKind::cifar10, CifarLabels::fine); }),
+      "d.bin: empty file (no CIFAR records)");
+  EXPECT_THROW(parse_cifar_labels("medium"), Error);
+}
+
+TEST(Cifar, DirectorySplitsAndClassNames) {
+  test::ScratchDir dir("cifar_dir");
+  std::vector<std::uint8_t> b1, b2, t;
+  append(b1, record({1}, 10));
+  append(b2, record({2}, 20));
+  append(b2, record({3}, 30));
+  append(t, record({9}, 40));
+  write(dir.file("data_batch_1.bin"), b1);
+  write(dir.file("data_batch_2.bin"), b2);
+  write(dir.file("test_batch.bin"), t);
+  CifarKind kind = CifarKind::cifar100;
+  ASSERT_TRUE(find_cifar_kind(dir.path().string(), &kind));
+  EXPECT_EQ(kind, CifarKind::cifar10);
+  const Dataset train = load_cifar_split(dir.path().string(), true, CifarLabels::fine);
+  EXPECT_EQ(train.count, 3);
+  EXPECT_EQ(train.labels, (std::vector<std::uint8_t>{1, 2, 3}));
+  EXPECT_EQ(train.images[2 * 3072], 30);
+  const Dataset test = load_cifar_split(dir.path().string(), false, CifarLabels::fine);
+  EXPECT_EQ(test.labels, (std::vector<std::uint8_t>{9}));
+  EXPECT_TRUE(cifar_class_names(dir.path().string(), CifarLabels::fine, 10).empty());
+  std::ofstream(dir.file("batches.meta.txt"))
+      << "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n";
+  const std::vector<std::string> names =
+      cifar_class_names(dir.path().string(), CifarLabels::fine, 10);
+  ASSERT_EQ(names.size(), 10u);
+  EXPECT_EQ(names[0], "airplane");
+  EXPECT_EQ(names[9], "truck");
+  EXPECT_THROW(cifar_class_names(dir.path().string(), CifarLabels::fine, 100), Error);
+  std::filesystem::remove(dir.file("test_batch.bin"));
+  EXPECT_THROW(load_cifar_split(dir.path().string(), false, CifarLabels::fine), Error);
+}
+
+// A generated CIFAR-10 directory where the class is which colour plane is bright: a 32x32x3
+// model file trains on it through the tool and learns it.
+TEST(Cifar, ColourModelTrainsOnAGeneratedCifarDirectory) {
+  test::ScratchDir dir("cifar_train");
+  auto split = [](int count, int seed) {
+    std::vector<std::uint8_t> bytes;
+    for (int i = 0; i < count; ++i) {
+      const int label = (i * 7 + seed) % 3;
+      bytes.push_back(std::uint8_t(label));
+      for (int c = 0; c < 3; ++c)
+        for (int p = 0; p < 1024; ++p)
+          bytes.push_back(std::uint8_t(c == label ? 200 + (p + i) % 50 : (p * 13 + i) % 60));
+    }
+    return bytes;
+  };
+  write(dir.file("data_batch_1.bin"), split(192, 0));
+  write(dir.file("test_batch.bin"), split(64, 1));
+  std::ofstream(dir.file("model.json"))
+      << R"({"name": "rgb", "input": [3, 32, 32], "classes": 10, "layers": [)"
+      << R"({"type": "conv2d", "name": "conv1", "filters": 4, "kernel": 3, "padding": "same"},)"
+      << R"({"type": "relu"}, {"type": "max_pool", "window": 4, "stride": 4},)"
+      << R"({"type": "dense", "name": "fc1", "units": 10}]})";
+  const test::ToolRun run = test::run_tool(
+      "train --device cpu --threads 1 --epochs 3 --batch 32 --augment crop:4,flip --model '" +
+      dir.file("model.json") + "' --data '" + dir.path().string() + "'");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("192 train / 64 test images"), std::string::npos) << run.output;
+  const std::size_t at = run.output.find("final test accuracy ");
+  ASSERT_NE(at, std::string::npos) << run.output;
+  EXPECT_GE(std::stod(run.output.substr(at + 20)), 0.9) << run.output;
+
+  const test::ToolRun idx =
+      test::run_tool("train --device cpu --epochs 1 --format idx --model '" +
+                     dir.file("model.json") + "' --data '" + dir.path().string() + "'");
+  EXPECT_EQ(idx.exit_code, 1) << idx.output;  // forced IDX: no IDX files there
+}
+
+}  // namespace
+}  // namespace cnnrt
