@@ -104,6 +104,11 @@ CheckpointState load_checkpoint(const std::string& path, Model& model) {
     if (t.shape != p.shape || t.dtype != "F32")
       throw Error(fmt::format("{}: tensor '{}' is {} [{}], the model needs F32 [{}]", path, p.name,
                               t.dtype, fmt::join(t.shape, ", "), fmt::join(p.shape, ", ")));
+    try {
+      model.check_state(p.name, t.as_floats());  // a negative running variance, say
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: tensor {}", path, e.what()));
+    }
   }
   // Anything else in the file belongs to another model (or was added by hand): refusing it keeps
   // a checkpoint of a different network from loading as if it fitted.

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -125,6 +126,7 @@ Plan build_plan(const Network& network, int batch, bool fuse, const PlanTarget& 
       plan.state.push_back(
           ParameterInfo{units[i]->name() + "." + s.suffix, s.shape, plan.state_count, n});
       plan.initial_state.insert(plan.initial_state.end(), std::size_t(n), s.initial);
+      plan.state_non_negative.push_back(s.non_negative);
       plan.state_count += n;
     }
     in = shapes[i];
@@ -275,7 +277,10 @@ std::vector<double> initial_parameters(const Plan& plan, InitScheme scheme, std:
   for (const LayerPlan& layer : plan.layers) {
     for (const ParameterSpec& spec : layer.unit->parameters(layer.in_shape)) {
       const ParameterInfo& info = plan.parameters[p++];
-      if (!spec.random_init) continue;
+      if (!spec.random_init) {
+        std::fill_n(values.begin() + info.offset, info.count, spec.initial);
+        continue;
+      }
       double variance = 0;
       bool uniform = true;
       switch (scheme) {

@@ -62,6 +62,7 @@ struct Plan {
   std::vector<int> inference_out;
   std::vector<ParameterInfo> parameters, state;  // offsets into the parameter / state regions
   std::vector<double> initial_state;
+  std::vector<bool> state_non_negative;  // per state tensor: StateSpec::non_negative
   std::int64_t parameter_count = 0, state_count = 0;
   // Network-owned regions.
   int params = -1, grads = -1, velocity = -1, state_values = -1;
@@ -81,7 +82,8 @@ struct PlanTarget {
 // Plans `network` at `batch`; fuse: run activation layers inside their neighbours.
 Plan build_plan(const Network& network, int batch, bool fuse, const PlanTarget& target);
 
-// Initial parameter values (biases zero), the same on every backend for one seed.
+// Initial parameter values (random weights, the rest their ParameterSpec::initial), the same on
+// every backend for one seed.
 std::vector<double> initial_parameters(const Plan& plan, InitScheme scheme, std::uint64_t seed);
 
 template <typename T>

@@ -22,12 +22,13 @@
 namespace cnnrt {
 
 // A parameter tensor "<layer>.<suffix>". Weights are drawn from the initialisation scheme with
-// this fan-in and fan-out; biases start at zero.
+// this fan-in and fan-out; the others start at `initial` (biases 0, batch norm's scale 1).
 struct ParameterSpec {
   std::string suffix;  // "weight", "bias"
   std::vector<std::int64_t> shape;
-  bool random_init = false;  // false: zeros
+  bool random_init = false;  // false: every value is `initial`
   double fan_in = 0, fan_out = 0;
+  double initial = 0;
 };
 
 // The number of elements of a tensor of this shape.
@@ -43,6 +44,8 @@ struct StateSpec {
   std::string suffix;
   std::vector<std::int64_t> shape;
   double initial = 0;
+  // A variance: a value set from outside (a checkpoint) must be >= 0 and not NaN.
+  bool non_negative = false;
 };
 
 // What sizes a layer's scratch memory, which depends on the backend.

@@ -480,7 +480,19 @@ void Model::set_momentum(const std::string& name, const std::vector<float>& valu
 std::vector<float> Model::state(const std::string& name) const {
   return read_region(*impl_->exec, impl_->exec->state_values(), state_info(*this, name));
 }
+void Model::check_state(const std::string& name, const std::vector<float>& values) const {
+  const std::vector<ParameterInfo>& infos = state_tensors();
+  for (std::size_t k = 0; k < infos.size(); ++k) {
+    if (infos[k].name != name || !impl_->exec->plan().state_non_negative[k]) continue;
+    for (std::size_t i = 0; i < values.size(); ++i)
+      if (!(values[i] >= 0.0f))  // NaN fails too
+        throw Error(fmt::format("{}: value {} at index {} is not a variance (must be >= 0)", name,
+                                values[i], i));
+  }
+  state_info(*this, name);  // an unknown name throws
+}
 void Model::set_state(const std::string& name, const std::vector<float>& values) {
+  check_state(name, values);
   write_region(*impl_->exec, impl_->exec->state_values(), state_info(*this, name), values);
 }
 std::int64_t Model::parameter_count() const {

@@ -124,6 +124,15 @@ Network& Network::dropout(float p, std::string name) {
   return add(spec_of("dropout", std::move(name), {{"p", field_text(p)}}));
 }
 
+Network& Network::batch_norm(float momentum, float eps, std::string name) {
+  return add(spec_of("batch_norm", std::move(name),
+                     {{"momentum", field_text(momentum)}, {"eps", field_text(eps)}}));
+}
+
+Network& Network::global_avg_pool(std::string name) {
+  return add(spec_of("global_avg_pool", std::move(name), {}));
+}
+
 namespace {
 
 // The kernels and the executor count one sample's values, and one parameter tensor's, in int.

@@ -54,6 +54,22 @@ struct DenseGeometry {
   std::size_t out_size() const { return std::size_t(n) * out_features; }
 };
 
+// batch_norm: in [n, c, plane] (plane = h * w; 1 after a dense layer, whose features are the
+// channels) normalised per channel over the n * plane values of that channel (docs/math.md
+// section 11).
+struct BatchNormGeometry {
+  int n = 0, c = 0, plane = 0;
+
+  std::size_t size() const { return std::size_t(n) * c * plane; }
+  std::size_t per_channel() const { return std::size_t(n) * plane; }  // m of docs/math.md
+};
+
+// PyTorch's defaults: running = (1 - momentum) * running + momentum * batch statistic.
+struct BatchNormParams {
+  double momentum = 0.1;
+  double eps = 1e-5;
+};
+
 // Dropout's mask comes from Philox4x32-10 (kernels/philox.hpp): element i of a launch draws word
 // (i % 4) of philox(counter = {i / 4 low, i / 4 high, offset low, offset high}, key = seed), the
 // top 24 bits as u in [0, 1); the element is kept when u >= p. CPU and GPU draw the same bits.

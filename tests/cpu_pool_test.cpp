@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cnnrt/network.hpp"
 #include "kernels/cpu/pool.hpp"
 #include "kernels/ops.hpp"
 #include "tests/fused_activation_util.hpp"
@@ -35,6 +36,35 @@ TEST(CpuAvgPool, ForwardIsTheWindowMean) {
   cpu::avg_pool_forward<float>(g, iota_vector(16).data(), out.data());
   // mean(1, 2, 5, 6) = 3.5, mean(3, 4, 7, 8) = 5.5, ...
   EXPECT_TRUE(all_close(out, std::vector<double>{3.5, 5.5, 11.5, 13.5}, kFloatTol, "out"));
+}
+
+TEST(CpuGlobalAvgPool, MeanOfEachPlaneAndItsShareBack) {
+  // global_avg_pool is average pooling with one window the size of the plane: 2 samples x 2
+  // channels of 2x3, values 1..24, means 3.5, 9.5, 15.5, 21.5.
+  const Pool2dGeometry g = make_pool2d_geometry("test", 2, 2, 2, 3, 2, 3, 2, 3);
+  ASSERT_EQ(g.out_h * g.out_w, 1);
+  std::vector<float> out = nan_vector<float>(g.out_size());
+  cpu::avg_pool_forward<float>(g, iota_vector(24).data(), out.data());
+  EXPECT_TRUE(all_close(out, std::vector<double>{3.5, 9.5, 15.5, 21.5}, kFloatTol, "out"));
+  const std::vector<float> dout = {6, 12, -3, 0};
+  std::vector<float> din = nan_vector<float>(g.in_size());
+  cpu::avg_pool_backward<float>(g, dout.data(), din.data(), {});
+  std::vector<double> expected;
+  for (double d : {1.0, 2.0, -0.5, 0.0}) expected.insert(expected.end(), 6, d);  // dout / 6
+  EXPECT_TRUE(all_close(din, expected, kFloatTol, "din"));
+}
+
+TEST(CpuGlobalAvgPool, LayerGivesOneValuePerChannel) {
+  Network network(SampleShape{3, 5, 4}, 2, "gap");
+  network.global_avg_pool().dense(2);
+  EXPECT_EQ(network.layers()[0].name, "pool1");
+  EXPECT_EQ(network.infer_shapes()[0].to_string(), "3x1x1");
+  const std::vector<LayerCost> costs = layer_costs(network);
+  EXPECT_EQ(costs[0].description, "global avg pool");
+  EXPECT_EQ(costs[0].parameters, 0);
+  EXPECT_EQ(costs[0].flops, 60);
+  EXPECT_EQ(network_from_json(network_to_json(network), "round trip").layers()[0].type,
+            "global_avg_pool");
 }
 
 TEST(CpuAvgPool, LectureBackwardGivesQuarterOfDz) {

@@ -185,5 +185,36 @@ TEST(CudaPool, FusedActivationBackward) {
   }
 }
 
+// global_avg_pool runs average pooling with one window the size of the plane: a sum of h * w
+// values per output.
+TEST(CudaPool, GlobalAveragePooling) {
+  CNNRT_REQUIRE_GPU();
+  std::uint64_t seed = 1300;
+  for (const PoolCase& pc :
+       {PoolCase{128, 64, 7, 7, 7, 7, 7, 7}, PoolCase{3, 5, 28, 28, 28, 28, 28, 28},
+        PoolCase{9, 2, 1, 1, 1, 1, 1, 1}, PoolCase{4, 3, 5, 11, 5, 11, 5, 11}}) {
+    SCOPED_TRACE(describe(pc));
+    const Pool2dGeometry g =
+        make_pool2d_geometry("test", pc.n, pc.c, pc.h, pc.w, pc.h, pc.w, pc.h, pc.w);
+    ASSERT_EQ(g.out_h * g.out_w, 1);
+    const std::vector<float> in = random_vector<float>(g.in_size(), seed += 10);
+    const std::vector<float> dout = random_vector<float>(g.out_size(), seed + 1);
+    std::vector<double> mean(g.out_size(), 0.0), share(g.in_size());
+    const std::size_t plane = std::size_t(pc.h) * pc.w;
+    for (std::size_t i = 0; i < g.in_size(); ++i) {
+      mean[i / plane] += double(in[i]) / double(plane);
+      share[i] = double(dout[i / plane]) / double(plane);
+    }
+    const auto in_dev = to_device(in);
+    const auto dout_dev = to_device(dout);
+    auto out_dev = poisoned<float>(g.out_size());
+    cuda::avg_pool_forward(g, in_dev.data(), out_dev.data(), nullptr);
+    EXPECT_TRUE(all_close(out_dev.download(), mean, summed_tolerance(plane), "forward"));
+    auto din_dev = poisoned<float>(g.in_size());
+    cuda::avg_pool_backward(g, dout_dev.data(), din_dev.data(), {}, nullptr);
+    EXPECT_TRUE(all_close(din_dev.download(), share, kPoolSum, "backward"));
+  }
+}
+
 }  // namespace
 }  // namespace cnnrt

@@ -35,7 +35,7 @@ void expect_sane_report(const GradcheckReport& report, const Network& network,
                         std::int64_t max_points) {
   std::vector<std::string> expected;
   for (const LayerSpec& s : network.layers())
-    if (s.type == "conv2d" || s.type == "dense") {
+    if (s.type == "conv2d" || s.type == "dense" || s.type == "batch_norm") {
       expected.push_back(s.name + ".weight");
       expected.push_back(s.name + ".bias");
     }
@@ -80,6 +80,32 @@ TEST(GradcheckTest, FiniteDifferencesEveryLayerKind) {
   network.max_pool(2, 1).dropout(0.3f).dense(6).leaky_relu(0.2f).dense(4);
   ASSERT_EQ(network.infer_shapes()[7].to_string(), "5x1x1");  // after max_pool(2, 1)
   expect_sane_report(gradcheck(network, fd_options(4, 3)), network, kFdPoints);
+}
+
+// Batch norm after convolutions (per channel) and after a dense layer (per feature), fused with
+// the ReLU behind it, and global average pooling into the classifier.
+Network batch_norm_network() {
+  Network network(SampleShape{2, 8, 8}, 4, "bn_mixed");
+  network.conv2d(3, 3, 1, Padding::same()).batch_norm().relu().max_pool(2, 2);  // 3x4x4
+  network.conv2d(4, 3, 1, Padding::same()).batch_norm(0.3f, 1e-3f).relu();      // 4x4x4
+  network.global_avg_pool().dense(5).batch_norm().relu().dense(4);
+  return network;
+}
+
+TEST(GradcheckTest, FiniteDifferencesBatchNormAndGlobalPooling) {
+  const Network network = batch_norm_network();
+  ASSERT_EQ(network.infer_shapes()[7].to_string(), "4x1x1");  // after global_avg_pool
+  expect_sane_report(gradcheck(network, fd_options(4, 12)), network, kFdPoints);
+}
+
+TEST(GradcheckTest, CudaAgainstCpuBatchNorm) {
+  CNNRT_REQUIRE_GPU();
+  const Network network = batch_norm_network();
+  GradcheckOptions o;
+  o.reference = GradcheckOptions::Reference::cpu;
+  o.batch = 16;
+  o.seed = 13;
+  expect_sane_report(gradcheck(network, o), network, 1 << 20);
 }
 
 TEST(GradcheckTest, SmallTensorsAreCheckedWhole) {

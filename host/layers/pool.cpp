@@ -1,5 +1,7 @@
 // max_pool and avg_pool (docs/math.md section 5): windows of window_h x window_w moved by the
 // stride, no padding. Max pooling keeps the index of the first maximum for its backward pass.
+// global_avg_pool (section 12): the mean of each channel's plane, [c, h, w] -> [c, 1, 1], run as
+// average pooling with one window the size of the plane.
 #include "kernels/cpu/pool.hpp"
 
 #include <fmt/format.h>
@@ -102,7 +104,50 @@ class PoolUnit final : public LayerUnitOf<PoolUnit> {
   int wh_ = 2, ww_ = 2, sh_ = 2, sw_ = 2;
 };
 
+class GlobalAvgPoolUnit final : public LayerUnitOf<GlobalAvgPoolUnit> {
+ public:
+  explicit GlobalAvgPoolUnit(const LayerSpec& spec) : LayerUnitOf(spec.name) {}
+
+  SampleShape output_shape(const SampleShape& in) const override {
+    geometry(in, 1);  // refuses an empty input
+    return SampleShape{in.c, 1, 1};
+  }
+  std::int64_t flops(const SampleShape& in, const SampleShape&) const override { return in.size(); }
+  std::string describe() const override { return "global avg pool"; }
+  void write_fields(nlohmann::json&) const override {}
+  bool runs_activation_grad_before() const override { return true; }
+
+  // in: [n, c, h, w] -> out: [n, c, 1, 1]
+  template <typename T>
+  void forward_cpu(const LayerPass<T>& p, CpuContext&) const {
+    cpu::avg_pool_forward(geometry(p.in_shape, p.n), p.in, p.out);
+  }
+  void forward_cuda(const LayerPass<float>& p, CudaContext& cuda) const {
+    cuda::avg_pool_forward(geometry(p.in_shape, p.n), p.in, p.out, cuda.stream);
+  }
+  // dout: [n, c, 1, 1] -> din: [n, c, h, w] = dout / (h * w), through the fused activation's
+  // gradient
+  template <typename T>
+  void backward_data_cpu(const LayerPass<T>& p, CpuContext&) const {
+    cpu::avg_pool_backward(geometry(p.in_shape, p.n), p.dout, p.din, p.fused_grad);
+  }
+  void backward_data_cuda(const LayerPass<float>& p, CudaContext& cuda) const {
+    cuda::avg_pool_backward(geometry(p.in_shape, p.n), p.dout, p.din, p.fused_grad, cuda.stream);
+  }
+
+ private:
+  Pool2dGeometry geometry(const SampleShape& in, int n) const {
+    return make_pool2d_geometry(name().c_str(), n, in.c, in.h, in.w, in.h, in.w, in.h, in.w);
+  }
+};
+
 }  // namespace
+
+std::shared_ptr<const LayerUnit> make_global_avg_pool_unit(const LayerSpec& spec,
+                                                           const std::string& where) {
+  LayerFields(spec, where);  // fields that are not JSON are still refused
+  return std::make_shared<GlobalAvgPoolUnit>(spec);
+}
 
 std::shared_ptr<const LayerUnit> make_pool_unit(const LayerSpec& spec, const std::string& where) {
   return std::make_shared<PoolUnit>(spec, LayerFields(spec, where));

@@ -12,6 +12,8 @@ std::shared_ptr<const LayerUnit> make_activation_unit(const LayerSpec&, const st
 std::shared_ptr<const LayerUnit> make_pool_unit(const LayerSpec&, const std::string&);
 std::shared_ptr<const LayerUnit> make_dense_unit(const LayerSpec&, const std::string&);
 std::shared_ptr<const LayerUnit> make_dropout_unit(const LayerSpec&, const std::string&);
+std::shared_ptr<const LayerUnit> make_batch_norm_unit(const LayerSpec&, const std::string&);
+std::shared_ptr<const LayerUnit> make_global_avg_pool_unit(const LayerSpec&, const std::string&);
 
 namespace {
 
@@ -23,8 +25,10 @@ std::vector<LayerType>& registered_types() {
       {"sigmoid", "activation", "sigmoid", make_activation_unit},
       {"max_pool", "pool", "pool", make_pool_unit},
       {"avg_pool", "pool", "pool", make_pool_unit},
+      {"global_avg_pool", "pool", "pool", make_global_avg_pool_unit},
       {"dense", "fc", "fc", make_dense_unit},
       {"dropout", "dropout", "dropout", make_dropout_unit},
+      {"batch_norm", "bn", "bn", make_batch_norm_unit},
   };
   return types;
 }

@@ -178,6 +178,9 @@ class CNNRT_API Model {
   // checkpoints, never touched by the optimizer or weight decay. Empty when no layer keeps any.
   const std::vector<ParameterInfo>& state_tensors() const;
   std::vector<float> state(const std::string& name) const;
+  // Throws cnnrt::Error naming the tensor when `values` cannot be its value (a variance holding a
+  // negative or NaN value); set_state checks this too.
+  void check_state(const std::string& name, const std::vector<float>& values) const;
   void set_state(const std::string& name, const std::vector<float>& values);
 
   // Dropout masks and step-dependent randomness advance with this counter (saved in checkpoints).

@@ -54,6 +54,8 @@ class CNNRT_API Network {
   Network& avg_pool(int window, int stride, std::string name = "");
   Network& dense(int units, std::string name = "");
   Network& dropout(float p, std::string name = "");
+  Network& batch_norm(float momentum = 0.1f, float eps = 1e-5f, std::string name = "");
+  Network& global_avg_pool(std::string name = "");
   // Any registered layer type, with its model-file fields: names it if unnamed; throws
   // cnnrt::Error for an unknown type, a field its unit refuses, or a duplicate name.
   Network& add(LayerSpec layer);
