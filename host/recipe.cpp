@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cnnrt/error.hpp"
+#include "host/layer.hpp"
 
 namespace cnnrt {
 
@@ -88,7 +89,9 @@ void TrainRecipe::apply(TrainOptions& options) const {
 TrainRecipe recipe_from_json(const std::string& json_text, const std::string& origin) {
   json doc;
   try {
-    doc = json::parse(json_text);
+    // The model file's own parse: the same nesting limit and the same message as load_network.
+    doc = parse_model_json(json_text,
+                           fmt::format("{}: the model file nests JSON deeper than", origin));
   } catch (const json::exception& e) {
     throw Error(fmt::format("{}: not valid JSON: {}", origin, e.what()));
   }
