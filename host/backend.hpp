@@ -39,11 +39,16 @@ class Backend {
 
   // The step's own ops around the layers: the loss, the update, the batch gather. Layer ops are
   // not here: each layer's unit calls its kernels through cpu() or cuda().
+  // label_smoothing: the target is (1 - e) one-hot + e / classes (0: plain cross-entropy).
   virtual void softmax_cross_entropy(int n, int classes, const T* logits,
-                                     const std::int32_t* labels, T* dlogits, T* loss_sum,
-                                     std::int32_t* correct) = 0;
-  virtual void sgd_update(const SgdParams& p, std::size_t count, T* param, const T* grad,
-                          T* velocity) = 0;
+                                     const std::int32_t* labels, float label_smoothing, T* dlogits,
+                                     T* loss_sum, std::int32_t* correct) = 0;
+  // scalars: backend memory, [entries, StepScalars::kCount] floats; the update reads entry
+  // *index (backend memory), or entry 0 when index is nullptr. second: nullptr unless the
+  // optimizer keeps a second moment.
+  virtual void optimizer_update(const OptimizerParams& p, const float* scalars,
+                                const std::int32_t* index, std::size_t count, T* param,
+                                const T* grad, T* first, T* second) = 0;
   virtual void gather_batch(const NormalizeParams& norm, const AugmentParams& aug, int n,
                             int pixels, const std::uint8_t* images, const std::uint8_t* labels,
                             const std::int32_t* indices, T* batch, std::int32_t* batch_labels) = 0;

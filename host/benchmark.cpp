@@ -78,7 +78,12 @@ BenchReport benchmark_model(const Network& network, const CompileOptions& option
   report.arena_bytes = exec.arena_bytes();
   report.dataset_bytes = kFashionMnistBytes;
   report.device_bytes_used = cuda ? free_before - free_after : 0;
-  const SgdParams sgd{0.01f, 0.9f, 0.0f};
+  const OptimizerParams sgd{0.01f, 0.9f, 0.0f};
+  // The step's scalars, in backend memory once: an update in the timed loop copies nothing.
+  const StepScalars first_step = StepScalars::at(sgd, sgd.lr, 1);
+  BackendMemory<float> scalars(b, sizeof(first_step));
+  b.copy_to_backend(scalars.get(), &first_step, sizeof(first_step));
+  const float* step_scalars = scalars.as<float>();
 
   auto time_ms = [&](auto&& work) {
     b.mark(0);
@@ -86,7 +91,7 @@ BenchReport benchmark_model(const Network& network, const CompileOptions& option
     b.mark(1);
     return b.elapsed_ms(0, 1);
   };
-  auto full_step = [&] { exec.train_pass(n, sgd); };
+  auto full_step = [&] { exec.train_pass(n, sgd, step_scalars, nullptr); };
   for (int i = 0; i < warmup; ++i) full_step();
 
   const std::vector<LayerPlan>& layers = exec.layers();
@@ -99,7 +104,7 @@ BenchReport benchmark_model(const Network& network, const CompileOptions& option
     loss.push_back(time_ms([&] { exec.loss(n, true); }));
     for (std::size_t i = layers.size(); i-- > 0;)
       bwd[i].push_back(time_ms([&] { exec.backward_layer(i, n); }));
-    update.push_back(time_ms([&] { exec.update(sgd); }));
+    update.push_back(time_ms([&] { exec.update(sgd, step_scalars, nullptr); }));
   }
   for (std::size_t i = 0; i < layers.size(); ++i)
     report.layers.push_back(LayerTiming{

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -22,8 +23,32 @@ constexpr const char* kStepsDone = "epoch_steps_done";
 constexpr const char* kLossSum = "epoch_loss_sum";
 constexpr const char* kCorrect = "epoch_correct";
 constexpr const char* kSamples = "epoch_samples";
-std::string momentum_name(const std::string& name) {
-  return name + ".momentum";
+constexpr const char* kOptimizer = "optimizer";
+constexpr const char* kOptimizerSteps = "optimizer_steps";
+
+// The names of a parameter's optimizer state: SGD's momentum buffer, Adam's two moments
+// (PyTorch's state names).
+std::vector<std::string> state_names(const std::string& name, OptimizerKind kind) {
+  if (kind == OptimizerKind::adam || kind == OptimizerKind::adamw)
+    return {name + ".exp_avg", name + ".exp_avg_sq"};
+  return {name + ".momentum"};
+}
+
+// The optimizer whose state the file holds: its metadata, or SGD for a file written before the
+// metadata that holds momentum; none for a weights-only file.
+std::optional<OptimizerKind> file_optimizer(const SafeTensors& file, const std::string& path,
+                                            const Model& model) {
+  const auto it = file.metadata.find(kOptimizer);
+  if (it != file.metadata.end()) {
+    try {
+      return parse_optimizer(it->second);
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: metadata '{}': {}", path, kOptimizer, e.what()));
+    }
+  }
+  for (const ParameterInfo& p : model.parameters())
+    if (file.contains(state_names(p.name, OptimizerKind::sgd)[0])) return OptimizerKind::sgd;
+  return std::nullopt;
 }
 
 // Metadata `key` as a decimal number in [0, max]; 0 when absent.
@@ -45,11 +70,17 @@ std::uint64_t metadata_number(const SafeTensors& file, const std::string& path, 
 void save_checkpoint(const std::string& path, const Model& model, int epochs_done,
                      const EpochPosition& within_epoch) {
   SafeTensors file;
+  const OptimizerKind kind = model.optimizer().kind;
   for (const ParameterInfo& p : model.parameters()) {
     const std::vector<float> values = model.parameter(p.name);
     file.add_f32(p.name, p.shape, values.data());
-    const std::vector<float> momentum = model.momentum(p.name);
-    file.add_f32(momentum_name(p.name), p.shape, momentum.data());
+    const std::vector<std::string> names = state_names(p.name, kind);
+    const std::vector<float> first = model.momentum(p.name);
+    file.add_f32(names[0], p.shape, first.data());
+    if (names.size() > 1) {
+      const std::vector<float> second = model.second_moment(p.name);
+      file.add_f32(names[1], p.shape, second.data());
+    }
   }
   for (const ParameterInfo& p : model.state_tensors()) {
     const std::vector<float> values = model.state(p.name);
@@ -59,6 +90,8 @@ void save_checkpoint(const std::string& path, const Model& model, int epochs_don
   file.metadata["model"] = network_to_json(model.network());
   file.metadata["epochs_done"] = std::to_string(epochs_done);
   file.metadata["step_counter"] = std::to_string(model.step_counter());
+  file.metadata[kOptimizer] = to_string(kind);
+  file.metadata[kOptimizerSteps] = std::to_string(model.optimizer_steps());
   if (within_epoch.steps_done > 0) {
     const BatchStats& s = within_epoch.stats;
     file.metadata[kStepsDone] = std::to_string(within_epoch.steps_done);
@@ -70,13 +103,28 @@ void save_checkpoint(const std::string& path, const Model& model, int epochs_don
   file.save(path);
 }
 
-CheckpointState load_checkpoint(const std::string& path, Model& model) {
+CheckpointState load_checkpoint(const std::string& path, Model& model, bool with_optimizer_state) {
   const SafeTensors file = SafeTensors::load(path);
   CheckpointState state;
+  const std::optional<OptimizerKind> kind = file_optimizer(file, path, model);
+  // Partial state would resume as something no uninterrupted run computed: all or nothing.
+  bool has_state = false;
   std::set<std::string> known;
+  for (const ParameterInfo& p : model.parameters())
+    if (kind)
+      for (const std::string& name : state_names(p.name, *kind)) {
+        known.insert(name);
+        has_state = has_state || file.contains(name);
+      }
+  if (has_state) state.optimizer = to_string(*kind);
+  if (has_state && with_optimizer_state && *kind != model.optimizer().kind)
+    throw Error(fmt::format(
+        "{} holds the state of the {} optimizer, but this run uses {}: continue it with {}, or "
+        "train {} from the start",
+        path, to_string(*kind), to_string(model.optimizer().kind), to_string(*kind),
+        to_string(model.optimizer().kind)));
   for (const ParameterInfo& p : model.parameters()) {
     known.insert(p.name);
-    known.insert(momentum_name(p.name));
     if (!file.contains(p.name))
       throw Error(fmt::format("{}: no tensor '{}' (is it a checkpoint of {}?)", path, p.name,
                               model.network().name()));
@@ -86,15 +134,19 @@ CheckpointState load_checkpoint(const std::string& path, Model& model) {
                               fmt::join(t.shape, ", "), fmt::join(p.shape, ", ")));
     if (t.dtype != "F32")
       throw Error(fmt::format("{}: tensor '{}' is {}, expected F32", path, p.name, t.dtype));
-    // Momentum is checked here too, so that a bad file loads nothing rather than half.
-    const std::string m = momentum_name(p.name);
-    if (file.contains(m)) {
-      const TensorData& v = file.get(m);
-      if (v.shape != p.shape || v.dtype != "F32")
-        throw Error(fmt::format("{}: tensor '{}' is {} [{}], the model needs F32 [{}]", path, m,
-                                v.dtype, fmt::join(v.shape, ", "), fmt::join(p.shape, ", ")));
-    }
   }
+  // The optimizer's state is checked here too, so that a bad file loads nothing rather than half.
+  if (has_state)
+    for (const ParameterInfo& p : model.parameters())
+      for (const std::string& m : state_names(p.name, *kind)) {
+        if (!file.contains(m))
+          throw Error(fmt::format("{}: no tensor '{}' (the {} state of {} is incomplete)", path, m,
+                                  to_string(*kind), p.name));
+        const TensorData& v = file.get(m);
+        if (v.shape != p.shape || v.dtype != "F32")
+          throw Error(fmt::format("{}: tensor '{}' is {} [{}], the model needs F32 [{}]", path, m,
+                                  v.dtype, fmt::join(v.shape, ", "), fmt::join(p.shape, ", ")));
+      }
   for (const ParameterInfo& p : model.state_tensors()) {
     known.insert(p.name);
     if (!file.contains(p.name))
@@ -123,6 +175,11 @@ CheckpointState load_checkpoint(const std::string& path, Model& model) {
       static_cast<int>(metadata_number(file, path, "epochs_done", std::numeric_limits<int>::max()));
   state.step_counter =
       metadata_number(file, path, "step_counter", std::numeric_limits<std::uint64_t>::max());
+  // Files written before the metadata took one update per step counted.
+  state.optimizer_steps =
+      file.metadata.count(kOptimizerSteps) != 0
+          ? metadata_number(file, path, kOptimizerSteps, std::numeric_limits<std::uint64_t>::max())
+          : state.step_counter;
   EpochPosition& position = state.within_epoch;
   position.steps_done =
       static_cast<int>(metadata_number(file, path, kStepsDone, std::numeric_limits<int>::max()));
@@ -142,12 +199,13 @@ CheckpointState load_checkpoint(const std::string& path, Model& model) {
   }
   for (const ParameterInfo& p : model.parameters()) {
     model.set_parameter(p.name, file.get(p.name).as_floats());
-    const std::string m = momentum_name(p.name);
-    if (file.contains(m)) {
-      model.set_momentum(p.name, file.get(m).as_floats());
-      state.has_momentum = true;
-    }
+    if (!has_state || !with_optimizer_state) continue;
+    const std::vector<std::string> names = state_names(p.name, *kind);
+    model.set_momentum(p.name, file.get(names[0]).as_floats());
+    if (names.size() > 1) model.set_second_moment(p.name, file.get(names[1]).as_floats());
   }
+  state.has_momentum = has_state && with_optimizer_state;
+  if (state.has_momentum) model.set_optimizer_steps(state.optimizer_steps);
   for (const ParameterInfo& p : model.state_tensors())
     model.set_state(p.name, file.get(p.name).as_floats());
   model.set_step_counter(state.step_counter);

@@ -60,12 +60,17 @@ class CpuBackend final : public Backend<T> {
   CpuContext* cpu() override { return &context_; }
 
   void softmax_cross_entropy(int n, int classes, const T* logits, const std::int32_t* labels,
-                             T* dlogits, T* loss_sum, std::int32_t* correct) override {
-    cpu::softmax_cross_entropy(n, classes, logits, labels, dlogits, loss_sum, correct);
+                             float label_smoothing, T* dlogits, T* loss_sum,
+                             std::int32_t* correct) override {
+    cpu::softmax_cross_entropy(n, classes, logits, labels, dlogits, loss_sum, correct,
+                               T(label_smoothing));
   }
-  void sgd_update(const SgdParams& p, std::size_t count, T* param, const T* grad,
-                  T* velocity) override {
-    cpu::sgd_update(p, count, param, grad, velocity);
+  void optimizer_update(const OptimizerParams& p, const float* scalars, const std::int32_t* index,
+                        std::size_t count, T* param, const T* grad, T* first, T* second) override {
+    // The entry as written by the host: StepScalars is kCount floats.
+    const auto* steps = reinterpret_cast<const StepScalars*>(scalars);
+    cpu::optimizer_update(p, steps[index != nullptr ? *index : 0], count, param, grad, first,
+                          second);
   }
   void gather_batch(const NormalizeParams& norm, const AugmentParams& aug, int n, int pixels,
                     const std::uint8_t* images, const std::uint8_t* labels,

@@ -91,13 +91,15 @@ class CudaBackend final : public Backend<float> {
   CudaContext* cuda() override { return &context_; }
 
   void softmax_cross_entropy(int n, int classes, const float* logits, const std::int32_t* labels,
-                             float* dlogits, float* loss_sum, std::int32_t* correct) override {
+                             float label_smoothing, float* dlogits, float* loss_sum,
+                             std::int32_t* correct) override {
     cuda::softmax_cross_entropy(n, classes, logits, labels, dlogits, loss_sum, correct,
-                                context_.stream);
+                                context_.stream, label_smoothing);
   }
-  void sgd_update(const SgdParams& p, std::size_t count, float* param, const float* grad,
-                  float* velocity) override {
-    cuda::sgd_update(p, count, param, grad, velocity, context_.stream);
+  void optimizer_update(const OptimizerParams& p, const float* scalars, const std::int32_t* index,
+                        std::size_t count, float* param, const float* grad, float* first,
+                        float* second) override {
+    cuda::optimizer_update(p, scalars, index, count, param, grad, first, second, context_.stream);
   }
   void gather_batch(const NormalizeParams& norm, const AugmentParams& aug, int n, int pixels,
                     const std::uint8_t* images, const std::uint8_t* labels,

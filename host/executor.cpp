@@ -490,7 +490,8 @@ template <typename T>
 void Executor<T>::loss(int n, bool with_gradient) {
   backend_->softmax_cross_entropy(
       n, plan_.layers.back().out_shape.c, output(static_cast<int>(plan_.layers.size()) - 1),
-      labels(), with_gradient ? buffer(plan_.dlogits) : nullptr, buffer(plan_.loss_sum),
+      labels(), with_gradient ? label_smoothing : 0.0f,
+      with_gradient ? buffer(plan_.dlogits) : nullptr, buffer(plan_.loss_sum),
       reinterpret_cast<std::int32_t*>(buffer(plan_.correct)));
 }
 
@@ -508,16 +509,58 @@ void Executor<T>::backward_layer(std::size_t layer, int n) {
 }
 
 template <typename T>
-void Executor<T>::update(const SgdParams& sgd) {
-  backend_->sgd_update(sgd, std::size_t(plan_.parameter_count), params(), grads(), velocity());
+void Executor<T>::ensure_second_moment() {
+  if (second_moment_.get() != nullptr) return;
+  const std::size_t bytes = std::size_t(plan_.parameter_count) * sizeof(T);
+  second_moment_ = BackendMemory<T>(*backend_, std::max<std::size_t>(bytes, sizeof(T)));
+  backend_->fill_zero(second_moment_.get(), bytes);
 }
 
 template <typename T>
-void Executor<T>::train_pass(int n, const SgdParams& sgd) {
+void Executor<T>::update(const OptimizerParams& params, const StepScalars& step) {
+  if (step_scalars_.get() == nullptr)
+    step_scalars_ = BackendMemory<T>(*backend_, sizeof(StepScalars));
+  backend_->copy_to_backend(step_scalars_.get(), &step, sizeof(step));
+  update(params, step_scalars_.template as<float>(), nullptr);
+}
+
+template <typename T>
+void Executor<T>::update(const OptimizerParams& opt, const float* scalars,
+                         const std::int32_t* index) {
+  if (opt.uses_second_moment() && second_moment() == nullptr)
+    throw Error(fmt::format("{} needs its second moment: call ensure_second_moment() first",
+                            to_string(opt.kind)));
+  T* second = opt.uses_second_moment() ? second_moment() : nullptr;
+  if (opt.decay_norm_bias || opt.weight_decay == 0.0f) {
+    backend_->optimizer_update(opt, scalars, index, std::size_t(plan_.parameter_count), params(),
+                               grads(), velocity(), second);
+    return;
+  }
+  // Tensors of rank <= 1 (biases, batch norm's scale and shift) without weight decay: one launch
+  // per run of neighbouring tensors that agree.
+  OptimizerParams undecayed = opt;
+  undecayed.weight_decay = 0.0f;
+  const std::vector<ParameterInfo>& tensors = plan_.parameters;
+  for (std::size_t first = 0; first < tensors.size();) {
+    const bool decayed = tensors[first].shape.size() > 1;
+    std::size_t last = first + 1;
+    while (last < tensors.size() && (tensors[last].shape.size() > 1) == decayed) ++last;
+    const std::size_t at = std::size_t(tensors[first].offset);
+    const std::size_t count = std::size_t(tensors[last - 1].offset + tensors[last - 1].count) - at;
+    backend_->optimizer_update(decayed ? opt : undecayed, scalars, index, count, params() + at,
+                               grads() + at, velocity() + at,
+                               second != nullptr ? second + at : nullptr);
+    first = last;
+  }
+}
+
+template <typename T>
+void Executor<T>::train_pass(int n, const OptimizerParams& params, const float* scalars,
+                             const std::int32_t* index) {
   forward(n, true);
   loss(n, true);
   backward(n);
-  update(sgd);
+  update(params, scalars, index);
 }
 
 template <typename T>

@@ -146,9 +146,23 @@ class Executor {
   void backward_layer(std::size_t layer, int n);
   void loss(int n, bool with_gradient);  // accumulates into the loss and correct counters
   void backward(int n);
-  void update(const SgdParams& sgd);
+  // One optimizer step with this step's scalars (copied to the backend first).
+  void update(const OptimizerParams& params, const StepScalars& step);
+  // One optimizer step reading its scalars from backend memory: entry *index of `scalars`
+  // ([entries, StepScalars::kCount] floats), entry 0 when index is nullptr. What a captured
+  // graph replays: the host refills `scalars` between replays, the launches stay the same.
+  void update(const OptimizerParams& params, const float* scalars, const std::int32_t* index);
   // One training pass over the batch in `input`: forward, loss with gradient, backward, update.
-  void train_pass(int n, const SgdParams& sgd);
+  void train_pass(int n, const OptimizerParams& params, const float* scalars,
+                  const std::int32_t* index);
+  // The counter gather_at_batch_step reads (backend memory): the index of the step in its epoch.
+  const std::int32_t* batch_step() const {
+    return reinterpret_cast<const std::int32_t*>(buffer(plan_.batch_step));
+  }
+  // Adam's second moment (a buffer of the parameters' size, allocated here on first use and
+  // zeroed then); nullptr until then.
+  void ensure_second_moment();
+  T* second_moment() { return second_moment_.template as<T>(); }
 
   void reset_counters();
   // Sets the counters to a previous read_counters() result (exact: the loss sum is held in T).
@@ -157,7 +171,10 @@ class Executor {
   // Starts an asynchronous read of the counters; returns the last one that completed.
   bool poll_counters(double* loss_sum, std::int64_t* correct);
 
-  std::uint64_t step_counter = 0;  // dropout stream offset, advanced by the caller per step
+  std::uint64_t step_counter = 0;     // dropout stream offset, advanced by the caller per step
+  std::uint64_t optimizer_steps = 0;  // updates so far (Adam's t - 1), advanced by the caller
+  // The training loss's label smoothing e (loss with gradient only; evaluation stays plain).
+  float label_smoothing = 0.0f;
 
  private:
   T* buffer(int id) const {
@@ -172,6 +189,8 @@ class Executor {
   Plan plan_;
   BackendMemory<T> arena_;
   BackendMemory<T> pinned_;  // two counters for asynchronous reads
+  BackendMemory<T> second_moment_;
+  BackendMemory<T> step_scalars_;  // one StepScalars entry for update(params, step)
   // Each step's pass with its pointers resolved, parallel to the plan's step lists.
   std::vector<LayerPass<T>> training_forward_, inference_forward_, backward_;
   bool overlap_ = true;

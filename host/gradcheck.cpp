@@ -212,7 +212,7 @@ GradcheckReport gradcheck(const Network& network, const GradcheckOptions& o) {
   cpu_options.batch_size = o.batch;
   cpu_options.seed = o.seed;
   Model cpu_model(network, cpu_options);
-  if (!o.weights_path.empty()) load_checkpoint(o.weights_path, cpu_model);
+  if (!o.weights_path.empty()) load_checkpoint(o.weights_path, cpu_model, false);
   const Batch batch = make_batch(network, o);
   GradcheckReport report = o.reference == GradcheckOptions::Reference::cpu
                                ? cuda_against_cpu(network, o, cpu_model, batch)

@@ -8,6 +8,7 @@
 #include <numeric>
 #include <optional>
 #include <random>
+#include <tuple>
 
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/error.hpp"
@@ -83,23 +84,39 @@ struct Model::Impl {
   Network network;
   CompileOptions options;
   std::unique_ptr<Executor<float>> exec;
-  SgdParams sgd;
+  OptimizerParams optimizer;
   NormalizeParams norm;
   AugmentParams augment;  // training batches only
+  // Each step's StepScalars for one epoch of the resident training set (the update reads entry
+  // batch_step), filled by train_epoch before its first step; sized when the set is uploaded.
+  BackendMemory<float> step_table;
+  int step_table_entries = 0;
   ResidentSet train, eval;
   std::vector<std::int32_t> order;  // host copy of the shuffled training order
   bool used_graph = false;
   // What the captured step graph baked in; a change means capturing again.
   // (Uploading a training set drops it too: the graph holds the set's device pointers.)
+  // The learning rate and Adam's bias corrections are not in it: the update reads them from
+  // step_table, refilled every epoch.
   struct GraphKey {
-    float lr, momentum, weight_decay, mean, std;
+    OptimizerKind kind;
+    float momentum, weight_decay, beta1, beta2, eps;
+    bool decay_norm_bias;
+    float label_smoothing, mean, std;
     int crop_padding;
     bool flip;
-    bool operator==(const GraphKey& o) const {
-      return lr == o.lr && momentum == o.momentum && weight_decay == o.weight_decay &&
-             mean == o.mean && std == o.std && crop_padding == o.crop_padding && flip == o.flip;
+    auto tied() const {
+      return std::tie(kind, momentum, weight_decay, beta1, beta2, eps, decay_norm_bias,
+                      label_smoothing, mean, std, crop_padding, flip);
     }
+    bool operator==(const GraphKey& o) const { return tied() == o.tied(); }
   };
+  GraphKey current_graph_key() const {
+    const OptimizerParams& o = optimizer;
+    return GraphKey{o.kind, o.momentum,        o.weight_decay,        o.beta1,     o.beta2,
+                    o.eps,  o.decay_norm_bias, exec->label_smoothing, norm.mean,   norm.std,
+                    augment.pad, augment.flip};
+  }
   std::optional<GraphKey> graph_key;
   std::unique_ptr<ProfilerCapture> profiler;
 
@@ -142,6 +159,15 @@ struct Model::Impl {
     b.copy_to_backend(set.order.get(), identity.data(), identity.size() * sizeof(std::int32_t));
     set.count = data.count;
     set.pixels = data.channels * data.height * data.width;
+    if (&set == &train) {
+      step_table_entries = (data.count + exec->batch() - 1) / exec->batch();
+      step_table = BackendMemory<float>(b, sizeof(StepScalars) * std::size_t(step_table_entries));
+    }
+  }
+
+  // This step's scalars: the rate `lr`, Adam's bias corrections for the next update.
+  StepScalars next_step(float lr, std::uint64_t updates_before) const {
+    return StepScalars::at(optimizer, lr, updates_before + 1);
   }
 
   BatchStats host_batch(const float* images, const std::int32_t* labels, int n, bool training,
@@ -153,7 +179,8 @@ struct Model::Impl {
     exec->loss(n, training);
     if (training) exec->backward(n);
     if (update) {
-      exec->update(sgd);
+      exec->update(optimizer, next_step(optimizer.lr, exec->optimizer_steps));
+      ++exec->optimizer_steps;
       ++exec->step_counter;
     }
     return exec->read_counters(n);
@@ -278,6 +305,20 @@ Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
   backend.copy_to_backend(set.sample_order(), m.order.data(),
                           m.order.size() * sizeof(std::int32_t));
 
+  // Each remaining step's rate and bias corrections, in the table the update reads at batch_step.
+  if (!control.step_lr.empty() && control.step_lr.size() != std::size_t(steps))
+    throw Error(fmt::format("train_epoch: {} step rates for an epoch of {} steps",
+                            control.step_lr.size(), steps));
+  {
+    std::vector<StepScalars> table(static_cast<std::size_t>(steps));
+    for (int k = control.first_step; k < steps; ++k)
+      table[std::size_t(k)] =
+          m.next_step(control.step_lr.empty() ? m.optimizer.lr : control.step_lr[std::size_t(k)],
+                      exec.optimizer_steps + std::uint64_t(k - control.first_step));
+    backend.copy_to_backend(m.step_table.get(), table.data(), table.size() * sizeof(StepScalars));
+  }
+  const float* step_table = m.step_table.as<float>();
+
   exec.reset_counters();
   if (control.first_step > 0) exec.set_counters(control.done);
   exec.reset_batch_step();
@@ -288,13 +329,12 @@ Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
   auto enqueue_full_step = [&] {
     exec.gather_at_batch_step(m.norm, m.augment, set.image_bytes(), set.label_bytes(),
                               set.sample_order(), set.pixels, batch);
-    exec.train_pass(batch, m.sgd);
+    exec.train_pass(batch, m.optimizer, step_table, exec.batch_step());
     exec.advance_batch_step();
   };
   m.used_graph = replay_steps_as_graph(exec, m.options) && full_steps > 0 && !m.profiler;
   if (m.used_graph) {
-    const Impl::GraphKey key{m.sgd.lr,   m.sgd.momentum, m.sgd.weight_decay, m.norm.mean,
-                             m.norm.std, m.augment.pad,  m.augment.flip};
+    const Impl::GraphKey key = m.current_graph_key();
     if (!m.graph_key || !(*m.graph_key == key)) {
       m.graph_key.reset();
       backend.begin_capture();
@@ -337,8 +377,9 @@ Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
       at.epoch = std::uint32_t(epoch);
       exec.gather(m.norm, at, set.image_bytes(), set.label_bytes(),
                   set.sample_order() + std::size_t(full_steps) * batch, set.pixels, n);
-      exec.train_pass(n, m.sgd);
+      exec.train_pass(n, m.optimizer, step_table, exec.batch_step());  // batch_step: full_steps
     }
+    ++exec.optimizer_steps;
     ++exec.step_counter;
     ++done;
     report_progress(done);
@@ -416,16 +457,30 @@ BatchStats Model::evaluate_resident(TestTimeAugment tta) {
   return exec.read_counters(set.count);
 }
 
-void Model::set_sgd(const SgdParams& params) {
-  if (!(params.lr >= 0.0f) || !(params.momentum >= 0.0f) || !(params.weight_decay >= 0.0f))
-    throw Error(
-        fmt::format("SGD settings must not be negative (lr {}, momentum {}, weight "
-                    "decay {})",
-                    params.lr, params.momentum, params.weight_decay));
-  impl_->sgd = params;
+void Model::set_optimizer(const OptimizerParams& params) {
+  params.check();
+  Impl& m = *impl_;
+  Executor<float>& exec = *m.exec;
+  if (params.kind != m.optimizer.kind) {  // another optimizer starts from nothing
+    const std::size_t bytes = std::size_t(exec.parameter_count()) * sizeof(float);
+    exec.backend().fill_zero(exec.velocity(), bytes);
+    if (exec.second_moment() != nullptr) exec.backend().fill_zero(exec.second_moment(), bytes);
+    exec.optimizer_steps = 0;
+  }
+  if (params.uses_second_moment()) exec.ensure_second_moment();
+  m.optimizer = params;
 }
-const SgdParams& Model::sgd() const {
-  return impl_->sgd;
+const OptimizerParams& Model::optimizer() const {
+  return impl_->optimizer;
+}
+
+void Model::set_label_smoothing(float epsilon) {
+  if (!(epsilon >= 0.0f && epsilon < 1.0f))
+    throw Error(fmt::format("label smoothing must be in [0, 1), got {}", epsilon));
+  impl_->exec->label_smoothing = epsilon;
+}
+float Model::label_smoothing() const {
+  return impl_->exec->label_smoothing;
 }
 
 const std::vector<ParameterInfo>& Model::parameters() const {
@@ -477,6 +532,26 @@ std::vector<float> Model::momentum(const std::string& name) const {
 void Model::set_momentum(const std::string& name, const std::vector<float>& values) {
   write_region(*impl_->exec, impl_->exec->velocity(), parameter_info(name), values);
 }
+namespace {
+float* second_moment_of(const Model& model, Executor<float>& exec) {
+  if (!model.optimizer().uses_second_moment())
+    throw Error(
+        fmt::format("the optimizer {} keeps no second moment", to_string(model.optimizer().kind)));
+  return exec.second_moment();
+}
+}  // namespace
+std::vector<float> Model::second_moment(const std::string& name) const {
+  return read_region(*impl_->exec, second_moment_of(*this, *impl_->exec), parameter_info(name));
+}
+void Model::set_second_moment(const std::string& name, const std::vector<float>& values) {
+  write_region(*impl_->exec, second_moment_of(*this, *impl_->exec), parameter_info(name), values);
+}
+std::uint64_t Model::optimizer_steps() const {
+  return impl_->exec->optimizer_steps;
+}
+void Model::set_optimizer_steps(std::uint64_t steps) {
+  impl_->exec->optimizer_steps = steps;
+}
 std::vector<float> Model::state(const std::string& name) const {
   return read_region(*impl_->exec, impl_->exec->state_values(), state_info(*this, name));
 }
@@ -509,16 +584,23 @@ void Model::set_step_counter(std::uint64_t steps) {
 Model::TrainingState Model::training_state() const {
   Executor<float>& exec = *impl_->exec;
   const auto count = static_cast<std::size_t>(exec.parameter_count());
-  return TrainingState{exec.download(exec.params(), count), exec.download(exec.velocity(), count),
-                       exec.download(exec.state_values(), std::size_t(exec.state_count())),
-                       exec.step_counter};
+  TrainingState state{exec.download(exec.params(), count),
+                      exec.download(exec.velocity(), count),
+                      {},
+                      exec.download(exec.state_values(), std::size_t(exec.state_count())),
+                      exec.step_counter,
+                      exec.optimizer_steps};
+  if (exec.second_moment() != nullptr)
+    state.second_moment = exec.download(exec.second_moment(), count);
+  return state;
 }
 
 void Model::restore_training_state(const TrainingState& state) {
   Executor<float>& exec = *impl_->exec;
   const auto count = static_cast<std::size_t>(exec.parameter_count());
+  const std::size_t second = exec.second_moment() != nullptr ? count : 0;
   if (state.parameters.size() != count || state.momentum.size() != count ||
-      state.state.size() != std::size_t(exec.state_count()))
+      state.second_moment.size() != second || state.state.size() != std::size_t(exec.state_count()))
     throw Error(fmt::format(
         "restore_training_state: {} has {} parameters and {} state values, the state holds {}, "
         "{} and {}",
@@ -526,44 +608,10 @@ void Model::restore_training_state(const TrainingState& state) {
         state.momentum.size(), state.state.size()));
   exec.upload(exec.params(), state.parameters);
   exec.upload(exec.velocity(), state.momentum);
+  if (second > 0) exec.upload(exec.second_moment(), state.second_moment);
   exec.upload(exec.state_values(), state.state);
   exec.step_counter = state.step_counter;
-}
-
-float LrSchedule::rate(float base_lr, int epoch, int total_epochs) const {
-  switch (kind) {
-    case Kind::constant:
-      return base_lr;
-    case Kind::step:
-      return base_lr * std::pow(gamma, float(epoch / std::max(step_epochs, 1)));
-    case Kind::cosine:
-      return total_epochs <= 1
-                 ? base_lr
-                 : base_lr * 0.5f *
-                       (1.0f + std::cos(3.14159265358979f * float(epoch) / float(total_epochs)));
-  }
-  return base_lr;
-}
-
-LrSchedule LrSchedule::parse(const std::string& text) {
-  LrSchedule s;
-  if (text == "constant") return s;
-  if (text == "cosine") {
-    s.kind = Kind::cosine;
-    return s;
-  }
-  int epochs = 0;
-  float gamma = 0;
-  char tail = 0;
-  if (std::sscanf(text.c_str(), "step:%d:%f%c", &epochs, &gamma, &tail) == 2 && epochs > 0 &&
-      gamma > 0) {
-    s.kind = Kind::step;
-    s.step_epochs = epochs;
-    s.gamma = gamma;
-    return s;
-  }
-  throw Error(fmt::format(
-      "unknown learning-rate schedule '{}' (constant, cosine, or step:EPOCHS:GAMMA)", text));
+  exec.optimizer_steps = state.optimizer_steps;
 }
 
 }  // namespace cnnrt

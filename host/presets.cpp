@@ -14,6 +14,7 @@
 
 #include "cnnrt/error.hpp"
 #include "cnnrt/network.hpp"
+#include "cnnrt/recipe.hpp"
 #include "host/file_bytes.hpp"
 
 namespace cnnrt {
@@ -78,11 +79,14 @@ std::vector<std::string> preset_names() {
   return {"lenet5", "lenet5-classic", "alexnet"};
 }
 
-Network load_network(const std::string& name_or_path) {
+namespace {
+
+// The model file that `name_or_path` names: the path itself, or the preset's file.
+std::string model_file_path(const std::string& name_or_path) {
   const bool looks_like_path =
       name_or_path.find('/') != std::string::npos ||
       (name_or_path.size() > 5 && name_or_path.compare(name_or_path.size() - 5, 5, ".json") == 0);
-  if (looks_like_path) return network_from_json(read_model_file(name_or_path), name_or_path);
+  if (looks_like_path) return name_or_path;
   const auto names = preset_names();
   if (std::find(names.begin(), names.end(), name_or_path) == names.end())
     throw Error(fmt::format("unknown model '{}' (presets: {}; or give a path to a .json file)",
@@ -90,10 +94,22 @@ Network load_network(const std::string& name_or_path) {
   const std::vector<std::string> dirs = preset_dirs();
   for (const std::string& dir : dirs) {
     const std::string path = dir + "/" + name_or_path + ".json";
-    if (is_file(path)) return network_from_json(read_model_file(path), path);
+    if (is_file(path)) return path;
   }
   throw Error(fmt::format("preset '{}' not found in {} (set CNNRT_PRESET_DIR)", name_or_path,
                           fmt::join(dirs, ", ")));
+}
+
+}  // namespace
+
+Network load_network(const std::string& name_or_path) {
+  const std::string path = model_file_path(name_or_path);
+  return network_from_json(read_model_file(path), path);
+}
+
+TrainRecipe load_recipe(const std::string& name_or_path) {
+  const std::string path = model_file_path(name_or_path);
+  return recipe_from_json(read_model_file(path), path);
 }
 
 }  // namespace cnnrt

@@ -155,6 +155,9 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
   if (!options.checkpoint_path.empty())
     check_can_write(options.checkpoint_path, "checkpoint", true);
   if (!options.metrics_path.empty()) check_can_write(options.metrics_path, "metrics file", false);
+  // Before the checkpoint: the optimizer's state it holds must be the one this run continues.
+  model.set_optimizer(options.optimizer);
+  model.set_label_smoothing(options.label_smoothing);
   int first_epoch = 0;
   Model::EpochControl resume_at;
   if (!options.resume_path.empty()) {
@@ -187,11 +190,13 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
   EpochReport report;
   for (int epoch = first_epoch; epoch < options.epochs; ++epoch) {
     ScopedRange range(fmt::format("epoch {}", epoch + 1));
-    SgdParams sgd = options.sgd;
-    sgd.lr = options.schedule.rate(options.sgd.lr, epoch, options.epochs);
-    model.set_sgd(sgd);
-
     Model::EpochControl control = epoch == first_epoch ? resume_at : Model::EpochControl{};
+    const int batch = model.options().batch_size;
+    const int steps = (train_set.count + batch - 1) / batch;
+    control.step_lr.resize(std::size_t(steps));
+    for (int k = 0; k < steps; ++k)
+      control.step_lr[std::size_t(k)] =
+          options.schedule.rate(options.optimizer.lr, epoch, k, steps, options.epochs);
     control.stop = options.stop;
     if (options.on_step)
       control.after_step = [&, epoch](int step, int steps) {
@@ -213,7 +218,7 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
     if (options.progress_bar) fmt::print("\r{:80}\r", "");
 
     report.epoch = epoch + 1;
-    report.lr = sgd.lr;
+    report.lr = control.step_lr[std::size_t(control.first_step < steps ? control.first_step : 0)];
     report.steps = pass.steps;
     report.steps_done = pass.steps_done;
     const double trained = double(pass.stats.samples - control.done.samples);
@@ -227,9 +232,10 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
                          "in epoch {} (a step-by-step re-run of the epoch did not "
                          "reproduce it)",
                          report.epoch);
-      throw Error(fmt::format(
-          "training diverged {}: the loss is {} (lr {}); {}try a smaller TrainOptions::sgd.lr",
-          where, loss, sgd.lr, kept));
+      throw Error(
+          fmt::format("training diverged {}: the loss is {} (lr {}); {}try a smaller "
+                      "TrainOptions::optimizer.lr",
+                      where, loss, report.lr, kept));
     }
     if (options.stop != nullptr && options.stop->load(std::memory_order_relaxed)) {
       report.stopped = true;

@@ -32,7 +32,7 @@ class CheckpointTest : public test::ScratchDirTest {
 void train_a_little(Model& model, int steps) {
   const int n = model.options().batch_size;
   const SampleShape in = model.network().input();
-  model.set_sgd(SgdParams{0.01f, 0.9f, 1e-4f});
+  model.set_optimizer(OptimizerParams{0.01f, 0.9f, 1e-4f});
   for (int step = 0; step < steps; ++step) {
     const std::vector<float> images =
         test::random_vector<float>(std::size_t(n) * std::size_t(in.size()), 100 + step);
@@ -85,6 +85,51 @@ TEST_F(CheckpointTest, RoundTripRestoresWeightsMomentumAndProgress) {
   EXPECT_TRUE(state.has_momentum);
   expect_identical(before, snapshot(fresh), fresh);
   EXPECT_FALSE(fs::exists(path("a.safetensors.tmp")));
+}
+
+// Adam's two moments and its step count, under PyTorch's state names, with the optimizer named in
+// the metadata.
+TEST_F(CheckpointTest, RoundTripRestoresAdamState) {
+  const Network network = load_network("lenet5");
+  OptimizerParams adam{1e-3f, 0.0f, 1e-4f};
+  adam.kind = OptimizerKind::adam;
+  Model trained(network, test::cpu_options(4, 1));
+  trained.set_optimizer(adam);
+  const int n = 4;
+  for (int step = 0; step < 3; ++step) {
+    const std::vector<float> images = test::random_vector<float>(std::size_t(n) * 784, 300 + step);
+    const std::vector<std::int32_t> labels = {0, 3, 5, 9};
+    trained.train_step(images.data(), labels.data(), n);
+  }
+  ASSERT_EQ(trained.optimizer_steps(), 3u);
+  ASSERT_TRUE(test::any_nonzero(trained.second_moment("fc3.weight")));
+  save_checkpoint(path("adam.safetensors"), trained, 1);
+
+  const SafeTensors file = SafeTensors::load(path("adam.safetensors"));
+  EXPECT_EQ(file.metadata.at("optimizer"), "adam");
+  EXPECT_EQ(file.metadata.at("optimizer_steps"), "3");
+  EXPECT_TRUE(file.contains("fc3.weight.exp_avg"));
+  EXPECT_TRUE(file.contains("fc3.weight.exp_avg_sq"));
+  EXPECT_FALSE(file.contains("fc3.weight.momentum"));
+  EXPECT_EQ(file.get("conv1.bias.exp_avg_sq").as_floats(), trained.second_moment("conv1.bias"));
+
+  Model fresh(network, test::cpu_options(8, 2));
+  fresh.set_optimizer(adam);
+  const CheckpointState state = load_checkpoint(path("adam.safetensors"), fresh);
+  EXPECT_EQ(state.optimizer, "adam");
+  EXPECT_TRUE(state.has_momentum);
+  EXPECT_EQ(fresh.optimizer_steps(), 3u);
+  for (const ParameterInfo& p : trained.parameters()) {
+    EXPECT_EQ(fresh.parameter(p.name), trained.parameter(p.name)) << p.name;
+    EXPECT_EQ(fresh.momentum(p.name), trained.momentum(p.name)) << p.name;
+    EXPECT_EQ(fresh.second_moment(p.name), trained.second_moment(p.name)) << p.name;
+  }
+  // Into an SGD model: an error naming both optimizers; weights alone load.
+  Model sgd(network, test::cpu_options(8, 2));
+  test::expect_error([&] { load_checkpoint(path("adam.safetensors"), sgd); },
+                     {"state of the adam optimizer", "this run uses sgd"});
+  EXPECT_FALSE(load_checkpoint(path("adam.safetensors"), sgd, false).has_momentum);
+  EXPECT_EQ(sgd.parameter("fc3.weight"), trained.parameter("fc3.weight"));
 }
 
 TEST_F(CheckpointTest, FileHasPyTorchNamesAndShapes) {
@@ -292,7 +337,7 @@ void expect_resume_is_exact(const Network& network, const std::string& dir) {
   const Dataset test_set = test::synthetic_set(128, 2);
   TrainOptions options;
   options.epochs = 2;
-  options.sgd = SgdParams{0.02f, 0.9f, 1e-4f};
+  options.optimizer = OptimizerParams{0.02f, 0.9f, 1e-4f};
   options.quiet = true;
   const CompileOptions compile = test::cpu_options(64, 5);
 

@@ -70,7 +70,15 @@ TEST_F(CliTest, UsageErrorsAreOneLineAndExitWith2) {
       {"train --no-such-option", "--no-such-option"},
       {"train --device cpu --batch 0", "--batch"},
       {"train --device cpu --lr -0.1", "--lr"},
-      {"train --device cpu --schedule linear", "unknown learning-rate schedule 'linear'"},
+      {"train --device cpu --schedule linear:3", "unknown learning-rate schedule 'linear:3'"},
+      {"train --device cpu --schedule onecycle:1", "onecycle:1"},
+      {"train --device cpu --optimizer rmsprop", "unknown optimizer 'rmsprop'"},
+      {"train --device cpu --eps 0", "--eps"},
+      {"train --device cpu --betas 1,0.9", "betas must be B1,B2"},
+      {"train --device cpu --betas 0.9", "--betas"},
+      {"train --device cpu --momentum 1.5", "--momentum"},
+      {"train --device cpu --label-smoothing 1", "--label-smoothing"},
+      {"train --device cpu --warmup -1", "--warmup"},
       {"train --device cpu --schedule step:0:0.5", "step:0:0.5"},
       {"train --device cpu --init glorot", "unknown initialisation 'glorot'"},
       {"train --device cpu --epochs 0", "--epochs"},
@@ -145,6 +153,38 @@ TEST_F(CliTest, LimitsPastTheDataSetAreClamped) {
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
   EXPECT_TRUE(test::contains(eval.output, "--test-limit 50 is more than the 40 images; using all"));
   EXPECT_TRUE(test::contains(lines_of(eval.output).back(), "images 40"));
+}
+
+// A model file's recipe trains with no flags; a flag given overrides its field alone.
+TEST_F(CliTest, RecipeFlagsOverrideThePresetRecipe) {
+  test::write_synthetic_mnist_dir(dir().string(), 64, 32);
+  const std::string model = path("tiny.json");
+  std::ofstream(model) << R"({"name": "tiny", "input": [1, 28, 28], "classes": 10,
+    "layers": [{"type": "dense", "name": "fc", "units": 10}],
+    "recipe": {"optimizer": "adam", "lr": 0.003, "betas": [0.8, 0.99], "epochs": 2,
+               "batch": 16, "schedule": "linear", "warmup": 0.5, "label_smoothing": 0.1}})";
+  const std::string common =
+      "train --device cpu --threads 1 --model '" + model + "' --data '" + dir().string() + "'";
+  const test::ToolRun recipe = test::run_tool(common);
+  ASSERT_EQ(recipe.exit_code, 0) << recipe.output;
+  EXPECT_TRUE(test::contains(recipe.output,
+                             "batch 16, 2 epochs, adam lr 0.003 (linear, warm-up 0.5), betas "
+                             "0.8,0.99"))
+      << recipe.output;
+  EXPECT_TRUE(test::contains(recipe.output, "after 2 epochs")) << recipe.output;
+  const test::ToolRun flags =
+      test::run_tool(common + " --epochs 1 --lr 0.001 --optimizer nesterov --schedule constant");
+  ASSERT_EQ(flags.exit_code, 0) << flags.output;
+  EXPECT_TRUE(test::contains(flags.output,
+                             "batch 16, 1 epochs, nesterov lr 0.001 (constant, warm-up 0.5), "
+                             "momentum 0.9"))
+      << flags.output;
+
+  std::ofstream(model) << R"({"name": "tiny", "input": [1, 28, 28], "classes": 10,
+    "layers": [{"type": "dense", "name": "fc", "units": 10}], "recipe": {"lr_max": 1}})";
+  const test::ToolRun bad = test::run_tool(common);
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_TRUE(test::contains(bad.output, "unknown recipe key 'lr_max'")) << bad.output;
 }
 
 TEST_F(CliTest, HelpExitsWith0) {

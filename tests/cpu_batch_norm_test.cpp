@@ -319,7 +319,7 @@ Network bn_network() {
 
 void train_steps(Model& model, int steps, std::uint64_t seed) {
   const int n = model.options().batch_size;
-  model.set_sgd(SgdParams{0.05f, 0.9f, 0.0f});
+  model.set_optimizer(OptimizerParams{0.05f, 0.9f, 0.0f});
   for (int step = 0; step < steps; ++step) {
     const std::vector<float> images = random_vector<float>(
         std::size_t(n) * std::size_t(model.network().input().size()), seed + std::uint64_t(step));

@@ -153,5 +153,59 @@ TEST(CpuCrossEntropyGradient, MatchesFiniteDifferencesOfTheMeanLoss) {
   }
 }
 
+// Label smoothing e: the target q = (1 - e) one-hot + e / K, worked out plainly in the test from
+// the softmax in double: loss -sum_i q_i log(p_i), gradient (p - q) / n.
+TEST(CpuCrossEntropySmoothing, MatchesPlainComputation) {
+  constexpr int n = 4, classes = 5;
+  constexpr double e = 0.1;
+  constexpr test::Tolerance kTol{1e-6, 1e-5};
+  const auto logits = random_vector<double>(std::size_t(n) * classes, 811, -4.0, 4.0);
+  const std::vector<std::int32_t> labels = {0, 3, 4, 3};
+  double expected_loss = 0;
+  std::vector<double> expected_grad;
+  for (int s = 0; s < n; ++s) {
+    double sum = 0;
+    for (int i = 0; i < classes; ++i) sum += std::exp(logits[std::size_t(s) * classes + i]);
+    for (int i = 0; i < classes; ++i) {
+      const double p = std::exp(logits[std::size_t(s) * classes + i]) / sum;
+      const double q = (i == labels[s] ? 1 - e : 0) + e / classes;
+      expected_loss -= q * std::log(p);
+      expected_grad.push_back((p - q) / n);
+    }
+  }
+  const std::vector<float> logits_f(logits.begin(), logits.end());
+  std::vector<float> grad = nan_vector<float>(logits.size());
+  float loss = 0;
+  cpu::softmax_cross_entropy<float>(n, classes, logits_f.data(), labels.data(), grad.data(), &loss,
+                                    nullptr, float(e));
+  EXPECT_TRUE(all_close(grad, expected_grad, kTol, "dlogits"));
+  EXPECT_TRUE(
+      all_close(std::vector<float>{loss}, std::vector<double>{expected_loss}, kTol, "loss"));
+  // The smoothed loss is larger than the plain one of the same logits (more mass off the label).
+  float plain = 0;
+  cpu::softmax_cross_entropy<float>(n, classes, logits_f.data(), labels.data(), nullptr, &plain,
+                                    nullptr);
+  EXPECT_NE(plain, loss);
+}
+
+TEST(CpuCrossEntropySmoothing, GradientMatchesFiniteDifferences) {
+  std::uint64_t seed = 900;
+  for (const double e : {0.1, 0.5, 0.9}) {
+    SCOPED_TRACE(::testing::Message() << "e " << e);
+    constexpr int n = 3, classes = 10;
+    const auto logits = random_vector<double>(std::size_t(n) * classes, ++seed, -3.0, 3.0);
+    const std::vector<std::int32_t> labels = {2, 9, 0};
+    std::vector<double> dlogits = nan_vector<double>(logits.size());
+    cpu::softmax_cross_entropy<double>(n, classes, logits.data(), labels.data(), dlogits.data(),
+                                       nullptr, nullptr, e);
+    EXPECT_TRUE(test::check_gradient("dlogits", logits, dlogits, [&](const std::vector<double>& x) {
+      double loss_sum = 0.0;
+      cpu::softmax_cross_entropy<double>(n, classes, x.data(), labels.data(), nullptr, &loss_sum,
+                                         nullptr, e);
+      return loss_sum / n;
+    }));
+  }
+}
+
 }  // namespace
 }  // namespace cnnrt

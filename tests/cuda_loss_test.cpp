@@ -72,42 +72,46 @@ constexpr std::int32_t kInitialCorrect = 3;
 TEST(CudaLoss, CrossEntropyMatchesCpu) {
   CNNRT_REQUIRE_GPU();
   std::uint64_t seed = 700;
-  for (const LossCase& lc : kCases) {
-    SCOPED_TRACE("n" + std::to_string(lc.n) + " classes" + std::to_string(lc.classes));
-    const std::size_t count = std::size_t(lc.n) * lc.classes;
-    std::vector<float> logits = random_vector<float>(count, seed += 10, -3.0, 3.0);
-    // Every third row is quantised, so its maximum is tied: "correct" must take the first one.
-    for (int row = 0; row < lc.n; row += 3)
-      for (int i = 0; i < lc.classes; ++i) {
-        float& v = logits[std::size_t(row) * lc.classes + i];
-        v = float(int(v > 0.0f));
+  for (const float smoothing : {0.0f, 0.1f})  // label smoothing off and on
+    for (const LossCase& lc : kCases) {
+      SCOPED_TRACE("n" + std::to_string(lc.n) + " classes" + std::to_string(lc.classes) +
+                   " smoothing " + std::to_string(smoothing));
+      const std::size_t count = std::size_t(lc.n) * lc.classes;
+      std::vector<float> logits = random_vector<float>(count, seed += 10, -3.0, 3.0);
+      // Every third row is quantised, so its maximum is tied: "correct" must take the first one.
+      for (int row = 0; row < lc.n; row += 3)
+        for (int i = 0; i < lc.classes; ++i) {
+          float& v = logits[std::size_t(row) * lc.classes + i];
+          v = float(int(v > 0.0f));
+        }
+      const std::vector<std::int32_t> labels = random_labels(lc.n, lc.classes, seed + 1);
+
+      std::vector<float> dlogits_expected(count);
+      float loss_expected = kInitialLoss;
+      std::int32_t correct_expected = kInitialCorrect;
+      cpu::softmax_cross_entropy(lc.n, lc.classes, logits.data(), labels.data(),
+                                 dlogits_expected.data(), &loss_expected, &correct_expected,
+                                 smoothing);
+
+      const auto logits_dev = to_device(logits);
+      const auto labels_dev = to_device(labels);
+      auto dlogits_dev = poisoned<float>(count);
+      auto loss_dev = to_device(std::vector<float>{kInitialLoss});
+      auto correct_dev = to_device(std::vector<std::int32_t>{kInitialCorrect});
+      cuda::softmax_cross_entropy(lc.n, lc.classes, logits_dev.data(), labels_dev.data(),
+                                  dlogits_dev.data(), loss_dev.data(), correct_dev.data(), nullptr,
+                                  smoothing);
+      if (lc.classes > 1) {
+        ASSERT_TRUE(any_nonzero(dlogits_expected));
+        ASSERT_NE(loss_expected, kInitialLoss);
       }
-    const std::vector<std::int32_t> labels = random_labels(lc.n, lc.classes, seed + 1);
-
-    std::vector<float> dlogits_expected(count);
-    float loss_expected = kInitialLoss;
-    std::int32_t correct_expected = kInitialCorrect;
-    cpu::softmax_cross_entropy(lc.n, lc.classes, logits.data(), labels.data(),
-                               dlogits_expected.data(), &loss_expected, &correct_expected);
-
-    const auto logits_dev = to_device(logits);
-    const auto labels_dev = to_device(labels);
-    auto dlogits_dev = poisoned<float>(count);
-    auto loss_dev = to_device(std::vector<float>{kInitialLoss});
-    auto correct_dev = to_device(std::vector<std::int32_t>{kInitialCorrect});
-    cuda::softmax_cross_entropy(lc.n, lc.classes, logits_dev.data(), labels_dev.data(),
-                                dlogits_dev.data(), loss_dev.data(), correct_dev.data(), nullptr);
-    if (lc.classes > 1) {
-      ASSERT_TRUE(any_nonzero(dlogits_expected));
-      ASSERT_NE(loss_expected, kInitialLoss);
+      EXPECT_TRUE(all_close(dlogits_dev.download(), dlogits_expected, kProbability, "dlogits"));
+      test::Tolerance loss_tol = summed_tolerance(std::size_t(lc.n));
+      loss_tol.rtol = kLossRtol;
+      EXPECT_TRUE(
+          all_close(loss_dev.download(), std::vector<float>{loss_expected}, loss_tol, "loss sum"));
+      EXPECT_EQ(correct_dev.download().at(0), correct_expected);
     }
-    EXPECT_TRUE(all_close(dlogits_dev.download(), dlogits_expected, kProbability, "dlogits"));
-    test::Tolerance loss_tol = summed_tolerance(std::size_t(lc.n));
-    loss_tol.rtol = kLossRtol;
-    EXPECT_TRUE(
-        all_close(loss_dev.download(), std::vector<float>{loss_expected}, loss_tol, "loss sum"));
-    EXPECT_EQ(correct_dev.download().at(0), correct_expected);
-  }
 }
 
 // Evaluation passes dlogits = nullptr; training may pass no scalars.

@@ -113,7 +113,7 @@ TEST_F(FaultsTest, DivergenceNamesEpochAndStepAndKeepsTheCheckpoint) {
   EXPECT_TRUE(test::contains(errors[0], fmt::format("at step {} of 64", step)));
   EXPECT_GE(step, 1);
   EXPECT_LE(step, kSteps);
-  // The library says TrainOptions::sgd.lr; the tool names its flag.
+  // The library says TrainOptions::optimizer.lr; the tool names its flag.
   EXPECT_TRUE(test::contains(errors[0], checkpoint + " is kept; try a smaller --lr"));
   EXPECT_FALSE(test::contains(errors[0], "TrainOptions"));
   EXPECT_EQ(test::read_bytes(checkpoint), good_bytes);

@@ -79,7 +79,7 @@ struct Run {
 
 Run train(const Network& network, const CompileOptions& options) {
   Model model(network, options);
-  model.set_sgd(SgdParams{0.05f, 0.9f, 0.0f});
+  model.set_optimizer(OptimizerParams{0.05f, 0.9f, 0.0f});
   const Batch batch = fixed_batch(network.input().h);
   for (int step = 0; step < kSteps; ++step)
     model.train_step(batch.images.data(), batch.labels.data(), kBatch);

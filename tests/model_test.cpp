@@ -302,7 +302,7 @@ FixedBatch lenet_batch(int n, std::uint64_t seed) {
 
 TEST(ModelTest, TrainStepReducesLossOnAFixedBatch) {
   Model model(load_network("lenet5"), cpu_options(8, 5));
-  model.set_sgd(SgdParams{0.02f, 0.9f, 0.0f});
+  model.set_optimizer(OptimizerParams{0.02f, 0.9f, 0.0f});
   const FixedBatch batch = lenet_batch(8, 9);
   const double first = model.train_step(batch.images.data(), batch.labels.data(), 8).mean_loss();
   double last = first;
@@ -318,9 +318,9 @@ TEST(ModelTest, TrainStepReducesLossOnAFixedBatch) {
 
 TEST(ModelTest, SgdMomentumAndWeightDecayFollowTheUpdateRule) {
   Model model(load_network("lenet5"), cpu_options(4, 3));
-  const SgdParams sgd{0.05f, 0.9f, 0.01f};
-  model.set_sgd(sgd);
-  EXPECT_EQ(model.sgd().momentum, 0.9f);
+  const OptimizerParams sgd{0.05f, 0.9f, 0.01f};
+  model.set_optimizer(sgd);
+  EXPECT_EQ(model.optimizer().momentum, 0.9f);
   const FixedBatch batch = lenet_batch(4, 13);
   std::vector<std::vector<float>> p0, g0;
   model.forward_backward(batch.images.data(), batch.labels.data(), 4);
@@ -359,7 +359,7 @@ TEST(ModelTest, SgdMomentumAndWeightDecayFollowTheUpdateRule) {
     EXPECT_TRUE(test::all_close(model.momentum(p.name), v2, kFloatTol, "v2"));
     EXPECT_TRUE(test::all_close(model.parameter(p.name), p2, kFloatTol, "p2"));
   }
-  EXPECT_THROW(model.set_sgd(SgdParams{-0.1f, 0.0f, 0.0f}), Error);
+  EXPECT_THROW(model.set_optimizer(OptimizerParams{-0.1f, 0.0f, 0.0f}), Error);
 }
 
 // Test-time flips: each image's class is the argmax of the mean of the softmax of its logits and
@@ -423,7 +423,7 @@ TEST(ModelTest, FlipTestTimeAugmentationAveragesTheTwoSoftmaxes) {
 TEST(ModelTest, EvaluateBatchChangesNoParameter) {
   const Network network = load_network("lenet5-classic");
   Model model(network, cpu_options(4, 2));
-  model.set_sgd(SgdParams{0.1f, 0.9f, 0.0f});
+  model.set_optimizer(OptimizerParams{0.1f, 0.9f, 0.0f});
   const FixedBatch batch = lenet_batch(4, 17);
   model.train_step(batch.images.data(), batch.labels.data(), 4);  // non-zero momentum
   std::vector<std::vector<float>> params, velocity, grads;
@@ -508,7 +508,7 @@ TEST(ModelTest, ResidentSetsMustFitTheClassesAndShape) {
   }
   data.labels[1] = 4;
   model.upload_train_set(data);
-  model.set_sgd(SgdParams{0.1f, 0.0f, 0.0f});
+  model.set_optimizer(OptimizerParams{0.1f, 0.0f, 0.0f});
   EXPECT_EQ(model.train_epoch(0).samples, 3);
 
   Dataset wrong_shape = data;

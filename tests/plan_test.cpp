@@ -240,9 +240,9 @@ TEST(LayerUnitTest, ARegisteredKindTrainsWithStateTheOptimizerDoesNotTouch) {
   EXPECT_NE(model.logits(images.data(), kBatch), before);
 
   // Training with weight decay moves the parameters, never the state.
-  SgdParams sgd;
+  OptimizerParams sgd;
   sgd.lr = 0.1f, sgd.momentum = 0.9f, sgd.weight_decay = 0.1f;
-  model.set_sgd(sgd);
+  model.set_optimizer(sgd);
   const std::vector<float> weights = model.parameter("conv1.weight");
   for (int step = 0; step < 3; ++step) model.train_step(images.data(), labels.data(), kBatch);
   EXPECT_NE(model.parameter("conv1.weight"), weights);

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -48,7 +49,7 @@ TEST_F(TrainingTest, LeNet5LearnsFashionMnist) {
   Model model(load_network("lenet5"), test::cpu_options(64, 1));
   TrainOptions options;
   options.epochs = 2;
-  options.sgd = SgdParams{0.05f, 0.9f, 0.0f};
+  options.optimizer = OptimizerParams{0.05f, 0.9f, 0.0f};
   options.quiet = true;
   std::vector<double> test_accuracy;
   const EpochReport report = train(model, train_set, test_set, options, [&](const EpochReport& r) {
@@ -76,7 +77,7 @@ TEST_F(TrainingTest, DivergenceStopsAndKeepsTheLastGoodCheckpoint) {
   ASSERT_FALSE(good_bytes.empty());
 
   options.epochs = 3;
-  options.sgd = SgdParams{1e6f, 0.9f, 0.0f};
+  options.optimizer = OptimizerParams{1e6f, 0.9f, 0.0f};
   Model exploding(network, test::cpu_options(64));
   std::string message;
   try {
@@ -86,7 +87,7 @@ TEST_F(TrainingTest, DivergenceStopsAndKeepsTheLastGoodCheckpoint) {
   }
   EXPECT_TRUE(test::contains(message, "diverged"));
   EXPECT_TRUE(test::contains(message, "the last good checkpoint " + options.checkpoint_path +
-                                          " is kept; try a smaller TrainOptions::sgd.lr"));
+                                          " is kept; try a smaller TrainOptions::optimizer.lr"));
   EXPECT_EQ(test::read_bytes(options.checkpoint_path), good_bytes);
   EXPECT_FALSE(fs::exists(options.checkpoint_path + ".tmp"));
 }
@@ -120,7 +121,7 @@ void expect_divergence_names_the_step(const CompileOptions& compile, const std::
   // Epoch 1 learns at lr 0.01 (the loss falls, but not to 0); epoch 2 runs at lr 1e14, so its
   // first update makes the weights overflow a step or two later: a gross effect, not one of
   // rounding, so the host-batch replay meets it at the same step on any backend.
-  options.sgd = SgdParams{0.01f, 0.9f, 0.0f};
+  options.optimizer = OptimizerParams{0.01f, 0.9f, 0.0f};
   options.schedule = LrSchedule::parse("step:1:1e16");
   options.quiet = true;
 
@@ -133,9 +134,9 @@ void expect_divergence_names_the_step(const CompileOptions& compile, const std::
         normalized_samples(data, 0, kBatch, options.normalize_mean, options.normalize_std);
     const std::vector<std::int32_t> labels(data.labels.begin(), data.labels.begin() + kBatch);
     for (int epoch = 0; epoch < kEpochs && expected_epoch == 0; ++epoch) {
-      SgdParams sgd = options.sgd;
-      sgd.lr = options.schedule.rate(options.sgd.lr, epoch, kEpochs);
-      replay.set_sgd(sgd);
+      OptimizerParams sgd = options.optimizer;
+      sgd.lr = options.schedule.rate(options.optimizer.lr, epoch, kEpochs);
+      replay.set_optimizer(sgd);
       for (int step = 1; step <= kSamples / kBatch; ++step) {
         if (!std::isfinite(replay.train_step(images.data(), labels.data(), kBatch).loss_sum)) {
           expected_epoch = epoch + 1;
@@ -192,18 +193,19 @@ struct RunRecord {
 // Stopping through TrainOptions::stop after step `stop_step` of epoch `stop_epoch` (0: before
 // any step) and resuming from the checkpoint gives the same final checkpoint bytes, reports and
 // metrics as a run that was never stopped.
+// `adjust` changes the run's options (the optimizer, schedule, smoothing) before either run.
 void expect_stop_and_resume_is_exact(const Network& network, const CompileOptions& compile,
                                      int stop_epoch, int stop_step, const std::string& dir,
-                                     const std::string& augment = "") {
+                                     const std::function<void(TrainOptions&)>& adjust = {}) {
   SCOPED_TRACE(fmt::format("stop after step {} of epoch {}", stop_step, stop_epoch));
   const Dataset train_set = test::synthetic_set(200, 1);  // batch 32: 7 steps, the last of 8
   const Dataset test_set = test::synthetic_set(64, 2);
   constexpr int kSteps = 7;
   TrainOptions options;
   options.epochs = 3;
-  options.sgd = SgdParams{0.02f, 0.9f, 1e-4f};
+  options.optimizer = OptimizerParams{0.02f, 0.9f, 1e-4f};
   options.quiet = true;
-  options.augment = augment;
+  if (adjust) adjust(options);
   auto run = [&](TrainOptions o, const std::string& name) {
     o.checkpoint_path = dir + "/" + name + ".safetensors";
     o.metrics_path = dir + "/" + name + ".csv";
@@ -237,7 +239,10 @@ void expect_stop_and_resume_is_exact(const Network& network, const CompileOption
   EXPECT_EQ(first.step_counter(), std::uint64_t((stop_epoch - 1) * kSteps + stop_step));
   EXPECT_EQ(stopped.train.samples, std::min(stop_step * 32, 200));
   Model reader(network, test::cpu_options(1));
+  reader.set_optimizer(options.optimizer);
   const CheckpointState state = load_checkpoint(stopping.checkpoint_path, reader);
+  EXPECT_EQ(state.optimizer, to_string(options.optimizer.kind));
+  EXPECT_EQ(state.optimizer_steps, first.optimizer_steps());
   EXPECT_EQ(state.epochs_done, stop_epoch - 1);
   EXPECT_EQ(state.within_epoch.steps_done, stop_step);
   EXPECT_EQ(state.within_epoch.stats.loss_sum, stopped.train.loss_sum);
@@ -287,12 +292,14 @@ TEST_F(TrainingTest, StopFlagAndResumeIsBitIdenticalCuda) {
 }
 
 // Augmented crops and flips are drawn from (seed, epoch, step, sample), all restored on resume.
+const auto kCropFlip = [](TrainOptions& o) { o.augment = "crop:2,flip"; };
+
 TEST_F(TrainingTest, StopFlagAndResumeWithAugmentationIsBitIdentical) {
   const Network network = load_network("lenet5");
   expect_stop_and_resume_is_exact(network, test::cpu_options(32, 3), 2, 3, dir().string(),
-                                  "crop:2,flip");
+                                  kCropFlip);
   expect_stop_and_resume_is_exact(network, test::cpu_options(32, 3), 3, 7, dir().string(),
-                                  "crop:2,flip");
+                                  kCropFlip);
 }
 
 TEST_F(TrainingTest, StopFlagAndResumeWithAugmentationIsBitIdenticalCuda) {
@@ -300,7 +307,7 @@ TEST_F(TrainingTest, StopFlagAndResumeWithAugmentationIsBitIdenticalCuda) {
   CompileOptions compile = test::cpu_options(32, 3);
   compile.device = Device::cuda;  // graph replay: the epoch is read from the device counter
   expect_stop_and_resume_is_exact(load_network("lenet5"), compile, 2, 3, dir().string(),
-                                  "crop:2,flip");
+                                  kCropFlip);
 }
 
 // Augmentation changes what is learnt (the same seed trains other weights than without it), the
@@ -343,6 +350,64 @@ TEST(AugmentationSpec, ParsesCropAndFlipAndRejectsTheRest) {
   for (const char* bad : {"crop", "crop:", "crop:0", "crop:-1", "crop:x", "flip,flip", "crop:1,",
                           ",flip", "rotate", "crop:2,crop:3", "crop:99999"})
     EXPECT_THROW(parse_augmentation(bad), Error) << bad;
+}
+
+// Every optimizer with the per-step schedules, warm-up, label smoothing and undecayed biases: the
+// optimizer's state and the step count go through the checkpoint exactly.
+void adjust_for(OptimizerKind kind, TrainOptions& o) {
+  o.optimizer.kind = kind;
+  if (o.optimizer.uses_second_moment()) o.optimizer.lr = 2e-3f;
+  o.optimizer.weight_decay = 1e-2f;
+  o.optimizer.decay_norm_bias = false;
+  o.schedule = LrSchedule::parse(kind == OptimizerKind::adam ? "onecycle" : "linear");
+  o.schedule.warmup_epochs = 0.5f;
+  o.label_smoothing = 0.1f;
+}
+
+TEST_F(TrainingTest, StopAndResumeIsBitIdenticalForEveryOptimizer) {
+  const Network network = load_network("lenet5");
+  const CompileOptions compile = test::cpu_options(32, 3);
+  for (const OptimizerKind kind :
+       {OptimizerKind::sgd, OptimizerKind::nesterov, OptimizerKind::adam, OptimizerKind::adamw}) {
+    SCOPED_TRACE(to_string(kind));
+    const auto adjust = [kind](TrainOptions& o) { adjust_for(kind, o); };
+    expect_stop_and_resume_is_exact(network, compile, 2, 3, dir().string(), adjust);
+    expect_stop_and_resume_is_exact(network, compile, 1, 7, dir().string(), adjust);  // 1 + 2
+  }
+}
+
+TEST_F(TrainingTest, StopAndResumeWithAdamIsBitIdenticalCuda) {
+  CNNRT_REQUIRE_GPU();
+  CompileOptions compile = test::cpu_options(32, 3);
+  compile.device = Device::cuda;  // graph replay reads each step's scalars from the table
+  const auto adjust = [](TrainOptions& o) { adjust_for(OptimizerKind::adam, o); };
+  expect_stop_and_resume_is_exact(load_network("lenet5"), compile, 2, 3, dir().string(), adjust);
+  expect_stop_and_resume_is_exact(load_network("lenet5"), compile, 1, 7, dir().string(), adjust);
+}
+
+TEST_F(TrainingTest, ResumingAnSgdCheckpointWithAdamNamesBoth) {
+  const Dataset data = test::synthetic_set(64, 1);
+  const Network network = load_network("lenet5");
+  TrainOptions options;
+  options.epochs = 1;
+  options.quiet = true;
+  options.checkpoint_path = (dir() / "sgd.safetensors").string();
+  {
+    Model model(network, test::cpu_options(32, 3));
+    train(model, data, data, options);
+  }
+  TrainOptions adam = options;
+  adam.epochs = 2;
+  adam.resume_path = options.checkpoint_path;
+  adam.checkpoint_path.clear();
+  adam.optimizer.kind = OptimizerKind::adam;
+  Model model(network, test::cpu_options(32, 3));
+  test::expect_error([&] { train(model, data, data, adam); },
+                     {"state of the sgd optimizer", "this run uses adam"});
+  // Evaluation takes the weights alone, whatever optimizer wrote them.
+  Model reader(network, test::cpu_options(32, 3));
+  reader.set_optimizer(adam.optimizer);
+  EXPECT_FALSE(load_checkpoint(options.checkpoint_path, reader, false).has_momentum);
 }
 
 TEST_F(TrainingTest, ResumeWithAnotherBatchSizeInsideAnEpochIsRefused) {
@@ -455,7 +520,7 @@ TEST_F(TrainingTest, EpochCallbackScheduleAndMetricsAcrossResume) {
   const Network network = load_network("lenet5-classic");
   TrainOptions options;
   options.epochs = 2;
-  options.sgd = SgdParams{0.08f, 0.9f, 0.0f};
+  options.optimizer = OptimizerParams{0.08f, 0.9f, 0.0f};
   options.schedule = LrSchedule::parse("step:1:0.5");
   options.quiet = true;
   options.checkpoint_path = path("run.safetensors");

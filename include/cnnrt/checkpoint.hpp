@@ -1,8 +1,10 @@
 #pragma once
 // Checkpoints: safetensors files with PyTorch's names and shapes ("conv1.weight" [6, 1, 5, 5],
-// "fc1.weight" [120, 400], ...), the optimizer's momentum ("<name>.momentum") and, in the header's
-// metadata, the epoch, the step counter and the model description, and for a run stopped inside an
-// epoch, the position in it. Written to a temporary file and renamed into place, so a crash
+// "fc1.weight" [120, 400], ...), the optimizer's state (PyTorch's names: "<name>.momentum" for sgd
+// and nesterov, "<name>.exp_avg" and "<name>.exp_avg_sq" for adam and adamw) and, in the header's
+// metadata, the epoch, the step counter, the optimizer's name and update count ("optimizer",
+// "optimizer_steps"), the model description, and for a run stopped inside an epoch, the position
+// in it. Written to a temporary file and renamed into place, so a crash
 // mid-write leaves the previous checkpoint intact.
 #include <cstdint>
 #include <string>
@@ -22,7 +24,9 @@ struct CNNRT_API EpochPosition {
 struct CNNRT_API CheckpointState {
   int epochs_done = 0;  // completed epochs
   std::uint64_t step_counter = 0;
-  bool has_momentum = false;
+  std::uint64_t optimizer_steps = 0;
+  std::string optimizer;       // whose state the file holds; empty for a weights-only file
+  bool has_momentum = false;   // the optimizer's state was loaded
   EpochPosition within_epoch;  // in epoch epochs_done + 1; steps_done 0 at an epoch boundary
 };
 
@@ -31,8 +35,12 @@ struct CNNRT_API CheckpointState {
 // way the run got there.
 CNNRT_API void save_checkpoint(const std::string& path, const Model& model, int epochs_done,
                                const EpochPosition& within_epoch = {});
-// Loads weights (and momentum and progress when present) into a compiled model; every tensor name
-// and shape is checked against the model. Weights-only files (no momentum) are accepted.
-CNNRT_API CheckpointState load_checkpoint(const std::string& path, Model& model);
+// Loads weights (and the optimizer's state and progress when present) into a compiled model; every
+// tensor name and shape is checked against the model. Weights-only files are accepted. The
+// optimizer's state goes to the model's optimizer (set it first, Model::set_optimizer): state of
+// another optimizer is an error naming both. with_optimizer_state false: weights only (evaluation,
+// prediction), whatever optimizer the file holds.
+CNNRT_API CheckpointState load_checkpoint(const std::string& path, Model& model,
+                                          bool with_optimizer_state = true);
 
 }  // namespace cnnrt

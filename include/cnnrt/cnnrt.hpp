@@ -18,6 +18,7 @@
 #include "cnnrt/optimizer.hpp"
 #include "cnnrt/plots.hpp"
 #include "cnnrt/profiling.hpp"
+#include "cnnrt/recipe.hpp"
 #include "cnnrt/safetensors.hpp"
 #include "cnnrt/shape.hpp"
 #include "cnnrt/trainer.hpp"

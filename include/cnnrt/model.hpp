@@ -141,6 +141,9 @@ class CNNRT_API Model {
     // Called on the host after each step is issued (step is 1-based); unlike Progress it reads no
     // counters, so it adds no copy from the device to a step.
     std::function<void(int step, int steps)> after_step;
+    // The learning rate of each step of the epoch (one per step, those before first_step
+    // unused); empty: the optimizer's lr for every step.
+    std::vector<float> step_lr;
   };
   struct EpochPass {
     BatchStats stats;    // over every step of the epoch taken so far, control.done included
@@ -160,11 +163,20 @@ class CNNRT_API Model {
   // Whether the last train_epoch replayed a captured graph for its full batches.
   bool last_epoch_used_graph() const;
 
-  // --- Optimizer
-  void set_sgd(const SgdParams& params);
-  const SgdParams& sgd() const;
+  // --- Optimizer. Throws cnnrt::Error naming the setting when one is out of range
+  // (OptimizerParams::check). Another kind than the current one starts from zero state (momentum,
+  // moments, step count); the same kind keeps it. lr is the rate of train_step and of
+  // train_epoch's steps unless EpochControl::step_lr gives them.
+  void set_optimizer(const OptimizerParams& params);
+  const OptimizerParams& optimizer() const;
+  // The training loss's label smoothing e in [0, 1) (0 by default): the target is (1 - e) one-hot
+  // + e / classes. Evaluation reports the plain cross-entropy.
+  void set_label_smoothing(float epsilon);
+  float label_smoothing() const;
 
-  // --- Parameters, in one contiguous buffer; gradients and momentum mirror its layout.
+  // --- Parameters, in one contiguous buffer; gradients and the optimizer's state mirror its
+  // layout. momentum: SGD's momentum buffer, or Adam's first moment; second_moment: Adam's
+  // (throws for an optimizer without one).
   const std::vector<ParameterInfo>& parameters() const;
   const ParameterInfo& parameter_info(const std::string& name) const;  // throws if unknown
   std::vector<float> parameter(const std::string& name) const;
@@ -172,6 +184,11 @@ class CNNRT_API Model {
   std::vector<float> gradient(const std::string& name) const;
   std::vector<float> momentum(const std::string& name) const;
   void set_momentum(const std::string& name, const std::vector<float>& values);
+  std::vector<float> second_moment(const std::string& name) const;
+  void set_second_moment(const std::string& name, const std::vector<float>& values);
+  // Updates taken so far (Adam's step count t before the next update); saved in checkpoints.
+  std::uint64_t optimizer_steps() const;
+  void set_optimizer_steps(std::uint64_t steps);
   std::int64_t parameter_count() const;
 
   // --- Layer state that is not a parameter (batch norm's running statistics): saved in
@@ -187,11 +204,13 @@ class CNNRT_API Model {
   std::uint64_t step_counter() const;
   void set_step_counter(std::uint64_t steps);
 
-  // Everything a checkpoint restores (all parameters, their momentum, the layers' state, the step
-  // counter) as one host copy, for going back to an earlier point of a run without a file.
+  // Everything a checkpoint restores (all parameters, the optimizer's state, the layers' state,
+  // the step counters) as one host copy, for going back to an earlier point of a run without a
+  // file. second_moment is empty unless the optimizer keeps one.
   struct TrainingState {
-    std::vector<float> parameters, momentum, state;
+    std::vector<float> parameters, momentum, second_moment, state;
     std::uint64_t step_counter = 0;
+    std::uint64_t optimizer_steps = 0;
   };
   TrainingState training_state() const;
   void restore_training_state(const TrainingState& state);

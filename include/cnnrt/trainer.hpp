@@ -15,8 +15,11 @@ namespace cnnrt {
 
 struct CNNRT_API TrainOptions {
   int epochs = 10;
-  SgdParams sgd{0.08f, 0.9f, 0.0f};  // the tool's default at batch 256 (0.02 * batch / 64)
+  // SGD, momentum 0.9: the tool's default at batch 256 (lr 0.02 * batch / 64). lr is the base
+  // rate the schedule scales per step.
+  OptimizerParams optimizer{0.08f, 0.9f, 0.0f};
   LrSchedule schedule{LrSchedule::Kind::cosine};
+  float label_smoothing = 0.0f;  // in [0, 1), see Model::set_label_smoothing
   float normalize_mean = kFashionMnistMean;
   float normalize_std = kFashionMnistStd;
   std::string augment;  // training batches, as parse_augmentation reads it ("crop:4,flip"); off

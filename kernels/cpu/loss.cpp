@@ -39,7 +39,10 @@ void softmax_forward(int n, int classes, const T* logits, T* probs) {
 // logits: [n, classes], labels: [n] -> dlogits: [n, classes] or nullptr, loss_sum, correct
 template <typename T>
 void softmax_cross_entropy(int n, int classes, const T* logits, const std::int32_t* labels,
-                           T* dlogits, T* loss_sum, std::int32_t* correct) {
+                           T* dlogits, T* loss_sum, std::int32_t* correct, T label_smoothing) {
+  // The smoothed target: `on` for the true class, `off` for the others (1 and 0 unsmoothed).
+  const T off = label_smoothing / T(classes);
+  const T on = T(1) - label_smoothing + off;
   T batch_loss = T(0);
   std::int32_t batch_correct = 0;
   for (int s = 0; s < n; ++s) {
@@ -53,13 +56,19 @@ void softmax_cross_entropy(int n, int classes, const T* logits, const std::int32
     T sum = T(0);
     for (int i = 0; i < classes; ++i) sum += std::exp(z[i] - z_max);
     // -log(O_t) = log(sum) - (z_t - max): the same value, finite even when O_t underflows to 0.
-    batch_loss += std::log(sum) - (z[t] - z_max);
+    if (label_smoothing == T(0)) {
+      batch_loss += std::log(sum) - (z[t] - z_max);
+    } else {  // -sum_i q_i log(O_i) = log(sum) - (1 - e) (z_t - max) - e / K sum_i (z_i - max)
+      T shifted = T(0);
+      for (int i = 0; i < classes; ++i) shifted += z[i] - z_max;
+      batch_loss += std::log(sum) - (T(1) - label_smoothing) * (z[t] - z_max) - off * shifted;
+    }
     if (predicted == t) ++batch_correct;
     if (dlogits != nullptr) {
       T* dz = dlogits + std::size_t(s) * classes;
       for (int i = 0; i < classes; ++i) {
         const T o = std::exp(z[i] - z_max) / sum;
-        dz[i] = (o - (i == t ? T(1) : T(0))) / T(n);
+        dz[i] = (o - (i == t ? on : off)) / T(n);
       }
     }
   }
@@ -70,8 +79,8 @@ void softmax_cross_entropy(int n, int classes, const T* logits, const std::int32
 template void softmax_forward<float>(int, int, const float*, float*);
 template void softmax_forward<double>(int, int, const double*, double*);
 template void softmax_cross_entropy<float>(int, int, const float*, const std::int32_t*, float*,
-                                           float*, std::int32_t*);
+                                           float*, std::int32_t*, float);
 template void softmax_cross_entropy<double>(int, int, const double*, const std::int32_t*, double*,
-                                            double*, std::int32_t*);
+                                            double*, std::int32_t*, double);
 
 }  // namespace cnnrt::cpu

@@ -30,15 +30,20 @@ __global__ void softmax_forward_kernel(int n, int classes, const float* __restri
 }
 
 // logits: [n, classes], labels: [n] -> dlogits: [n, classes] (or nullptr), *loss_sum += sum of
-// -log(O_t), *correct += hits. grid: 1 block of kLossThreads; thread t handles rows t, t + 256...
-// A label outside [0, classes) adds NaN to the loss (and NaN gradients) instead of reading out of
-// bounds, so the host's divergence check reports it.
+// -sum_i q_i log(O_i) (q the
+// smoothed target, see kernels/cpu/loss.hpp), *correct += hits. grid: 1 block of kLossThreads;
+// thread t handles rows t, t + 256... A label outside [0, classes) adds NaN to the loss (and NaN
+// gradients) instead of reading out of bounds, so the host's divergence check reports it.
 __global__ void softmax_cross_entropy_kernel(int n, int classes, const float* __restrict__ logits,
                                              const std::int32_t* __restrict__ labels,
                                              float* __restrict__ dlogits,
                                              float* __restrict__ loss_sum,
-                                             std::int32_t* __restrict__ correct) {
+                                             std::int32_t* __restrict__ correct,
+                                             float label_smoothing) {
   __shared__ float loss_partial[kLossThreads];
+  // The smoothed target: `on` for the true class, `off` for the others (1 and 0 unsmoothed).
+  const float off = label_smoothing / float(classes);
+  const float on = 1.0f - label_smoothing + off;
   __shared__ int correct_partial[kLossThreads];
   const float inv_n = 1.0f / float(n);
   float loss = 0.0f;
@@ -57,14 +62,22 @@ __global__ void softmax_cross_entropy_kernel(int n, int classes, const float* __
     float sum = 0.0f;
     for (int i = 0; i < classes; ++i) sum += expf(z[i] - row_max);
     // -log(O_t) = log(sum) - (z_t - max): finite even when O_t underflows to 0.
-    loss += label_ok ? logf(sum) - (z[label] - row_max) : nanf("");
+    float row_loss = nanf("");
+    if (label_ok && label_smoothing == 0.0f) {
+      row_loss = logf(sum) - (z[label] - row_max);
+    } else if (label_ok) {  // log(sum) - (1 - e) (z_t - max) - e / K sum_i (z_i - max)
+      float shifted = 0.0f;
+      for (int i = 0; i < classes; ++i) shifted += z[i] - row_max;
+      row_loss = logf(sum) - (1.0f - label_smoothing) * (z[label] - row_max) - off * shifted;
+    }
+    loss += row_loss;
     hits += (label_ok && best == label) ? 1 : 0;
     if (dlogits != nullptr) {
       const float inv_sum = 1.0f / sum;
       float* dz = dlogits + std::size_t(row) * classes;
       for (int i = 0; i < classes; ++i) {
         const float prob = expf(z[i] - row_max) * inv_sum;
-        dz[i] = label_ok ? (prob - (i == label ? 1.0f : 0.0f)) * inv_n : nanf("");
+        dz[i] = label_ok ? (prob - (i == label ? on : off)) * inv_n : nanf("");
       }
     }
   }
@@ -96,10 +109,10 @@ void softmax_forward(int n, int classes, const float* logits, float* probs, cuda
 
 void softmax_cross_entropy(int n, int classes, const float* logits, const std::int32_t* labels,
                            float* dlogits, float* loss_sum, std::int32_t* correct,
-                           cudaStream_t stream) {
+                           cudaStream_t stream, float label_smoothing) {
   if (n <= 0 || classes <= 0) return;
   softmax_cross_entropy_kernel<<<1, kLossThreads, 0, stream>>>(n, classes, logits, labels, dlogits,
-                                                               loss_sum, correct);
+                                                               loss_sum, correct, label_smoothing);
   CNNRT_LAUNCH_CHECK(softmax_cross_entropy_kernel);
 }
 

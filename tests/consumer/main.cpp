@@ -42,7 +42,7 @@ int main() {
   options.batch_size = kBatch;
   options.seed = 7;
   cnnrt::Model model(network, options);
-  model.set_sgd(cnnrt::SgdParams{0.05f, 0.9f, 0.0f});
+  model.set_optimizer(cnnrt::OptimizerParams{0.05f, 0.9f, 0.0f});
   std::printf("network %s: %lld parameters, output %s\n", network.name().c_str(),
               static_cast<long long>(model.parameter_count()),
               model.layer_shapes().back().to_string().c_str());

@@ -71,7 +71,8 @@ std::string in_flag_terms(std::string message) {
     const char* flag;
   };
   static constexpr Term kTerms[] = {{"TrainOptions::epochs", "--epochs"},
-                                    {"TrainOptions::sgd.lr", "--lr"}};
+                                    {"TrainOptions::optimizer.lr", "--lr"},
+                                    {"TrainOptions::augment", "the recipe's augment"}};
   for (const Term& term : kTerms) {
     const std::string api = term.api;
     for (std::size_t at = message.find(api); at != std::string::npos;

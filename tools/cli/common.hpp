@@ -49,7 +49,7 @@ CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights);
 
 // The library's messages name its API ("ask for more than that with TrainOptions::epochs"); the
 // tool's user sets flags. Returns `message` with each API name that a flag sets replaced by the
-// flag: TrainOptions::epochs -> --epochs, TrainOptions::sgd.lr -> --lr.
+// flag: TrainOptions::epochs -> --epochs, TrainOptions::optimizer.lr -> --lr.
 std::string in_flag_terms(std::string message);
 
 // "auto" picks CUDA when a device exists, else the CPU with a one-line notice on stderr;

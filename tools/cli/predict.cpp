@@ -53,7 +53,7 @@ void add_predict_command(CLI::App& app) {
     options.device = resolve_device(a.device);
     options.batch_size = a.batch;
     Model model(network, options);
-    load_checkpoint(a.weights, model);
+    load_checkpoint(a.weights, model, false);
     const Dataset test = load_split(a.data, false, a.test_limit, network);
 
     const int classes = network.classes();

@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -13,11 +14,14 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <tuple>
+#include <utility>
 
 #include "cnnrt/checkpoint.hpp"
 #include "cnnrt/error.hpp"
 #include "cnnrt/plots.hpp"
 #include "cnnrt/profiling.hpp"
+#include "cnnrt/recipe.hpp"
 #include "cnnrt/trainer.hpp"
 #include "tools/cli/commands.hpp"
 #include "tools/cli/common.hpp"
@@ -35,11 +39,17 @@ struct TrainArgs {
   std::string schedule = "cosine";
   std::string augment = "none";
   std::string tta = "none";
+  std::string optimizer = "sgd";
+  std::string betas = "0.9,0.999";
   int epochs = 10;
   int batch = 0;    // 0: 256 on CUDA, 64 on the CPU
   float lr = 0.0f;  // 0: 0.02 * batch / 64
   float momentum = 0.9f;
   float weight_decay = 0.0f;
+  float eps = 1e-8f;
+  float warmup = 0.0f;
+  float label_smoothing = 0.0f;
+  bool no_decay_norm_bias = false;
   std::uint64_t seed = 1;
   int train_limit = 0;
   int test_limit = 0;
@@ -124,6 +134,37 @@ ExitCode interrupted(const EpochReport& report, const std::string& checkpoint) {
                                 : fmt::format("checkpoint written to {}; resume with --resume {}",
                                               checkpoint, checkpoint);
   return ExitCode(fmt::format("{}; {}", where, saved), 128 + signal);
+}
+
+// --betas B1,B2: two numbers in [0, 1).
+std::pair<float, float> parse_betas(const std::string& text) {
+  float b1 = 0, b2 = 0;
+  char tail = 0;
+  if (std::sscanf(text.c_str(), "%f,%f%c", &b1, &b2, &tail) != 2 || !(b1 >= 0 && b1 < 1) ||
+      !(b2 >= 0 && b2 < 1))
+    throw Error(fmt::format("betas must be B1,B2 with both in [0, 1), got '{}'", text));
+  return {b1, b2};
+}
+
+// The recipe the command line gives: the flags given, nothing else, so that they override the
+// preset's recipe and the rest keep it.
+TrainRecipe flag_recipe(const CLI::App& cmd, const TrainArgs& a) {
+  TrainRecipe r;
+  auto given = [&](const char* flag) { return cmd.get_option(flag)->count() > 0; };
+  if (given("--optimizer")) r.optimizer = a.optimizer;
+  if (given("--schedule")) r.schedule = a.schedule;
+  if (given("--lr")) r.lr = a.lr;
+  if (given("--momentum")) r.momentum = a.momentum;
+  if (given("--weight-decay")) r.weight_decay = a.weight_decay;
+  if (given("--betas")) std::tie(r.beta1, r.beta2) = parse_betas(a.betas);
+  if (given("--eps")) r.eps = a.eps;
+  if (given("--warmup")) r.warmup = a.warmup;
+  if (given("--label-smoothing")) r.label_smoothing = a.label_smoothing;
+  if (given("--epochs")) r.epochs = a.epochs;
+  if (given("--batch")) r.batch = a.batch;
+  if (given("--no-decay-norm-bias")) r.no_decay_norm_bias = a.no_decay_norm_bias;
+  if (given("--augment")) r.augment = a.augment;
+  return r;
 }
 
 CompileOptions compile_options(const TrainArgs& a) {
@@ -235,7 +276,9 @@ void add_train_command(CLI::App& app) {
       app.add_subcommand("train", "Train a model (LeNet-5 on Fashion-MNIST by default)");
   TrainArgs& a = *args;
   add_common(cmd, a);
-  cmd->add_option("--epochs", a.epochs, "Epochs")->check(positive_number())->capture_default_str();
+  cmd->add_option("--epochs", a.epochs, "Epochs (default: the preset's recipe, else 10)")
+      ->check(positive_number())
+      ->capture_default_str();
   cmd->add_option("--lr", a.lr,
                   "Learning rate (default: 0.02 * batch / 64, the linear scaling rule; 0.08 at "
                   "batch 256)")
@@ -246,13 +289,44 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--weight-decay", a.weight_decay, "L2 weight decay")
       ->check(non_negative_number())
       ->capture_default_str();
-  cmd->add_option("--schedule", a.schedule, "Learning rate schedule: constant, cosine, step:E:G")
+  cmd->add_option("--optimizer", a.optimizer,
+                  "sgd, nesterov (SGD with Nesterov momentum), adam (L2 weight decay in the "
+                  "gradient) or adamw (decoupled weight decay)")
+      ->check(parsed_by(parse_optimizer, "OPTIMIZER"))
+      ->capture_default_str();
+  cmd->add_option("--betas", a.betas, "Adam's B1,B2, each in [0, 1)")
+      ->check(parsed_by(parse_betas, "B1,B2"))
+      ->capture_default_str();
+  cmd->add_option("--eps", a.eps, "Adam's eps (added to the root of the second moment)")
+      ->check(positive_number())
+      ->capture_default_str();
+  cmd->add_flag("--no-decay-norm-bias", a.no_decay_norm_bias,
+                "No weight decay on tensors of rank <= 1 (biases, batch norm's weight and bias)");
+  cmd->add_option("--schedule", a.schedule,
+                  "Learning rate schedule: constant, cosine, step:E:G (per epoch); linear, "
+                  "onecycle, onecycle:PCT (per step)")
       ->check(parsed_by(LrSchedule::parse, "SCHEDULE"))
       ->capture_default_str();
   cmd->add_option("--augment", a.augment,
                   "Augment training batches: crop:P (a random crop of the image padded by P "
                   "black pixels), flip (random horizontal flips), both as crop:4,flip, or none")
       ->check(parsed_by(parse_augmentation, "SPEC"))
+      ->capture_default_str();
+  cmd->add_option("--warmup", a.warmup,
+                  "Linear warm-up over this many epochs (fractions allowed), step by step, in "
+                  "front of the schedule")
+      ->check(non_negative_number())
+      ->capture_default_str();
+  cmd->add_option("--label-smoothing", a.label_smoothing,
+                  "Training target (1 - E) one-hot + E / classes, 0 <= E < 1")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            float e = 0;
+            if (!CLI::detail::lexical_cast(text, e) || !(e >= 0.0f && e < 1.0f))
+              return fmt::format("must be a number in [0, 1), got {}", text);
+            return "";
+          },
+          "E"))
       ->capture_default_str();
   cmd->add_option("--init", a.init,
                   "Weight init: he-uniform, he-normal, xavier-uniform, xavier-normal, "
@@ -275,8 +349,11 @@ void add_train_command(CLI::App& app) {
       ->check(parsed_by(ProfileSteps::parse, "A:B"));
   cmd->add_option("--plots", a.plots,
                   "Write loss, accuracy, kernel and feature-map PNGs into DIR after each epoch");
-  cmd->callback([args] {
-    const TrainArgs& a = *args;
+  cmd->callback([args, cmd] {
+    // The preset's recipe under the flags given; the tool's defaults under both.
+    const TrainRecipe recipe = load_recipe(args->model).overridden_by(flag_recipe(*cmd, *args));
+    TrainArgs a = *args;
+    if (recipe.batch) a.batch = *recipe.batch;
     StopOnSignals stop_on_signals;
     // Unwritable output paths fail before the data is loaded (train() checks them again).
     if (!a.checkpoint.empty()) check_can_write(a.checkpoint, "checkpoint", true);
@@ -305,21 +382,27 @@ void add_train_command(CLI::App& app) {
       const ProfileSteps steps = ProfileSteps::parse(a.profile_steps);
       model.set_profile_steps(steps.first, steps.last);
     }
-    const float lr = a.lr > 0 ? a.lr : 0.02f * float(options.batch_size) / 64.0f;
     TrainOptions t;
+    t.optimizer =
+        OptimizerParams{0.02f * float(options.batch_size) / 64.0f, a.momentum, a.weight_decay};
+    t.schedule = LrSchedule::parse(a.schedule);
+    recipe.apply(t);
     // Printed once the checkpoint to resume from and the data are checked: a bad file gives the
     // error line alone.
     t.on_start = [&](int) {
+      const OptimizerParams& o = t.optimizer;
+      const std::string settings = o.uses_second_moment()
+                                       ? fmt::format("betas {},{}", o.beta1, o.beta2)
+                                       : fmt::format("momentum {}", o.momentum);
       fmt::print(
-          "training {} on {} ({} train / {} test images) on {}, batch {}, {} epochs, lr {} ({}), "
-          "momentum {}, {} init\n",
+          "training {} on {} ({} train / {} test images) on {}, batch {}, {} epochs, {} lr {} "
+          "({}{}), {}, {} init\n",
           network.name(), a.data, train_set.count, test_set.count, to_string(options.device),
-          options.batch_size, a.epochs, lr, a.schedule, a.momentum, a.init);
+          options.batch_size, t.epochs, to_string(o.kind), o.lr,
+          recipe.schedule.value_or(a.schedule),
+          t.schedule.warmup_epochs > 0 ? fmt::format(", warm-up {}", t.schedule.warmup_epochs) : "",
+          settings, a.init);
     };
-    t.epochs = a.epochs;
-    t.sgd = SgdParams{lr, a.momentum, a.weight_decay};
-    t.schedule = LrSchedule::parse(a.schedule);
-    t.augment = a.augment;
     t.checkpoint_path = a.checkpoint;
     t.resume_path = a.resume;
     t.metrics_path = a.metrics;
@@ -353,7 +436,7 @@ void add_eval_command(CLI::App& app) {
     const TrainArgs& a = *args;
     const Network network = load_network(a.model);
     Model model(network, compile_options(a));
-    load_checkpoint(a.weights, model);
+    load_checkpoint(a.weights, model, false);
     const Dataset test_set = load_split(a.data, false, a.test_limit, network, a.data_format);
     model.set_normalization(kFashionMnistMean, kFashionMnistStd);
     model.upload_eval_set(test_set);
