@@ -1,5 +1,6 @@
 #include "host/cpu_backend.hpp"
 
+#include <cblas.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <thread>
 
+#include "cnnrt/device.hpp"
 #include "cnnrt/error.hpp"
 #include "host/memory.hpp"
 #include "kernels/cpu/data.hpp"
@@ -19,13 +21,16 @@ namespace cnnrt {
 
 namespace {
 
+// Parameters updated per thread at least (fewer are updated on one).
+constexpr std::size_t kMinUpdateRange = 16384;
+
 template <typename T>
 class CpuBackend final : public Backend<T> {
  public:
-  explicit CpuBackend(int threads)
+  CpuBackend(int threads, bool fast)
       : context_(threads > 0 ? threads
-                             : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))) {
-  }
+                             : std::max(1, static_cast<int>(std::thread::hardware_concurrency())),
+                 fast) {}
 
   void* allocate(std::size_t bytes) override {
     // More than the machine has would only be paged out, or end in the OOM killer once touched
@@ -65,18 +70,26 @@ class CpuBackend final : public Backend<T> {
   }
   void sgd_update(const SgdParams& p, std::size_t count, T* param, const T* grad,
                   T* velocity) override {
-    cpu::sgd_update(p, count, param, grad, velocity);
+    // Element-wise: the same bits for any split.
+    context_.for_ranges(count, kMinUpdateRange, [&](std::size_t begin, std::size_t end) {
+      cpu::sgd_update(p, end - begin, param + begin, grad + begin, velocity + begin);
+    });
   }
   void gather_batch(const NormalizeParams& norm, int n, int pixels, const std::uint8_t* images,
                     const std::uint8_t* labels, const std::int32_t* indices, T* batch,
                     std::int32_t* batch_labels) override {
-    cpu::gather_batch(norm, n, pixels, images, labels, indices, batch, batch_labels);
+    // Sample by sample: the same bits for any split.
+    context_.for_batch_slices(n, [&](int first, int count) {
+      cpu::gather_batch(norm, count, pixels, images, labels, indices + first,
+                        batch + std::size_t(first) * pixels, batch_labels + first);
+    });
   }
   void gather_batch_at_step(const NormalizeParams& norm, int n, int pixels,
                             const std::uint8_t* images, const std::uint8_t* labels,
                             const std::int32_t* order, const std::int32_t* step, T* batch,
                             std::int32_t* batch_labels) override {
-    cpu::gather_batch_at_step(norm, n, pixels, images, labels, order, step, batch, batch_labels);
+    gather_batch(norm, n, pixels, images, labels, order + std::size_t(*step) * std::size_t(n),
+                 batch, batch_labels);
   }
   void advance_counter(std::int32_t* counter) override { cpu::advance_counter(counter); }
 
@@ -95,12 +108,28 @@ class CpuBackend final : public Backend<T> {
 
 }  // namespace
 
-template <typename T>
-std::unique_ptr<Backend<T>> make_cpu_backend(int threads) {
-  return std::make_unique<CpuBackend<T>>(threads);
+CpuContext::CpuContext(int threads, bool fast) : pool_(threads), fast_(fast) {
+  // Our threads split the work; each sgemm runs on the thread that calls it, so OpenBLAS's own
+  // threads stay idle (and results do not depend on its thread count).
+  if (fast) openblas_set_num_threads(1);
 }
 
-template std::unique_ptr<Backend<float>> make_cpu_backend<float>(int);
-template std::unique_ptr<Backend<double>> make_cpu_backend<double>(int);
+std::string cpu_fast_path() {
+  __builtin_cpu_init();
+  const char* isa = __builtin_cpu_supports("avx512f") ? "AVX-512"
+                    : __builtin_cpu_supports("avx2")  ? "AVX2"
+                    : __builtin_cpu_supports("avx")   ? "AVX"
+                                                      : "SSE2";
+  return fmt::format("fast (OpenBLAS sgemm, {} kernel; processor reports {})",
+                     openblas_get_corename(), isa);
+}
+
+template <typename T>
+std::unique_ptr<Backend<T>> make_cpu_backend(int threads, bool fast) {
+  return std::make_unique<CpuBackend<T>>(threads, fast);
+}
+
+template std::unique_ptr<Backend<float>> make_cpu_backend<float>(int, bool);
+template std::unique_ptr<Backend<double>> make_cpu_backend<double>(int, bool);
 
 }  // namespace cnnrt

@@ -17,7 +17,9 @@ namespace cnnrt {
 
 struct Dataset;
 
-enum class Device { cpu, cuda };
+// cpu: the fast CPU path; reference: the plain-loop kernels (float and double), the oracle the
+// other paths are tested against; cuda: an NVIDIA GPU.
+enum class Device { cpu, cuda, reference };
 CNNRT_API const char* to_string(Device device);
 
 // Weight initialisation; biases start at zero. fan_in = C*kh*kw (conv) or inputs (dense),
