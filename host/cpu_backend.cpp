@@ -1,5 +1,6 @@
 #include "host/cpu_backend.hpp"
 
+#include <cblas.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <thread>
 
+#include "cnnrt/device.hpp"
 #include "cnnrt/error.hpp"
 #include "host/memory.hpp"
 #include "kernels/cpu/data.hpp"
@@ -19,13 +21,16 @@ namespace cnnrt {
 
 namespace {
 
+// Parameters updated per thread at least (fewer are updated on one).
+constexpr std::size_t kMinUpdateRange = 16384;
+
 template <typename T>
 class CpuBackend final : public Backend<T> {
  public:
-  explicit CpuBackend(int threads)
+  CpuBackend(int threads, bool fast)
       : context_(threads > 0 ? threads
-                             : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))) {
-  }
+                             : std::max(1, static_cast<int>(std::thread::hardware_concurrency())),
+                 fast) {}
 
   void* allocate(std::size_t bytes) override {
     // More than the machine has would only be paged out, or end in the OOM killer once touched
@@ -69,20 +74,31 @@ class CpuBackend final : public Backend<T> {
                         std::size_t count, T* param, const T* grad, T* first, T* second) override {
     // The entry as written by the host: StepScalars is kCount floats.
     const auto* steps = reinterpret_cast<const StepScalars*>(scalars);
-    cpu::optimizer_update(p, steps[index != nullptr ? *index : 0], count, param, grad, first,
-                          second);
+    const StepScalars& at = steps[index != nullptr ? *index : 0];
+    // Element-wise: the same bits for any split.
+    context_.for_ranges(count, kMinUpdateRange, [&](std::size_t begin, std::size_t end) {
+      cpu::optimizer_update(p, at, end - begin, param + begin, grad + begin, first + begin,
+                            second != nullptr ? second + begin : nullptr);
+    });
   }
   void gather_batch(const NormalizeParams& norm, const AugmentParams& aug, int n, int pixels,
                     const std::uint8_t* images, const std::uint8_t* labels,
                     const std::int32_t* indices, T* batch, std::int32_t* batch_labels) override {
-    cpu::gather_batch(norm, aug, n, pixels, images, labels, indices, batch, batch_labels);
+    // Sample by sample (augmentation is keyed on the sample's index): the same bits for any split.
+    context_.for_batch_slices(n, [&](int first, int count) {
+      cpu::gather_batch(norm, aug, count, pixels, images, labels, indices + first,
+                        batch + std::size_t(first) * pixels, batch_labels + first);
+    });
   }
   void gather_batch_at_step(const NormalizeParams& norm, const AugmentParams& aug, int n,
                             int pixels, const std::uint8_t* images, const std::uint8_t* labels,
                             const std::int32_t* order, const std::int32_t* step, T* batch,
                             std::int32_t* batch_labels) override {
-    cpu::gather_batch_at_step(norm, aug, n, pixels, images, labels, order, step, batch,
-                              batch_labels);
+    AugmentParams at = aug;  // step: {batch number, epoch}
+    at.step = std::uint32_t(step[0]);
+    at.epoch = std::uint32_t(step[1]);
+    gather_batch(norm, at, n, pixels, images, labels,
+                 order + std::size_t(step[0]) * std::size_t(n), batch, batch_labels);
   }
   void advance_counter(std::int32_t* counter) override { cpu::advance_counter(counter); }
 
@@ -101,12 +117,28 @@ class CpuBackend final : public Backend<T> {
 
 }  // namespace
 
-template <typename T>
-std::unique_ptr<Backend<T>> make_cpu_backend(int threads) {
-  return std::make_unique<CpuBackend<T>>(threads);
+CpuContext::CpuContext(int threads, bool fast) : pool_(threads), fast_(fast) {
+  // Our threads split the work; each sgemm runs on the thread that calls it, so OpenBLAS's own
+  // threads stay idle (and results do not depend on its thread count).
+  if (fast) openblas_set_num_threads(1);
 }
 
-template std::unique_ptr<Backend<float>> make_cpu_backend<float>(int);
-template std::unique_ptr<Backend<double>> make_cpu_backend<double>(int);
+std::string cpu_fast_path() {
+  __builtin_cpu_init();
+  const char* isa = __builtin_cpu_supports("avx512f") ? "AVX-512"
+                    : __builtin_cpu_supports("avx2")  ? "AVX2"
+                    : __builtin_cpu_supports("avx")   ? "AVX"
+                                                      : "SSE2";
+  return fmt::format("fast (OpenBLAS sgemm, {} kernel; processor reports {})",
+                     openblas_get_corename(), isa);
+}
+
+template <typename T>
+std::unique_ptr<Backend<T>> make_cpu_backend(int threads, bool fast) {
+  return std::make_unique<CpuBackend<T>>(threads, fast);
+}
+
+template std::unique_ptr<Backend<float>> make_cpu_backend<float>(int, bool);
+template std::unique_ptr<Backend<double>> make_cpu_backend<double>(int, bool);
 
 }  // namespace cnnrt

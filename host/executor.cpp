@@ -180,6 +180,7 @@ Plan build_plan(const Network& network, int batch, bool fuse, const PlanTarget& 
     ScratchQuery q;
     q.in = layer.in_shape, q.out = layer.out_shape, q.batch = batch;
     q.scalar_bytes = scalar, q.cpu_threads = target.cpu_threads, q.cuda = target.cuda;
+    q.cpu_fast = target.cpu_fast;
     const std::vector<ScratchSpec> scratch = units[i]->scratch(q);
     if (scratch.size() > kMaxLayerTensors)
       throw Error(fmt::format("{}: more than {} scratch regions", name, kMaxLayerTensors));
@@ -321,6 +322,7 @@ PlanTarget target_of(Backend<T>& backend) {
   PlanTarget target;
   target.scalar_bytes = sizeof(T);
   target.cpu_threads = backend.cpu() != nullptr ? backend.cpu()->threads() : 0;
+  target.cpu_fast = backend.cpu() != nullptr && backend.cpu()->fast() && sizeof(T) == sizeof(float);
   target.cuda = backend.cuda() != nullptr;
   return target;
 }
@@ -614,9 +616,10 @@ template class Executor<double>;
 
 std::unique_ptr<Executor<float>> make_executor(const Network& network,
                                                const CompileOptions& options) {
-  std::unique_ptr<Backend<float>> backend = options.device == Device::cuda
-                                                ? make_cuda_backend(options.gemm)
-                                                : make_cpu_backend<float>(options.cpu_threads);
+  std::unique_ptr<Backend<float>> backend =
+      options.device == Device::cuda
+          ? make_cuda_backend(options.gemm)
+          : make_cpu_backend<float>(options.cpu_threads, options.device == Device::cpu);
   auto exec = std::make_unique<Executor<float>>(network, options.batch_size, std::move(backend),
                                                 options.fuse_activations);
   exec->set_overlap(options.overlap_weight_gradients);

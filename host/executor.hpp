@@ -75,7 +75,8 @@ struct Plan {
 // What the arena's scratch is sized for: the scalar and the backend.
 struct PlanTarget {
   std::size_t scalar_bytes = sizeof(float);
-  int cpu_threads = 0;  // > 0: the CPU backend with this many threads
+  int cpu_threads = 0;    // > 0: the CPU backend with this many threads
+  bool cpu_fast = false;  // the CPU backend's fast path
   bool cuda = false;
 };
 

@@ -1,8 +1,6 @@
 // cnnrt/filter.hpp: a kernel applied to one image by the training convolution on either device,
 // and the response scaled for display (`cnnrt filter`'s library side). The kernels themselves:
 // filter_kernels.cpp.
-#include "cnnrt/filter.hpp"
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,6 +8,7 @@
 
 #include "cnnrt/device.hpp"
 #include "cnnrt/error.hpp"
+#include "cnnrt/filter.hpp"
 #include "host/device_buffer.hpp"
 #include "kernels/cpu/conv.hpp"
 #include "kernels/cuda/conv.cuh"
@@ -33,7 +32,7 @@ GrayImage apply_filter(const GrayImage& image, const std::vector<float>& kernel,
   response.width = g.out_w;
   response.height = g.out_h;
   response.pixels.resize(g.out_size());
-  if (device == Device::cpu) {
+  if (device != Device::cuda) {  // one small filter: the plain loops on either CPU path
     cpu::conv2d_forward<float>(g, image.pixels.data(), kernel.data(), nullptr,
                                response.pixels.data(), {});
     return response;

@@ -142,7 +142,7 @@ GradcheckReport cuda_against_cpu(const Network& network, const GradcheckOptions&
 
 GradcheckReport cpu_against_finite_differences(const Network& network, const GradcheckOptions& o,
                                                const Model& cpu_model, const Batch& batch) {
-  Executor<double> exec(network, o.batch, make_cpu_backend<double>(1));
+  Executor<double> exec(network, o.batch, make_cpu_backend<double>(1, false));
   const std::vector<float> start = flat_parameters(cpu_model);
   exec.upload(exec.params(), std::vector<double>(start.begin(), start.end()));
   const std::vector<double> images(batch.images.begin(), batch.images.end());
@@ -208,7 +208,7 @@ GradcheckReport cpu_against_finite_differences(const Network& network, const Gra
 GradcheckReport gradcheck(const Network& network, const GradcheckOptions& o) {
   if (o.batch <= 0) throw Error(fmt::format("gradcheck: batch must be positive, got {}", o.batch));
   CompileOptions cpu_options;
-  cpu_options.device = Device::cpu;
+  cpu_options.device = Device::reference;
   cpu_options.batch_size = o.batch;
   cpu_options.seed = o.seed;
   Model cpu_model(network, cpu_options);

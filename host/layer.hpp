@@ -53,7 +53,8 @@ struct ScratchQuery {
   SampleShape in, out;
   int batch = 0;
   std::size_t scalar_bytes = sizeof(float);
-  int cpu_threads = 0;  // > 0 on the CPU backend
+  int cpu_threads = 0;    // > 0 on the CPU backend
+  bool cpu_fast = false;  // the CPU backend's fast path (CpuContext::fast)
   bool cuda = false;
 };
 

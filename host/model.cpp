@@ -18,7 +18,15 @@
 namespace cnnrt {
 
 const char* to_string(Device device) {
-  return device == Device::cuda ? "cuda" : "cpu";
+  switch (device) {
+    case Device::cuda:
+      return "cuda";
+    case Device::reference:
+      return "reference";
+    case Device::cpu:
+      break;
+  }
+  return "cpu";
 }
 
 InitScheme parse_init_scheme(const std::string& text) {

@@ -37,18 +37,29 @@ class ActivationUnit final : public LayerUnitOf<ActivationUnit> {
   }
   std::optional<ActivationFn> activation() const override { return fn_; }
 
-  // z: [count] -> a: [count]
+  // z: [count] -> a: [count], a slice of the batch per thread (element-wise: the same bits for
+  // any split)
   template <typename T>
-  void forward_cpu(const LayerPass<T>& p, CpuContext&) const {
-    cpu::activation_forward(fn_.kind, T(fn_.slope), p.out_count(), p.in, p.out);
+  void forward_cpu(const LayerPass<T>& p, CpuContext& cpu) const {
+    const std::size_t sample = std::size_t(p.out_shape.size());
+    cpu.for_batch_slices(p.n, [&](int first, int count) {
+      const std::size_t at = std::size_t(first) * sample;
+      cpu::activation_forward(fn_.kind, T(fn_.slope), std::size_t(count) * sample, p.in + at,
+                              p.out + at);
+    });
   }
   void forward_cuda(const LayerPass<float>& p, CudaContext& cuda) const {
     cuda::activation_forward(fn_.kind, fn_.slope, p.out_count(), p.in, p.out, cuda.stream);
   }
   // z, a, da: [count] -> dz: [count]
   template <typename T>
-  void backward_data_cpu(const LayerPass<T>& p, CpuContext&) const {
-    cpu::activation_backward(fn_.kind, T(fn_.slope), p.out_count(), p.in, p.out, p.dout, p.din);
+  void backward_data_cpu(const LayerPass<T>& p, CpuContext& cpu) const {
+    const std::size_t sample = std::size_t(p.out_shape.size());
+    cpu.for_batch_slices(p.n, [&](int first, int count) {
+      const std::size_t at = std::size_t(first) * sample;
+      cpu::activation_backward(fn_.kind, T(fn_.slope), std::size_t(count) * sample, p.in + at,
+                               p.out + at, p.dout + at, p.din + at);
+    });
   }
   void backward_data_cuda(const LayerPass<float>& p, CudaContext& cuda) const {
     cuda::activation_backward(fn_.kind, fn_.slope, p.out_count(), p.in, p.out, p.dout, p.din,

@@ -2,11 +2,14 @@
 // stride and padding; weight [filters, c, kh, kw] and bias [filters], PyTorch's layout.
 #include <fmt/format.h>
 
+#include <type_traits>
+
 #include "cnnrt/error.hpp"
 #include "host/cpu_backend.hpp"
 #include "host/cuda_backend.hpp"
 #include "host/layer.hpp"
 #include "kernels/cpu/conv.hpp"
+#include "kernels/cpu/conv_fast.hpp"
 #include "kernels/cuda/conv.cuh"
 
 namespace cnnrt {
@@ -35,12 +38,13 @@ class Conv2dUnit final : public LayerUnitOf<Conv2dUnit> {
         ParameterSpec{"bias", {filters_}, false, 0, 0}};
   }
   std::vector<ScratchSpec> scratch(const ScratchQuery& q) const override {
-    // The weight gradient's partial sums: per thread on the CPU, per block on CUDA.
+    // The weight gradient's partial sums: per thread on the CPU, per block on CUDA; on the fast
+    // CPU path, then each thread's unfolded sample (cpu::fast::conv2d_col_floats).
     const Conv2dGeometry g = geometry(q.in, q.batch);
-    const std::size_t bytes =
-        q.cuda ? cuda::conv2d_backward_weights_workspace_bytes(g)
-               : std::size_t(q.cpu_threads) * (g.weight_size() + std::size_t(g.k)) * q.scalar_bytes;
-    return {ScratchSpec{"workspace", bytes}};
+    if (q.cuda) return {ScratchSpec{"workspace", cuda::conv2d_backward_weights_workspace_bytes(g)}};
+    const std::size_t cols = q.cpu_fast ? cpu::fast::conv2d_col_floats(g) : 0;
+    return {ScratchSpec{"workspace",
+                        std::size_t(q.cpu_threads) * (partial_size(g) + cols) * q.scalar_bytes}};
   }
   std::int64_t flops(const SampleShape& in, const SampleShape& out) const override {
     const std::int64_t window = std::int64_t(in.c) * kh_ * kw_;
@@ -69,8 +73,13 @@ class Conv2dUnit final : public LayerUnitOf<Conv2dUnit> {
     const Conv2dGeometry g = geometry(p.in_shape, p.n);
     cpu.for_batch_slices(g.n, [&](int first, int count) {
       const std::size_t o = std::size_t(first) * chw_out(g);
-      cpu::conv2d_forward(slice(g, count), p.in + std::size_t(first) * chw_in(g), p.params[0],
-                          p.params[1], p.out + o, offset_by(p.fused, o));
+      const T* in = p.in + std::size_t(first) * chw_in(g);
+      if constexpr (std::is_same_v<T, float>)
+        if (cpu.fast())
+          return cpu::fast::conv2d_forward(slice(g, count), in, p.params[0], p.params[1], p.out + o,
+                                           offset_by(p.fused, o), col_of(p, cpu, g, first));
+      cpu::conv2d_forward(slice(g, count), in, p.params[0], p.params[1], p.out + o,
+                          offset_by(p.fused, o));
     });
   }
   void forward_cuda(const LayerPass<float>& p, CudaContext& cuda) const {
@@ -87,9 +96,13 @@ class Conv2dUnit final : public LayerUnitOf<Conv2dUnit> {
     T* partials = static_cast<T*>(p.scratch[0]);
     const int slices = cpu.for_batch_slices(g.n, [&](int first, int count) {
       T* mine = partials + std::size_t(cpu.slice_index(g.n, first)) * (wsize + bsize);
-      cpu::conv2d_backward_weights(slice(g, count), p.in + std::size_t(first) * chw_in(g),
-                                   p.dout + std::size_t(first) * chw_out(g), mine, mine + wsize,
-                                   nullptr);
+      const T* in = p.in + std::size_t(first) * chw_in(g);
+      const T* dout = p.dout + std::size_t(first) * chw_out(g);
+      if constexpr (std::is_same_v<T, float>)
+        if (cpu.fast())
+          return cpu::fast::conv2d_backward_weights(slice(g, count), in, dout, mine, mine + wsize,
+                                                    col_of(p, cpu, g, first));
+      cpu::conv2d_backward_weights(slice(g, count), in, dout, mine, mine + wsize, nullptr);
     });
     sum_slice_partials(partials, slices, wsize + bsize, wsize, p.grads[0]);
     sum_slice_partials(partials + wsize, slices, wsize + bsize, bsize, p.grads[1]);
@@ -104,8 +117,13 @@ class Conv2dUnit final : public LayerUnitOf<Conv2dUnit> {
   void backward_data_cpu(const LayerPass<T>& p, CpuContext& cpu) const {
     const Conv2dGeometry g = geometry(p.in_shape, p.n);
     cpu.for_batch_slices(g.n, [&](int first, int count) {
-      cpu::conv2d_backward_data(slice(g, count), p.dout + std::size_t(first) * chw_out(g),
-                                p.params[0], p.din + std::size_t(first) * chw_in(g));
+      const T* dout = p.dout + std::size_t(first) * chw_out(g);
+      T* din = p.din + std::size_t(first) * chw_in(g);
+      if constexpr (std::is_same_v<T, float>)
+        if (cpu.fast())
+          return cpu::fast::conv2d_backward_data(slice(g, count), dout, p.params[0], din,
+                                                 col_of(p, cpu, g, first));
+      cpu::conv2d_backward_data(slice(g, count), dout, p.params[0], din);
     });
   }
   void backward_data_cuda(const LayerPass<float>& p, CudaContext& cuda) const {
@@ -116,6 +134,17 @@ class Conv2dUnit final : public LayerUnitOf<Conv2dUnit> {
   Conv2dGeometry geometry(const SampleShape& in, int n) const {
     return make_conv2d_geometry(name().c_str(), n, in.c, in.h, in.w, filters_, kh_, kw_, sh_, sw_,
                                 padding_);
+  }
+  // A thread's weight and bias gradient partials.
+  static std::size_t partial_size(const Conv2dGeometry& g) {
+    return g.weight_size() + std::size_t(g.k);
+  }
+  // The fast path's unfolding buffer of the thread running the slice that starts at `first`:
+  // after every thread's partials in the workspace.
+  static float* col_of(const LayerPass<float>& p, const CpuContext& cpu, const Conv2dGeometry& g,
+                       int first) {
+    float* cols = static_cast<float*>(p.scratch[0]) + std::size_t(cpu.threads()) * partial_size(g);
+    return cols + std::size_t(cpu.slice_index(g.n, first)) * cpu::fast::conv2d_col_floats(g);
   }
   static Conv2dGeometry slice(Conv2dGeometry g, int count) {
     g.n = count;

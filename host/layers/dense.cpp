@@ -4,10 +4,13 @@
 
 #include <fmt/format.h>
 
+#include <type_traits>
+
 #include "cnnrt/error.hpp"
 #include "host/cpu_backend.hpp"
 #include "host/cuda_backend.hpp"
 #include "host/layer.hpp"
+#include "kernels/cpu/dense_fast.hpp"
 #include "kernels/cuda/dense.cuh"
 
 namespace cnnrt {
@@ -43,9 +46,13 @@ class DenseUnit final : public LayerUnitOf<DenseUnit> {
     const DenseGeometry g = geometry(p);
     cpu.for_batch_slices(g.n, [&](int first, int count) {
       const std::size_t o = std::size_t(first) * g.out_features;
-      cpu::dense_forward(DenseGeometry{count, g.in_features, g.out_features},
-                         p.in + std::size_t(first) * g.in_features, p.params[0], p.params[1],
-                         p.out + o, offset_by(p.fused, o));
+      const DenseGeometry mine{count, g.in_features, g.out_features};
+      const T* in = p.in + std::size_t(first) * g.in_features;
+      if constexpr (std::is_same_v<T, float>)
+        if (cpu.fast())
+          return cpu::fast::dense_forward(mine, in, p.params[0], p.params[1], p.out + o,
+                                          offset_by(p.fused, o));
+      cpu::dense_forward(mine, in, p.params[0], p.params[1], p.out + o, offset_by(p.fused, o));
     });
   }
   void forward_cuda(const LayerPass<float>& p, CudaContext& cuda) const {
@@ -54,8 +61,17 @@ class DenseUnit final : public LayerUnitOf<DenseUnit> {
   }
   // in: [n, in], dout: [n, out] -> dweight [out, in], dbias [out]
   template <typename T>
-  void backward_weights_cpu(const LayerPass<T>& p, CpuContext&) const {
-    cpu::dense_backward_weights(geometry(p), p.in, p.dout, p.grads[0], p.grads[1]);
+  void backward_weights_cpu(const LayerPass<T>& p, CpuContext& cpu) const {
+    const DenseGeometry g = geometry(p);
+    if constexpr (std::is_same_v<T, float>)
+      if (cpu.fast()) {
+        // Each thread owns a block of output units: whole rows of the gradient, no partials.
+        cpu.for_batch_slices(g.out_features, [&](int first, int count) {
+          cpu::fast::dense_backward_weights(g, first, count, p.in, p.dout, p.grads[0], p.grads[1]);
+        });
+        return;
+      }
+    cpu::dense_backward_weights(g, p.in, p.dout, p.grads[0], p.grads[1]);
   }
   void backward_weights_cuda(const LayerPass<float>& p, CudaContext& cuda) const {
     cuda::dense_backward_weights(geometry(p), p.in, p.dout, p.grads[0], p.grads[1], cuda.gemm,
@@ -67,9 +83,13 @@ class DenseUnit final : public LayerUnitOf<DenseUnit> {
     const DenseGeometry g = geometry(p);
     cpu.for_batch_slices(g.n, [&](int first, int count) {
       const std::size_t i = std::size_t(first) * g.in_features;
-      cpu::dense_backward_data(DenseGeometry{count, g.in_features, g.out_features},
-                               p.dout + std::size_t(first) * g.out_features, p.params[0], p.din + i,
-                               offset_by(p.fused_grad, i));
+      const DenseGeometry mine{count, g.in_features, g.out_features};
+      const T* dout = p.dout + std::size_t(first) * g.out_features;
+      if constexpr (std::is_same_v<T, float>)
+        if (cpu.fast())
+          return cpu::fast::dense_backward_data(mine, dout, p.params[0], p.din + i,
+                                                offset_by(p.fused_grad, i));
+      cpu::dense_backward_data(mine, dout, p.params[0], p.din + i, offset_by(p.fused_grad, i));
     });
   }
   void backward_data_cuda(const LayerPass<float>& p, CudaContext& cuda) const {

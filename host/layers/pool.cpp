@@ -48,11 +48,13 @@ class PoolUnit final : public LayerUnitOf<PoolUnit> {
   template <typename T>
   void forward_cpu(const LayerPass<T>& p, CpuContext& cpu) const {
     const Pool2dGeometry g = geometry(p.in_shape, p.n);
-    if (!max_) return cpu::avg_pool_forward(g, p.in, p.out);
     cpu.for_batch_slices(g.n, [&](int first, int count) {
       const std::size_t o = std::size_t(first) * plane_out(g);
-      cpu::max_pool_forward(slice(g, count), p.in + std::size_t(first) * plane_in(g), p.out + o,
-                            argmax(p) + o);
+      const T* in = p.in + std::size_t(first) * plane_in(g);
+      if (max_)
+        cpu::max_pool_forward(slice(g, count), in, p.out + o, argmax(p) + o);
+      else
+        cpu::avg_pool_forward(slice(g, count), in, p.out + o);
     });
   }
   void forward_cuda(const LayerPass<float>& p, CudaContext& cuda) const {
@@ -67,12 +69,14 @@ class PoolUnit final : public LayerUnitOf<PoolUnit> {
   template <typename T>
   void backward_data_cpu(const LayerPass<T>& p, CpuContext& cpu) const {
     const Pool2dGeometry g = geometry(p.in_shape, p.n);
-    if (!max_) return cpu::avg_pool_backward(g, p.dout, p.din, p.fused_grad);
     cpu.for_batch_slices(g.n, [&](int first, int count) {
       const std::size_t o = std::size_t(first) * plane_out(g);
       const std::size_t i = std::size_t(first) * plane_in(g);
-      cpu::max_pool_backward(slice(g, count), p.dout + o, argmax(p) + o, p.din + i,
-                             offset_by(p.fused_grad, i));
+      if (max_)
+        cpu::max_pool_backward(slice(g, count), p.dout + o, argmax(p) + o, p.din + i,
+                               offset_by(p.fused_grad, i));
+      else
+        cpu::avg_pool_backward(slice(g, count), p.dout + o, p.din + i, offset_by(p.fused_grad, i));
     });
   }
   void backward_data_cuda(const LayerPass<float>& p, CudaContext& cuda) const {

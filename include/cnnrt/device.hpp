@@ -18,6 +18,10 @@ struct CNNRT_API CudaDeviceInfo {
 // runtime's reason ("no CUDA-capable device is detected", a driver mismatch, ...).
 CNNRT_API std::vector<CudaDeviceInfo> cuda_devices(std::string* why_none = nullptr);
 CNNRT_API bool cuda_available();
+// What the fast CPU path runs on this processor: the OpenBLAS kernel chosen at run time and the
+// widest vector extension the processor reports, e.g. "fast (OpenBLAS sgemm, Haswell kernel;
+// processor reports AVX2)".
+CNNRT_API std::string cpu_fast_path();
 // The CUDA runtime version this build links against, e.g. "13.0".
 CNNRT_API std::string cuda_runtime_version();
 

@@ -22,7 +22,9 @@ enum class TestTimeAugment { none, flip };
 // "none" or "flip"; throws cnnrt::Error naming the choices otherwise.
 CNNRT_API TestTimeAugment parse_test_time_augment(const std::string& text);
 
-enum class Device { cpu, cuda };
+// cpu: the fast CPU path; reference: the plain-loop kernels (float and double), the oracle the
+// other paths are tested against; cuda: an NVIDIA GPU.
+enum class Device { cpu, cuda, reference };
 CNNRT_API const char* to_string(Device device);
 
 // Weight initialisation; biases start at zero. fan_in = C*kh*kw (conv) or inputs (dense),

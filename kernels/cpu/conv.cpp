@@ -15,17 +15,6 @@ inline std::size_t nchw(int n, int c, int y, int x, int channels, int height, in
   return ((std::size_t(n) * channels + c) * height + y) * std::size_t(width) + x;
 }
 
-// The output positions o in [0, out) whose kernel tap t reads inside the input,
-// 0 <= o*stride + t - pad < in, as the half-open range [*lo, *hi). Hoisting the padding test out
-// of the inner loops keeps them branch-free (and lets the compiler vectorise them).
-inline void tap_range(int out, int in, int stride, int tap, int pad, int* lo, int* hi) {
-  const int first = pad - tap;  // o*stride >= first
-  *lo = first <= 0 ? 0 : (first + stride - 1) / stride;
-  const int last = in - 1 + pad - tap;  // o*stride <= last
-  *hi = last < 0 ? 0 : std::min(out, last / stride + 1);
-  if (*hi < *lo) *hi = *lo;
-}
-
 }  // namespace
 
 // in: [n, c, h, w], weight: [k, c, kh, kw], bias: [k] or nullptr -> out, fused.activated (when

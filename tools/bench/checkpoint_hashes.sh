@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Prints the SHA-256 (16 hex digits) of the tensors and of the whole checkpoint after a short seeded
-# one-thread CPU run of lenet5, lenet5-classic and tools/bench/mixed_layers.json. A change that
+# one-thread run of lenet5, lenet5-classic and tools/bench/mixed_layers.json, by default on the
+# reference CPU kernels (--device reference; the fast path, cpu, rounds otherwise). A change that
 # must keep behaviour bit for bit leaves these lines unchanged (run before and after, compare).
 # usage: tools/bench/checkpoint_hashes.sh [BUILD_DIR] [DEVICE]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
-device=${2:-cpu}
+device=${2:-reference}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for model in lenet5 lenet5-classic tools/bench/mixed_layers.json; do

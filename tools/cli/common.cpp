@@ -50,8 +50,10 @@ CLI::Option* add_data_option(CLI::App* cmd, std::string& data, const std::string
 }
 
 CLI::Option* add_device_option(CLI::App* cmd, std::string& device) {
-  return cmd->add_option("--device", device, "auto, cpu or cuda")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+  return cmd
+      ->add_option("--device", device,
+                   "auto, cpu (the fast CPU path), reference (the plain-loop CPU kernels) or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "reference", "cuda"}))
       ->capture_default_str();
 }
 
@@ -84,6 +86,7 @@ std::string in_flag_terms(std::string message) {
 
 Device resolve_device(const std::string& choice) {
   if (choice == "cpu") return Device::cpu;
+  if (choice == "reference") return Device::reference;
   std::string why_none;
   const bool have_gpu = !cuda_devices(&why_none).empty();
   if (choice == "cuda") {
@@ -91,7 +94,7 @@ Device resolve_device(const std::string& choice) {
     return Device::cuda;
   }
   if (choice != "auto")
-    throw Error(fmt::format("--device must be auto, cpu or cuda, got '{}'", choice));
+    throw Error(fmt::format("--device must be auto, cpu, reference or cuda, got '{}'", choice));
   if (have_gpu) return Device::cuda;
   fmt::print(stderr, "cnnrt: no CUDA device ({}); running on the CPU\n", why_none);
   return Device::cpu;

@@ -52,8 +52,8 @@ CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights);
 // flag: TrainOptions::epochs -> --epochs, TrainOptions::optimizer.lr -> --lr.
 std::string in_flag_terms(std::string message);
 
-// "auto" picks CUDA when a device exists, else the CPU with a one-line notice on stderr;
-// "cuda" without a device is an error.
+// "auto" picks CUDA when a device exists, else the (fast) CPU path with a one-line notice on
+// stderr; "cuda" without a device is an error; "reference" is the plain-loop CPU kernels.
 Device resolve_device(const std::string& choice);
 
 // How --data is read: --format auto|idx|cifar (auto: CIFAR when the directory holds

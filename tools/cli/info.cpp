@@ -1,4 +1,5 @@
-// `cnnrt info`: version, build type, CUDA runtime, and the devices found (or why none).
+// `cnnrt info`: version, build type, the fast CPU path, CUDA runtime, and the devices found (or why
+// none).
 #include <fmt/format.h>
 
 #include <string>
@@ -13,6 +14,7 @@ void add_info_command(CLI::App& app) {
   CLI::App* info = app.add_subcommand("info", "Print the version, build and CUDA devices");
   info->callback([] {
     fmt::print("cnnrt {} ({} build)\n", version(), build_type());
+    fmt::print("CPU path (--device cpu): {}\n", cpu_fast_path());
     fmt::print("CUDA runtime {}\n", cuda_runtime_version());
     std::string why_none;
     const auto devices = cuda_devices(&why_none);

@@ -1,0 +1,54 @@
+// The fast CPU dense layer (float): OpenBLAS sgemm over the rows this thread owns.
+#include "kernels/cpu/dense_fast.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstddef>
+
+#include "kernels/cpu/activation.hpp"
+
+namespace cnnrt::cpu::fast {
+
+// out[n, k] = b[k] + sum_j in[n, j] W[k, j]: [n, in] x [out, in]^T
+void dense_forward(const DenseGeometry& g, const float* in, const float* weight, const float* bias,
+                   float* out, const FusedActivation<float>& fused) {
+  const int fan_in = g.in_features, fan_out = g.out_features;
+  for (int n = 0; n < g.n; ++n) {
+    float* row = out + std::size_t(n) * fan_out;
+    if (bias)
+      std::copy(bias, bias + fan_out, row);
+    else
+      std::fill(row, row + fan_out, 0.0f);
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.n, fan_out, fan_in, 1.0f, in, fan_in,
+              weight, fan_in, 1.0f, out, fan_out);
+  fused_activation_forward(fused, 0, g.out_size(), out);
+}
+
+// din[n, j] = sum_k dout[n, k] W[k, j]: [n, out] x [out, in]
+void dense_backward_data(const DenseGeometry& g, const float* dout, const float* weight, float* din,
+                         const FusedActivationGrad<float>& fused) {
+  const int fan_in = g.in_features, fan_out = g.out_features;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.n, fan_in, fan_out, 1.0f, dout, fan_out,
+              weight, fan_in, 0.0f, din, fan_in);
+  fused_activation_backward(fused, 0, g.in_size(), din);
+}
+
+// dW[k, j] = sum_n dout[n, k] in[n, j] for k in [first, first + count): [count, n] x [n, in];
+// db[k] = sum_n dout[n, k]
+void dense_backward_weights(const DenseGeometry& g, int first, int count, const float* in,
+                            const float* dout, float* dweight, float* dbias) {
+  const int fan_in = g.in_features, fan_out = g.out_features;
+  if (count <= 0) return;
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, count, fan_in, g.n, 1.0f, dout + first,
+              fan_out, in, fan_in, 0.0f, dweight + std::size_t(first) * fan_in, fan_in);
+  if (dbias == nullptr) return;
+  for (int k = first; k < first + count; ++k) dbias[k] = 0.0f;
+  for (int n = 0; n < g.n; ++n) {
+    const float* row = dout + std::size_t(n) * fan_out;
+    for (int k = first; k < first + count; ++k) dbias[k] += row[k];
+  }
+}
+
+}  // namespace cnnrt::cpu::fast

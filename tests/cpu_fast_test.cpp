@@ -1,0 +1,294 @@
+// The fast CPU path (kernels/cpu/*_fast.cpp) held against the plain-loop twins, as the CUDA
+// kernels are: every op forward and backward over odd shapes (stride, padding, non-square
+// kernels, a batch of 1, channel counts that are not a multiple of the vector width), outputs and
+// scratch NaN-poisoned first. The reference runs in double on the same inputs, so the comparison
+// is against an independent computation, not the fast code's own output. Then whole models:
+// --device cpu against --device reference, and the fast path's run-to-run determinism.
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "cnnrt/model.hpp"
+#include "cnnrt/network.hpp"
+#include "kernels/cpu/conv.hpp"
+#include "kernels/cpu/conv_fast.hpp"
+#include "kernels/cpu/dense.hpp"
+#include "kernels/cpu/dense_fast.hpp"
+#include "kernels/ops.hpp"
+#include "tests/fused_activation_util.hpp"
+#include "tests/model_util.hpp"
+#include "tests/test_util.hpp"
+
+namespace cnnrt {
+namespace {
+
+using namespace test;  // the helpers of tests/test_util.hpp
+
+// Float sums in another order than the double reference: rounding of a few ulps per term.
+constexpr Tolerance kFastForward{1e-4, 1e-4};
+// Weight gradients sum over the batch and every output position: more terms, more rounding.
+constexpr Tolerance kFastWeightGradient{1e-3, 1e-4};
+// Whole models after one forward/backward: every layer's rounding compounds.
+constexpr Tolerance kFastModel{2e-4, 2e-3};
+
+std::vector<double> to_double(const std::vector<float>& v) {
+  return std::vector<double>(v.begin(), v.end());
+}
+
+struct ConvCase {
+  int n, c, h, w, k, kh, kw, sh, sw;
+  Padding padding;
+};
+
+std::string describe(const ConvCase& cc) {
+  return "n" + std::to_string(cc.n) + " c" + std::to_string(cc.c) + " " + std::to_string(cc.h) +
+         "x" + std::to_string(cc.w) + " k" + std::to_string(cc.k) + " " + std::to_string(cc.kh) +
+         "x" + std::to_string(cc.kw) + " /" + std::to_string(cc.sh) + "," + std::to_string(cc.sw) +
+         " " + cc.padding.to_string();
+}
+
+const std::vector<ConvCase>& conv_cases() {
+  static const std::vector<ConvCase> cases{
+      {4, 1, 28, 28, 6, 5, 5, 1, 1, Padding::same()},    // LeNet conv1
+      {3, 6, 14, 14, 16, 5, 5, 1, 1, Padding::valid()},  // LeNet conv2
+      {1, 3, 9, 11, 5, 3, 5, 1, 1, Padding::same()},     // batch of 1, non-square kernel
+      {2, 5, 13, 10, 7, 3, 3, 2, 2, Padding::same()},    // stride 2, asymmetric same padding
+      {2, 2, 8, 9, 3, 2, 3, 2, 1, Padding::explicit_pad(1, 2)},  // mixed strides, explicit padding
+      {3, 9, 7, 7, 10, 1, 1, 1, 1, Padding::valid()},            // 1x1: the input read as it lies
+      {2, 4, 7, 6, 3, 1, 1, 2, 2, Padding::valid()},             // 1x1 with a stride: unfolded
+      {2, 3, 4, 5, 2, 5, 5, 1, 1, Padding::explicit_pad(2, 2)},  // kernel as large as the input
+      {5, 11, 6, 6, 9, 3, 3, 3, 3, Padding::valid()},            // stride equal to the kernel
+  };
+  return cases;
+}
+
+Conv2dGeometry geometry(const ConvCase& cc) {
+  return make_conv2d_geometry("test", cc.n, cc.c, cc.h, cc.w, cc.k, cc.kh, cc.kw, cc.sh, cc.sw,
+                              cc.padding);
+}
+
+TEST(CpuFastConv, ForwardMatchesReference) {
+  std::uint64_t seed = 100;
+  for (const ConvCase& cc : conv_cases()) {
+    SCOPED_TRACE(describe(cc));
+    const Conv2dGeometry g = geometry(cc);
+    const std::vector<float> in = random_vector<float>(g.in_size(), ++seed);
+    const std::vector<float> w = random_vector<float>(g.weight_size(), ++seed);
+    const std::vector<float> b = random_vector<float>(std::size_t(g.k), ++seed);
+    std::vector<double> expected(g.out_size());
+    const std::vector<double> in_d = to_double(in), w_d = to_double(w), b_d = to_double(b);
+    cpu::conv2d_forward<double>(g, in_d.data(), w_d.data(), b_d.data(), expected.data(), {});
+    std::vector<float> col = nan_vector<float>(cpu::fast::conv2d_col_floats(g));
+    std::vector<float> out = nan_vector<float>(g.out_size());
+    cpu::fast::conv2d_forward(g, in.data(), w.data(), b.data(), out.data(), {}, col.data());
+    EXPECT_TRUE(all_close(out, expected, kFastForward, "out"));
+    // The fused activation: the same bits as the fast convolution followed by the activation.
+    expect_fused_forward_same_bits<float>(g.out_size(), [&](float* z, FusedActivation<float> f) {
+      std::fill(col.begin(), col.end(), std::nanf(""));
+      cpu::fast::conv2d_forward(g, in.data(), w.data(), b.data(), z, f, col.data());
+    });
+  }
+}
+
+TEST(CpuFastConv, ForwardWithoutBias) {
+  const ConvCase cc{2, 3, 6, 7, 4, 3, 3, 1, 1, Padding::same()};
+  const Conv2dGeometry g = geometry(cc);
+  const std::vector<float> in = random_vector<float>(g.in_size(), 7);
+  const std::vector<float> w = random_vector<float>(g.weight_size(), 8);
+  std::vector<double> expected(g.out_size());
+  const std::vector<double> in_d = to_double(in), w_d = to_double(w);
+  cpu::conv2d_forward<double>(g, in_d.data(), w_d.data(), nullptr, expected.data(), {});
+  std::vector<float> col = nan_vector<float>(cpu::fast::conv2d_col_floats(g));
+  std::vector<float> out = nan_vector<float>(g.out_size());
+  cpu::fast::conv2d_forward(g, in.data(), w.data(), nullptr, out.data(), {}, col.data());
+  EXPECT_TRUE(all_close(out, expected, kFastForward, "out"));
+}
+
+TEST(CpuFastConv, BackwardDataMatchesReference) {
+  std::uint64_t seed = 200;
+  for (const ConvCase& cc : conv_cases()) {
+    SCOPED_TRACE(describe(cc));
+    const Conv2dGeometry g = geometry(cc);
+    const std::vector<float> dout = random_vector<float>(g.out_size(), ++seed);
+    const std::vector<float> w = random_vector<float>(g.weight_size(), ++seed);
+    std::vector<double> expected(g.in_size());
+    const std::vector<double> dout_d = to_double(dout), w_d = to_double(w);
+    cpu::conv2d_backward_data<double>(g, dout_d.data(), w_d.data(), expected.data());
+    ASSERT_TRUE(any_nonzero(expected));
+    std::vector<float> col = nan_vector<float>(cpu::fast::conv2d_col_floats(g));
+    std::vector<float> din = nan_vector<float>(g.in_size());
+    cpu::fast::conv2d_backward_data(g, dout.data(), w.data(), din.data(), col.data());
+    EXPECT_TRUE(all_close(din, expected, kFastForward, "din"));
+  }
+}
+
+TEST(CpuFastConv, BackwardWeightsMatchesReference) {
+  std::uint64_t seed = 300;
+  for (const ConvCase& cc : conv_cases()) {
+    SCOPED_TRACE(describe(cc));
+    const Conv2dGeometry g = geometry(cc);
+    const std::vector<float> in = random_vector<float>(g.in_size(), ++seed);
+    const std::vector<float> dout = random_vector<float>(g.out_size(), ++seed);
+    std::vector<double> dw_expected(g.weight_size()), db_expected(std::size_t(g.k));
+    const std::vector<double> in_d = to_double(in), dout_d = to_double(dout);
+    cpu::conv2d_backward_weights<double>(g, in_d.data(), dout_d.data(), dw_expected.data(),
+                                         db_expected.data(), nullptr);
+    ASSERT_TRUE(any_nonzero(dw_expected));
+    ASSERT_TRUE(any_nonzero(db_expected));
+    std::vector<float> col = nan_vector<float>(cpu::fast::conv2d_col_floats(g));
+    std::vector<float> dw = nan_vector<float>(g.weight_size());
+    std::vector<float> db = nan_vector<float>(std::size_t(g.k));
+    cpu::fast::conv2d_backward_weights(g, in.data(), dout.data(), dw.data(), db.data(), col.data());
+    EXPECT_TRUE(all_close(dw, dw_expected, kFastWeightGradient, "dweight"));
+    EXPECT_TRUE(all_close(db, db_expected, kFastWeightGradient, "dbias"));
+  }
+}
+
+struct DenseCase {
+  int n, in, out;
+};
+
+const std::vector<DenseCase>& dense_cases() {
+  static const std::vector<DenseCase> cases{
+      {1, 7, 3},      // batch of 1
+      {5, 400, 120},  // LeNet fc1
+      {3, 17, 9},     // nothing a multiple of the vector width
+      {64, 84, 10},   // LeNet fc3 at a training batch
+  };
+  return cases;
+}
+
+std::string describe(const DenseCase& dc) {
+  return "n" + std::to_string(dc.n) + " " + std::to_string(dc.in) + "->" + std::to_string(dc.out);
+}
+
+TEST(CpuFastDense, ForwardMatchesReference) {
+  std::uint64_t seed = 400;
+  for (const DenseCase& dc : dense_cases()) {
+    SCOPED_TRACE(describe(dc));
+    const DenseGeometry g{dc.n, dc.in, dc.out};
+    const std::vector<float> in = random_vector<float>(g.in_size(), ++seed);
+    const std::vector<float> w = random_vector<float>(g.weight_size(), ++seed);
+    const std::vector<float> b = random_vector<float>(std::size_t(g.out_features), ++seed);
+    std::vector<double> expected(g.out_size());
+    const std::vector<double> in_d = to_double(in), w_d = to_double(w), b_d = to_double(b);
+    cpu::dense_forward<double>(g, in_d.data(), w_d.data(), b_d.data(), expected.data(), {});
+    std::vector<float> out = nan_vector<float>(g.out_size());
+    cpu::fast::dense_forward(g, in.data(), w.data(), b.data(), out.data(), {});
+    EXPECT_TRUE(all_close(out, expected, kFastForward, "out"));
+    expect_fused_forward_same_bits<float>(g.out_size(), [&](float* z, FusedActivation<float> f) {
+      cpu::fast::dense_forward(g, in.data(), w.data(), b.data(), z, f);
+    });
+  }
+}
+
+TEST(CpuFastDense, BackwardDataMatchesReference) {
+  std::uint64_t seed = 500;
+  for (const DenseCase& dc : dense_cases()) {
+    SCOPED_TRACE(describe(dc));
+    const DenseGeometry g{dc.n, dc.in, dc.out};
+    const std::vector<float> dout = random_vector<float>(g.out_size(), ++seed);
+    const std::vector<float> w = random_vector<float>(g.weight_size(), ++seed);
+    std::vector<double> expected(g.in_size());
+    const std::vector<double> dout_d = to_double(dout), w_d = to_double(w);
+    cpu::dense_backward_data<double>(g, dout_d.data(), w_d.data(), expected.data(), {});
+    std::vector<float> din = nan_vector<float>(g.in_size());
+    cpu::fast::dense_backward_data(g, dout.data(), w.data(), din.data(), {});
+    EXPECT_TRUE(all_close(din, expected, kFastForward, "din"));
+    expect_fused_backward_same_bits<float>(
+        g.in_size(), ++seed, [&](float* dz, FusedActivationGrad<float> f) {
+          cpu::fast::dense_backward_data(g, dout.data(), w.data(), dz, f);
+        });
+  }
+}
+
+TEST(CpuFastDense, BackwardWeightsMatchesReferenceInBlocks) {
+  std::uint64_t seed = 600;
+  for (const DenseCase& dc : dense_cases()) {
+    SCOPED_TRACE(describe(dc));
+    const DenseGeometry g{dc.n, dc.in, dc.out};
+    const std::vector<float> in = random_vector<float>(g.in_size(), ++seed);
+    const std::vector<float> dout = random_vector<float>(g.out_size(), ++seed);
+    std::vector<double> dw_expected(g.weight_size()), db_expected(std::size_t(g.out_features));
+    const std::vector<double> in_d = to_double(in), dout_d = to_double(dout);
+    cpu::dense_backward_weights<double>(g, in_d.data(), dout_d.data(), dw_expected.data(),
+                                        db_expected.data());
+    ASSERT_TRUE(any_nonzero(dw_expected));
+    // The unit hands each thread a block of output units: 1, 2 and 3 blocks cover them all.
+    for (int blocks = 1; blocks <= 3; ++blocks) {
+      SCOPED_TRACE("blocks " + std::to_string(blocks));
+      std::vector<float> dw = nan_vector<float>(g.weight_size());
+      std::vector<float> db = nan_vector<float>(std::size_t(g.out_features));
+      const int per = (g.out_features + blocks - 1) / blocks;
+      for (int first = 0; first < g.out_features; first += per)
+        cpu::fast::dense_backward_weights(g, first, std::min(per, g.out_features - first),
+                                          in.data(), dout.data(), dw.data(), db.data());
+      EXPECT_TRUE(all_close(dw, dw_expected, kFastWeightGradient, "dweight"));
+      EXPECT_TRUE(all_close(db, db_expected, kFastWeightGradient, "dbias"));
+    }
+  }
+}
+
+// A network with every layer kind and both conv paths (1x1 read as is, strided and padded).
+Network mixed_network() {
+  return network_from_json(R"({"name": "mixed", "input": [1, 28, 28], "classes": 10, "layers": [
+    {"type": "conv2d", "name": "conv1", "filters": 6, "kernel": [3, 5], "padding": [1, 2]},
+    {"type": "leaky_relu", "slope": 0.1},
+    {"type": "avg_pool", "window": 2, "stride": 2},
+    {"type": "conv2d", "name": "conv2", "filters": 8, "kernel": 3, "stride": 2, "padding": "same"},
+    {"type": "sigmoid"},
+    {"type": "conv2d", "name": "conv3", "filters": 5, "kernel": 1},
+    {"type": "relu"},
+    {"type": "max_pool", "window": 3, "stride": 2},
+    {"type": "dense", "name": "fc1", "units": 32},
+    {"type": "relu"},
+    {"type": "dense", "name": "fc2", "units": 10}]})",
+                           "mixed");
+}
+
+// One forward/backward of `network` on a seeded batch; the loss and every gradient.
+struct Pass {
+  double loss = 0;
+  std::vector<std::vector<float>> grads;
+};
+Pass one_pass(const Network& network, Device device, int threads, int batch) {
+  CompileOptions o = cpu_options(batch, 3, threads);
+  o.device = device;
+  Model model(network, o);
+  const std::size_t sample = std::size_t(network.input().size());
+  const std::vector<float> images = random_vector<float>(std::size_t(batch) * sample, 11);
+  std::vector<std::int32_t> labels(static_cast<std::size_t>(batch));
+  for (int i = 0; i < batch; ++i) labels[std::size_t(i)] = i % network.classes();
+  Pass pass;
+  pass.loss = model.forward_backward(images.data(), labels.data(), batch).mean_loss();
+  for (const ParameterInfo& p : model.parameters()) pass.grads.push_back(model.gradient(p.name));
+  return pass;
+}
+
+TEST(CpuFastModel, GradientsMatchReference) {
+  for (const int threads : {1, 2, 3}) {
+    SCOPED_TRACE("threads " + std::to_string(threads));
+    const Network network = mixed_network();
+    const Pass fast = one_pass(network, Device::cpu, threads, 7);
+    const Pass ref = one_pass(network, Device::reference, threads, 7);
+    EXPECT_NEAR(fast.loss, ref.loss, kFastModel.atol + kFastModel.rtol * std::fabs(ref.loss));
+    ASSERT_EQ(fast.grads.size(), ref.grads.size());
+    for (std::size_t i = 0; i < ref.grads.size(); ++i) {
+      ASSERT_TRUE(any_nonzero(ref.grads[i])) << "gradient " << i;
+      EXPECT_TRUE(all_close(fast.grads[i], to_double(ref.grads[i]), kFastModel,
+                            "gradient " + std::to_string(i)));
+    }
+  }
+}
+
+TEST(CpuFastModel, SameBitsTwiceForOneThreadCount) {
+  const Network network = mixed_network();
+  const Pass a = one_pass(network, Device::cpu, 2, 9), b = one_pass(network, Device::cpu, 2, 9);
+  EXPECT_EQ(a.loss, b.loss);
+  for (std::size_t i = 0; i < a.grads.size(); ++i)
+    EXPECT_TRUE(bitwise_equal(a.grads[i], b.grads[i])) << "gradient " << i;
+}
+
+}  // namespace
+}  // namespace cnnrt
