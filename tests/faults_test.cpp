@@ -43,10 +43,11 @@ class FaultsTest : public test::ScratchDirTest {
   // `train` on the CPU over the synthetic data at `batch`, then `extra`.
   std::vector<std::string> train_args(const std::vector<std::string>& extra,
                                       int batch = kBatch) const {
-    std::vector<std::string> args = {"train",      "--device", "cpu",
-                                     "--threads",  "1",        "--data",
-                                     path("data"), "--batch",  std::to_string(batch),
-                                     "--seed",     "3"};
+    // The plain-loop reference: the signal tests time their signals inside a step, which the
+    // fast path finishes too soon.
+    std::vector<std::string> args = {
+        "train",      "--device", "reference",           "--threads", "1", "--data",
+        path("data"), "--batch",  std::to_string(batch), "--seed",    "3"};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
