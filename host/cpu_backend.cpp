@@ -97,8 +97,8 @@ class CpuBackend final : public Backend<T> {
     AugmentParams at = aug;  // step: {batch number, epoch}
     at.step = std::uint32_t(step[0]);
     at.epoch = std::uint32_t(step[1]);
-    gather_batch(norm, at, n, pixels, images, labels,
-                 order + std::size_t(step[0]) * std::size_t(n), batch, batch_labels);
+    gather_batch(norm, at, n, pixels, images, labels, order + std::size_t(step[0]) * std::size_t(n),
+                 batch, batch_labels);
   }
   void advance_counter(std::int32_t* counter) override { cpu::advance_counter(counter); }
 

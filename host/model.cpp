@@ -121,9 +121,9 @@ struct Model::Impl {
   };
   GraphKey current_graph_key() const {
     const OptimizerParams& o = optimizer;
-    return GraphKey{o.kind, o.momentum,        o.weight_decay,        o.beta1,     o.beta2,
-                    o.eps,  o.decay_norm_bias, exec->label_smoothing, norm.mean,   norm.std,
-                    augment.pad, augment.flip};
+    return GraphKey{o.kind,    o.momentum, o.weight_decay,    o.beta1,
+                    o.beta2,   o.eps,      o.decay_norm_bias, exec->label_smoothing,
+                    norm.mean, norm.std,   augment.pad,       augment.flip};
   }
   std::optional<GraphKey> graph_key;
   std::unique_ptr<ProfilerCapture> profiler;

@@ -76,7 +76,7 @@ bool is_file(const std::string& path) {
 }  // namespace
 
 std::vector<std::string> preset_names() {
-  return {"lenet5", "lenet5-classic", "alexnet"};
+  return {"lenet5", "lenet5-classic", "fmnist-bn", "alexnet"};
 }
 
 namespace {

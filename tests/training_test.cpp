@@ -306,8 +306,7 @@ TEST_F(TrainingTest, StopFlagAndResumeWithAugmentationIsBitIdenticalCuda) {
   CNNRT_REQUIRE_GPU();
   CompileOptions compile = test::cpu_options(32, 3);
   compile.device = Device::cuda;  // graph replay: the epoch is read from the device counter
-  expect_stop_and_resume_is_exact(load_network("lenet5"), compile, 2, 3, dir().string(),
-                                  kCropFlip);
+  expect_stop_and_resume_is_exact(load_network("lenet5"), compile, 2, 3, dir().string(), kCropFlip);
 }
 
 // Augmentation changes what is learnt (the same seed trains other weights than without it), the
