@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cnnrt/error.hpp"
+#include "cnnrt/recipe.hpp"
 #include "tests/test_util.hpp"
 
 namespace cnnrt {
@@ -366,14 +367,20 @@ TEST(NetworkTest, JsonRoundTripKeepsEveryField) {
 
 TEST(NetworkTest, LoadsEveryPresetByName) {
   const std::vector<std::string> names = preset_names();
-  EXPECT_EQ(names, (std::vector<std::string>{"lenet5", "lenet5-classic", "alexnet"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"lenet5", "lenet5-classic", "fmnist-bn", "alexnet"}));
   for (const std::string& name : names) {
     SCOPED_TRACE(name);
     const Network n = load_network(name);
     EXPECT_EQ(n.name(), name);
     EXPECT_EQ(n.layers().back().type, "dense");
     EXPECT_NO_THROW(n.infer_shapes());
+    EXPECT_NO_THROW(load_recipe(name));
   }
+  const TrainRecipe bn = load_recipe("fmnist-bn");
+  ASSERT_TRUE(bn.augment && bn.epochs && bn.optimizer);
+  EXPECT_EQ(*bn.augment, "flip");
+  EXPECT_EQ(*bn.epochs, 20);
+  EXPECT_EQ(*bn.optimizer, "nesterov");
 }
 
 TEST(NetworkTest, LoadsAModelFileByPath) {
@@ -396,7 +403,7 @@ TEST(NetworkTest, LoadsAModelFileByPath) {
 TEST(NetworkTest, UnknownPresetListsThePresets) {
   const std::string message = test::error_message([] { load_network("lenet6"); });
   EXPECT_TRUE(test::contains(message, "'lenet6'"));
-  EXPECT_TRUE(test::contains(message, "lenet5, lenet5-classic, alexnet"));
+  EXPECT_TRUE(test::contains(message, "lenet5, lenet5-classic, fmnist-bn, alexnet"));
 }
 
 }  // namespace
