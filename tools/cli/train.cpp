@@ -350,14 +350,15 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--plots", a.plots,
                   "Write loss, accuracy, kernel and feature-map PNGs into DIR after each epoch");
   cmd->callback([args, cmd] {
+    // Unwritable output paths fail first, before the model and the data are read (train()
+    // checks them again).
+    if (!args->checkpoint.empty()) check_can_write(args->checkpoint, "checkpoint", true);
+    if (!args->metrics.empty()) check_can_write(args->metrics, "metrics file", false);
     // The preset's recipe under the flags given; the tool's defaults under both.
     const TrainRecipe recipe = load_recipe(args->model).overridden_by(flag_recipe(*cmd, *args));
     TrainArgs a = *args;
     if (recipe.batch) a.batch = *recipe.batch;
     StopOnSignals stop_on_signals;
-    // Unwritable output paths fail before the data is loaded (train() checks them again).
-    if (!a.checkpoint.empty()) check_can_write(a.checkpoint, "checkpoint", true);
-    if (!a.metrics.empty()) check_can_write(a.metrics, "metrics file", false);
     const Network network = load_network(a.model);
     const CompileOptions options = compile_options(a);
     // Start-up overlaps: the two splits are read and inflated on threads of their own while the
