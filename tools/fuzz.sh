@@ -112,7 +112,7 @@ for t in "${targets[@]}"; do
       fi
       objects+=("$object")
     done
-    libs+=(-L"$cuda_home/lib64" -lcudart -ldl -lpthread)
+    libs+=(-lopenblas -L"$cuda_home/lib64" -lcudart -ldl -lpthread)  # the fast CPU kernels: sgemm
   fi
   compile "tests/fuzz/${t}_fuzz.cpp" "$out/obj/${t}_fuzz.o" -fsanitize=fuzzer-no-link
   clang++ -fsanitize=fuzzer "${sanitizers[@]}" "$out/obj/${t}_fuzz.o" "${objects[@]}" \
