@@ -6,11 +6,15 @@
 // --device cpu against --device reference, and the fast path's run-to-run determinism.
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cnnrt/model.hpp"
 #include "cnnrt/network.hpp"
+#include "kernels/cpu/batch_norm.hpp"
+#include "kernels/cpu/batch_norm_fast.hpp"
 #include "kernels/cpu/conv.hpp"
 #include "kernels/cpu/conv_fast.hpp"
 #include "kernels/cpu/dense.hpp"
@@ -230,6 +234,143 @@ TEST(CpuFastDense, BackwardWeightsMatchesReferenceInBlocks) {
   }
 }
 
+// Batch norm: a plane of 1 (after a dense layer), planes that are not a multiple of the eight
+// lanes, a batch of 1 with a plane, and LeNet-sized planes.
+const std::vector<BatchNormGeometry>& batch_norm_cases() {
+  static const std::vector<BatchNormGeometry> cases{{5, 7, 1},       {3, 4, 13}, {1, 3, 9},
+                                                    {4, 6, 28 * 28}, {2, 9, 8},  {7, 2, 49}};
+  return cases;
+}
+
+std::string describe(const BatchNormGeometry& g) {
+  return "n" + std::to_string(g.n) + " c" + std::to_string(g.c) + " plane" +
+         std::to_string(g.plane);
+}
+
+// The inputs of one batch-norm case: values with a channel-dependent offset, so a mean that is
+// not subtracted shows, and gamma, beta, running statistics of either sign.
+template <typename T>
+struct BatchNormInputs {
+  std::vector<T> in, dout, gamma, beta, running_mean, running_var;
+};
+
+// The same inputs in double, for the reference.
+BatchNormInputs<double> to_double(const BatchNormInputs<float>& x) {
+  return {to_double(x.in),   to_double(x.dout),         to_double(x.gamma),
+          to_double(x.beta), to_double(x.running_mean), to_double(x.running_var)};
+}
+
+BatchNormInputs<float> batch_norm_inputs(const BatchNormGeometry& g, std::uint64_t seed) {
+  BatchNormInputs<float> x;
+  x.in = random_vector<float>(g.size(), seed);
+  for (std::size_t i = 0; i < x.in.size(); ++i) x.in[i] += float((i / g.plane) % g.c) * 0.5f + 3;
+  x.dout = random_vector<float>(g.size(), seed + 1);
+  x.gamma = random_vector<float>(std::size_t(g.c), seed + 2, 0.5, 1.5);
+  x.beta = random_vector<float>(std::size_t(g.c), seed + 3);
+  x.running_mean = random_vector<float>(std::size_t(g.c), seed + 4);
+  x.running_var = random_vector<float>(std::size_t(g.c), seed + 5, 0.5, 2.0);
+  return x;
+}
+
+TEST(CpuFastBatchNorm, TrainingForwardMatchesReference) {
+  std::uint64_t seed = 700;
+  const BatchNormParams bn{0.1, 1e-5};
+  for (const BatchNormGeometry& g : batch_norm_cases()) {
+    SCOPED_TRACE(describe(g));
+    const BatchNormInputs<float> x = batch_norm_inputs(g, seed += 10);
+    const BatchNormInputs<double> d = to_double(x);
+    const std::size_t c = std::size_t(g.c);
+    std::vector<double> out_d(g.size()), mean_d(c), rstd_d(c), rm_d = d.running_mean,
+                                                               rv_d = d.running_var;
+    double tracked_d = 0;
+    cpu::batch_norm_forward_training<double>(g, 0, g.c, bn, d.in.data(), d.gamma.data(),
+                                             d.beta.data(), out_d.data(), {}, mean_d.data(),
+                                             rstd_d.data(), rm_d.data(), rv_d.data(), &tracked_d);
+    std::vector<float> out = nan_vector<float>(g.size()), mean = nan_vector<float>(c),
+                       rstd = nan_vector<float>(c), rm = x.running_mean, rv = x.running_var;
+    float tracked = 0;
+    // Two channel slices, as two threads would run them.
+    const int half = g.c / 2;
+    for (const auto& [first, last] : {std::pair{0, half}, std::pair{half, g.c}})
+      cpu::fast::batch_norm_forward_training(g, first, last, bn, x.in.data(), x.gamma.data(),
+                                             x.beta.data(), out.data(), {}, mean.data(),
+                                             rstd.data(), rm.data(), rv.data(), &tracked);
+    EXPECT_TRUE(all_close(out, out_d, kFastForward, "out"));
+    EXPECT_TRUE(all_close(mean, mean_d, kFastForward, "mean"));
+    EXPECT_TRUE(all_close(rstd, rstd_d, kFastForward, "inv_std"));
+    EXPECT_TRUE(all_close(rm, rm_d, kFastForward, "running_mean"));
+    EXPECT_TRUE(all_close(rv, rv_d, kFastForward, "running_var"));
+    EXPECT_EQ(tracked, 1.0f);
+    expect_fused_forward_same_bits<float>(g.size(), [&](float* z, FusedActivation<float> f) {
+      std::vector<float> m(c), r(c), rm2 = x.running_mean, rv2 = x.running_var;
+      float t = 0;
+      cpu::fast::batch_norm_forward_training(g, 0, g.c, bn, x.in.data(), x.gamma.data(),
+                                             x.beta.data(), z, f, m.data(), r.data(), rm2.data(),
+                                             rv2.data(), &t);
+    });
+  }
+}
+
+TEST(CpuFastBatchNorm, InferenceMatchesReference) {
+  std::uint64_t seed = 800;
+  const BatchNormParams bn{0.1, 1e-3};
+  for (const BatchNormGeometry& g : batch_norm_cases()) {
+    SCOPED_TRACE(describe(g));
+    const BatchNormInputs<float> x = batch_norm_inputs(g, seed += 10);
+    const BatchNormInputs<double> d = to_double(x);
+    std::vector<double> out_d(g.size());
+    cpu::batch_norm_forward_inference<double>(g, 0, g.c, bn, d.in.data(), d.gamma.data(),
+                                              d.beta.data(), d.running_mean.data(),
+                                              d.running_var.data(), out_d.data(), {});
+    std::vector<float> out = nan_vector<float>(g.size());
+    cpu::fast::batch_norm_forward_inference(g, 0, g.c, bn, x.in.data(), x.gamma.data(),
+                                            x.beta.data(), x.running_mean.data(),
+                                            x.running_var.data(), out.data(), {});
+    EXPECT_TRUE(all_close(out, out_d, kFastForward, "out"));
+  }
+}
+
+TEST(CpuFastBatchNorm, BackwardMatchesReference) {
+  std::uint64_t seed = 900;
+  for (const BatchNormGeometry& g : batch_norm_cases()) {
+    SCOPED_TRACE(describe(g));
+    const BatchNormInputs<float> x = batch_norm_inputs(g, seed += 10);
+    const BatchNormInputs<double> d = to_double(x);
+    const std::size_t c = std::size_t(g.c);
+    // The statistics the training forward would keep, from the double reference.
+    std::vector<double> out_d(g.size()), mean_d(c), rstd_d(c), rm_d(c), rv_d(c, 1.0);
+    double tracked_d = 0;
+    cpu::batch_norm_forward_training<double>(g, 0, g.c, {}, d.in.data(), d.gamma.data(),
+                                             d.beta.data(), out_d.data(), {}, mean_d.data(),
+                                             rstd_d.data(), rm_d.data(), rv_d.data(), &tracked_d);
+    std::vector<double> dgamma_d(c), dbeta_d(c), din_d(g.size());
+    cpu::batch_norm_backward_weights<double>(g, 0, g.c, d.in.data(), d.dout.data(), mean_d.data(),
+                                             rstd_d.data(), dgamma_d.data(), dbeta_d.data());
+    cpu::batch_norm_backward_data<double>(g, 0, g.c, d.in.data(), d.dout.data(), d.gamma.data(),
+                                          mean_d.data(), rstd_d.data(), din_d.data(), {});
+    ASSERT_TRUE(any_nonzero(dgamma_d));
+    ASSERT_TRUE(any_nonzero(din_d));
+    const std::vector<float> mean(mean_d.begin(), mean_d.end()), rstd(rstd_d.begin(), rstd_d.end());
+    std::vector<float> dgamma = nan_vector<float>(c), dbeta = nan_vector<float>(c),
+                       din = nan_vector<float>(g.size());
+    const int half = g.c / 2;
+    for (const auto& [first, last] : {std::pair{0, half}, std::pair{half, g.c}}) {
+      cpu::fast::batch_norm_backward_weights(g, first, last, x.in.data(), x.dout.data(),
+                                             mean.data(), rstd.data(), dgamma.data(), dbeta.data());
+      cpu::fast::batch_norm_backward_data(g, first, last, x.in.data(), x.dout.data(),
+                                          x.gamma.data(), mean.data(), rstd.data(), din.data(), {});
+    }
+    EXPECT_TRUE(all_close(dgamma, dgamma_d, kFastWeightGradient, "dgamma"));
+    EXPECT_TRUE(all_close(dbeta, dbeta_d, kFastWeightGradient, "dbeta"));
+    EXPECT_TRUE(all_close(din, din_d, kFastWeightGradient, "din"));
+    expect_fused_backward_same_bits<float>(
+        g.size(), ++seed, [&](float* dz, FusedActivationGrad<float> f) {
+          cpu::fast::batch_norm_backward_data(g, 0, g.c, x.in.data(), x.dout.data(), x.gamma.data(),
+                                              mean.data(), rstd.data(), dz, f);
+        });
+  }
+}
+
 // A network with every layer kind and both conv paths (1x1 read as is, strided and padded).
 Network mixed_network() {
   return network_from_json(R"({"name": "mixed", "input": [1, 28, 28], "classes": 10, "layers": [
@@ -237,11 +378,13 @@ Network mixed_network() {
     {"type": "leaky_relu", "slope": 0.1},
     {"type": "avg_pool", "window": 2, "stride": 2},
     {"type": "conv2d", "name": "conv2", "filters": 8, "kernel": 3, "stride": 2, "padding": "same"},
+    {"type": "batch_norm", "name": "bn1"},
     {"type": "sigmoid"},
     {"type": "conv2d", "name": "conv3", "filters": 5, "kernel": 1},
     {"type": "relu"},
     {"type": "max_pool", "window": 3, "stride": 2},
     {"type": "dense", "name": "fc1", "units": 32},
+    {"type": "batch_norm", "name": "bn2"},
     {"type": "relu"},
     {"type": "dense", "name": "fc2", "units": 10}]})",
                            "mixed");

@@ -9,11 +9,13 @@
 #include <fmt/format.h>
 
 #include <limits>
+#include <type_traits>
 
 #include "cnnrt/error.hpp"
 #include "host/cpu_backend.hpp"
 #include "host/cuda_backend.hpp"
 #include "host/layer.hpp"
+#include "kernels/cpu/batch_norm_fast.hpp"
 #include "kernels/cuda/batch_norm.cuh"
 
 namespace cnnrt {
@@ -75,6 +77,16 @@ class BatchNormUnit final : public LayerUnitOf<BatchNormUnit> {
   void forward_cpu(const LayerPass<T>& p, CpuContext& cpu) const {
     const BatchNormGeometry g = geometry(p);
     cpu.for_batch_slices(g.c, [&](int first, int count) {
+      if constexpr (std::is_same_v<T, float>)
+        if (cpu.fast()) {
+          if (p.training)
+            return cpu::fast::batch_norm_forward_training(
+                g, first, first + count, params(), p.in, p.params[0], p.params[1], p.out, p.fused,
+                scratch<T>(p, 0), scratch<T>(p, 1), p.state[0], p.state[1], p.state[2]);
+          return cpu::fast::batch_norm_forward_inference(g, first, first + count, params(), p.in,
+                                                         p.params[0], p.params[1], p.state[0],
+                                                         p.state[1], p.out, p.fused);
+        }
       if (p.training)
         cpu::batch_norm_forward_training(g, first, first + count, params(), p.in, p.params[0],
                                          p.params[1], p.out, p.fused, scratch<T>(p, 0),
@@ -100,6 +112,11 @@ class BatchNormUnit final : public LayerUnitOf<BatchNormUnit> {
   void backward_weights_cpu(const LayerPass<T>& p, CpuContext& cpu) const {
     const BatchNormGeometry g = geometry(p);
     cpu.for_batch_slices(g.c, [&](int first, int count) {
+      if constexpr (std::is_same_v<T, float>)
+        if (cpu.fast())
+          return cpu::fast::batch_norm_backward_weights(g, first, first + count, p.in, p.dout,
+                                                        scratch<T>(p, 0), scratch<T>(p, 1),
+                                                        p.grads[0], p.grads[1]);
       cpu::batch_norm_backward_weights(g, first, first + count, p.in, p.dout, scratch<T>(p, 0),
                                        scratch<T>(p, 1), p.grads[0], p.grads[1]);
     });
@@ -114,6 +131,11 @@ class BatchNormUnit final : public LayerUnitOf<BatchNormUnit> {
   void backward_data_cpu(const LayerPass<T>& p, CpuContext& cpu) const {
     const BatchNormGeometry g = geometry(p);
     cpu.for_batch_slices(g.c, [&](int first, int count) {
+      if constexpr (std::is_same_v<T, float>)
+        if (cpu.fast())
+          return cpu::fast::batch_norm_backward_data(g, first, first + count, p.in, p.dout,
+                                                     p.params[0], scratch<T>(p, 0),
+                                                     scratch<T>(p, 1), p.din, p.fused_grad);
       cpu::batch_norm_backward_data(g, first, first + count, p.in, p.dout, p.params[0],
                                     scratch<T>(p, 0), scratch<T>(p, 1), p.din, p.fused_grad);
     });

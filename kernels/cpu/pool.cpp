@@ -18,13 +18,17 @@ void max_pool_forward(const Pool2dGeometry& g, const T* in, T* out, std::int32_t
       for (int x = 0; x < g.out_w; ++x) {
         const int top = y * g.stride_h, left = x * g.stride_w;
         int best = top * g.w + left;
+        T best_value = src[best];
         for (int i = 0; i < g.win_h; ++i)
           for (int j = 0; j < g.win_w; ++j) {
             const int at = (top + i) * g.w + (left + j);
-            if (src[at] > src[best]) best = at;  // strict: ties keep the first, row-major
+            if (src[at] > best_value) {  // strict: ties keep the first, row-major
+              best = at;
+              best_value = src[at];
+            }
           }
         const std::size_t o = plane * out_plane + std::size_t(y) * g.out_w + x;
-        out[o] = src[best];
+        out[o] = best_value;
         argmax[o] = best;
       }
   }
@@ -38,8 +42,9 @@ void max_pool_backward(const Pool2dGeometry& g, const T* dout, const std::int32_
                        const FusedActivationGrad<T>& fused) {
   const std::size_t in_plane = std::size_t(g.h) * g.w;
   const std::size_t out_plane = std::size_t(g.out_h) * g.out_w;
-  for (std::size_t i = 0; i < std::size_t(g.n) * g.c * in_plane; ++i) din[i] = T(0);
   for (std::size_t plane = 0; plane < std::size_t(g.n) * g.c; ++plane) {
+    // Zeroed plane by plane, so the plane is still in cache for the sums and the activation.
+    for (std::size_t i = 0; i < in_plane; ++i) din[plane * in_plane + i] = T(0);
     for (std::size_t o = 0; o < out_plane; ++o)  // overlapping windows may pick the same input
       din[plane * in_plane + argmax[plane * out_plane + o]] += dout[plane * out_plane + o];
     fused_activation_backward(fused, plane * in_plane, in_plane, din);
@@ -72,8 +77,8 @@ void avg_pool_backward(const Pool2dGeometry& g, const T* dout, T* din,
   const std::size_t in_plane = std::size_t(g.h) * g.w;
   const std::size_t out_plane = std::size_t(g.out_h) * g.out_w;
   const T window_size = T(g.win_h * g.win_w);
-  for (std::size_t i = 0; i < std::size_t(g.n) * g.c * in_plane; ++i) din[i] = T(0);
   for (std::size_t plane = 0; plane < std::size_t(g.n) * g.c; ++plane) {
+    for (std::size_t i = 0; i < in_plane; ++i) din[plane * in_plane + i] = T(0);
     for (int y = 0; y < g.out_h; ++y)
       for (int x = 0; x < g.out_w; ++x) {
         const T share = dout[plane * out_plane + std::size_t(y) * g.out_w + x] / window_size;
