@@ -79,9 +79,12 @@ std::pair<int, int> LayerFields::int_pair(const char* key, std::pair<int, int> f
 float LayerFields::number(const char* key, float fallback, double lo, double hi) const {
   const auto it = fields_.find(key);
   if (it == fields_.end()) return fallback;
-  if (!it->is_number() || !(it->get<double>() >= lo && it->get<double>() <= hi))
-    throw Error(fmt::format("{}: '{}' must be a number from {} to {}, got {}", where_, key, lo, hi,
-                            json_brief(*it)));
+  if (!it->is_number() || !(it->get<double>() >= lo && it->get<double>() <= hi)) {
+    const std::string message = fmt::format("{}: '{}' must be a number from {} to {}, got {}",
+                                            where_, key, lo, hi, json_brief(*it));
+    if (!it->is_number()) throw Error(message);  // a damaged file, not a chosen value
+    throw ValueError(message);
+  }
   return static_cast<float>(it->get<double>());
 }
 

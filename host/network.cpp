@@ -274,7 +274,9 @@ Network network_from_json(const std::string& json_text, const std::string& origi
     // Shape and naming errors from the network name the layer; the reader also needs the file.
     const std::string message = e.what();
     if (message.rfind(origin, 0) == 0) throw;
-    throw Error(fmt::format("{}: {}", origin, message));
+    const std::string located = fmt::format("{}: {}", origin, message);
+    if (dynamic_cast<const ValueError*>(&e) != nullptr) throw ValueError(located);
+    throw Error(located);
   }
 }
 

@@ -103,6 +103,36 @@ TEST_F(CliTest, UsageErrorsAreOneLineAndExitWith2) {
   EXPECT_EQ(lines[1], "run 'cnnrt --help' for usage");
 }
 
+// A layer's hyperparameter out of its range in a model file is a usage error too (exit 2, one
+// line naming the file, the layer and the value); a field of the wrong type is a damaged file
+// (exit 1).
+TEST_F(CliTest, ModelFileValuesOutOfRangeExitWith2) {
+  const struct {
+    std::string fields, named;
+    int exit_code;
+  } cases[] = {
+      {R"("momentum": 1.5)", "'momentum' must be a number from 0 to 1, got 1.5", 2},
+      {R"("momentum": -0.1)", "'momentum' must be a number from 0 to 1", 2},
+      {R"("eps": 0)", "'eps' must be greater than 0, got 0", 2},
+      {R"("eps": -1e-5)", "'eps' must be greater than 0", 2},
+      {R"("momentum": "fast")", "'momentum' must be a number", 1},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.fields);
+    const std::string model = (dir() / "bn.json").string();
+    test::write_text(model, R"({"input": [1, 8, 8], "classes": 3, "layers": [
+      {"type": "conv2d", "filters": 2, "kernel": 3}, {"type": "batch_norm", "name": "bn1", )" +
+                                c.fields + R"(}, {"type": "dense", "units": 3}]})");
+    const test::ToolRun r = test::run_tool("train --device cpu --model '" + model + "' --data '" +
+                                           dir().string() + "'");
+    EXPECT_EQ(r.exit_code, c.exit_code) << r.output;
+    const std::vector<std::string> lines = lines_of(r.output);
+    ASSERT_EQ(lines.size(), 1u) << r.output;
+    EXPECT_EQ(lines[0].rfind("cnnrt: error: " + model + ": layer 2 (bn1)", 0), 0u) << lines[0];
+    EXPECT_TRUE(test::contains(lines[0], c.named)) << lines[0];
+  }
+}
+
 // Errors found while running (not while parsing) exit with 1 and print exactly one line.
 // The GPU machine hides its devices from the child (an empty CUDA_VISIBLE_DEVICES), so the test
 // runs there too instead of skipping.

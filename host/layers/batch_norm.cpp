@@ -32,11 +32,11 @@ class BatchNormUnit final : public LayerUnitOf<BatchNormUnit> {
     if (!text.empty()) {
       const nlohmann::json value = nlohmann::json::parse(text);
       if (value.is_number() && !(value.get<double>() > 0.0))
-        throw Error(fmt::format("{}: 'eps' must be greater than 0, got {}", f.where(), text));
+        throw ValueError(fmt::format("{}: 'eps' must be greater than 0, got {}", f.where(), text));
     }
     eps_ = f.number("eps", 1e-5f, 0.0, std::numeric_limits<float>::max());
     if (!(eps_ > 0.0f))  // positive, but too small for a float
-      throw Error(
+      throw ValueError(
           fmt::format("{}: 'eps' must be greater than 0, got {} (0 as a float)", f.where(), text));
   }
 

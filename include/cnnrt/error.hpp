@@ -14,4 +14,12 @@ class CNNRT_API Error : public std::runtime_error {
   ~Error() override;
 };
 
+// A value the caller chose (a layer's hyperparameter, such as batch norm's momentum or eps) that
+// lies outside what it may be. Front ends report it as a usage error (the tool exits with 2).
+class CNNRT_API ValueError : public Error {
+ public:
+  explicit ValueError(const std::string& message);
+  ~ValueError() override;
+};
+
 }  // namespace cnnrt

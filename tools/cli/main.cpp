@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fflush(stdout);
     fmt::print(stderr, "cnnrt: error: {}\n", one_line(cnnrt::cli::in_flag_terms(e.what())));
+    if (dynamic_cast<const cnnrt::ValueError*>(&e) != nullptr) return 2;  // a chosen value
     const auto* with_code = dynamic_cast<const cnnrt::cli::ExitCode*>(&e);
     return with_code != nullptr ? with_code->code() : 1;
   }
