@@ -8,6 +8,7 @@
 #include "cnnrt/cifar.hpp"
 #include "cnnrt/device.hpp"
 #include "cnnrt/error.hpp"
+#include "tools/cli/commands.hpp"
 
 namespace cnnrt::cli {
 
@@ -111,16 +112,60 @@ void add_data_format_options(CLI::App* cmd, DataFormat& format) {
       ->capture_default_str();
 }
 
+std::string resolve_format(const std::string& dir, const DataFormat& format) {
+  if (format.format != "auto") return format.format;
+  CifarKind kind = CifarKind::cifar10;
+  if (find_cifar_kind(dir, &kind)) return "cifar";
+  return "idx";
+}
+
+std::vector<float> parse_std_list(const std::string& text) {
+  std::vector<float> values = parse_float_list(text, "std");
+  for (float v : values)
+    if (!(v > 0.0f)) throw Error(fmt::format("std '{}': every value must be positive", text));
+  return values;
+}
+
+void check_normalization_flags(const std::string& mean, const std::string& std_dev,
+                               const Network& network) {
+  const int channels = network.input().c;
+  for (const auto& [flag, text] : {std::pair{"--mean", &mean}, std::pair{"--std", &std_dev}}) {
+    if (text->empty()) continue;
+    const std::size_t count = parse_float_list(*text, flag).size();
+    if (count != 1 && int(count) != channels)
+      throw ExitCode(fmt::format("{} {}: {} values for {}'s {}-channel input (give 1 or {})", flag,
+                                 *text, count, network.name(), channels, channels),
+                     2);
+  }
+}
+
+Normalization resolve_normalization(const std::string& mean, const std::string& std_dev,
+                                    const Network& network, const std::string& dir,
+                                    const DataFormat& format, const Dataset& train_set) {
+  check_normalization_flags(mean, std_dev, network);
+  Normalization n;
+  if (resolve_format(dir, format) != "idx" && (mean.empty() || std_dev.empty()))
+    n = compute_normalization(train_set);
+  if (!mean.empty()) n.mean = parse_float_list(mean, "--mean");
+  if (!std_dev.empty()) n.std = parse_std_list(std_dev);
+  // One value stands for every channel when the other is given per channel.
+  const std::size_t channels = std::max(n.mean.size(), n.std.size());
+  if (n.mean.size() == 1) n.mean.assign(channels, n.mean[0]);
+  if (n.std.size() == 1) n.std.assign(channels, n.std[0]);
+  n.check(network.input().c);
+  return n;
+}
+
 Dataset load_split(const std::string& dir, bool train, int limit, const Network& network,
                    const DataFormat& format) {
   const char* option = train ? "--train-limit" : "--test-limit";
   if (limit < 0) throw Error(fmt::format("{} must not be negative, got {}", option, limit));
-  CifarKind kind = CifarKind::cifar10;
-  const bool cifar =
-      format.format == "cifar" || (format.format == "auto" && find_cifar_kind(dir, &kind));
+  const bool cifar = resolve_format(dir, format) == "cifar";
   // Labels are bytes: a model with more classes than 256 still reads them all.
   Dataset data = cifar ? load_cifar_split(dir, train, parse_cifar_labels(format.labels))
                        : load_mnist_split(dir, train, std::min(network.classes(), 256));
+  if (cifar)
+    data.class_names = cifar_class_names(dir, parse_cifar_labels(format.labels), data.classes);
   if (cifar && data.classes > network.classes())
     throw Error(fmt::format("{} holds {} classes but {} has {} outputs", dir, data.classes,
                             network.name(), network.classes()));

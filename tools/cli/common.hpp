@@ -3,6 +3,7 @@
 // device choice, data loading.
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/error.hpp"
@@ -63,6 +64,21 @@ struct DataFormat {
   std::string labels = "fine";
 };
 void add_data_format_options(CLI::App* cmd, DataFormat& format);
+// What `dir` is read as: "idx" or "cifar" (format.format, or for auto what the directory holds).
+std::string resolve_format(const std::string& dir, const DataFormat& format);
+
+// --std's check: parse_float_list, every value > 0.
+std::vector<float> parse_std_list(const std::string& text);
+// --mean and --std (empty: not given) against `network`'s input: each 1 value or one per channel,
+// else a usage error (ExitCode 2).
+void check_normalization_flags(const std::string& mean, const std::string& std_dev,
+                               const Network& network);
+// The normalisation training applies: the IDX default for IDX data, else the training set's own
+// per-channel values (compute_normalization), each replaced by --mean / --std when given (a single
+// value stands for every channel).
+Normalization resolve_normalization(const std::string& mean, const std::string& std_dev,
+                                    const Network& network, const std::string& dir,
+                                    const DataFormat& format, const Dataset& train_set);
 
 // The train or test split of `dir` in `format`, cut to `limit` samples when limit > 0
 // (a limit past the split's size takes it all, with a notice on stderr), checked against

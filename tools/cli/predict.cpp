@@ -61,7 +61,8 @@ void add_predict_command(CLI::App& app) {
     logits.reserve(std::size_t(test.count) * classes);
     for (int first = 0; first < test.count; first += a.batch) {
       const int n = std::min(a.batch, test.count - first);
-      const std::vector<float> batch = normalized_samples(test, first, n);  // as training does
+      // As training did: the checkpoint's normalisation.
+      const std::vector<float> batch = normalized_samples(test, first, n, model.normalization());
       const std::vector<float> scores = model.logits(batch.data(), n);
       logits.insert(logits.end(), scores.begin(), scores.end());
     }
@@ -74,7 +75,8 @@ void add_predict_command(CLI::App& app) {
     file.metadata["weights"] = a.weights;
     file.metadata["device"] = to_string(options.device);
     file.metadata["normalization"] =
-        fmt::format("(x / 255 - {}) / {}", kFashionMnistMean, kFashionMnistStd);
+        fmt::format("(x / 255 - [{}]) / [{}]", model.normalization().mean_text(),
+                    model.normalization().std_text());
     file.save(a.out);
     fmt::print("wrote logits of {} test images ({} classes) to {}\n", test.count, classes, a.out);
   });
