@@ -30,7 +30,11 @@
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
+#define STB_IMAGE_RESIZE_STATIC
+#define STB_IMAGE_RESIZE_IMPLEMENTATION
+#include <stb/stb_image_resize.h>
 #pragma GCC diagnostic pop
+#include <libdeflate.h>
 
 namespace cnnrt {
 namespace {
@@ -254,6 +258,147 @@ GrayImage rescale_to_byte_range(const GrayImage& image) {
   const float range = *highest - low;
   for (float& value : result.pixels) value = range > 0.0f ? (value - low) * (255.0f / range) : 0.0f;
   return result;
+}
+
+namespace {
+
+std::uint32_t big_endian32(const std::uint8_t* p) {
+  return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | p[3];
+}
+
+// stb_image checks neither PNG chunk CRCs nor that the file ends: damage it would decode into
+// wrong pixels, or a truncated file into a part-black one, is caught here first. Every chunk's
+// length must fit, its CRC-32 match, and IEND must come.
+void check_png_chunks(const std::uint8_t* bytes, std::size_t size, const std::string& name) {
+  std::size_t at = 8;  // past the signature
+  while (true) {
+    if (size - at < 12)
+      throw Error(fmt::format("{}: truncated PNG (ends inside a chunk header, no IEND)", name));
+    const std::uint32_t length = big_endian32(bytes + at);
+    if (length > size - at - 12)
+      throw Error(fmt::format("{}: truncated PNG (a {}-byte chunk runs past the end of the file)",
+                              name, length));
+    const std::uint8_t* type = bytes + at + 4;
+    const std::uint32_t stored = big_endian32(bytes + at + 8 + length);
+    const std::uint32_t crc = std::uint32_t(libdeflate_crc32(0, type, std::size_t(length) + 4));
+    if (crc != stored)
+      throw Error(fmt::format("{}: corrupt PNG (chunk '{}' fails its CRC check)", name,
+                              std::string(reinterpret_cast<const char*>(type), 4)));
+    if (std::memcmp(type, "IEND", 4) == 0) return;
+    at += std::size_t(length) + 12;
+  }
+}
+
+// stb_image decodes a truncated JPEG as if zeros followed: the end-of-image marker (FF D9) must
+// come after the last start-of-scan (FF DA). Inside scan data an FF byte is always followed by 00
+// or a restart marker, so these two byte pairs are markers wherever they appear.
+void check_jpeg_end(const std::uint8_t* bytes, std::size_t size, const std::string& name) {
+  std::size_t last_scan = 0, last_end = 0;
+  for (std::size_t i = 2; i + 1 < size; ++i)
+    if (bytes[i] == 0xFF) {
+      if (bytes[i + 1] == 0xDA) last_scan = i;
+      if (bytes[i + 1] == 0xD9) last_end = i;
+    }
+  if (last_scan == 0)
+    throw Error(
+        fmt::format("{}: truncated JPEG (no start-of-scan marker: ends before the image "
+                    "data)",
+                    name));
+  if (last_end < last_scan)
+    throw Error(
+        fmt::format("{}: truncated JPEG (no end-of-image marker after the image data)", name));
+}
+
+}  // namespace
+
+ByteImage decode_image(const std::uint8_t* bytes, std::size_t size, const std::string& name,
+                       int channels) {
+  if (channels != 1 && channels != 3)
+    throw Error(
+        fmt::format("{}: images decode to 1 (grey) or 3 (RGB) channels, not {}", name, channels));
+  if (size == 0) throw Error(fmt::format("{}: empty file (0 bytes)", name));
+  if (size > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+    throw Error(fmt::format("{}: file of {} bytes is too large", name, size));
+  static constexpr std::uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (size >= 8 && std::memcmp(bytes, kPng, 8) == 0) check_png_chunks(bytes, size, name);
+  if (size >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF)
+    check_jpeg_end(bytes, size, name);
+  int width = 0, height = 0, in_file = 0;
+  const int length = static_cast<int>(size);
+  // The size from the header first: a huge declared image is refused before it is allocated.
+  if (stbi_info_from_memory(bytes, length, &width, &height, &in_file) == 0)
+    throw Error(fmt::format("{}: not an image stb_image can read ({}); supported: PNG, JPEG, BMP",
+                            name, stbi_failure_reason()));
+  check_size(name, width, height);
+  stbi_uc* decoded = stbi_load_from_memory(bytes, length, &width, &height, &in_file, channels);
+  if (decoded == nullptr)
+    throw Error(fmt::format("{}: cannot decode image ({})", name, stbi_failure_reason()));
+  ByteImage image;
+  image.width = width, image.height = height, image.channels = channels;
+  try {
+    check_size(name, width, height);
+    image.pixels.assign(decoded, decoded + std::size_t(width) * std::size_t(height) * channels);
+  } catch (...) {
+    stbi_image_free(decoded);
+    throw;
+  }
+  stbi_image_free(decoded);
+  return image;
+}
+
+void write_image(const std::string& path, const ByteImage& image, int jpeg_quality) {
+  const int w = image.width, h = image.height, c = image.channels;
+  if (w < 1 || h < 1 || c < 1 || c > 4 ||
+      image.pixels.size() != std::size_t(w) * std::size_t(h) * std::size_t(c))
+    throw Error(fmt::format("{}: cannot write a {}x{}x{} image of {} bytes", path, w, h, c,
+                            image.pixels.size()));
+  const std::string ext = lowercase_extension(path);
+  int ok = 0;
+  if (ext == ".png")
+    ok = stbi_write_png(path.c_str(), w, h, c, image.pixels.data(), w * c);
+  else if (ext == ".jpg" || ext == ".jpeg")
+    ok = stbi_write_jpg(path.c_str(), w, h, c, image.pixels.data(),
+                        std::clamp(jpeg_quality, 1, 100));
+  else if (ext == ".bmp")
+    ok = stbi_write_bmp(path.c_str(), w, h, c, image.pixels.data());
+  else
+    throw Error(fmt::format("{}: unknown image extension '{}' (png, jpg, jpeg, bmp)", path, ext));
+  if (ok == 0) throw Error(fmt::format("{}: cannot write the image", path));
+}
+
+ByteImage fit_image(const ByteImage& image, int width, int height) {
+  if (width < 1 || height < 1 || image.width < 1 || image.height < 1 || image.channels < 1 ||
+      image.pixels.size() !=
+          std::size_t(image.width) * std::size_t(image.height) * std::size_t(image.channels))
+    throw Error(fmt::format("fit_image: cannot fit a {}x{}x{} image of {} bytes to {}x{}",
+                            image.width, image.height, image.channels, image.pixels.size(), width,
+                            height));
+  // The largest centred region of the output's aspect ratio: scaling the shorter side to the
+  // output's and cropping the rest is the same region, resized once.
+  const std::int64_t iw = image.width, ih = image.height;
+  int crop_w = image.width, crop_h = image.height;
+  if (iw * height >= ih * width)  // wider than the output: the full height, a centred strip
+    crop_w = int(std::clamp<std::int64_t>((ih * width + height / 2) / height, 1, iw));
+  else
+    crop_h = int(std::clamp<std::int64_t>((iw * height + width / 2) / width, 1, ih));
+  const int x0 = (image.width - crop_w) / 2, y0 = (image.height - crop_h) / 2;
+  const int c = image.channels;
+  ByteImage out;
+  out.width = width, out.height = height, out.channels = c;
+  out.pixels.assign(std::size_t(width) * std::size_t(height) * std::size_t(c), 0);
+  const std::uint8_t* first =
+      image.pixels.data() + (std::size_t(y0) * std::size_t(image.width) + std::size_t(x0)) * c;
+  if (crop_w == width && crop_h == height) {
+    for (int y = 0; y < height; ++y)
+      std::copy_n(first + std::size_t(y) * std::size_t(image.width) * c, std::size_t(width) * c,
+                  out.pixels.data() + std::size_t(y) * std::size_t(width) * c);
+    return out;
+  }
+  if (stbir_resize_uint8(first, crop_w, crop_h, image.width * c, out.pixels.data(), width, height,
+                         width * c, c) == 0)
+    throw Error(
+        fmt::format("fit_image: resizing {}x{} to {}x{} failed", crop_w, crop_h, width, height));
+  return out;
 }
 
 }  // namespace cnnrt

@@ -76,6 +76,9 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
                   "CPU backend threads (0: all cores); results are bit-identical for one count, "
                   "not across counts")
       ->check(non_negative_number());
+  cmd->add_option("--seed", a.seed,
+                  "Seed for weights, shuffling, dropout and the --test-split draw")
+      ->capture_default_str();
   cmd->add_flag("--no-graphs", a.no_graphs, "CUDA: launch every kernel of every step (no graph)");
   cmd->add_flag("--no-fuse", a.no_fuse,
                 "Run activations as layers of their own, not inside the convolution, dense and "
@@ -342,8 +345,6 @@ void add_train_command(CLI::App& app) {
                   "lecun-uniform, lecun-normal")
       ->check(parsed_by(parse_init_scheme, "INIT"))
       ->capture_default_str();
-  cmd->add_option("--seed", a.seed, "Seed for weights, shuffling and dropout")
-      ->capture_default_str();
   cmd->add_option("--train-limit", a.train_limit, "Use only the first N training images (0: all)")
       ->check(non_negative_number());
   cmd->add_option("--checkpoint", a.checkpoint,
@@ -367,6 +368,7 @@ void add_train_command(CLI::App& app) {
     const TrainRecipe recipe = load_recipe(args->model).overridden_by(flag_recipe(*cmd, *args));
     TrainArgs a = *args;
     if (recipe.batch) a.batch = *recipe.batch;
+    a.data_format.seed = a.seed, a.data_format.threads = a.threads;
     StopOnSignals stop_on_signals;
     const Network network = load_network(a.model);
     check_normalization_flags(a.mean, a.std_dev, network);
@@ -374,10 +376,11 @@ void add_train_command(CLI::App& app) {
     // Start-up overlaps: the two splits are read and inflated on threads of their own while the
     // model is compiled (on CUDA that creates the context, a few hundred ms). Errors keep their
     // order: a bad data set is reported before a model that could not be compiled.
+    std::string train_summary, test_summary;
     auto train_load = std::async(std::launch::async, load_split, a.data, true, a.train_limit,
-                                 std::cref(network), std::cref(a.data_format));
+                                 std::cref(network), std::cref(a.data_format), &train_summary);
     auto test_load = std::async(std::launch::async, load_split, a.data, false, a.test_limit,
-                                std::cref(network), std::cref(a.data_format));
+                                std::cref(network), std::cref(a.data_format), &test_summary);
     std::optional<Model> compiled;
     std::exception_ptr compile_error;
     try {
@@ -388,6 +391,8 @@ void add_train_command(CLI::App& app) {
     const Dataset train_set = train_load.get();
     const Dataset test_set = test_load.get();
     if (compile_error) std::rethrow_exception(compile_error);
+    for (const std::string* line : {&train_summary, &test_summary})
+      if (!line->empty()) fmt::print("{}\n", *line);
     const Normalization normalization =
         resolve_normalization(a.mean, a.std_dev, network, a.data, a.data_format, train_set);
     Model& model = *compiled;
@@ -447,7 +452,8 @@ void add_eval_command(CLI::App& app) {
       ->check(parsed_by(parse_test_time_augment, "TTA"))
       ->capture_default_str();
   cmd->callback([args] {
-    const TrainArgs& a = *args;
+    TrainArgs a = *args;
+    a.data_format.seed = a.seed, a.data_format.threads = a.threads;
     const Network network = load_network(a.model);
     Model model(network, compile_options(a));
     load_checkpoint(a.weights, model, false);
