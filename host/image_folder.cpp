@@ -140,14 +140,8 @@ void decode_all(const std::vector<ImageFile>& files, const ImageFolderOptions& o
       const std::size_t i = next.fetch_add(1);
       if (i >= files.size()) break;
       try {
-        const std::vector<std::uint8_t> bytes =
-            read_file_bytes(files[i].path, kMaxImageFileBytes, "an image file");
-        const ByteImage fitted =
-            fit_image(decode_image(bytes.data(), bytes.size(), files[i].path, c), w, h);
-        std::uint8_t* dst = out->images.data() + i * sample;
-        const std::size_t plane = std::size_t(h) * std::size_t(w);
-        for (std::size_t p = 0; p < plane; ++p)  // HWC -> CHW
-          for (int k = 0; k < c; ++k) dst[std::size_t(k) * plane + p] = fitted.pixels[p * c + k];
+        const std::vector<std::uint8_t> planes = load_image_sample(files[i].path, c, h, w);
+        std::copy(planes.begin(), planes.end(), out->images.begin() + std::ptrdiff_t(i * sample));
         out->labels[i] = std::uint8_t(files[i].label);
       } catch (const std::exception& e) {
         errors[i] = e.what();
@@ -164,6 +158,21 @@ void decode_all(const std::vector<ImageFile>& files, const ImageFolderOptions& o
 }
 
 }  // namespace
+
+std::vector<std::uint8_t> load_image_sample(const std::string& path, int channels, int height,
+                                            int width) {
+  const std::vector<std::uint8_t> bytes =
+      read_file_bytes(path, kMaxImageFileBytes, "an image file");
+  const ByteImage fitted =
+      fit_image(decode_image(bytes.data(), bytes.size(), path, channels), width, height);
+  const std::size_t plane = std::size_t(height) * std::size_t(width);
+  std::vector<std::uint8_t> planes(plane * std::size_t(channels));
+  for (std::size_t p = 0; p < plane; ++p)  // HWC -> CHW
+    for (int k = 0; k < channels; ++k)
+      planes[std::size_t(k) * plane + p] =
+          fitted.pixels[p * std::size_t(channels) + std::size_t(k)];
+  return planes;
+}
 
 bool is_image_file_name(const std::string& name) {
   const std::string ext = lowercase(fs::path(name).extension().string());

@@ -31,6 +31,11 @@ struct CNNRT_API ImageFolderData {
   double seconds = 0;   // listing and decoding
 };
 
+// One image file as a sample of the data set: decoded to `channels`, fitted to height x width
+// (decode_image, fit_image), as [channels, height, width] bytes. Errors name the file.
+CNNRT_API std::vector<std::uint8_t> load_image_sample(const std::string& path, int channels,
+                                                      int height, int width);
+
 // The file extensions read as images, lower-case: .png .jpg .jpeg .bmp .gif .tga .ppm .pgm.
 // Anything else in a class folder (README, .DS_Store) is skipped and counted.
 CNNRT_API bool is_image_file_name(const std::string& name);
