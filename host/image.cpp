@@ -289,30 +289,72 @@ void check_png_chunks(const std::uint8_t* bytes, std::size_t size, const std::st
   }
 }
 
-// stb_image decodes a truncated JPEG as if zeros followed: the end-of-image marker (FF D9) must
-// come after the last start-of-scan (FF DA). Inside scan data an FF byte is always followed by 00
-// or a restart marker, so these two byte pairs are markers wherever they appear.
-void check_jpeg_end(const std::uint8_t* bytes, std::size_t size, const std::string& name) {
-  std::size_t last_scan = 0, last_end = 0;
-  for (std::size_t i = 2; i + 1 < size; ++i)
-    if (bytes[i] == 0xFF) {
-      if (bytes[i + 1] == 0xDA) last_scan = i;
-      if (bytes[i + 1] == 0xD9) last_end = i;
+// Walks a JPEG's marker segments (and over each scan's entropy-coded data, where FF is followed
+// only by 00 or a restart marker) to the end-of-image marker: stb_image decodes a truncated file
+// as if zeros followed, and the Debian stb_image indexes past a Huffman table declaring more than
+// 256 codes; both are refused here first.
+void check_jpeg(const std::uint8_t* bytes, std::size_t size, std::size_t after_soi,
+                const std::string& name) {
+  auto be16 = [&](std::size_t at) { return std::size_t(bytes[at]) << 8 | bytes[at + 1]; };
+  const auto truncated = [&](const char* where) {
+    return Error(fmt::format("{}: truncated JPEG ({})", name, where));
+  };
+  bool scanned = false;
+  std::size_t i = after_soi;
+  while (true) {
+    if (i + 2 > size)
+      throw truncated(scanned ? "no end-of-image marker after the image data"
+                              : "no start-of-scan marker: ends before the image data");
+    if (bytes[i] != 0xFF) {  // padding between segments: stb_image scans on for a marker
+      ++i;
+      continue;
     }
-  if (last_scan == 0)
-    throw Error(
-        fmt::format("{}: truncated JPEG (no start-of-scan marker: ends before the image "
-                    "data)",
-                    name));
-  if (last_end < last_scan)
-    throw Error(
-        fmt::format("{}: truncated JPEG (no end-of-image marker after the image data)", name));
+    const std::uint8_t marker = bytes[i + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++i;
+      continue;
+    }
+    if (marker == 0xD9) {
+      if (!scanned) throw Error(fmt::format("{}: corrupt JPEG (no image data)", name));
+      return;
+    }
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // no length
+      i += 2;
+      continue;
+    }
+    if (i + 4 > size) throw truncated("ends inside a segment header");
+    const std::size_t length = be16(i + 2);
+    if (length < 2 || length > size - i - 2)
+      throw Error(
+          fmt::format("{}: corrupt or truncated JPEG (a segment of {} bytes at byte {} runs "
+                      "past the end of the file)",
+                      name, length, i));
+    const std::size_t end = i + 2 + length;
+    if (marker == 0xC4)  // Huffman tables: a class/id byte, 16 counts, then that many symbols
+      for (std::size_t p = i + 4; p < end;) {
+        if (end - p < 17)
+          throw Error(fmt::format("{}: corrupt JPEG (a Huffman table is cut short)", name));
+        std::size_t codes = 0;
+        for (int k = 1; k <= 16; ++k) codes += bytes[p + std::size_t(k)];
+        if (codes > 256 || end - p - 17 < codes)
+          throw Error(fmt::format("{}: corrupt JPEG (a Huffman table of {} codes)", name, codes));
+        p += 17 + codes;
+      }
+    i = end;
+    if (marker == 0xDA) {  // the scan's data runs to the next marker
+      scanned = true;
+      while (i + 1 < size && !(bytes[i] == 0xFF && bytes[i + 1] != 0x00 &&
+                               !(bytes[i + 1] >= 0xD0 && bytes[i + 1] <= 0xD7)))
+        ++i;
+      if (i + 1 >= size) throw truncated("no end-of-image marker after the image data");
+    }
+  }
 }
 
 }  // namespace
 
 ByteImage decode_image(const std::uint8_t* bytes, std::size_t size, const std::string& name,
-                       int channels) {
+                       int channels, std::int64_t max_pixels) {
   if (channels != 1 && channels != 3)
     throw Error(
         fmt::format("{}: images decode to 1 (grey) or 3 (RGB) channels, not {}", name, channels));
@@ -321,8 +363,10 @@ ByteImage decode_image(const std::uint8_t* bytes, std::size_t size, const std::s
     throw Error(fmt::format("{}: file of {} bytes is too large", name, size));
   static constexpr std::uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
   if (size >= 8 && std::memcmp(bytes, kPng, 8) == 0) check_png_chunks(bytes, size, name);
-  if (size >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF)
-    check_jpeg_end(bytes, size, name);
+  // A JPEG to stb_image: fill bytes (FF), then the start-of-image marker's D8.
+  std::size_t soi = 0;
+  while (soi < size && bytes[soi] == 0xFF) ++soi;
+  if (soi >= 1 && soi < size && bytes[soi] == 0xD8) check_jpeg(bytes, size, soi + 1, name);
   int width = 0, height = 0, in_file = 0;
   const int length = static_cast<int>(size);
   // The size from the header first: a huge declared image is refused before it is allocated.
@@ -330,6 +374,9 @@ ByteImage decode_image(const std::uint8_t* bytes, std::size_t size, const std::s
     throw Error(fmt::format("{}: not an image stb_image can read ({}); supported: PNG, JPEG, BMP",
                             name, stbi_failure_reason()));
   check_size(name, width, height);
+  if (std::int64_t(width) * height > max_pixels)
+    throw Error(fmt::format("{}: image size {}x{} is more than the {} pixels allowed", name, width,
+                            height, max_pixels));
   stbi_uc* decoded = stbi_load_from_memory(bytes, length, &width, &height, &in_file, channels);
   if (decoded == nullptr)
     throw Error(fmt::format("{}: cannot decode image ({})", name, stbi_failure_reason()));

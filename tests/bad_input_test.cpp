@@ -436,8 +436,7 @@ std::vector<BadInput> cases() {
       {"FolderJpegCutBeforeItsData", Command::folder, "images/test/a/0.jpg", "truncated JPEG",
        edited_image(
            "test/a/0.jpg", [](std::vector<std::uint8_t>& b) { b.resize(200); }, ".jpg")},
-      {"FolderCorruptJpeg", Command::folder, "images/test/b/0.jpg",
-       "not an image stb_image can read",
+      {"FolderCorruptJpeg", Command::folder, "images/test/b/0.jpg", "corrupt or truncated JPEG",
        edited_image(
            "test/b/0.jpg",
            [](std::vector<std::uint8_t>& b) {

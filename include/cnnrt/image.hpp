@@ -48,9 +48,10 @@ struct CNNRT_API ByteImage {
 // RGB replicates the value, RGB to grey is the luma (77 R + 150 G + 29 B) / 256, alpha is dropped,
 // 16-bit PNGs are reduced to 8 bits and palette PNGs expanded. A PNG must pass its chunk CRCs and
 // end with IEND; a JPEG must end with its end-of-image marker; images past 32768 pixels a side or
-// 2^28 pixels are refused before decoding. Errors name `name` and what is wrong.
+// `max_pixels` pixels are refused before decoding. Errors name `name` and what is wrong.
 CNNRT_API ByteImage decode_image(const std::uint8_t* bytes, std::size_t size,
-                                 const std::string& name, int channels);
+                                 const std::string& name, int channels,
+                                 std::int64_t max_pixels = std::int64_t(1) << 28);
 
 // Writes `.png`, `.jpg` / `.jpeg` (quality 1..100) or `.bmp` by extension, case-insensitive, with
 // stb_image_write; 1 to 4 channels. Throws naming the path when it cannot.
