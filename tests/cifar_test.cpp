@@ -165,7 +165,7 @@ TEST(Cifar, ColourModelTrainsOnAGeneratedCifarDirectory) {
   const test::ToolRun run = test::run_tool(
       "train --device cpu --threads 1 --epochs 3 --batch 32 --augment crop:4,flip --model '" +
       dir.file("model.json") + "' --data '" + dir.path().string() + "' --checkpoint '" +
-      dir.file("c.safetensors") + "'");
+      dir.file("c.safetensors") + "' --metrics '" + dir.file("m.csv") + "'");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   // The checkpoint holds each channel's mean and std of byte / 255 over the training records
   // (worked out here with plain loops), and the names from batches.meta.txt.
@@ -191,6 +191,28 @@ TEST(Cifar, ColourModelTrainsOnAGeneratedCifarDirectory) {
   const std::size_t at = run.output.find("final test accuracy ");
   ASSERT_NE(at, std::string::npos) << run.output;
   EXPECT_GE(std::stod(run.output.substr(at + 20)), 0.9) << run.output;
+  // eval normalises with the checkpoint's values: the test loss of training's last epoch (from
+  // the metrics file) to the printed digits; the IDX default would give another loss.
+  const test::ToolRun eval = test::run_tool(
+      "eval --device cpu --threads 1 --batch 32 --model '" + dir.file("model.json") + "' --data '" +
+      dir.path().string() + "' --weights '" + dir.file("c.safetensors") + "'");
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  const std::size_t eval_at = eval.output.find("accuracy ");
+  ASSERT_NE(eval_at, std::string::npos) << eval.output;
+  EXPECT_NEAR(std::stod(eval.output.substr(eval_at + 9)), std::stod(run.output.substr(at + 20)),
+              0.5e-4 + 1e-9)
+      << eval.output;
+  std::ifstream csv(dir.file("m.csv"));
+  std::string row, last;
+  while (std::getline(csv, row)) last = row;
+  // epoch,train_loss,train_acc,test_loss,...
+  std::size_t comma = 0;
+  for (int k = 0; k < 3; ++k) comma = last.find(',', comma) + 1;
+  const double test_loss = std::stod(last.substr(comma));
+  const std::size_t loss_at = eval.output.find(" loss ");
+  ASSERT_NE(loss_at, std::string::npos) << eval.output;
+  EXPECT_NEAR(std::stod(eval.output.substr(loss_at + 6)), test_loss, 0.5e-4 + 1e-6 * test_loss)
+      << eval.output << " vs " << last;
 
   const test::ToolRun idx =
       test::run_tool("train --device cpu --epochs 1 --format idx --model '" +
