@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -25,6 +26,10 @@ constexpr const char* kCorrect = "epoch_correct";
 constexpr const char* kSamples = "epoch_samples";
 constexpr const char* kOptimizer = "optimizer";
 constexpr const char* kOptimizerSteps = "optimizer_steps";
+constexpr const char* kMean = "normalization_mean";
+constexpr const char* kStd = "normalization_std";
+constexpr const char* kClassNames = "class_names";
+constexpr const char* kInputSize = "input_size";
 
 // The names of a parameter's optimizer state: SGD's momentum buffer, Adam's two moments
 // (PyTorch's state names).
@@ -65,6 +70,48 @@ std::uint64_t metadata_number(const SafeTensors& file, const std::string& path, 
   return value;
 }
 
+// The normalisation and class names the file records, checked against the model; the IDX
+// default and no names for a file written before they were recorded.
+void read_data_metadata(const SafeTensors& file, const std::string& path, const Model& model,
+                        Normalization* norm, std::vector<std::string>* names) {
+  const SampleShape in = model.network().input();
+  const auto meta = [&](const char* key) -> const std::string* {
+    const auto it = file.metadata.find(key);
+    return it == file.metadata.end() ? nullptr : &it->second;
+  };
+  if (const std::string* size = meta(kInputSize)) {
+    const std::string expected = fmt::format("{}x{}x{}", in.c, in.h, in.w);
+    if (*size != expected)
+      throw Error(fmt::format("{}: metadata '{}' is '{}', but {} takes {} input", path, kInputSize,
+                              *size, model.network().name(), expected));
+  }
+  *norm = Normalization{};
+  const std::string* mean = meta(kMean);
+  const std::string* std_dev = meta(kStd);
+  if ((mean == nullptr) != (std_dev == nullptr))
+    throw Error(fmt::format("{}: metadata has '{}' without '{}'", path, mean ? kMean : kStd,
+                            mean ? kStd : kMean));
+  try {
+    if (mean != nullptr) {
+      norm->mean = parse_float_list(*mean, kMean);
+      norm->std = parse_float_list(*std_dev, kStd);
+    }
+    norm->check(in.c);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: metadata: {}", path, e.what()));
+  }
+  names->clear();
+  if (const std::string* text = meta(kClassNames)) {
+    const nlohmann::json list = nlohmann::json::parse(*text, nullptr, false);
+    bool ok = list.is_array() && int(list.size()) == model.network().classes();
+    for (std::size_t i = 0; ok && i < list.size(); ++i) ok = list[i].is_string();
+    if (!ok)
+      throw Error(fmt::format("{}: metadata '{}' is not a JSON list of {} names", path, kClassNames,
+                              model.network().classes()));
+    for (const nlohmann::json& name : list) names->push_back(name.get<std::string>());
+  }
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Model& model, int epochs_done,
@@ -92,6 +139,12 @@ void save_checkpoint(const std::string& path, const Model& model, int epochs_don
   file.metadata["step_counter"] = std::to_string(model.step_counter());
   file.metadata[kOptimizer] = to_string(kind);
   file.metadata[kOptimizerSteps] = std::to_string(model.optimizer_steps());
+  const SampleShape in = model.network().input();
+  file.metadata[kInputSize] = fmt::format("{}x{}x{}", in.c, in.h, in.w);
+  file.metadata[kMean] = model.normalization().mean_text();
+  file.metadata[kStd] = model.normalization().std_text();
+  if (!model.class_names().empty())
+    file.metadata[kClassNames] = nlohmann::json(model.class_names()).dump();
   if (within_epoch.steps_done > 0) {
     const BatchStats& s = within_epoch.stats;
     file.metadata[kStepsDone] = std::to_string(within_epoch.steps_done);
@@ -197,6 +250,9 @@ CheckpointState load_checkpoint(const std::string& path, Model& model, bool with
     position.stats.samples =
         static_cast<std::int64_t>(metadata_number(file, path, kSamples, kMaxCount));
   }
+  Normalization norm;
+  std::vector<std::string> names;
+  read_data_metadata(file, path, model, &norm, &names);
   for (const ParameterInfo& p : model.parameters()) {
     model.set_parameter(p.name, file.get(p.name).as_floats());
     if (!has_state || !with_optimizer_state) continue;
@@ -209,6 +265,8 @@ CheckpointState load_checkpoint(const std::string& path, Model& model, bool with
   for (const ParameterInfo& p : model.state_tensors())
     model.set_state(p.name, file.get(p.name).as_floats());
   model.set_step_counter(state.step_counter);
+  model.set_normalization(norm);
+  model.set_class_names(names);
   return state;
 }
 

@@ -30,7 +30,11 @@
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
+#define STB_IMAGE_RESIZE_STATIC
+#define STB_IMAGE_RESIZE_IMPLEMENTATION
+#include <stb/stb_image_resize.h>
 #pragma GCC diagnostic pop
+#include <libdeflate.h>
 
 namespace cnnrt {
 namespace {
@@ -254,6 +258,194 @@ GrayImage rescale_to_byte_range(const GrayImage& image) {
   const float range = *highest - low;
   for (float& value : result.pixels) value = range > 0.0f ? (value - low) * (255.0f / range) : 0.0f;
   return result;
+}
+
+namespace {
+
+std::uint32_t big_endian32(const std::uint8_t* p) {
+  return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | p[3];
+}
+
+// stb_image checks neither PNG chunk CRCs nor that the file ends: damage it would decode into
+// wrong pixels, or a truncated file into a part-black one, is caught here first. Every chunk's
+// length must fit, its CRC-32 match, and IEND must come.
+void check_png_chunks(const std::uint8_t* bytes, std::size_t size, const std::string& name) {
+  std::size_t at = 8;  // past the signature
+  while (true) {
+    if (size - at < 12)
+      throw Error(fmt::format("{}: truncated PNG (ends inside a chunk header, no IEND)", name));
+    const std::uint32_t length = big_endian32(bytes + at);
+    if (length > size - at - 12)
+      throw Error(fmt::format("{}: truncated PNG (a {}-byte chunk runs past the end of the file)",
+                              name, length));
+    const std::uint8_t* type = bytes + at + 4;
+    const std::uint32_t stored = big_endian32(bytes + at + 8 + length);
+    const std::uint32_t crc = std::uint32_t(libdeflate_crc32(0, type, std::size_t(length) + 4));
+    if (crc != stored)
+      throw Error(fmt::format("{}: corrupt PNG (chunk '{}' fails its CRC check)", name,
+                              std::string(reinterpret_cast<const char*>(type), 4)));
+    if (std::memcmp(type, "IEND", 4) == 0) return;
+    at += std::size_t(length) + 12;
+  }
+}
+
+// Walks a JPEG's marker segments (and over each scan's entropy-coded data, where FF is followed
+// only by 00 or a restart marker) to the end-of-image marker: stb_image decodes a truncated file
+// as if zeros followed, and the Debian stb_image indexes past a Huffman table declaring more than
+// 256 codes; both are refused here first.
+void check_jpeg(const std::uint8_t* bytes, std::size_t size, std::size_t after_soi,
+                const std::string& name) {
+  auto be16 = [&](std::size_t at) { return std::size_t(bytes[at]) << 8 | bytes[at + 1]; };
+  const auto truncated = [&](const char* where) {
+    return Error(fmt::format("{}: truncated JPEG ({})", name, where));
+  };
+  bool scanned = false;
+  std::size_t i = after_soi;
+  while (true) {
+    if (i + 2 > size)
+      throw truncated(scanned ? "no end-of-image marker after the image data"
+                              : "no start-of-scan marker: ends before the image data");
+    if (bytes[i] != 0xFF) {  // padding between segments: stb_image scans on for a marker
+      ++i;
+      continue;
+    }
+    const std::uint8_t marker = bytes[i + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++i;
+      continue;
+    }
+    if (marker == 0xD9) {
+      if (!scanned) throw Error(fmt::format("{}: corrupt JPEG (no image data)", name));
+      return;
+    }
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // no length
+      i += 2;
+      continue;
+    }
+    if (i + 4 > size) throw truncated("ends inside a segment header");
+    const std::size_t length = be16(i + 2);
+    if (length < 2 || length > size - i - 2)
+      throw Error(
+          fmt::format("{}: corrupt or truncated JPEG (a segment of {} bytes at byte {} runs "
+                      "past the end of the file)",
+                      name, length, i));
+    const std::size_t end = i + 2 + length;
+    if (marker == 0xC4)  // Huffman tables: a class/id byte, 16 counts, then that many symbols
+      for (std::size_t p = i + 4; p < end;) {
+        if (end - p < 17)
+          throw Error(fmt::format("{}: corrupt JPEG (a Huffman table is cut short)", name));
+        std::size_t codes = 0;
+        for (int k = 1; k <= 16; ++k) codes += bytes[p + std::size_t(k)];
+        if (codes > 256 || end - p - 17 < codes)
+          throw Error(fmt::format("{}: corrupt JPEG (a Huffman table of {} codes)", name, codes));
+        p += 17 + codes;
+      }
+    i = end;
+    if (marker == 0xDA) {  // the scan's data runs to the next marker
+      scanned = true;
+      while (i + 1 < size && !(bytes[i] == 0xFF && bytes[i + 1] != 0x00 &&
+                               !(bytes[i + 1] >= 0xD0 && bytes[i + 1] <= 0xD7)))
+        ++i;
+      if (i + 1 >= size) throw truncated("no end-of-image marker after the image data");
+    }
+  }
+}
+
+}  // namespace
+
+ByteImage decode_image(const std::uint8_t* bytes, std::size_t size, const std::string& name,
+                       int channels, std::int64_t max_pixels) {
+  if (channels != 1 && channels != 3)
+    throw Error(
+        fmt::format("{}: images decode to 1 (grey) or 3 (RGB) channels, not {}", name, channels));
+  if (size == 0) throw Error(fmt::format("{}: empty file (0 bytes)", name));
+  if (size > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+    throw Error(fmt::format("{}: file of {} bytes is too large", name, size));
+  static constexpr std::uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (size >= 8 && std::memcmp(bytes, kPng, 8) == 0) check_png_chunks(bytes, size, name);
+  // A JPEG to stb_image: fill bytes (FF), then the start-of-image marker's D8.
+  std::size_t soi = 0;
+  while (soi < size && bytes[soi] == 0xFF) ++soi;
+  if (soi >= 1 && soi < size && bytes[soi] == 0xD8) check_jpeg(bytes, size, soi + 1, name);
+  int width = 0, height = 0, in_file = 0;
+  const int length = static_cast<int>(size);
+  // The size from the header first: a huge declared image is refused before it is allocated.
+  if (stbi_info_from_memory(bytes, length, &width, &height, &in_file) == 0)
+    throw Error(fmt::format("{}: not an image stb_image can read ({}); supported: PNG, JPEG, BMP",
+                            name, stbi_failure_reason()));
+  check_size(name, width, height);
+  if (std::int64_t(width) * height > max_pixels)
+    throw Error(fmt::format("{}: image size {}x{} is more than the {} pixels allowed", name, width,
+                            height, max_pixels));
+  stbi_uc* decoded = stbi_load_from_memory(bytes, length, &width, &height, &in_file, channels);
+  if (decoded == nullptr)
+    throw Error(fmt::format("{}: cannot decode image ({})", name, stbi_failure_reason()));
+  ByteImage image;
+  image.width = width, image.height = height, image.channels = channels;
+  try {
+    check_size(name, width, height);
+    image.pixels.assign(decoded, decoded + std::size_t(width) * std::size_t(height) * channels);
+  } catch (...) {
+    stbi_image_free(decoded);
+    throw;
+  }
+  stbi_image_free(decoded);
+  return image;
+}
+
+void write_image(const std::string& path, const ByteImage& image, int jpeg_quality) {
+  const int w = image.width, h = image.height, c = image.channels;
+  if (w < 1 || h < 1 || c < 1 || c > 4 ||
+      image.pixels.size() != std::size_t(w) * std::size_t(h) * std::size_t(c))
+    throw Error(fmt::format("{}: cannot write a {}x{}x{} image of {} bytes", path, w, h, c,
+                            image.pixels.size()));
+  const std::string ext = lowercase_extension(path);
+  int ok = 0;
+  if (ext == ".png")
+    ok = stbi_write_png(path.c_str(), w, h, c, image.pixels.data(), w * c);
+  else if (ext == ".jpg" || ext == ".jpeg")
+    ok = stbi_write_jpg(path.c_str(), w, h, c, image.pixels.data(),
+                        std::clamp(jpeg_quality, 1, 100));
+  else if (ext == ".bmp")
+    ok = stbi_write_bmp(path.c_str(), w, h, c, image.pixels.data());
+  else
+    throw Error(fmt::format("{}: unknown image extension '{}' (png, jpg, jpeg, bmp)", path, ext));
+  if (ok == 0) throw Error(fmt::format("{}: cannot write the image", path));
+}
+
+ByteImage fit_image(const ByteImage& image, int width, int height) {
+  if (width < 1 || height < 1 || image.width < 1 || image.height < 1 || image.channels < 1 ||
+      image.pixels.size() !=
+          std::size_t(image.width) * std::size_t(image.height) * std::size_t(image.channels))
+    throw Error(fmt::format("fit_image: cannot fit a {}x{}x{} image of {} bytes to {}x{}",
+                            image.width, image.height, image.channels, image.pixels.size(), width,
+                            height));
+  // The largest centred region of the output's aspect ratio: scaling the shorter side to the
+  // output's and cropping the rest is the same region, resized once.
+  const std::int64_t iw = image.width, ih = image.height;
+  int crop_w = image.width, crop_h = image.height;
+  if (iw * height >= ih * width)  // wider than the output: the full height, a centred strip
+    crop_w = int(std::clamp<std::int64_t>((ih * width + height / 2) / height, 1, iw));
+  else
+    crop_h = int(std::clamp<std::int64_t>((iw * height + width / 2) / width, 1, ih));
+  const int x0 = (image.width - crop_w) / 2, y0 = (image.height - crop_h) / 2;
+  const int c = image.channels;
+  ByteImage out;
+  out.width = width, out.height = height, out.channels = c;
+  out.pixels.assign(std::size_t(width) * std::size_t(height) * std::size_t(c), 0);
+  const std::uint8_t* first =
+      image.pixels.data() + (std::size_t(y0) * std::size_t(image.width) + std::size_t(x0)) * c;
+  if (crop_w == width && crop_h == height) {
+    for (int y = 0; y < height; ++y)
+      std::copy_n(first + std::size_t(y) * std::size_t(image.width) * c, std::size_t(width) * c,
+                  out.pixels.data() + std::size_t(y) * std::size_t(width) * c);
+    return out;
+  }
+  if (stbir_resize_uint8(first, crop_w, crop_h, image.width * c, out.pixels.data(), width, height,
+                         width * c, c) == 0)
+    throw Error(
+        fmt::format("fit_image: resizing {}x{} to {}x{} failed", crop_w, crop_h, width, height));
+  return out;
 }
 
 }  // namespace cnnrt

@@ -13,6 +13,7 @@
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/error.hpp"
 #include "host/executor.hpp"
+#include "host/normalization.hpp"
 #include "host/profiling.hpp"
 
 namespace cnnrt {
@@ -93,7 +94,9 @@ struct Model::Impl {
   CompileOptions options;
   std::unique_ptr<Executor<float>> exec;
   OptimizerParams optimizer;
-  NormalizeParams norm;
+  Normalization normalization;  // what set_normalization was given (checkpoints record it)
+  NormalizeParams norm;         // the same for the gather kernels
+  std::vector<std::string> class_names;
   AugmentParams augment;  // training batches only
   // Each step's StepScalars for one epoch of the resident training set (the update reads entry
   // batch_step), filled by train_epoch before its first step; sized when the set is uploaded.
@@ -110,7 +113,8 @@ struct Model::Impl {
     OptimizerKind kind;
     float momentum, weight_decay, beta1, beta2, eps;
     bool decay_norm_bias;
-    float label_smoothing, mean, std;
+    float label_smoothing;
+    std::vector<float> mean, std;
     int crop_padding;
     bool flip;
     auto tied() const {
@@ -121,9 +125,18 @@ struct Model::Impl {
   };
   GraphKey current_graph_key() const {
     const OptimizerParams& o = optimizer;
-    return GraphKey{o.kind,    o.momentum, o.weight_decay,    o.beta1,
-                    o.beta2,   o.eps,      o.decay_norm_bias, exec->label_smoothing,
-                    norm.mean, norm.std,   augment.pad,       augment.flip};
+    return GraphKey{o.kind,
+                    o.momentum,
+                    o.weight_decay,
+                    o.beta1,
+                    o.beta2,
+                    o.eps,
+                    o.decay_norm_bias,
+                    exec->label_smoothing,
+                    normalization.mean,
+                    normalization.std,
+                    augment.pad,
+                    augment.flip};
   }
   std::optional<GraphKey> graph_key;
   std::unique_ptr<ProfilerCapture> profiler;
@@ -133,6 +146,7 @@ struct Model::Impl {
     const SampleShape in = network.input();
     augment.channels = in.c, augment.height = in.h, augment.width = in.w;
     augment.seed = options.seed;
+    norm = to_normalize_params(normalization, in.c, in.h * in.w);
   }
 
   void check_sample_shape(const Dataset& data, const char* what) const {
@@ -262,9 +276,25 @@ std::vector<float> Model::layer_output(int layer, int n) {
   return exec.download(exec.output(layer), std::size_t(n) * std::size_t(shape.size()));
 }
 
-void Model::set_normalization(float mean, float std) {
-  if (!(std > 0.0f)) throw Error(fmt::format("normalisation std must be positive, got {}", std));
-  impl_->norm = NormalizeParams{mean, std};
+void Model::set_normalization(const Normalization& normalization) {
+  const SampleShape in = impl_->network.input();
+  impl_->norm = to_normalize_params(normalization, in.c, in.h * in.w);
+  impl_->normalization = normalization;
+}
+
+const Normalization& Model::normalization() const {
+  return impl_->normalization;
+}
+
+void Model::set_class_names(const std::vector<std::string>& names) {
+  if (!names.empty() && int(names.size()) != impl_->network.classes())
+    throw Error(fmt::format("{} class names for {}, which has {} classes", names.size(),
+                            impl_->network.name(), impl_->network.classes()));
+  impl_->class_names = names;
+}
+
+const std::vector<std::string>& Model::class_names() const {
+  return impl_->class_names;
 }
 
 void Model::set_augmentation(const Augmentation& augmentation) {

@@ -169,7 +169,10 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
           "{} already has {} epochs; ask for more than that with TrainOptions::epochs (now {})",
           options.resume_path, first_epoch, options.epochs));
   }
-  model.set_normalization(options.normalize_mean, options.normalize_std);
+  model.set_normalization(options.normalization);
+  // Names for every output only (a model may have more outputs than the data has classes).
+  if (int(train_set.class_names.size()) == model.network().classes())
+    model.set_class_names(train_set.class_names);
   model.set_augmentation(parse_augmentation(options.augment));
   model.upload_train_set(train_set);
   model.upload_eval_set(test_set);

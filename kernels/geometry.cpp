@@ -55,4 +55,19 @@ void check_augment(const char* where, const AugmentParams& aug, int pixels) {
                             aug.width));
 }
 
+void check_normalize(const char* where, const NormalizeParams& norm, int pixels) {
+  if (norm.channels < 1 || norm.channels > NormalizeParams::kMaxChannels)
+    throw Error(fmt::format("{}: normalisation over {} channels (1 to {} supported)", where,
+                            norm.channels, NormalizeParams::kMaxChannels));
+  if (norm.channels > 1 && (norm.plane <= 0 || std::int64_t(norm.channels) * norm.plane != pixels))
+    throw Error(
+        fmt::format("{}: normalisation of {} channels of {} values does not hold samples "
+                    "of {} values",
+                    where, norm.channels, norm.plane, pixels));
+  for (int c = 0; c < norm.channels; ++c)
+    if (!(norm.std[c] != 0.0f))
+      throw Error(fmt::format("{}: normalisation std = {} (channel {}) must be non-zero", where,
+                              norm.std[c], c));
+}
+
 }  // namespace cnnrt

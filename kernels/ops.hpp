@@ -103,11 +103,27 @@ struct FusedActivationGrad {
   const T* a = nullptr;
 };
 
-// Normalisation applied when a uint8 batch is gathered: x = (byte / 255 - mean) / std.
+// Normalisation applied when a uint8 batch is gathered, per channel: value p of a sample is in
+// channel c = p / plane (c = 0 when channels == 1) and becomes x = (byte / 255 - mean[c]) / std[c].
+// One channel with any plane: the same mean and std for every value.
 struct NormalizeParams {
-  float mean = 0.0f;
-  float std = 1.0f;
+  static constexpr int kMaxChannels = 16;
+  int channels = 1;
+  int plane = 1;  // values per channel (h * w); read only when channels > 1
+  float mean[kMaxChannels] = {};
+  float std[kMaxChannels] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+
+  constexpr NormalizeParams() = default;
+  // The same mean and std for every value.
+  constexpr NormalizeParams(float m, float s) {
+    mean[0] = m;
+    std[0] = s;
+  }
 };
+
+// Throws cnnrt::Error (naming `where`) unless `norm` fits samples of `pixels` values: channels in
+// [1, kMaxChannels], channels * plane == pixels when channels > 1, every std non-zero.
+void check_normalize(const char* where, const NormalizeParams& norm, int pixels);
 
 // Augmentation applied in the same gather (docs/math.md, augmentation), per sample of the batch:
 // a random crop of the image padded by `pad` zero bytes on each side (a shift dx, dy uniform in

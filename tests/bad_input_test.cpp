@@ -8,7 +8,9 @@
 // hold the details.
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <ostream>
 #include <set>
 #include <sstream>
@@ -21,6 +23,7 @@
 #include "cnnrt/network.hpp"
 #include "cnnrt/safetensors.hpp"
 #include "tests/file_formats.hpp"
+#include "tests/image_files.hpp"
 #include "tests/model_util.hpp"
 #include "tests/test_util.hpp"
 #include "tests/tool_util.hpp"
@@ -35,7 +38,7 @@ namespace fs = std::filesystem;
 constexpr std::uint32_t kSamples = 8, kSide = 28;
 constexpr std::uint32_t kPixels = kSamples * kSide * kSide;  // 6272
 
-enum class Command { train, resume, eval, predict, model };
+enum class Command { train, resume, eval, predict, model, folder };
 
 // Where one case's files live.
 struct Files {
@@ -113,6 +116,35 @@ void write_cifar10(const Files& f, const std::string& name, const std::vector<st
   test::write_bytes(f.data_file(name), bytes);
 }
 
+// A good image folder: images/train/{a,b}/{0,1}.png and images/test/{a,b}/0.png, grey 28x28,
+// then one file of it replaced (`relative` under images/, written as `bytes`).
+void write_image_folder(const Files& f) {
+  test::write_class_tree(f.at("images/train"), {"a", "b"}, 2, 28, 28, 1, ".png");
+  test::write_class_tree(f.at("images/test"), {"a", "b"}, 1, 28, 28, 1, ".png");
+}
+
+std::vector<std::uint8_t> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+// The folder with one file's bytes changed by `edit`.
+std::function<void(const Files&)> edited_image(const std::string& relative,
+                                               std::function<void(std::vector<std::uint8_t>&)> edit,
+                                               const std::string& ext = ".png") {
+  return [=](const Files& f) {
+    write_image_folder(f);
+    const std::string path = f.at("images/" + relative);
+    if (ext != ".png") {
+      test::write_image(path, 28, 28, 3, test::test_picture(28, 28, 3, 0, 0));
+    }
+    std::vector<std::uint8_t> bytes = read_bytes(path);
+    edit(bytes);
+    fs::remove(path);
+    test::write_bytes(path, bytes);
+  };
+}
+
 std::string quoted(const std::string& path) {
   return "'" + path + "'";
 }
@@ -134,6 +166,9 @@ std::string command_line(Command command, const Files& f) {
       return "predict" + weights + " --out " + quoted(f.out());
     case Command::model:
       return train + " --model " + quoted(f.model());
+    case Command::folder:  // an image folder (auto-detected), lenet5's 1x28x28 input
+      return "train --device cpu --epochs 2 --data " + quoted(f.at("images")) + " --checkpoint " +
+             quoted(f.out()) + " --metrics " + quoted(f.metrics());
   }
   return "";
 }
@@ -387,6 +422,54 @@ std::vector<BadInput> cases() {
        [](const Files& f) {
          write_cifar10(f, "data_batch_1.bin", {1, 10}, 0);
          write_cifar10(f, "test_batch.bin", {3}, 0);
+       }},
+      // Image folders: damaged images, and trees that are not a classification set.
+      {"FolderTruncatedPng", Command::folder, "images/train/a/1.png", "truncated PNG",
+       edited_image("train/a/1.png", [](std::vector<std::uint8_t>& b) { b.resize(b.size() / 2); })},
+      {"FolderCorruptPng", Command::folder, "images/train/b/0.png",
+       "corrupt PNG (chunk 'IDAT' fails its CRC check)",
+       edited_image("train/b/0.png",
+                    [](std::vector<std::uint8_t>& b) { b[b.size() - 20] ^= 0x5A; })},
+      {"FolderTruncatedJpeg", Command::folder, "images/test/a/0.jpg", "truncated JPEG",
+       edited_image(
+           "test/a/0.jpg", [](std::vector<std::uint8_t>& b) { b.resize(b.size() - 40); }, ".jpg")},
+      {"FolderJpegCutBeforeItsData", Command::folder, "images/test/a/0.jpg", "truncated JPEG",
+       edited_image(
+           "test/a/0.jpg", [](std::vector<std::uint8_t>& b) { b.resize(200); }, ".jpg")},
+      {"FolderCorruptJpeg", Command::folder, "images/test/b/0.jpg", "corrupt or truncated JPEG",
+       edited_image(
+           "test/b/0.jpg",
+           [](std::vector<std::uint8_t>& b) {
+             for (std::size_t i = 4; i < 200 && i < b.size(); ++i) b[i] = std::uint8_t(i * 37);
+           },
+           ".jpg")},
+      {"FolderTextNamedPng", Command::folder, "images/train/a/0.png",
+       "not an image stb_image can read",
+       [](const Files& f) {
+         write_image_folder(f);
+         test::write_text(f.at("images/train/a/0.png"), "this is not a picture\n");
+       }},
+      {"FolderEmptyFile", Command::folder, "images/train/b/1.png", "empty file (0 bytes)",
+       [](const Files& f) {
+         write_image_folder(f);
+         test::write_bytes(f.at("images/train/b/1.png"), {});
+       }},
+      {"FolderEmptyClass", Command::folder, "images/train/c", "empty class folder",
+       [](const Files& f) {
+         write_image_folder(f);
+         fs::create_directories(f.at("images/train/c"));
+         test::write_text(f.at("images/train/c/README"), "nothing here\n");
+       }},
+      {"FolderOneClass", Command::folder, "images/train", "only one class folder ('a')",
+       [](const Files& f) {
+         write_image_folder(f);
+         fs::remove_all(f.at("images/train/b"));
+       }},
+      {"FolderNoImages", Command::folder, "images/train", "no images",
+       [](const Files& f) {
+         fs::create_directories(f.at("images/train"));
+         fs::create_directories(f.at("images/test"));
+         test::write_text(f.at("images/train/notes.txt"), "no class folders\n");
        }},
       // Control characters from the file are escaped: the error stays one line.
       {"ModelLayerNameWithANewline", Command::model, "model.json",

@@ -272,6 +272,70 @@ TEST_F(CheckpointTest, ProgressMetadataMustBeAWholeNumber) {
   EXPECT_EQ(state.step_counter, 18446744073709551615u);
 }
 
+// The data's description travels with the weights: input size, the per-channel normalisation and
+// the class names, read back into the model that loads the file.
+TEST_F(CheckpointTest, RecordsNormalisationClassNamesAndInputSize) {
+  Network network(SampleShape{3, 8, 8}, 3, "rgb");
+  network.dense(3);
+  Model source(network, test::cpu_options(2, 1));
+  const Normalization norm{{0.25f, 0.5f, 0.125f}, {0.2f, 0.3f, 0.4f}};
+  source.set_normalization(norm);
+  source.set_class_names({"cat", "dog \"fido\"", "émeu"});
+  save_checkpoint(path("c.safetensors"), source, 1);
+
+  const SafeTensors file = SafeTensors::load(path("c.safetensors"));
+  EXPECT_EQ(file.metadata.at("input_size"), "3x8x8");
+  EXPECT_EQ(file.metadata.at("normalization_mean"), "0.25,0.5,0.125");
+  EXPECT_EQ(file.metadata.at("normalization_std"), "0.2,0.3,0.4");
+  EXPECT_EQ(file.metadata.at("class_names"), R"(["cat","dog \"fido\"","émeu"])");
+
+  Model target(network, test::cpu_options(2, 2));
+  load_checkpoint(path("c.safetensors"), target, false);
+  EXPECT_EQ(target.normalization().mean, norm.mean);
+  EXPECT_EQ(target.normalization().std, norm.std);
+  EXPECT_EQ(target.class_names(), (std::vector<std::string>{"cat", "dog \"fido\"", "émeu"}));
+}
+
+// A file from before the data's description: the IDX default normalisation, no names.
+TEST_F(CheckpointTest, OlderFilesGetTheIdxDefaultNormalisation) {
+  Model source(load_network("lenet5"), test::cpu_options(2, 1));
+  save_changed(source, path("good.safetensors"), path("old.safetensors"), [](SafeTensors& f) {
+    for (const char* key : {"input_size", "normalization_mean", "normalization_std"})
+      f.metadata.erase(key);
+  });
+  Model target(load_network("lenet5"), test::cpu_options(2, 2));
+  target.set_normalization(Normalization{{0.1f}, {0.9f}});
+  target.set_class_names(std::vector<std::string>(10, "x"));
+  load_checkpoint(path("old.safetensors"), target, false);
+  EXPECT_EQ(target.normalization().mean, std::vector<float>{0.2860f});
+  EXPECT_EQ(target.normalization().std, std::vector<float>{0.3530f});
+  EXPECT_TRUE(target.class_names().empty());
+}
+
+TEST_F(CheckpointTest, BadDataMetadataLoadsNothing) {
+  Model source(load_network("lenet5"), test::cpu_options(2, 1));
+  struct Case {
+    const char* key;
+    const char* value;
+    const char* says;
+  };
+  for (const Case& c : {Case{"input_size", "3x32x32", "takes 1x28x28 input"},
+                        Case{"normalization_mean", "0.1,0.2", "2 means and 1 stds"},
+                        Case{"normalization_std", "0", "must be positive"},
+                        Case{"normalization_std", "x", "is not a number"},
+                        Case{"class_names", "[\"a\"]", "JSON list of 10 names"},
+                        Case{"class_names", "not json", "JSON list of 10 names"}}) {
+    SCOPED_TRACE(std::string(c.key) + "=" + c.value);
+    save_changed(source, path("good.safetensors"), path("meta.safetensors"),
+                 [&](SafeTensors& f) { f.metadata[c.key] = c.value; });
+    Model target(load_network("lenet5"), test::cpu_options(2, 2));
+    const Snapshot before = snapshot(target);
+    test::expect_error([&] { load_checkpoint(path("meta.safetensors"), target); },
+                       {path("meta.safetensors"), c.says});
+    expect_identical(before, snapshot(target), target);
+  }
+}
+
 TEST_F(CheckpointTest, TruncatedFileFailsCleanly) {
   Model model(load_network("lenet5"), test::cpu_options(2, 1));
   save_checkpoint(path("c.safetensors"), model, 1);

@@ -4,6 +4,7 @@
 // model file trained on a generated CIFAR-10 directory through the tool.
 #include "cnnrt/cifar.hpp"
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -11,7 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "cnnrt/dataset.hpp"
 #include "cnnrt/error.hpp"
+#include "cnnrt/safetensors.hpp"
 #include "tests/test_util.hpp"
 #include "tests/tool_util.hpp"
 
@@ -150,8 +153,10 @@ TEST(Cifar, ColourModelTrainsOnAGeneratedCifarDirectory) {
     }
     return bytes;
   };
-  write(dir.file("data_batch_1.bin"), split(192, 0));
+  const std::vector<std::uint8_t> train = split(192, 0);
+  write(dir.file("data_batch_1.bin"), train);
   write(dir.file("test_batch.bin"), split(64, 1));
+  std::ofstream(dir.file("batches.meta.txt")) << "red\ngreen\nblue\nc3\nc4\nc5\nc6\nc7\nc8\nc9\n";
   std::ofstream(dir.file("model.json"))
       << R"({"name": "rgb", "input": [3, 32, 32], "classes": 10, "layers": [)"
       << R"({"type": "conv2d", "name": "conv1", "filters": 4, "kernel": 3, "padding": "same"},)"
@@ -159,17 +164,100 @@ TEST(Cifar, ColourModelTrainsOnAGeneratedCifarDirectory) {
       << R"({"type": "dense", "name": "fc1", "units": 10}]})";
   const test::ToolRun run = test::run_tool(
       "train --device cpu --threads 1 --epochs 3 --batch 32 --augment crop:4,flip --model '" +
-      dir.file("model.json") + "' --data '" + dir.path().string() + "'");
+      dir.file("model.json") + "' --data '" + dir.path().string() + "' --checkpoint '" +
+      dir.file("c.safetensors") + "' --metrics '" + dir.file("m.csv") + "'");
   ASSERT_EQ(run.exit_code, 0) << run.output;
+  // The checkpoint holds each channel's mean and std of byte / 255 over the training records
+  // (worked out here with plain loops), and the names from batches.meta.txt.
+  const SafeTensors file = SafeTensors::load(dir.file("c.safetensors"));
+  const std::vector<float> mean = parse_float_list(file.metadata.at("normalization_mean"), "mean");
+  const std::vector<float> stds = parse_float_list(file.metadata.at("normalization_std"), "std");
+  ASSERT_EQ(mean.size(), 3u);
+  ASSERT_EQ(stds.size(), 3u);
+  for (int c = 0; c < 3; ++c) {
+    double sum = 0, squares = 0, n = 0;
+    for (std::size_t r = 0; r < 192; ++r)
+      for (int p = 0; p < 1024; ++p) {
+        const double v = train[r * 3073 + 1 + std::size_t(c) * 1024 + std::size_t(p)] / 255.0;
+        sum += v, squares += v * v, ++n;
+      }
+    const double m = sum / n;
+    EXPECT_NEAR(mean[std::size_t(c)], m, 1e-6) << c;
+    EXPECT_NEAR(stds[std::size_t(c)], std::sqrt(squares / n - m * m), 1e-5) << c;
+  }
+  EXPECT_EQ(file.metadata.at("class_names").substr(0, 22), R"(["red","green","blue",)");
+  EXPECT_EQ(file.metadata.at("input_size"), "3x32x32");
   EXPECT_NE(run.output.find("192 train / 64 test images"), std::string::npos) << run.output;
   const std::size_t at = run.output.find("final test accuracy ");
   ASSERT_NE(at, std::string::npos) << run.output;
   EXPECT_GE(std::stod(run.output.substr(at + 20)), 0.9) << run.output;
+  // eval normalises with the checkpoint's values: the test loss of training's last epoch (from
+  // the metrics file) to the printed digits; the IDX default would give another loss.
+  const test::ToolRun eval = test::run_tool(
+      "eval --device cpu --threads 1 --batch 32 --model '" + dir.file("model.json") + "' --data '" +
+      dir.path().string() + "' --weights '" + dir.file("c.safetensors") + "'");
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  const std::size_t eval_at = eval.output.find("accuracy ");
+  ASSERT_NE(eval_at, std::string::npos) << eval.output;
+  EXPECT_NEAR(std::stod(eval.output.substr(eval_at + 9)), std::stod(run.output.substr(at + 20)),
+              0.5e-4 + 1e-9)
+      << eval.output;
+  std::ifstream csv(dir.file("m.csv"));
+  std::string row, last;
+  while (std::getline(csv, row)) last = row;
+  // epoch,train_loss,train_acc,test_loss,...
+  std::size_t comma = 0;
+  for (int k = 0; k < 3; ++k) comma = last.find(',', comma) + 1;
+  const double test_loss = std::stod(last.substr(comma));
+  const std::size_t loss_at = eval.output.find(" loss ");
+  ASSERT_NE(loss_at, std::string::npos) << eval.output;
+  EXPECT_NEAR(std::stod(eval.output.substr(loss_at + 6)), test_loss, 0.5e-4 + 1e-6 * test_loss)
+      << eval.output << " vs " << last;
 
   const test::ToolRun idx =
       test::run_tool("train --device cpu --epochs 1 --format idx --model '" +
                      dir.file("model.json") + "' --data '" + dir.path().string() + "'");
   EXPECT_EQ(idx.exit_code, 1) << idx.output;  // forced IDX: no IDX files there
+
+  // --mean / --std given: one value for all channels or three; anything else is a usage error
+  // found before the data is read.
+  const std::string model = " --model '" + dir.file("model.json") + "' --data '" +
+                            dir.path().string() + "' --epochs 1 --device cpu --train-limit 32 ";
+  const test::ToolRun given = test::run_tool("train" + model + "--mean 0.5 --std 0.1,0.2,0.3 " +
+                                             "--checkpoint '" + dir.file("g.safetensors") + "'");
+  ASSERT_EQ(given.exit_code, 0) << given.output;
+  const SafeTensors g = SafeTensors::load(dir.file("g.safetensors"));
+  EXPECT_EQ(g.metadata.at("normalization_mean"), "0.5,0.5,0.5");
+  EXPECT_EQ(g.metadata.at("normalization_std"), "0.1,0.2,0.3");
+  for (const char* bad :
+       {"--mean 0.1,0.2", "--std 0.1,0.2,0.3,0.4", "--std 0", "--std 0.1,-1,1", "--mean x"}) {
+    SCOPED_TRACE(bad);
+    const test::ToolRun r = test::run_tool("train" + model + bad);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_TRUE(test::contains(r.output, "cnnrt: error: ")) << r.output;
+  }
+}
+
+// Each channel's mean and population std of byte / 255, by hand: channel 0 holds {0, 255, 0, 255}
+// (mean 0.5, std 0.5), channel 1 holds 51 everywhere (std 0: 1 instead).
+TEST(Normalization, ComputedPerChannelOverTheSet) {
+  Dataset data;
+  data.count = 2, data.channels = 2, data.height = 1, data.width = 2;
+  data.images = {0, 255, 51, 51, 255, 0, 51, 51};
+  data.labels = {0, 1};
+  const Normalization n = compute_normalization(data);
+  ASSERT_EQ(n.mean.size(), 2u);
+  EXPECT_NEAR(n.mean[0], 0.5, 1e-7);
+  EXPECT_NEAR(n.std[0], 0.5, 1e-7);
+  EXPECT_NEAR(n.mean[1], 0.2, 1e-7);
+  EXPECT_EQ(n.std[1], 1.0f);
+  EXPECT_THROW(compute_normalization(Dataset{}), Error);
+  EXPECT_EQ(parse_float_list("0.5,-1,2e-1", "x"), (std::vector<float>{0.5f, -1.0f, 0.2f}));
+  for (const char* bad : {"", ",", "0.5,", "a", "1 2", "nan", "inf"})
+    EXPECT_THROW(parse_float_list(bad, "x"), Error) << bad;
+  EXPECT_THROW((Normalization{{0.1f, 0.2f}, {1.0f}}).check(2), Error);
+  EXPECT_THROW((Normalization{{0.1f, 0.2f}, {1.0f, 1.0f}}).check(3), Error);
+  EXPECT_NO_THROW((Normalization{{0.1f}, {1.0f}}).check(3));
 }
 
 }  // namespace

@@ -50,6 +50,40 @@ TEST(CpuGatherBatch, IdentityNormalisationGivesByteOver255) {
   EXPECT_EQ(labels[0], 3);
 }
 
+// Two channels of two values each: channel 0 is values 0-1, channel 1 values 2-3 of a sample.
+TEST(CpuGatherBatch, NormalisesEachChannelWithItsOwnMeanAndStd) {
+  NormalizeParams norm;
+  norm.channels = 2, norm.plane = 2;
+  norm.mean[0] = 0.5f, norm.std[0] = 0.25f;
+  norm.mean[1] = 0.0f, norm.std[1] = 2.0f;
+  const std::vector<std::int32_t> indices = {0, 1};
+  std::vector<double> batch = nan_vector<double>(8);
+  std::vector<std::int32_t> labels(2, -1);
+  cpu::gather_batch<double>(norm, {}, 2, 4, kImages.data(), kLabels.data(), indices.data(),
+                            batch.data(), labels.data());
+  // sample 0 {0, 255 | 51, 102}: (b/255 - 0.5) * 4, then b / 255 / 2
+  // sample 1 {10, 20 | 30, 40}
+  const std::vector<double> expected = {
+      -2, 2, 0.1, 0.2, (10.0 / 255 - 0.5) * 4, (20.0 / 255 - 0.5) * 4, 30.0 / 510, 40.0 / 510};
+  EXPECT_TRUE(all_close(batch, expected, kFloatTol, "batch"));
+}
+
+TEST(CpuGatherBatch, RejectsNormalisationThatDoesNotFitTheSample) {
+  std::vector<float> batch(4);
+  std::vector<std::int32_t> labels(1);
+  const std::int32_t first = 0;
+  NormalizeParams three;
+  three.channels = 3, three.plane = 2;  // 6 values, the sample has 4
+  EXPECT_THROW(cpu::gather_batch<float>(three, {}, 1, 4, kImages.data(), kLabels.data(), &first,
+                                        batch.data(), labels.data()),
+               Error);
+  NormalizeParams zero_in_second;
+  zero_in_second.channels = 2, zero_in_second.plane = 2, zero_in_second.std[1] = 0.0f;
+  EXPECT_THROW(cpu::gather_batch<float>(zero_in_second, {}, 1, 4, kImages.data(), kLabels.data(),
+                                        &first, batch.data(), labels.data()),
+               Error);
+}
+
 TEST(CpuGatherBatch, RejectsZeroStdAndNegativeIndex) {
   std::vector<float> batch(4);
   std::vector<std::int32_t> labels(1);

@@ -31,7 +31,7 @@ TEST(CudaData, GatherMatchesCpu) {
     for (const int n : {1, 7, 64})
       for (const NormalizeParams& norm : norms) {
         SCOPED_TRACE("pixels " + std::to_string(pixels) + " n " + std::to_string(n) + " mean " +
-                     std::to_string(norm.mean));
+                     std::to_string(norm.mean[0]));
         std::vector<std::uint8_t> images(std::size_t(samples) * pixels), labels(samples);
         for (auto& b : images) b = std::uint8_t(rng() & 0xFF);
         for (auto& l : labels) l = std::uint8_t(rng() % 10);
@@ -70,6 +70,13 @@ TEST(CudaData, AugmentedGatherMatchesCpuBitForBit) {
                      std::to_string(w) + " pad " + std::to_string(pad) + " flip " +
                      std::to_string(flip));
         const int pixels = c * h * w;
+        // Three channels: each its own mean and std (the channel is p / plane on both sides).
+        NormalizeParams norm(0.2860f, 0.3530f);
+        if (c == 3) {
+          norm.channels = 3, norm.plane = h * w;
+          const float means[] = {0.4914f, 0.4822f, 0.4465f}, stds[] = {0.247f, 0.243f, 0.261f};
+          for (int k = 0; k < 3; ++k) norm.mean[k] = means[k], norm.std[k] = stds[k];
+        }
         std::vector<std::uint8_t> images(std::size_t(samples) * pixels), labels(samples);
         for (auto& b : images) b = std::uint8_t(rng() & 0xFF);
         for (auto& l : labels) l = std::uint8_t(rng() % 10);
@@ -81,8 +88,8 @@ TEST(CudaData, AugmentedGatherMatchesCpuBitForBit) {
         const std::int32_t counter[2] = {2, 5};
         std::vector<float> expected(std::size_t(n) * pixels);
         std::vector<std::int32_t> expected_labels(n);
-        cpu::gather_batch_at_step({0.2860f, 0.3530f}, aug, n, pixels, images.data(), labels.data(),
-                                  order.data(), counter, expected.data(), expected_labels.data());
+        cpu::gather_batch_at_step(norm, aug, n, pixels, images.data(), labels.data(), order.data(),
+                                  counter, expected.data(), expected_labels.data());
         ASSERT_TRUE(any_nonzero(expected));
 
         const auto images_dev = to_device(images);
@@ -91,18 +98,18 @@ TEST(CudaData, AugmentedGatherMatchesCpuBitForBit) {
         const auto counter_dev = to_device(std::vector<std::int32_t>{2, 5});
         auto batch_dev = poisoned<float>(expected.size());
         auto batch_labels_dev = poisoned<std::int32_t>(expected_labels.size());
-        cuda::gather_batch_at_step({0.2860f, 0.3530f}, aug, n, pixels, images_dev.data(),
-                                   labels_dev.data(), order_dev.data(), counter_dev.data(),
-                                   batch_dev.data(), batch_labels_dev.data(), nullptr);
+        cuda::gather_batch_at_step(norm, aug, n, pixels, images_dev.data(), labels_dev.data(),
+                                   order_dev.data(), counter_dev.data(), batch_dev.data(),
+                                   batch_labels_dev.data(), nullptr);
         EXPECT_TRUE(all_close(batch_dev.download(), expected, kExact, "batch at step"));
         EXPECT_TRUE(all_close(batch_labels_dev.download(), expected_labels, kExact, "labels"));
 
         AugmentParams direct = aug;
         direct.step = 2, direct.epoch = 5;
         auto direct_dev = poisoned<float>(expected.size());
-        cuda::gather_batch({0.2860f, 0.3530f}, direct, n, pixels, images_dev.data(),
-                           labels_dev.data(), order_dev.data() + 2 * n, direct_dev.data(),
-                           batch_labels_dev.data(), nullptr);
+        cuda::gather_batch(norm, direct, n, pixels, images_dev.data(), labels_dev.data(),
+                           order_dev.data() + 2 * n, direct_dev.data(), batch_labels_dev.data(),
+                           nullptr);
         EXPECT_TRUE(all_close(direct_dev.download(), expected, kExact, "batch"));
       }
 }

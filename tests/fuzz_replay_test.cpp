@@ -60,7 +60,8 @@ TEST_P(FuzzReplay, EveryInputEndsAsRecorded) {
   const std::map<std::string, Target> targets = {{"idx", &fuzz::idx},
                                                  {"safetensors", &fuzz::safetensors},
                                                  {"model_file", &fuzz::model_file},
-                                                 {"cifar", &fuzz::cifar}};
+                                                 {"cifar", &fuzz::cifar},
+                                                 {"image_decode", &fuzz::image_decode}};
   const Target target = targets.at(target_name);
   const auto expected = expected_outcomes();
   int replayed = 0;
@@ -93,7 +94,8 @@ TEST_P(FuzzReplay, EveryInputEndsAsRecorded) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, FuzzReplay,
-                         ::testing::Values("idx", "safetensors", "model_file", "cifar"));
+                         ::testing::Values("idx", "safetensors", "model_file", "cifar",
+                                           "image_decode"));
 
 }  // namespace
 }  // namespace cnnrt

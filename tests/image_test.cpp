@@ -29,10 +29,12 @@ class ImageTest : public test::ScratchDirTest {
 };
 
 // A PNG encoded here with zlib alone (no stb): signature, IHDR, one IDAT, IEND. Rows use filter 0.
-// color_type 0 is grayscale (1 byte per pixel), 2 is RGB (3 bytes per pixel).
+// color_type 0 is grayscale (1 sample per pixel), 2 is RGB (3), 3 is palette indices (1, with
+// `palette` as the PLTE chunk); bit_depth 8 or 16 (16: two big-endian bytes per sample).
 std::vector<std::uint8_t> encode_png(int width, int height, int color_type,
-                                     const std::vector<std::uint8_t>& raster) {
-  const int channels = color_type == 2 ? 3 : 1;
+                                     const std::vector<std::uint8_t>& raster, int bit_depth = 8,
+                                     const std::vector<std::uint8_t>& palette = {}) {
+  const int channels = (color_type == 2 ? 3 : 1) * bit_depth / 8;
   std::vector<std::uint8_t> filtered;
   for (int y = 0; y < height; ++y) {
     filtered.push_back(0);
@@ -61,8 +63,10 @@ std::vector<std::uint8_t> encode_png(int width, int height, int color_type,
   std::vector<std::uint8_t> ihdr;
   put32(ihdr, static_cast<std::uint32_t>(width));
   put32(ihdr, static_cast<std::uint32_t>(height));
-  ihdr.insert(ihdr.end(), {8, static_cast<std::uint8_t>(color_type), 0, 0, 0});
+  ihdr.insert(ihdr.end(), {static_cast<std::uint8_t>(bit_depth),
+                           static_cast<std::uint8_t>(color_type), 0, 0, 0});
   chunk("IHDR", ihdr);
+  if (!palette.empty()) chunk("PLTE", palette);
   chunk("IDAT", compressed);
   chunk("IEND", {});
   return png;
@@ -75,6 +79,35 @@ GrayImage sample_image() {
   image.height = 3;
   image.pixels = {0, 1, 2, 3, 4, 50, 100, 128, 200, 255, 17, 34, 51, 68, 85};
   return image;
+}
+
+// Legal but unusual PNGs, encoded here: 16 bits per sample (reduced to the high byte), a palette
+// (expanded to its colours), 1x1 (fitted to any size as its one value).
+TEST_F(ImageTest, SixteenBitPalette1x1PngsDecode) {
+  const std::vector<std::uint8_t> wide = {0x12, 0x34, 0xAB, 0xCD, 0xFF, 0x00, 0x00, 0xFF};
+  const std::vector<std::uint8_t> sixteen = encode_png(2, 2, 0, wide, 16);
+  const ByteImage grey = decode_image(sixteen.data(), sixteen.size(), "16-bit", 1);
+  EXPECT_EQ(grey.pixels, (std::vector<std::uint8_t>{0x12, 0xAB, 0xFF, 0x00}));
+
+  const std::vector<std::uint8_t> palette = {255, 0, 0, 0, 128, 255, 9, 9, 9};
+  const std::vector<std::uint8_t> indexed = encode_png(3, 1, 3, {2, 0, 1}, 8, palette);
+  const ByteImage rgb = decode_image(indexed.data(), indexed.size(), "palette", 3);
+  EXPECT_EQ(rgb.pixels, (std::vector<std::uint8_t>{9, 9, 9, 255, 0, 0, 0, 128, 255}));
+
+  const std::vector<std::uint8_t> dot = encode_png(1, 1, 2, {10, 20, 30});
+  const ByteImage one = decode_image(dot.data(), dot.size(), "1x1", 3);
+  const ByteImage fitted = fit_image(one, 3, 2);
+  for (int p = 0; p < 6; ++p)
+    EXPECT_EQ(
+        std::vector<std::uint8_t>(fitted.pixels.begin() + p * 3, fitted.pixels.begin() + p * 3 + 3),
+        (std::vector<std::uint8_t>{10, 20, 30}));
+  // The same file with one byte of its IDAT changed fails its CRC; cut, it has no IEND.
+  std::vector<std::uint8_t> damaged = dot;
+  damaged[damaged.size() - 16] ^= 1;
+  test::expect_error([&] { decode_image(damaged.data(), damaged.size(), "d.png", 3); },
+                     {"d.png", "fails its CRC check"});
+  test::expect_error([&] { decode_image(dot.data(), dot.size() - 12, "cut.png", 3); },
+                     {"cut.png", "truncated PNG"});
 }
 
 TEST_F(ImageTest, PgmRoundTripAndBytes) {

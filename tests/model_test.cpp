@@ -380,7 +380,7 @@ TEST(ModelTest, FlipTestTimeAugmentationAveragesTheTwoSoftmaxes) {
   for (int i = 0; i < kCount * kPixels; ++i) data.images.push_back(std::uint8_t(i * 37 % 256));
   data.labels = {0, 1, 2, 1, 0};
   const float mean = 0.5f, std_dev = 0.25f;
-  model.set_normalization(mean, std_dev);
+  model.set_normalization(Normalization{{mean}, {std_dev}});
   model.upload_eval_set(data);
 
   double loss = 0, plain_loss = 0;

@@ -1,14 +1,18 @@
 // `cnnrt predict`: the logits file's shapes, dtypes and labels, and its argmax accuracy against the
 // accuracy `cnnrt eval` reports for the same weights (a different path: resident data, normalised
 // when gathered, counted by the loss kernel).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/safetensors.hpp"
+#include "tests/image_files.hpp"
 #include "tests/test_util.hpp"
 #include "tests/tool_util.hpp"
 
@@ -78,6 +82,122 @@ TEST(PredictTool, MissingWeightsExitOne) {
                      "' --out '" + dir.file("out.safetensors") + "'");
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.output.find("none.safetensors"), std::string::npos) << run.output;
+}
+
+// predict IMAGE...: a one-dense-layer model trained on a generated folder, so each printed
+// probability can be recomputed here: x = (byte / 255 - mean) / std with the checkpoint's values,
+// z = W x + b from its tensors, softmax.
+class PredictFiles : public ::testing::Test {
+ protected:
+  static constexpr int kSide = 4, kPixels = kSide * kSide, kClasses = 3;
+  // Printed with four decimals.
+  static constexpr double kPrinted = 0.5e-4 + 1e-7;
+
+  void SetUp() override {
+    test::write_class_tree(dir_.path() / "data" / "train", {"circle", "square", "star"}, 4, kSide,
+                           kSide, 1, ".png");
+    test::write_class_tree(dir_.path() / "data" / "test", {"circle", "square", "star"}, 1, kSide,
+                           kSide, 1, ".png");
+    test::write_text(dir_.file("model.json"),
+                     R"({"name": "tiny", "input": [1, 4, 4], "classes": 3, "layers": [)"
+                     R"({"type": "dense", "name": "fc1", "units": 3}]})");
+    const test::ToolRun run = test::run_tool(
+        "train --device cpu --epochs 3 --batch 4 --model '" + dir_.file("model.json") +
+        "' --data '" + dir_.file("data") + "' --checkpoint '" + weights() + "'");
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+  }
+
+  std::string weights() const { return dir_.file("w.safetensors"); }
+  std::string image(const std::string& cls, int i) const {
+    return dir_.file("data/train/" + cls + "/" + std::to_string(i) + ".png");
+  }
+
+  // Softmax probabilities of the picture the tree wrote as (label, index), by hand.
+  std::vector<double> expected(int label, int index) const {
+    const SafeTensors file = SafeTensors::load(weights());
+    const std::vector<float> w = file.get("fc1.weight").as_floats();  // [3, 16]
+    const std::vector<float> b = file.get("fc1.bias").as_floats();
+    const double mean = std::stod(file.metadata.at("normalization_mean"));
+    const double sd = std::stod(file.metadata.at("normalization_std"));
+    const std::vector<std::uint8_t> bytes = test::test_picture(kSide, kSide, 1, label, index);
+    std::vector<double> z(kClasses);
+    for (int c = 0; c < kClasses; ++c) {
+      z[c] = b[c];
+      for (int p = 0; p < kPixels; ++p)
+        z[c] += w[c * kPixels + p] * ((bytes[p] / 255.0 - mean) / sd);
+    }
+    const double peak = *std::max_element(z.begin(), z.end());
+    double sum = 0;
+    for (double& v : z) sum += v = std::exp(v - peak);
+    for (double& v : z) v /= sum;
+    return z;
+  }
+
+  test::ScratchDir dir_{"predict_files"};
+};
+
+TEST_F(PredictFiles, OneLinePerImageWithTheCheckpointsNamesAndProbabilities) {
+  const char* names[] = {"circle", "square", "star"};
+  const test::ToolRun run = test::run_tool("predict --device cpu --weights '" + weights() + "' '" +
+                                           image("circle", 1) + "' '" + image("star", 3) + "'");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::istringstream lines(run.output);
+  for (const auto& [label, index] : {std::pair{0, 1}, std::pair{2, 3}}) {
+    std::string line;
+    ASSERT_TRUE(std::getline(lines, line)) << run.output;
+    const std::string path = image(names[label], index);
+    ASSERT_EQ(line.rfind(path + ": ", 0), 0u) << line;
+    const std::vector<double> p = expected(label, index);
+    std::vector<int> order = {0, 1, 2};
+    std::sort(order.begin(), order.end(), [&](int x, int y) { return p[x] > p[y]; });
+    std::string rest = line.substr(path.size() + 2);
+    for (int k = 0; k < 3; ++k) {
+      const std::string name = names[order[k]];
+      ASSERT_EQ(rest.rfind(name + " (", 0), 0u) << line;
+      const double printed = std::stod(rest.substr(name.size() + 2));
+      EXPECT_NEAR(printed, p[order[k]], kPrinted) << line;
+      const std::size_t next = rest.find(", ");
+      rest = next == std::string::npos ? "" : rest.substr(next + 2);
+    }
+  }
+  std::string extra;
+  EXPECT_FALSE(std::getline(lines, extra)) << extra;
+}
+
+TEST_F(PredictFiles, TopAndJson) {
+  const test::ToolRun run = test::run_tool("predict --device cpu --top 2 --json --weights '" +
+                                           weights() + "' '" + image("square", 0) + "'");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const nlohmann::json out = nlohmann::json::parse(run.output);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["path"], image("square", 0));
+  ASSERT_EQ(out[0]["top"].size(), 2u);
+  const std::vector<double> p = expected(1, 0);
+  for (const auto& entry : out[0]["top"]) {
+    const int c = entry["index"];
+    EXPECT_NEAR(double(entry["probability"]), p[c], 1e-6);
+    EXPECT_EQ(entry["class"], (std::vector<std::string>{"circle", "square", "star"})[c]);
+  }
+  EXPECT_GE(double(out[0]["top"][0]["probability"]), double(out[0]["top"][1]["probability"]));
+  const test::ToolRun one = test::run_tool("predict --device cpu --top 1 --weights '" + weights() +
+                                           "' '" + image("square", 0) + "'");
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  EXPECT_EQ(one.output.find(", "), std::string::npos) << one.output;
+}
+
+TEST_F(PredictFiles, BadImagesAndUsage) {
+  test::write_text(dir_.file("fake.png"), "not an image");
+  const test::ToolRun bad = test::run_tool("predict --device cpu --weights '" + weights() + "' '" +
+                                           image("star", 0) + "' '" + dir_.file("fake.png") + "'");
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_EQ(bad.output.rfind("cnnrt: error: " + dir_.file("fake.png") + ": ", 0), 0u) << bad.output;
+  EXPECT_EQ(std::count(bad.output.begin(), bad.output.end(), '\n'), 1) << bad.output;
+  const test::ToolRun nothing =
+      test::run_tool("predict --device cpu --weights '" + weights() + "'");
+  EXPECT_EQ(nothing.exit_code, 2) << nothing.output;
+  const test::ToolRun both = test::run_tool("predict --device cpu --weights '" + weights() +
+                                            "' --out x.safetensors '" + image("star", 0) + "'");
+  EXPECT_EQ(both.exit_code, 2) << both.output;
 }
 
 }  // namespace

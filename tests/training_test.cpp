@@ -129,9 +129,8 @@ void expect_divergence_names_the_step(const CompileOptions& compile, const std::
   int expected_epoch = 0, expected_step = 0;
   {
     Model replay(network, compile);
-    replay.set_normalization(options.normalize_mean, options.normalize_std);
-    const std::vector<float> images =
-        normalized_samples(data, 0, kBatch, options.normalize_mean, options.normalize_std);
+    replay.set_normalization(options.normalization);
+    const std::vector<float> images = normalized_samples(data, 0, kBatch, options.normalization);
     const std::vector<std::int32_t> labels(data.labels.begin(), data.labels.begin() + kBatch);
     for (int epoch = 0; epoch < kEpochs && expected_epoch == 0; ++epoch) {
       OptimizerParams sgd = options.optimizer;

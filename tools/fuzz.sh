@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz/*_fuzz.cpp: idx, safetensors, model_file,
-# cifar) with clang,
+# cifar, image_decode) with clang,
 # AddressSanitizer and UndefinedBehaviorSanitizer into build-fuzz/, from only the parser sources
 # they need (no CUDA), then for each target: replays its past crash inputs
 # (tests/fuzz/regressions/<target>/) and fuzzes for SECONDS from a copy of its seed corpus
@@ -15,11 +15,11 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 if [[ ! $seconds =~ ^[0-9]+$ ]] || ((seconds < 1)); then
-  echo "usage: tools/fuzz.sh [SECONDS_PER_TARGET] [idx|safetensors|model_file|cifar ...]" >&2
+  echo "usage: tools/fuzz.sh [SECONDS_PER_TARGET] [idx|safetensors|model_file|cifar|image_decode ...]" >&2
   exit 2
 fi
 shift || true
-all_targets=(idx safetensors model_file cifar)
+all_targets=(idx safetensors model_file cifar image_decode)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")
 
@@ -29,6 +29,7 @@ common_sources=(host/error.cpp host/file_bytes.cpp)
 declare -A sources=(
   [idx]="host/idx.cpp"
   [cifar]="host/cifar.cpp"
+  [image_decode]="host/image.cpp"
   [safetensors]="host/safetensors.cpp"
   [model_file]="host/network.cpp host/shape.cpp kernels/geometry.cpp host/layer.cpp
     $(echo host/layers/*.cpp kernels/cpu/*.cpp) host/worker_pool.cpp kernels/cuda/check.cpp
@@ -51,7 +52,7 @@ install_missing() {
   command -v clang++ >/dev/null || missing+=(clang)
   local header
   for header in fmt/format.h:libfmt-dev nlohmann/json.hpp:nlohmann-json3-dev zlib.h:zlib1g-dev \
-    libdeflate.h:libdeflate-dev; do
+    libdeflate.h:libdeflate-dev stb/stb_image.h:libstb-dev; do
     [ -e "/usr/include/${header%%:*}" ] || missing+=("${header#*:}")
   done
   if ((${#missing[@]})); then

@@ -3,9 +3,11 @@
 // "fc1.weight" [120, 400], ...), the optimizer's state (PyTorch's names: "<name>.momentum" for sgd
 // and nesterov, "<name>.exp_avg" and "<name>.exp_avg_sq" for adam and adamw) and, in the header's
 // metadata, the epoch, the step counter, the optimizer's name and update count ("optimizer",
-// "optimizer_steps"), the model description, and for a run stopped inside an epoch, the position
-// in it. Written to a temporary file and renamed into place, so a crash
-// mid-write leaves the previous checkpoint intact.
+// "optimizer_steps"), the model description, the data's description (input_size "CxHxW",
+// normalization_mean and normalization_std as comma lists, class_names as a JSON list when the
+// model has names) and, for a run stopped inside an epoch, the position in it. Written to a
+// temporary file and renamed into place, so a crash mid-write leaves the previous checkpoint
+// intact.
 #include <cstdint>
 #include <string>
 
@@ -39,7 +41,9 @@ CNNRT_API void save_checkpoint(const std::string& path, const Model& model, int 
 // tensor name and shape is checked against the model. Weights-only files are accepted. The
 // optimizer's state goes to the model's optimizer (set it first, Model::set_optimizer): state of
 // another optimizer is an error naming both. with_optimizer_state false: weights only (evaluation,
-// prediction), whatever optimizer the file holds.
+// prediction), whatever optimizer the file holds. The model's normalisation and class names become
+// the file's; a file written before they were recorded gives the IDX default normalisation
+// (kIdxDefaultMean, kIdxDefaultStd) and no names.
 CNNRT_API CheckpointState load_checkpoint(const std::string& path, Model& model,
                                           bool with_optimizer_state = true);
 

@@ -13,6 +13,7 @@
 #include "cnnrt/filters.hpp"
 #include "cnnrt/gradcheck.hpp"
 #include "cnnrt/image.hpp"
+#include "cnnrt/image_folder.hpp"
 #include "cnnrt/model.hpp"
 #include "cnnrt/network.hpp"
 #include "cnnrt/optimizer.hpp"

@@ -19,8 +19,9 @@ struct CNNRT_API Dataset {
   int height = 0;
   int width = 0;
   int classes = 10;
-  std::vector<std::uint8_t> images;  // [count, channels * height * width], row-major pixels
-  std::vector<std::uint8_t> labels;  // [count], each < classes
+  std::vector<std::uint8_t> images;      // [count, channels * height * width], row-major pixels
+  std::vector<std::uint8_t> labels;      // [count], each < classes
+  std::vector<std::string> class_names;  // [classes] when the format names them, else empty
 
   // Bytes per image: channels * height * width.
   int sample_size() const { return channels * height * width; }
@@ -52,10 +53,33 @@ CNNRT_API Dataset load_idx_dataset(const std::string& images_path, const std::st
 // error naming the directory and the files looked for.
 CNNRT_API Dataset load_mnist_split(const std::string& dir, bool train, int classes = 10);
 
-// Fashion-MNIST's pixel mean and standard deviation (of byte / 255 over the training set): the
-// normalisation training applies, x = (byte / 255 - mean) / std.
-inline constexpr float kFashionMnistMean = 0.2860f;
-inline constexpr float kFashionMnistStd = 0.3530f;
+// The normalisation IDX data gets unless told otherwise (Fashion-MNIST's pixel mean and standard
+// deviation of byte / 255 over its training set), and that checkpoints written before the
+// normalisation was recorded were trained with.
+inline constexpr float kIdxDefaultMean = 0.2860f;
+inline constexpr float kIdxDefaultStd = 0.3530f;
+
+// Normalisation x = (byte / 255 - mean[c]) / std[c] of channel c: one value for every channel, or
+// one per channel.
+struct CNNRT_API Normalization {
+  std::vector<float> mean{kIdxDefaultMean};
+  std::vector<float> std{kIdxDefaultStd};
+
+  // Throws cnnrt::Error unless mean and std both have 1 or `channels` values, the same count, all
+  // finite, std > 0; `channels` at most the gather's 16 when given per channel.
+  void check(int channels) const;
+  // "0.4914,0.4822,0.4465" style: the values, comma-separated, each read back to the same float.
+  std::string mean_text() const;
+  std::string std_text() const;
+};
+
+// The mean and (population) standard deviation of byte / 255 of each channel over all of `data`'s
+// images, in double sums; a channel whose values are all equal gets std 1. Throws on an empty set.
+CNNRT_API Normalization compute_normalization(const Dataset& data);
+
+// A comma list of numbers ("0.5" or "0.49,0.48,0.45") as floats; throws cnnrt::Error naming
+// `what` for text that is not one.
+CNNRT_API std::vector<float> parse_float_list(const std::string& text, const std::string& what);
 
 // Augmentation of training batches, drawn in the batch gather on the backend (CPU and CUDA draw
 // the same bits): a random crop of the image padded by `crop_padding` zero bytes on each side,
@@ -74,8 +98,7 @@ CNNRT_API std::string to_string(const Augmentation& augmentation);  // the spec,
 // Samples [first, first + count) of `data` as float, normalised as the training loop's batch
 // gather does (the same kernel: kernels/cpu/data.cpp): [count, C, H, W].
 CNNRT_API std::vector<float> normalized_samples(const Dataset& data, int first, int count,
-                                                float mean = kFashionMnistMean,
-                                                float std = kFashionMnistStd);
+                                                const Normalization& norm = {});
 
 // Where the data sets live: $CNNRT_DATA_DIR when set, else "/usr/share/datasets/fashion-mnist"
 // (Debian's dataset-fashion-mnist package).

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cnnrt/dataset.hpp"
 #include "cnnrt/export.hpp"
 #include "cnnrt/network.hpp"
 #include "cnnrt/optimizer.hpp"
@@ -117,8 +118,15 @@ class CNNRT_API Model {
   std::vector<float> layer_output(int layer, int n);
 
   // --- Data sets resident in the backend's memory (uploaded once; on CUDA, as bytes).
-  // Normalisation x = (byte / 255 - mean) / std is applied when a batch is gathered.
-  void set_normalization(float mean, float std);
+  // Normalisation x = (byte / 255 - mean[c]) / std[c] is applied when a batch is gathered (one
+  // value for all channels, or one per channel; throws when it does not fit the input). The IDX
+  // default until set. Checkpoints record it with the class names.
+  void set_normalization(const Normalization& normalization);
+  const Normalization& normalization() const;
+  // The names of the output classes (empty: unnamed), as checkpoints record and predict prints
+  // them; throws unless empty or one per class.
+  void set_class_names(const std::vector<std::string>& names);
+  const std::vector<std::string>& class_names() const;
   // Augmentation of training batches (see Augmentation); throws when the crop padding does not
   // fit the network's input. Evaluation never augments (but see TestTimeAugment).
   void set_augmentation(const Augmentation& augmentation);

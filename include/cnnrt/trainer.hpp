@@ -20,8 +20,9 @@ struct CNNRT_API TrainOptions {
   OptimizerParams optimizer{0.08f, 0.9f, 0.0f};
   LrSchedule schedule{LrSchedule::Kind::cosine};
   float label_smoothing = 0.0f;  // in [0, 1), see Model::set_label_smoothing
-  float normalize_mean = kFashionMnistMean;
-  float normalize_std = kFashionMnistStd;
+  // Applied to every batch (Model::set_normalization) and recorded in the checkpoint; the IDX
+  // default unless set (the CLI computes it from the training set for other formats).
+  Normalization normalization;
   std::string augment;  // training batches, as parse_augmentation reads it ("crop:4,flip"); off
   std::string checkpoint_path;  // written after every epoch when set
   std::string resume_path;      // continue from this checkpoint when set

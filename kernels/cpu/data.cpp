@@ -17,10 +17,11 @@ template <typename T>
 void gather_batch(const NormalizeParams& norm, const AugmentParams& aug, int n, int pixels,
                   const std::uint8_t* images, const std::uint8_t* labels,
                   const std::int32_t* indices, T* batch, std::int32_t* batch_labels) {
-  if (!(norm.std != 0.0f))
-    throw Error(fmt::format("gather_batch: normalisation std = {} must be non-zero", norm.std));
+  check_normalize("gather_batch", norm, pixels);
   check_augment("gather_batch", aug, pixels);
-  const T mean = T(norm.mean), std_dev = T(norm.std);
+  T mean[NormalizeParams::kMaxChannels], std_dev[NormalizeParams::kMaxChannels];
+  for (int c = 0; c < norm.channels; ++c) mean[c] = T(norm.mean[c]), std_dev[c] = T(norm.std[c]);
+  const int plane = norm.channels > 1 ? norm.plane : (pixels > 0 ? pixels : 1);
   for (int s = 0; s < n; ++s) {
     const std::int32_t sample = indices[s];
     if (sample < 0)
@@ -28,15 +29,14 @@ void gather_batch(const NormalizeParams& norm, const AugmentParams& aug, int n, 
           fmt::format("gather_batch: index {} at batch position {} is negative", sample, s));
     const std::uint8_t* src = images + std::size_t(sample) * pixels;
     T* dst = batch + std::size_t(s) * pixels;
-    if (aug.enabled()) {
-      const AugmentDraw d = augment_draw(aug, std::uint32_t(sample), aug.step, aug.epoch);
-      for (int p = 0; p < pixels; ++p) {
-        const long long from = augment_source(aug, d, p);
-        dst[p] = (T(from < 0 ? 0 : src[from]) / T(255) - mean) / std_dev;
+    const bool augmented = aug.enabled();
+    const AugmentDraw d =
+        augmented ? augment_draw(aug, std::uint32_t(sample), aug.step, aug.epoch) : AugmentDraw{};
+    for (int c = 0, p = 0; p < pixels; ++c)
+      for (const int end = p + plane; p < end; ++p) {
+        const long long from = augmented ? augment_source(aug, d, p) : p;
+        dst[p] = (T(from < 0 ? 0 : src[from]) / T(255) - mean[c]) / std_dev[c];
       }
-    } else {
-      for (int p = 0; p < pixels; ++p) dst[p] = (T(src[p]) / T(255) - mean) / std_dev;
-    }
     batch_labels[s] = labels[sample];
   }
 }

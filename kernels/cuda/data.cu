@@ -13,8 +13,8 @@ namespace cnnrt::cuda {
 namespace {
 
 // images: [samples, pixels] uint8, labels: [samples] uint8, indices: [n] ->
-// batch: [n, pixels] = (augmented byte / 255 - mean) / std, batch_labels: [n] (indices advanced by
-// step[0] * n when a step counter {batch, epoch} is given); grid-stride over n labels,
+// batch: [n, pixels] = (augmented byte / 255 - mean[c]) / std[c], batch_labels: [n] (indices
+// advanced by step[0] * n when a step counter {batch, epoch} is given); grid-stride over n labels,
 // then over n * pixels values (consecutive threads read consecutive bytes of one image:
 // coalesced). Indices are trusted here (device memory; the host validates the shuffle it uploads).
 __global__ void gather_batch_kernel(NormalizeParams norm, AugmentParams aug, int n, int pixels,
@@ -48,7 +48,8 @@ __global__ void gather_batch_kernel(NormalizeParams norm, AugmentParams aug, int
     } else {
       byte = float(images[sample * pixels + std::size_t(p)]);
     }
-    batch[i] = (byte / 255.0f - norm.mean) / norm.std;
+    const int c = norm.channels > 1 ? p / norm.plane : 0;
+    batch[i] = (byte / 255.0f - norm.mean[c]) / norm.std[c];
   }
 }
 
@@ -58,9 +59,7 @@ void gather_batch_at_step(const NormalizeParams& norm, const AugmentParams& aug,
                           const std::uint8_t* images, const std::uint8_t* labels,
                           const std::int32_t* order, const std::int32_t* step, float* batch,
                           std::int32_t* batch_labels, cudaStream_t stream) {
-  if (!(norm.std != 0.0f))
-    throw Error(
-        fmt::format("cuda::gather_batch: normalisation std = {} must be non-zero", norm.std));
+  check_normalize("cuda::gather_batch", norm, pixels);
   check_augment("cuda::gather_batch", aug, pixels);
   if (n <= 0) return;
   // Enough threads for the larger of the two loops (labels: n, pixels: n * pixels).

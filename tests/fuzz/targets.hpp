@@ -13,6 +13,7 @@
 #include "cnnrt/cifar.hpp"
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/error.hpp"
+#include "cnnrt/image.hpp"
 #include "cnnrt/network.hpp"
 #include "cnnrt/safetensors.hpp"
 
@@ -47,6 +48,25 @@ inline void cifar(const std::uint8_t* data, std::size_t size) {
   require(d.images.size() == std::size_t(d.count) * kCifarPixels, "3x32x32 bytes a record");
   require(d.labels.size() == std::size_t(d.count), "one label a record");
   for (const std::uint8_t l : d.labels) require(l < d.classes, "labels below the class count");
+}
+
+// Image files as image folders and `predict` read them: the first byte picks the channels (bit 0:
+// 3, else 1) and the size to fit to (bits 1-3 and 4-6: 1 to 8 a side), the rest is the file.
+// A decoded image holds width * height * channels bytes, and the fitted one exactly the size asked.
+// At most 2^22 pixels, so that no input of the fuzzer's size needs a large allocation.
+inline void image_decode(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return;
+  const int channels = (data[0] & 1) != 0 ? 3 : 1;
+  const int w = 1 + ((data[0] >> 1) & 7), h = 1 + ((data[0] >> 4) & 7);
+  const ByteImage image = decode_image(data + 1, size - 1, "fuzz.img", channels, 1 << 22);
+  require(image.width >= 1 && image.height >= 1 && image.channels == channels,
+          "a decoded image has a size and the channels asked for");
+  require(image.pixels.size() == std::size_t(image.width) * image.height * channels,
+          "a decoded image is width * height * channels bytes");
+  const ByteImage fitted = fit_image(image, w, h);
+  require(fitted.width == w && fitted.height == h &&
+              fitted.pixels.size() == std::size_t(w) * h * channels,
+          "a fitted image has the size asked for");
 }
 
 // Every tensor holds product(shape) * dtype size bytes, and a tensor's bytes all came from the

@@ -2,7 +2,9 @@
 // Pieces the subcommands share: the common options (same names, help and checks everywhere),
 // device choice, data loading.
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/error.hpp"
@@ -56,18 +58,40 @@ std::string in_flag_terms(std::string message);
 // stderr; "cuda" without a device is an error; "reference" is the plain-loop CPU kernels.
 Device resolve_device(const std::string& choice);
 
-// How --data is read: --format auto|idx|cifar (auto: CIFAR when the directory holds
-// data_batch_1.bin or train.bin, else IDX) and, for CIFAR-100, --labels fine|coarse.
+// How --data is read: --format auto|idx|cifar|folder (auto: CIFAR when the directory holds
+// data_batch_1.bin or train.bin, an image folder when it holds train/ or only class folders, else
+// IDX), for CIFAR-100 --labels fine|coarse, for one tree of class folders --test-split F.
 struct DataFormat {
   std::string format = "auto";
   std::string labels = "fine";
+  double test_split = 0;   // image folders: the share of each class held out (0: train/ test/)
+  std::uint64_t seed = 1;  // the test split's draw (--seed)
+  int threads = 0;         // decoding threads (--threads; 0: all cores)
 };
 void add_data_format_options(CLI::App* cmd, DataFormat& format);
+// What `dir` is read as: "idx", "cifar" or "folder" (format.format, or for auto what the
+// directory holds).
+std::string resolve_format(const std::string& dir, const DataFormat& format);
+
+// --std's check: parse_float_list, every value > 0.
+std::vector<float> parse_std_list(const std::string& text);
+// --mean and --std (empty: not given) against `network`'s input: each 1 value or one per channel,
+// else a usage error (ExitCode 2).
+void check_normalization_flags(const std::string& mean, const std::string& std_dev,
+                               const Network& network);
+// The normalisation training applies: the IDX default for IDX data, else the training set's own
+// per-channel values (compute_normalization), each replaced by --mean / --std when given (a single
+// value stands for every channel).
+Normalization resolve_normalization(const std::string& mean, const std::string& std_dev,
+                                    const Network& network, const std::string& dir,
+                                    const DataFormat& format, const Dataset& train_set);
 
 // The train or test split of `dir` in `format`, cut to `limit` samples when limit > 0
 // (a limit past the split's size takes it all, with a notice on stderr), checked against
 // `network`: image size, and labels below its number of classes.
+// `summary` (may be null) receives a line about what was read when there is one to give (image
+// folders: images, classes, skipped files, time and images/s).
 Dataset load_split(const std::string& dir, bool train, int limit, const Network& network,
-                   const DataFormat& format = {});
+                   const DataFormat& format = {}, std::string* summary = nullptr);
 
 }  // namespace cnnrt::cli

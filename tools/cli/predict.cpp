@@ -1,15 +1,20 @@
-// `cnnrt predict`: the logits of the test set under saved weights, as a safetensors file, so other
-// frameworks (tools/bench/torch_interop.py) can compare their outputs with cnnrt's.
+// `cnnrt predict`: the classes of image files under saved weights (one line per image, or JSON),
+// or the logits of the test set as a safetensors file, so other frameworks
+// (tools/bench/torch_interop.py) can compare their outputs with cnnrt's.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <numeric>
 #include <string>
 #include <vector>
 
 #include "cnnrt/checkpoint.hpp"
 #include "cnnrt/error.hpp"
+#include "cnnrt/image_folder.hpp"
 #include "cnnrt/safetensors.hpp"
 #include "cnnrt/trainer.hpp"
 #include "tools/cli/commands.hpp"
@@ -25,9 +30,73 @@ struct PredictArgs {
   std::string device = "auto";
   std::string weights;
   std::string out;
+  std::vector<std::string> images;
   int batch = 256;
   int test_limit = 0;
+  int top = 3;
+  bool json = false;
 };
+
+// The network the weights are for: --model when given, else the model description the
+// checkpoint holds (a file without one: the default preset).
+Network predict_network(const CLI::App& cmd, const PredictArgs& a) {
+  if (cmd.get_option("--model")->count() == 0) {
+    const SafeTensors file = SafeTensors::load(a.weights);
+    const auto it = file.metadata.find("model");
+    if (it != file.metadata.end()) return network_from_json(it->second, a.weights);
+  }
+  return load_network(a.model);
+}
+
+// predict IMAGE...: each file decoded and fitted to the input, normalised with the checkpoint's
+// values, classified in batches; the top K classes by softmax probability.
+void predict_files(Model& model, const PredictArgs& a) {
+  const SampleShape in = model.network().input();
+  const int classes = model.network().classes();
+  const int top = std::min(a.top, classes);
+  const std::vector<std::string>& names = model.class_names();
+  auto name = [&](int c) { return names.empty() ? std::to_string(c) : names[std::size_t(c)]; };
+  // Every file is read before anything is printed: a bad one is the error line alone.
+  Dataset images;
+  images.channels = in.c, images.height = in.h, images.width = in.w, images.classes = classes;
+  for (const std::string& path : a.images) {
+    const std::vector<std::uint8_t> sample = load_image_sample(path, in.c, in.h, in.w);
+    images.images.insert(images.images.end(), sample.begin(), sample.end());
+  }
+  images.count = int(a.images.size());
+  images.labels.assign(a.images.size(), 0);
+  nlohmann::json out = nlohmann::json::array();
+  for (int first = 0; first < images.count; first += model.options().batch_size) {
+    const int n = std::min(model.options().batch_size, images.count - first);
+    const std::vector<float> batch = normalized_samples(images, first, n, model.normalization());
+    const std::vector<float> logits = model.logits(batch.data(), n);
+    for (int i = 0; i < n; ++i) {
+      const float* z = logits.data() + std::size_t(i) * classes;
+      const double peak = *std::max_element(z, z + classes);
+      std::vector<double> p(static_cast<std::size_t>(classes));
+      double sum = 0;
+      for (int c = 0; c < classes; ++c) sum += p[std::size_t(c)] = std::exp(double(z[c]) - peak);
+      std::vector<int> order(static_cast<std::size_t>(classes));
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(),
+                       [&](int x, int y) { return p[std::size_t(x)] > p[std::size_t(y)]; });
+      const std::string& path = a.images[std::size_t(first + i)];
+      std::string line = path + ":";
+      nlohmann::json ranked = nlohmann::json::array();
+      for (int k = 0; k < top; ++k) {
+        const int c = order[std::size_t(k)];
+        const double probability = p[std::size_t(c)] / sum;
+        line += fmt::format("{} {} ({:.4f})", k == 0 ? "" : ",", name(c), probability);
+        ranked.push_back({{"class", name(c)}, {"index", c}, {"probability", probability}});
+      }
+      if (a.json)
+        out.push_back({{"path", path}, {"top", ranked}});
+      else
+        fmt::print("{}\n", line);
+    }
+  }
+  if (a.json) fmt::print("{}\n", out.dump(2));
+}
 
 }  // namespace
 
@@ -36,24 +105,41 @@ void add_predict_command(CLI::App& app) {
   PredictArgs& a = *args;
   CLI::App* cmd = app.add_subcommand(
       "predict",
-      "Write the test set's logits ([N, classes] F32) and labels ([N] I64) as safetensors");
+      "Classify image files (one line per image: path: class (probability), next best, ...), or "
+      "with --out write the test set's logits ([N, classes] F32) and labels ([N] I64) as "
+      "safetensors");
   add_weights_option(cmd, a.weights);
-  cmd->add_option("--out", a.out, "Output file (safetensors)")->required();
-  add_model_option(cmd, a.model);
+  cmd->add_option("images", a.images,
+                  "Image files (PNG, JPEG, BMP), fitted to the model's input as training fits "
+                  "folder images");
+  cmd->add_option("--out", a.out, "Write the test set's logits here (safetensors)")
+      ->excludes("images");
+  cmd->add_option("--top", a.top, "Image files: how many classes to show per image")
+      ->check(positive_number())
+      ->capture_default_str();
+  cmd->add_flag("--json", a.json,
+                "Image files: print a JSON list of {path, top: [{class, index, probability}]}");
+  add_model_option(cmd, a.model,
+                   "Preset name or JSON file (default: the model the checkpoint describes, else "
+                   "lenet5)");
   add_data_option(cmd, a.data);
   add_device_option(cmd, a.device);
   cmd->add_option("--batch", a.batch, "Batch size")
       ->check(positive_number())
       ->capture_default_str();
   add_test_limit_option(cmd, a.test_limit);
-  cmd->callback([args] {
+  cmd->callback([args, cmd] {
     const PredictArgs& a = *args;
-    const Network network = load_network(a.model);
+    if (a.images.empty() && a.out.empty())
+      throw ExitCode(
+          "predict needs image files to classify, or --out FILE for the test set's logits", 2);
+    const Network network = predict_network(*cmd, a);
     CompileOptions options;
     options.device = resolve_device(a.device);
-    options.batch_size = a.batch;
+    options.batch_size = a.images.empty() ? a.batch : std::min<int>(a.batch, int(a.images.size()));
     Model model(network, options);
     load_checkpoint(a.weights, model, false);
+    if (!a.images.empty()) return predict_files(model, a);
     const Dataset test = load_split(a.data, false, a.test_limit, network);
 
     const int classes = network.classes();
@@ -61,7 +147,8 @@ void add_predict_command(CLI::App& app) {
     logits.reserve(std::size_t(test.count) * classes);
     for (int first = 0; first < test.count; first += a.batch) {
       const int n = std::min(a.batch, test.count - first);
-      const std::vector<float> batch = normalized_samples(test, first, n);  // as training does
+      // As training did: the checkpoint's normalisation.
+      const std::vector<float> batch = normalized_samples(test, first, n, model.normalization());
       const std::vector<float> scores = model.logits(batch.data(), n);
       logits.insert(logits.end(), scores.begin(), scores.end());
     }
@@ -74,7 +161,8 @@ void add_predict_command(CLI::App& app) {
     file.metadata["weights"] = a.weights;
     file.metadata["device"] = to_string(options.device);
     file.metadata["normalization"] =
-        fmt::format("(x / 255 - {}) / {}", kFashionMnistMean, kFashionMnistStd);
+        fmt::format("(x / 255 - [{}]) / [{}]", model.normalization().mean_text(),
+                    model.normalization().std_text());
     file.save(a.out);
     fmt::print("wrote logits of {} test images ({} classes) to {}\n", test.count, classes, a.out);
   });

@@ -55,6 +55,7 @@ struct TrainArgs {
   int test_limit = 0;
   int threads = 0;
   std::string checkpoint, resume, metrics, weights, profile_steps, plots;
+  std::string mean, std_dev;  // --mean, --std: comma lists, empty when not given
   DataFormat data_format;
   bool no_graphs = false;
   bool no_fuse = false;
@@ -75,6 +76,9 @@ void add_common(CLI::App* cmd, TrainArgs& a) {
                   "CPU backend threads (0: all cores); results are bit-identical for one count, "
                   "not across counts")
       ->check(non_negative_number());
+  cmd->add_option("--seed", a.seed,
+                  "Seed for weights, shuffling, dropout and the --test-split draw")
+      ->capture_default_str();
   cmd->add_flag("--no-graphs", a.no_graphs, "CUDA: launch every kernel of every step (no graph)");
   cmd->add_flag("--no-fuse", a.no_fuse,
                 "Run activations as layers of their own, not inside the convolution, dense and "
@@ -189,7 +193,7 @@ class TrainingPlots {
   static constexpr int kMaxMapsPerRow = 16;
   static constexpr int kMaxKernels = 32;
 
-  TrainingPlots(std::string dir, const Dataset& test, float mean, float std)
+  TrainingPlots(std::string dir, const Dataset& test, const Normalization& norm)
       : dir_(std::move(dir)) {
     std::error_code ec;
     std::filesystem::create_directories(dir_, ec);
@@ -197,7 +201,7 @@ class TrainingPlots {
       throw Error(fmt::format("--plots {}: cannot create the directory: {}", dir_, ec.message()));
     // The feature-map picture follows test image 0, normalised as training normalises.
     if (test.count == 0) throw Error("--plots: the test set is empty");
-    sample_ = normalized_samples(test, 0, 1, mean, std);
+    sample_ = normalized_samples(test, 0, 1, norm);
   }
 
   void add_epoch(Model& model, const EpochReport& report) {
@@ -328,12 +332,18 @@ void add_train_command(CLI::App& app) {
           },
           "E"))
       ->capture_default_str();
+  cmd->add_option("--mean", a.mean,
+                  "Normalisation mean of byte / 255: one value, or one per channel (comma list); "
+                  "default: computed from the training set, the IDX default 0.2860 for IDX data")
+      ->check(
+          parsed_by([](const std::string& t) { return parse_float_list(t, "mean"); }, "M[,M..]"));
+  cmd->add_option("--std", a.std_dev,
+                  "Normalisation standard deviation, as --mean (each > 0; IDX default 0.3530)")
+      ->check(parsed_by(parse_std_list, "S[,S..]"));
   cmd->add_option("--init", a.init,
                   "Weight init: he-uniform, he-normal, xavier-uniform, xavier-normal, "
                   "lecun-uniform, lecun-normal")
       ->check(parsed_by(parse_init_scheme, "INIT"))
-      ->capture_default_str();
-  cmd->add_option("--seed", a.seed, "Seed for weights, shuffling and dropout")
       ->capture_default_str();
   cmd->add_option("--train-limit", a.train_limit, "Use only the first N training images (0: all)")
       ->check(non_negative_number());
@@ -358,16 +368,19 @@ void add_train_command(CLI::App& app) {
     const TrainRecipe recipe = load_recipe(args->model).overridden_by(flag_recipe(*cmd, *args));
     TrainArgs a = *args;
     if (recipe.batch) a.batch = *recipe.batch;
+    a.data_format.seed = a.seed, a.data_format.threads = a.threads;
     StopOnSignals stop_on_signals;
     const Network network = load_network(a.model);
+    check_normalization_flags(a.mean, a.std_dev, network);
     const CompileOptions options = compile_options(a);
     // Start-up overlaps: the two splits are read and inflated on threads of their own while the
     // model is compiled (on CUDA that creates the context, a few hundred ms). Errors keep their
     // order: a bad data set is reported before a model that could not be compiled.
+    std::string train_summary, test_summary;
     auto train_load = std::async(std::launch::async, load_split, a.data, true, a.train_limit,
-                                 std::cref(network), std::cref(a.data_format));
+                                 std::cref(network), std::cref(a.data_format), &train_summary);
     auto test_load = std::async(std::launch::async, load_split, a.data, false, a.test_limit,
-                                std::cref(network), std::cref(a.data_format));
+                                std::cref(network), std::cref(a.data_format), &test_summary);
     std::optional<Model> compiled;
     std::exception_ptr compile_error;
     try {
@@ -378,6 +391,10 @@ void add_train_command(CLI::App& app) {
     const Dataset train_set = train_load.get();
     const Dataset test_set = test_load.get();
     if (compile_error) std::rethrow_exception(compile_error);
+    for (const std::string* line : {&train_summary, &test_summary})
+      if (!line->empty()) fmt::print("{}\n", *line);
+    const Normalization normalization =
+        resolve_normalization(a.mean, a.std_dev, network, a.data, a.data_format, train_set);
     Model& model = *compiled;
     if (!a.profile_steps.empty()) {
       const ProfileSteps steps = ProfileSteps::parse(a.profile_steps);
@@ -388,6 +405,7 @@ void add_train_command(CLI::App& app) {
         OptimizerParams{0.02f * float(options.batch_size) / 64.0f, a.momentum, a.weight_decay};
     t.schedule = LrSchedule::parse(a.schedule);
     recipe.apply(t);
+    t.normalization = normalization;
     // Printed once the checkpoint to resume from and the data are checked: a bad file gives the
     // error line alone.
     t.on_start = [&](int) {
@@ -411,7 +429,7 @@ void add_train_command(CLI::App& app) {
     t.stop = &stop_requested;
     std::unique_ptr<TrainingPlots> plots;
     if (!a.plots.empty())
-      plots = std::make_unique<TrainingPlots>(a.plots, test_set, t.normalize_mean, t.normalize_std);
+      plots = std::make_unique<TrainingPlots>(a.plots, test_set, t.normalization);
     const EpochReport last = train(model, train_set, test_set, t, [&](const EpochReport& report) {
       if (plots) plots->add_epoch(model, report);
     });
@@ -434,12 +452,13 @@ void add_eval_command(CLI::App& app) {
       ->check(parsed_by(parse_test_time_augment, "TTA"))
       ->capture_default_str();
   cmd->callback([args] {
-    const TrainArgs& a = *args;
+    TrainArgs a = *args;
+    a.data_format.seed = a.seed, a.data_format.threads = a.threads;
     const Network network = load_network(a.model);
     Model model(network, compile_options(a));
     load_checkpoint(a.weights, model, false);
+    // The checkpoint's normalisation (load_checkpoint set it), as training applied it.
     const Dataset test_set = load_split(a.data, false, a.test_limit, network, a.data_format);
-    model.set_normalization(kFashionMnistMean, kFashionMnistStd);
     model.upload_eval_set(test_set);
     const BatchStats stats = model.evaluate_resident(parse_test_time_augment(a.tta));
     fmt::print("accuracy {:.4f} loss {:.4f} images {}\n", stats.accuracy(), stats.mean_loss(),

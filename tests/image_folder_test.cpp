@@ -1,0 +1,254 @@
+// Image folders (include/cnnrt/image_folder.hpp) and image decoding (include/cnnrt/image.hpp):
+// generated PNG, JPEG and BMP trees, their bytes compared with the pictures the test wrote (PNG
+// and BMP exactly, JPEG within its loss), channel conversion and the centre crop worked out here,
+// the seeded split, skipped files, and the tool training on a folder.
+#include "cnnrt/image_folder.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cnnrt/error.hpp"
+#include "cnnrt/image.hpp"
+#include "cnnrt/safetensors.hpp"
+#include "tests/image_files.hpp"
+#include "tests/test_util.hpp"
+#include "tests/tool_util.hpp"
+
+namespace cnnrt {
+namespace {
+
+namespace fs = std::filesystem;
+
+// JPEG at quality 100 of a smooth ramp: each byte within this of the original.
+constexpr int kJpegTolerance = 6;
+
+std::vector<std::uint8_t> file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+ByteImage decode_file(const std::string& path, int channels) {
+  const std::vector<std::uint8_t> bytes = file_bytes(path);
+  return decode_image(bytes.data(), bytes.size(), path, channels);
+}
+
+// [h, w, c] interleaved -> [c, h, w], as the data set holds samples.
+std::vector<std::uint8_t> to_chw(const std::vector<std::uint8_t>& hwc, int w, int h, int c) {
+  std::vector<std::uint8_t> chw(hwc.size());
+  for (int k = 0; k < c; ++k)
+    for (int p = 0; p < w * h; ++p) chw[std::size_t(k) * w * h + p] = hwc[std::size_t(p) * c + k];
+  return chw;
+}
+
+TEST(DecodeImage, PngAndBmpAreExactJpegClose) {
+  test::ScratchDir dir("decode");
+  for (const int c : {1, 3}) {
+    const std::vector<std::uint8_t> picture = test::test_picture(9, 7, c, 1, 2);
+    for (const char* ext : {".png", ".bmp", ".jpg"}) {
+      SCOPED_TRACE(std::string(ext) + " channels " + std::to_string(c));
+      const std::string path = dir.file("p" + std::to_string(c) + ext);
+      test::write_image(path, 9, 7, c, picture);
+      const ByteImage image = decode_file(path, c);
+      ASSERT_EQ(image.width, 9);
+      ASSERT_EQ(image.height, 7);
+      ASSERT_EQ(image.channels, c);
+      ASSERT_EQ(image.pixels.size(), picture.size());
+      int worst = 0;
+      for (std::size_t i = 0; i < picture.size(); ++i)
+        worst = std::max(worst, std::abs(int(image.pixels[i]) - int(picture[i])));
+      EXPECT_LE(worst, std::string(ext) == ".jpg" ? kJpegTolerance : 0);
+    }
+  }
+}
+
+// Grey to RGB replicates; RGB to grey is stb_image's luma (77 R + 150 G + 29 B) >> 8.
+TEST(DecodeImage, ChannelConversion) {
+  test::ScratchDir dir("convert");
+  const std::vector<std::uint8_t> grey = {0, 10, 200, 255};
+  test::write_image(dir.file("g.png"), 2, 2, 1, grey);
+  const ByteImage rgb = decode_file(dir.file("g.png"), 3);
+  for (int p = 0; p < 4; ++p)
+    for (int k = 0; k < 3; ++k) EXPECT_EQ(rgb.pixels[std::size_t(p) * 3 + k], grey[p]);
+  const std::vector<std::uint8_t> colour = {255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 100, 200};
+  test::write_image(dir.file("c.png"), 2, 2, 3, colour);
+  const ByteImage luma = decode_file(dir.file("c.png"), 1);
+  for (int p = 0; p < 4; ++p) {
+    const int r = colour[p * 3], g = colour[p * 3 + 1], b = colour[p * 3 + 2];
+    EXPECT_EQ(luma.pixels[std::size_t(p)], (r * 77 + g * 150 + b * 29) >> 8) << p;
+  }
+  EXPECT_THROW(decode_file(dir.file("c.png"), 2), Error);
+}
+
+// A wider image keeps its full height and the centre columns; a taller one the centre rows; the
+// same size is the image itself; scaling a constant image gives the constant.
+TEST(FitImage, CentreCropThenResize) {
+  ByteImage wide{10, 4, 1, {}};
+  for (int i = 0; i < 40; ++i) wide.pixels.push_back(std::uint8_t(i));
+  const ByteImage crop = fit_image(wide, 4, 4);  // columns 3..6
+  std::vector<std::uint8_t> expected;
+  for (int y = 0; y < 4; ++y)
+    for (int x = 3; x < 7; ++x) expected.push_back(std::uint8_t(y * 10 + x));
+  EXPECT_EQ(crop.pixels, expected);
+
+  ByteImage tall{2, 6, 2, {}};
+  for (int i = 0; i < 24; ++i) tall.pixels.push_back(std::uint8_t(i * 3));
+  const ByteImage rows = fit_image(tall, 2, 2);  // rows 2..3, both channels
+  const std::vector<std::uint8_t> middle(tall.pixels.begin() + 8, tall.pixels.begin() + 16);
+  EXPECT_EQ(rows.pixels, middle);
+  EXPECT_EQ(fit_image(tall, 2, 6).pixels, tall.pixels);
+
+  for (const auto& [from_w, from_h, to_w, to_h] :
+       {std::tuple{1, 1, 5, 5}, {64, 48, 8, 8}, {3, 9, 7, 2}}) {
+    const ByteImage flat{from_w, from_h, 3, std::vector<std::uint8_t>(from_w * from_h * 3, 77)};
+    const ByteImage out = fit_image(flat, to_w, to_h);
+    ASSERT_EQ(out.pixels.size(), std::size_t(to_w * to_h * 3));
+    for (const std::uint8_t v : out.pixels) EXPECT_EQ(v, 77);
+  }
+}
+
+TEST(ImageFolder, TrainAndTestFoldersGiveTheBytesOfEachPicture) {
+  test::ScratchDir dir("folder_bytes");
+  const fs::path root = dir.path();
+  test::write_class_tree(root / "train", {"zebra", "ant", "moth"}, 3, 6, 5, 3, ".png");
+  test::write_class_tree(root / "test", {"ant", "zebra"}, 2, 6, 5, 3, ".bmp");
+  test::write_text((root / "train" / "ant" / "README").string(), "notes\n");
+  test::write_text((root / "train" / "ant" / ".DS_Store").string(), "");
+  ASSERT_TRUE(looks_like_image_folder(root.string()));
+  ImageFolderOptions o;
+  o.channels = 3, o.height = 5, o.width = 6, o.threads = 2;
+  int calls = 0;
+  o.progress = [&](int done, int total) {
+    EXPECT_LE(done, total);
+    ++calls;
+  };
+  const ImageFolderData data = load_image_folder(root.string(), o, true, true);
+  EXPECT_GE(calls, 1);
+  EXPECT_EQ(data.skipped, 2);
+  EXPECT_EQ(data.decoded, 13);
+  // Sorted folder names: ant 0, moth 1, zebra 2 (the tree wrote them as labels 1, 2, 0).
+  EXPECT_EQ(data.train.class_names, (std::vector<std::string>{"ant", "moth", "zebra"}));
+  EXPECT_EQ(data.train.classes, 3);
+  ASSERT_EQ(data.train.count, 9);
+  ASSERT_EQ(data.test.count, 4);
+  const int written_label[3] = {1, 2, 0};  // the picture index each class was written with
+  const std::size_t sample = 3 * 5 * 6;
+  for (int i = 0; i < data.train.count; ++i) {
+    const int label = i / 3;
+    EXPECT_EQ(data.train.labels[std::size_t(i)], label);
+    const std::vector<std::uint8_t> expected =
+        to_chw(test::test_picture(6, 5, 3, written_label[label], i % 3), 6, 5, 3);
+    EXPECT_TRUE(std::equal(expected.begin(), expected.end(),
+                           data.train.images.begin() + std::ptrdiff_t(i * sample)))
+        << "train sample " << i;
+  }
+  // test/: ant (written as label 0 of {"ant", "zebra"}) then zebra (label 1).
+  for (int i = 0; i < data.test.count; ++i) {
+    EXPECT_EQ(data.test.labels[std::size_t(i)], i < 2 ? 0 : 2);
+    const std::vector<std::uint8_t> expected =
+        to_chw(test::test_picture(6, 5, 3, i / 2, i % 2), 6, 5, 3);
+    EXPECT_TRUE(std::equal(expected.begin(), expected.end(),
+                           data.test.images.begin() + std::ptrdiff_t(i * sample)))
+        << "test sample " << i;
+  }
+  // The normalised batch is (byte / 255 - mean[c]) / std[c] with each channel's statistics,
+  // both worked out here with plain loops.
+  const Normalization norm = compute_normalization(data.train);
+  const std::vector<float> batch = normalized_samples(data.train, 0, data.train.count, norm);
+  for (int k = 0; k < 3; ++k) {
+    double sum = 0, squares = 0;
+    const int n = data.train.count * 30;
+    for (int i = 0; i < data.train.count; ++i)
+      for (int p = 0; p < 30; ++p) {
+        const double v =
+            data.train.images[std::size_t(i) * sample + std::size_t(k) * 30 + p] / 255.0;
+        sum += v, squares += v * v;
+      }
+    const double mean = sum / n, sd = std::sqrt(squares / n - mean * mean);
+    EXPECT_NEAR(norm.mean[std::size_t(k)], mean, 1e-6);
+    EXPECT_NEAR(norm.std[std::size_t(k)], sd, 1e-5);
+    for (int i = 0; i < data.train.count; ++i)
+      for (int p = 0; p < 30; ++p) {
+        const std::size_t at = std::size_t(i) * sample + std::size_t(k) * 30 + p;
+        EXPECT_NEAR(batch[at], (data.train.images[at] / 255.0 - mean) / sd, 1e-4) << at;
+      }
+  }
+}
+
+TEST(ImageFolder, OneTreeSplitsEachClassBySeed) {
+  test::ScratchDir dir("folder_split");
+  test::write_class_tree(dir.path(), {"a", "b"}, 10, 4, 4, 1, ".png");
+  test::write_class_tree(dir.path(), {"c"}, 1, 4, 4, 1, ".png");  // one image: train only
+  ImageFolderOptions o;
+  o.channels = 1, o.height = 4, o.width = 4, o.test_split = 0.3;
+  auto split = [&](std::uint64_t seed) {
+    o.seed = seed;
+    return load_image_folder(dir.path().string(), o, true, true);
+  };
+  const ImageFolderData one = split(1), again = split(1), other = split(2);
+  EXPECT_EQ(one.test.count, 6);  // 3 of each ten, none of c
+  EXPECT_EQ(one.train.count, 15);
+  EXPECT_EQ(std::count(one.test.labels.begin(), one.test.labels.end(), 0), 3);
+  EXPECT_EQ(std::count(one.test.labels.begin(), one.test.labels.end(), 2), 0);
+  EXPECT_EQ(one.test.images, again.test.images);
+  EXPECT_EQ(one.train.images, again.train.images);
+  EXPECT_NE(one.test.images, other.test.images);
+  // Together the two splits hold every picture once.
+  std::multiset<std::vector<std::uint8_t>> all, expected;
+  for (const Dataset* d : {&one.train, &one.test})
+    for (int i = 0; i < d->count; ++i)
+      all.insert(
+          std::vector<std::uint8_t>(d->images.begin() + i * 16, d->images.begin() + (i + 1) * 16));
+  for (int label = 0; label < 3; ++label)
+    for (int i = 0; i < (label < 2 ? 10 : 1); ++i)
+      expected.insert(test::test_picture(4, 4, 1, label == 2 ? 0 : label, i));
+  EXPECT_EQ(all, expected);
+  // Without a split the tree needs train/ and test/.
+  o.test_split = 0;
+  test::expect_error([&] { load_image_folder(dir.path().string(), o, true, true); },
+                     {dir.path().string(), "no train/ and test/"});
+}
+
+// The tool trains a few steps on a generated RGB JPEG folder split by --test-split; the
+// checkpoint names the classes; a grey PNG tree feeds lenet5 through auto-detection.
+TEST(ImageFolder, ToolTrainsOnAFolder) {
+  test::ScratchDir dir("folder_train");
+  test::write_class_tree(dir.path() / "photos", {"cat", "dog"}, 12, 20, 14, 3, ".jpg");
+  test::write_text(dir.file("photos/cat/README"), "skip me\n");
+  std::ofstream(dir.file("model.json"))
+      << R"({"name": "rgb", "input": [3, 12, 12], "classes": 2, "layers": [)"
+      << R"({"type": "conv2d", "name": "conv1", "filters": 4, "kernel": 3},)"
+      << R"({"type": "relu"}, {"type": "dense", "name": "fc1", "units": 2}]})";
+  const test::ToolRun run = test::run_tool(
+      "train --device cpu --threads 2 --epochs 2 --batch 4 --test-split 0.25 --model '" +
+      dir.file("model.json") + "' --data '" + dir.file("photos") + "' --checkpoint '" +
+      dir.file("c.safetensors") + "'");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_TRUE(test::contains(run.output, "read 18 training images (2 classes, 3x12x12)"))
+      << run.output;
+  EXPECT_TRUE(test::contains(run.output, "1 non-image file skipped")) << run.output;
+  EXPECT_TRUE(test::contains(run.output, "(18 train / 6 test images)")) << run.output;
+  const SafeTensors file = SafeTensors::load(dir.file("c.safetensors"));
+  EXPECT_EQ(file.metadata.at("class_names"), R"(["cat","dog"])");
+  EXPECT_EQ(parse_float_list(file.metadata.at("normalization_mean"), "mean").size(), 3u);
+
+  const test::ToolRun eval = test::run_tool(
+      "eval --device cpu --test-split 0.25 --model '" + dir.file("model.json") + "' --data '" +
+      dir.file("photos") + "' --weights '" + dir.file("c.safetensors") + "'");
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_TRUE(test::contains(eval.output, "images 6")) << eval.output;
+
+  test::write_class_tree(dir.path() / "grey" / "train", {"x", "y"}, 4, 28, 28, 1, ".png");
+  test::write_class_tree(dir.path() / "grey" / "test", {"x", "y"}, 2, 28, 28, 1, ".png");
+  const test::ToolRun lenet =
+      test::run_tool("train --device cpu --epochs 1 --batch 4 --data '" + dir.file("grey") + "'");
+  ASSERT_EQ(lenet.exit_code, 0) << lenet.output;
+  EXPECT_TRUE(test::contains(lenet.output, "(8 train / 4 test images)")) << lenet.output;
+}
+
+}  // namespace
+}  // namespace cnnrt
