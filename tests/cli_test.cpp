@@ -128,7 +128,8 @@ TEST_F(CliTest, ModelFileValuesOutOfRangeExitWith2) {
     EXPECT_EQ(r.exit_code, c.exit_code) << r.output;
     const std::vector<std::string> lines = lines_of(r.output);
     ASSERT_EQ(lines.size(), 1u) << r.output;
-    EXPECT_EQ(lines[0].rfind("cnnrt: error: " + model + ": layer 2 (bn1)", 0), 0u) << lines[0];
+    EXPECT_EQ(lines[0].rfind("cnnrt: error: " + model + ": layer 2 (batch_norm)", 0), 0u)
+        << lines[0];
     EXPECT_TRUE(test::contains(lines[0], c.named)) << lines[0];
   }
 }
