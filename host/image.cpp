@@ -12,6 +12,8 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <utility>
+#include <vector>
 
 #include "cnnrt/error.hpp"
 
@@ -290,9 +292,12 @@ void check_png_chunks(const std::uint8_t* bytes, std::size_t size, const std::st
 }
 
 // Walks a JPEG's marker segments (and over each scan's entropy-coded data, where FF is followed
-// only by 00 or a restart marker) to the end-of-image marker: stb_image decodes a truncated file
-// as if zeros followed, and the Debian stb_image indexes past a Huffman table declaring more than
-// 256 codes; both are refused here first.
+// only by 00 or a restart marker) to the end-of-image marker. Refused here first, because the
+// Debian stb_image mishandles them: a truncated file (decoded as if zeros followed); a Huffman
+// table of more than 255 codes (past 256 it indexes out of bounds; at 256 the last code's index
+// is its "not in the fast table" flag, and decoding it fails an assertion or returns a wrong
+// symbol); a scan using a Huffman or quantisation table that no segment before it defined
+// (stb_image reads the table's uninitialised memory).
 void check_jpeg(const std::uint8_t* bytes, std::size_t size, std::size_t after_soi,
                 const std::string& name) {
   auto be16 = [&](std::size_t at) { return std::size_t(bytes[at]) << 8 | bytes[at + 1]; };
@@ -300,6 +305,15 @@ void check_jpeg(const std::uint8_t* bytes, std::size_t size, std::size_t after_s
     return Error(fmt::format("{}: truncated JPEG ({})", name, where));
   };
   bool scanned = false;
+  bool progressive = false;
+  bool huffman_defined[2][4] = {};  // [DC, AC][table id]
+  bool quantisation_defined[4] = {};
+  std::vector<std::pair<int, int>> frame_components;  // (component id, quantisation table)
+  const auto undefined = [&](const char* kind, int id) {
+    return Error(fmt::format(
+        "{}: corrupt JPEG (a scan uses {} table {}, which no segment before it defines)", name,
+        kind, id));
+  };
   std::size_t i = after_soi;
   while (true) {
     if (i + 2 > size)
@@ -330,16 +344,55 @@ void check_jpeg(const std::uint8_t* bytes, std::size_t size, std::size_t after_s
                       "past the end of the file)",
                       name, length, i));
     const std::size_t end = i + 2 + length;
+    const std::uint8_t* segment = bytes + i + 4;
+    const std::size_t segment_size = length - 2;
     if (marker == 0xC4)  // Huffman tables: a class/id byte, 16 counts, then that many symbols
       for (std::size_t p = i + 4; p < end;) {
         if (end - p < 17)
           throw Error(fmt::format("{}: corrupt JPEG (a Huffman table is cut short)", name));
         std::size_t codes = 0;
         for (int k = 1; k <= 16; ++k) codes += bytes[p + std::size_t(k)];
-        if (codes > 256 || end - p - 17 < codes)
+        if (codes > 255 || end - p - 17 < codes)
           throw Error(fmt::format("{}: corrupt JPEG (a Huffman table of {} codes)", name, codes));
+        const int table_class = bytes[p] >> 4, id = bytes[p] & 15;
+        if (table_class <= 1 && id <= 3) huffman_defined[table_class][id] = true;
         p += 17 + codes;
       }
+    if (marker == 0xDB)  // quantisation tables: a precision/id byte, then 64 or 128 bytes
+      for (std::size_t p = 0; p < segment_size;) {
+        const int id = segment[p] & 15;
+        const std::size_t table_size = 1 + ((segment[p] >> 4) ? 128 : 64);
+        if (id <= 3 && table_size <= segment_size - p) quantisation_defined[id] = true;
+        p += table_size;
+      }
+    if (marker >= 0xC0 && marker <= 0xC2) {  // frame: precision, height, width, Nf, Nf x 3 bytes
+      progressive = marker == 0xC2;
+      frame_components.clear();
+      const std::size_t components = segment_size >= 6 ? segment[5] : 0;
+      if (segment_size == 6 + 3 * components)
+        for (std::size_t c = 0; c < components; ++c)
+          frame_components.push_back({segment[6 + 3 * c], segment[6 + 3 * c + 2]});
+    }
+    if (marker == 0xDA) {  // scan: Ns, Ns x (component, DC/AC tables), Ss, Se, Ah/Al
+      const std::size_t components = segment_size >= 1 ? segment[0] : 0;
+      if (segment_size == 4 + 2 * components) {
+        const int spectral_start = segment[1 + 2 * components];
+        const int approximation_high = segment[3 + 2 * components] >> 4;
+        // A progressive scan reads the DC table only in its first DC pass, the AC table only
+        // past coefficient 0.
+        const bool uses_dc = !progressive || (spectral_start == 0 && approximation_high == 0);
+        const bool uses_ac = !progressive || spectral_start > 0;
+        for (std::size_t c = 0; c < components; ++c) {
+          const int dc = segment[2 + 2 * c] >> 4, ac = segment[2 + 2 * c] & 15;
+          if (uses_dc && dc <= 3 && !huffman_defined[0][dc]) throw undefined("DC Huffman", dc);
+          if (uses_ac && ac <= 3 && !huffman_defined[1][ac]) throw undefined("AC Huffman", ac);
+          for (const auto& [id, quantisation] : frame_components)
+            if (id == segment[1 + 2 * c] && quantisation <= 3 &&
+                !quantisation_defined[quantisation])
+              throw undefined("quantisation", quantisation);
+        }
+      }
+    }
     i = end;
     if (marker == 0xDA) {  // the scan's data runs to the next marker
       scanned = true;
