@@ -205,7 +205,8 @@ void write_line_chart(const std::string& path, const std::string& title,
   }
 
   constexpr int kWidth = 480, kHeight = 320;
-  constexpr int kLeft = 56, kRight = 16, kTop = 30, kBottom = 34;
+  // The bottom margin holds the epoch numbers, the axis name and, below them, the legend.
+  constexpr int kLeft = 56, kRight = 16, kTop = 30, kBottom = 46;
   const int plot_w = kWidth - kLeft - kRight, plot_h = kHeight - kTop - kBottom;
   Canvas canvas(kWidth, kHeight, kWhite);
   canvas.text((kWidth - Canvas::text_width(title, 2)) / 2, 6, title, kBlack, 2);
@@ -235,7 +236,8 @@ void write_line_chart(const std::string& path, const std::string& title,
     canvas.text(px(i) - Canvas::text_width(label) / 2, kTop + plot_h + 6, label, kFrameGrey);
   }
   const std::string x_label = "epoch";
-  canvas.text(kLeft + (plot_w - Canvas::text_width(x_label)) / 2, kHeight - 12, x_label, kBlack);
+  canvas.text(kLeft + (plot_w - Canvas::text_width(x_label)) / 2, kTop + plot_h + 18, x_label,
+              kBlack);
 
   for (const PlotSeries& s : series) {
     bool have_previous = false;
@@ -254,17 +256,19 @@ void write_line_chart(const std::string& path, const std::string& title,
     }
   }
 
-  // Legend, top right inside the plot: a colour swatch and the name per series.
+  // Legend, one row under the axis, centred: outside the plot, so it hides no point. Each colour
+  // key sits just before its name.
+  constexpr int kKeyW = 10, kKeyGap = 3, kEntryGap = 16;
   int legend_w = 0;
-  for (const PlotSeries& s : series) legend_w = std::max(legend_w, Canvas::text_width(s.name));
-  legend_w += 22;
-  const int legend_x = kLeft + plot_w - legend_w - 6;
-  int legend_y = kTop + 6;
-  canvas.fill_rect(legend_x - 4, legend_y - 4, legend_w + 8, int(series.size()) * 12 + 6, kWhite);
+  for (const PlotSeries& s : series)
+    legend_w += kKeyW + kKeyGap + Canvas::text_width(s.name) + kEntryGap;
+  legend_w -= kEntryGap;
+  int legend_x = std::max(0, kLeft + (plot_w - legend_w) / 2);
+  const int legend_y = kHeight - 12;
   for (const PlotSeries& s : series) {
-    canvas.fill_rect(legend_x, legend_y + 1, 14, 5, s.rgb);
-    canvas.text(legend_x + 20, legend_y, s.name, kBlack);
-    legend_y += 12;
+    canvas.fill_rect(legend_x, legend_y + 1, kKeyW, 5, s.rgb);
+    canvas.text(legend_x + kKeyW + kKeyGap, legend_y, s.name, kBlack);
+    legend_x += kKeyW + kKeyGap + Canvas::text_width(s.name) + kEntryGap;
   }
   canvas.save(path);
 }

@@ -56,6 +56,29 @@ TEST(Plots, LineChartDrawsTheSeries) {
   EXPECT_TRUE(varies(chart));
 }
 
+// The legend sits under the axis: the rising series' line into its last point, in the plot's
+// top-right corner, stays visible, and the series' colour key (10x5 pixels) is in the picture's
+// bottom rows.
+TEST(Plots, LegendHidesNoPoint) {
+  test::ScratchDir dir("plots_legend");
+  constexpr float kGrey = 100.0f;  // the series' colour, (100, 100, 100), reads back as this
+  const PlotSeries rising{"rising series", {0.1, 0.5, 0.9}, {100, 100, 100}};
+  write_line_chart(dir.file("chart.png"), "chart", {rising});
+  const GrayImage chart = read_gray_image(dir.file("chart.png"));
+  ASSERT_EQ(chart.width, 480);
+  auto count_in = [&](int x0, int x1, int y0, int y1) {
+    long n = 0;
+    for (int y = y0; y < y1; ++y)
+      for (int x = x0; x < x1; ++x) n += chart.pixels[std::size_t(y) * chart.width + x] == kGrey;
+    return n;
+  };
+  // The last stretch of the line (2 pixels thick) into the last point, at the plot's top right,
+  // where a legend inside the plot would sit.
+  EXPECT_GE(count_in(448, 462, 30, 56), 2L * 14);
+  constexpr int kLegendRows = 14;
+  EXPECT_EQ(count_in(0, chart.width, chart.height - kLegendRows, chart.height), 10L * 5);
+}
+
 TEST(TrainPlots, ShortCpuRunWritesFourPictures) {
   const std::string data = test::fashion_mnist_dir();
   if (!std::filesystem::exists(data)) GTEST_SKIP() << "no Fashion-MNIST at " << data;
