@@ -446,12 +446,34 @@ ByteImage decode_image(const std::uint8_t* bytes, std::size_t size, const std::s
   return image;
 }
 
-void write_image(const std::string& path, const ByteImage& image, int jpeg_quality) {
+namespace {
+
+void check_writable_image(const std::string& what, const ByteImage& image) {
   const int w = image.width, h = image.height, c = image.channels;
   if (w < 1 || h < 1 || c < 1 || c > 4 ||
       image.pixels.size() != std::size_t(w) * std::size_t(h) * std::size_t(c))
-    throw Error(fmt::format("{}: cannot write a {}x{}x{} image of {} bytes", path, w, h, c,
+    throw Error(fmt::format("{}: cannot write a {}x{}x{} image of {} bytes", what, w, h, c,
                             image.pixels.size()));
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> encode_png(const ByteImage& image) {
+  check_writable_image("PNG", image);
+  const int w = image.width, c = image.channels;
+  int length = 0;
+  unsigned char* png =
+      stbi_write_png_to_mem(image.pixels.data(), w * c, w, image.height, c, &length);
+  if (png == nullptr || length <= 0)
+    throw Error(fmt::format("cannot encode a {}x{}x{} image as PNG", w, image.height, c));
+  std::vector<std::uint8_t> bytes(png, png + length);
+  STBIW_FREE(png);
+  return bytes;
+}
+
+void write_image(const std::string& path, const ByteImage& image, int jpeg_quality) {
+  check_writable_image(path, image);
+  const int w = image.width, h = image.height, c = image.channels;
   const std::string ext = lowercase_extension(path);
   int ok = 0;
   if (ext == ".png")

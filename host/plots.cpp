@@ -146,6 +146,7 @@ class Canvas {
     return s.empty() ? 0 : (int(s.size()) * kGlyphAdvance - 1) * scale;
   }
   void save(const std::string& path) const { write_rgb_png(path, width_, height_, rgb_); }
+  ByteImage image() const { return ByteImage{width_, height_, 3, rgb_}; }
 
  private:
   int width_, height_;
@@ -273,12 +274,12 @@ void write_line_chart(const std::string& path, const std::string& title,
   canvas.save(path);
 }
 
-void write_kernel_grid(const std::string& path, const std::string& title,
-                       const std::vector<float>& weights, int k, int c, int kh, int kw) {
+ByteImage draw_kernel_grid(const std::string& title, const std::vector<float>& weights, int k,
+                           int c, int kh, int kw) {
   if (k <= 0 || c <= 0 || kh <= 0 || kw <= 0 ||
       weights.size() != std::size_t(k) * std::size_t(c) * std::size_t(kh) * std::size_t(kw))
-    throw Error(fmt::format("{}: kernel grid [{}, {}, {}, {}] needs {} weights, got {}", path, k, c,
-                            kh, kw, std::int64_t(k) * c * kh * kw, weights.size()));
+    throw Error(fmt::format("kernel grid '{}' [{}, {}, {}, {}] needs {} weights, got {}", title, k,
+                            c, kh, kw, std::int64_t(k) * c * kh * kw, weights.size()));
   // Each kernel about 48 pixels on its longer side; columns are filters, rows input channels.
   const int scale = std::max(1, 48 / std::max(kh, kw));
   constexpr int kGap = 6, kMargin = 10, kTitleH = 28;
@@ -295,7 +296,13 @@ void write_kernel_grid(const std::string& path, const std::string& title,
       draw_map(canvas, x0 + ki * (cell_w + kGap), kTitleH + ci * (cell_h + kGap), kernel, kh, kw,
                scale);
     }
-  canvas.save(path);
+  return canvas.image();
+}
+
+void write_kernel_grid(const std::string& path, const std::string& title,
+                       const std::vector<float>& weights, int k, int c, int kh, int kw) {
+  const ByteImage grid = draw_kernel_grid(title, weights, k, c, kh, kw);
+  write_rgb_png(path, grid.width, grid.height, grid.pixels);
 }
 
 void write_feature_maps(const std::string& path, const std::string& title,

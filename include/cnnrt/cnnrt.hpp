@@ -22,5 +22,6 @@
 #include "cnnrt/recipe.hpp"
 #include "cnnrt/safetensors.hpp"
 #include "cnnrt/shape.hpp"
+#include "cnnrt/tensorboard.hpp"
 #include "cnnrt/trainer.hpp"
 #include "cnnrt/version.hpp"

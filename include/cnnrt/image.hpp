@@ -56,6 +56,8 @@ CNNRT_API ByteImage decode_image(const std::uint8_t* bytes, std::size_t size,
 // Writes `.png`, `.jpg` / `.jpeg` (quality 1..100) or `.bmp` by extension, case-insensitive, with
 // stb_image_write; 1 to 4 channels. Throws naming the path when it cannot.
 CNNRT_API void write_image(const std::string& path, const ByteImage& image, int jpeg_quality = 95);
+// The image as the bytes of a PNG file (1 to 4 channels). Throws when it cannot be encoded.
+CNNRT_API std::vector<std::uint8_t> encode_png(const ByteImage& image);
 
 // The image resized to width x height the way `train` fits folder images to the model's input:
 // its shorter side (relative to the output's aspect ratio) scaled to the output's, then a centre

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cnnrt/export.hpp"
+#include "cnnrt/image.hpp"
 
 namespace cnnrt {
 
@@ -28,6 +29,9 @@ CNNRT_API void write_line_chart(const std::string& path, const std::string& titl
 // each kernel normalised on its own min..max to black..white and upscaled to be visible.
 CNNRT_API void write_kernel_grid(const std::string& path, const std::string& title,
                                  const std::vector<float>& weights, int k, int c, int kh, int kw);
+// The same picture as RGB bytes (TensorBoard's kernel image).
+CNNRT_API ByteImage draw_kernel_grid(const std::string& title, const std::vector<float>& weights,
+                                     int k, int c, int kh, int kw);
 
 // One labelled row of maps [channels, height, width] (an input image, a layer's output).
 struct CNNRT_API FeatureMapRow {
