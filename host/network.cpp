@@ -298,4 +298,18 @@ std::string network_to_json(const Network& network) {
   return doc.dump(2);
 }
 
+Network with_classes(const Network& network, int classes) {
+  if (classes == network.classes()) return network;
+  if (network.layers().empty() || network.layers().back().type != "dense")
+    throw Error(fmt::format(
+        "{}: cannot give it {} classes: its last layer ({}) is not a dense layer whose units "
+        "could follow the class count; write a model file with \"classes\": {}",
+        network.name(), classes, network.layers().empty() ? "none" : network.layers().back().name,
+        classes));
+  json doc = json::parse(network_to_json(network));
+  doc["classes"] = classes;
+  doc["layers"].back()["units"] = classes;
+  return network_from_json(doc.dump(), network.name());
+}
+
 }  // namespace cnnrt

@@ -242,12 +242,37 @@ TEST(ImageFolder, ToolTrainsOnAFolder) {
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
   EXPECT_TRUE(test::contains(eval.output, "images 6")) << eval.output;
 
-  test::write_class_tree(dir.path() / "grey" / "train", {"x", "y"}, 4, 28, 28, 1, ".png");
-  test::write_class_tree(dir.path() / "grey" / "test", {"x", "y"}, 2, 28, 28, 1, ".png");
+  test::write_class_tree(dir.path() / "grey" / "train", {"x", "y", "z"}, 4, 28, 28, 1, ".png");
+  test::write_class_tree(dir.path() / "grey" / "test", {"x", "y", "z"}, 2, 28, 28, 1, ".png");
   const test::ToolRun lenet =
-      test::run_tool("train --device cpu --epochs 1 --batch 4 --data '" + dir.file("grey") + "'");
+      test::run_tool("train --device cpu --epochs 1 --batch 4 --data '" + dir.file("grey") +
+                     "' --checkpoint '" + dir.file("lenet.safetensors") + "'");
   ASSERT_EQ(lenet.exit_code, 0) << lenet.output;
-  EXPECT_TRUE(test::contains(lenet.output, "(8 train / 4 test images)")) << lenet.output;
+  EXPECT_TRUE(test::contains(lenet.output, "(12 train / 6 test images)")) << lenet.output;
+  // The preset's last layer follows the folder's three classes; eval and predict take that
+  // network from the checkpoint.
+  EXPECT_TRUE(test::contains(lenet.output, "lenet5: 3 outputs in fc3, one per class of"))
+      << lenet.output;
+  const SafeTensors lenet_file = SafeTensors::load(dir.file("lenet.safetensors"));
+  EXPECT_EQ(lenet_file.get("fc3.weight").shape, (std::vector<std::int64_t>{3, 84}));
+  const test::ToolRun lenet_eval =
+      test::run_tool("eval --device cpu --data '" + dir.file("grey") + "' --weights '" +
+                     dir.file("lenet.safetensors") + "'");
+  ASSERT_EQ(lenet_eval.exit_code, 0) << lenet_eval.output;
+  EXPECT_TRUE(test::contains(lenet_eval.output, "images 6")) << lenet_eval.output;
+  const test::ToolRun lenet_predict =
+      test::run_tool("predict --device cpu --top 3 --weights '" + dir.file("lenet.safetensors") +
+                     "' '" + dir.file("grey/test/z/0.png") + "'");
+  ASSERT_EQ(lenet_predict.exit_code, 0) << lenet_predict.output;
+  for (const char* name : {"x (", "y (", "z ("})
+    EXPECT_TRUE(test::contains(lenet_predict.output, name)) << lenet_predict.output;
+
+  // A model file must already agree with the data: two outputs for three classes is an error.
+  const test::ToolRun mismatch =
+      test::run_tool("train --device cpu --epochs 1 --batch 4 --model '" + dir.file("model.json") +
+                     "' --data '" + dir.file("grey") + "'");
+  EXPECT_EQ(mismatch.exit_code, 1) << mismatch.output;
+  EXPECT_TRUE(test::contains(mismatch.output, "holds 3 classes but")) << mismatch.output;
 }
 
 }  // namespace

@@ -149,6 +149,29 @@ TEST(NetworkTest, PoolThatDoesNotFitNamesLayerAndShapes) {
   EXPECT_TRUE(test::contains(message, "4x4"));
 }
 
+// AlexNet fitted to a 5-class folder: fc3 becomes [5] outputs, everything before it unchanged.
+TEST(NetworkTest, WithClassesResizesTheLastDenseLayer) {
+  const Network alexnet = load_network("alexnet");
+  const Network five = with_classes(alexnet, 5);
+  EXPECT_EQ(five.classes(), 5);
+  EXPECT_EQ(five.name(), "alexnet");
+  ASSERT_EQ(five.layers().size(), alexnet.layers().size());
+  EXPECT_EQ(five.layers().back().name, "fc3");
+  EXPECT_EQ(five.layers().back().field("units"), "5");
+  std::vector<SampleShape> shapes = five.infer_shapes(), original = alexnet.infer_shapes();
+  EXPECT_EQ(shapes.back().to_string(), "5x1x1");
+  shapes.pop_back(), original.pop_back();
+  EXPECT_EQ(shape_strings(shapes), shape_strings(original));
+  EXPECT_EQ(with_classes(five, 5).classes(), 5);
+
+  // A network ending in something other than a dense layer cannot follow a class count.
+  Network pooled(SampleShape{1, 8, 8}, 4);
+  pooled.dense(4).relu();
+  const std::string message = test::error_message([&] { with_classes(pooled, 3); });
+  EXPECT_TRUE(test::contains(message, "relu1")) << message;
+  EXPECT_TRUE(test::contains(message, "not a dense layer")) << message;
+}
+
 TEST(NetworkTest, LastLayerMustMatchClassCount) {
   Network n(SampleShape{1, 8, 8}, 10);
   n.dense(32).relu().dense(7);

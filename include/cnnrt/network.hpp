@@ -102,6 +102,10 @@ CNNRT_API std::vector<LayerCost> layer_costs(const Network& network);
 //   {"type": "dropout", "p": 0.5} ]}
 CNNRT_API Network network_from_json(const std::string& json_text, const std::string& origin);
 CNNRT_API std::string network_to_json(const Network& network);
+// The same network with `classes` outputs: its last layer, which must be dense, gets that many
+// units (a preset fitted to a data set's class count). Throws cnnrt::Error naming the last layer
+// otherwise, or when `classes` is below 2.
+CNNRT_API Network with_classes(const Network& network, int classes);
 // NAME of a shipped preset (lenet5, lenet5-classic, alexnet) or a path to a model file.
 CNNRT_API Network load_network(const std::string& name_or_path);
 CNNRT_API std::vector<std::string> preset_names();

@@ -11,6 +11,7 @@
 #include "cnnrt/device.hpp"
 #include "cnnrt/error.hpp"
 #include "cnnrt/image_folder.hpp"
+#include "cnnrt/safetensors.hpp"
 #include "tools/cli/commands.hpp"
 
 namespace cnnrt::cli {
@@ -205,6 +206,16 @@ Dataset load_folder_split(const std::string& dir, bool train, const Network& net
 
 }  // namespace
 
+Network network_for_weights(const CLI::App& cmd, const std::string& model,
+                            const std::string& weights) {
+  if (cmd.get_option("--model")->count() == 0) {
+    const SafeTensors file = SafeTensors::load(weights);
+    const auto it = file.metadata.find("model");
+    if (it != file.metadata.end()) return network_from_json(it->second, weights);
+  }
+  return load_network(model);
+}
+
 Dataset load_split(const std::string& dir, bool train, int limit, const Network& network,
                    const DataFormat& format, std::string* summary) {
   const char* option = train ? "--train-limit" : "--test-limit";
@@ -220,7 +231,8 @@ Dataset load_split(const std::string& dir, bool train, int limit, const Network&
                      : load_mnist_split(dir, train, std::min(network.classes(), 256));
   if (cifar)
     data.class_names = cifar_class_names(dir, parse_cifar_labels(format.labels), data.classes);
-  if ((cifar || kind == "folder") && data.classes > network.classes())
+  if ((cifar || kind == "folder") && data.classes > network.classes() &&
+      !format.classes_follow_data)
     throw Error(fmt::format("{} holds {} classes but {} has {} outputs", dir, data.classes,
                             network.name(), network.classes()));
   const SampleShape in = network.input();

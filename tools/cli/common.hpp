@@ -67,6 +67,9 @@ struct DataFormat {
   double test_split = 0;   // image folders: the share of each class held out (0: train/ test/)
   std::uint64_t seed = 1;  // the test split's draw (--seed)
   int threads = 0;         // decoding threads (--threads; 0: all cores)
+  // `train` with a preset: a CIFAR or folder set's class count replaces the preset's
+  // (with_classes) instead of being checked against it.
+  bool classes_follow_data = false;
 };
 void add_data_format_options(CLI::App* cmd, DataFormat& format);
 // What `dir` is read as: "idx", "cifar" or "folder" (format.format, or for auto what the
@@ -86,9 +89,15 @@ Normalization resolve_normalization(const std::string& mean, const std::string& 
                                     const Network& network, const std::string& dir,
                                     const DataFormat& format, const Dataset& train_set);
 
+// The network saved weights are for: `model` when --model was given on `cmd`, else the model
+// description the checkpoint holds (a file without one: `model`, the default preset).
+Network network_for_weights(const CLI::App& cmd, const std::string& model,
+                            const std::string& weights);
+
 // The train or test split of `dir` in `format`, cut to `limit` samples when limit > 0
 // (a limit past the split's size takes it all, with a notice on stderr), checked against
-// `network`: image size, and labels below its number of classes.
+// `network`: image size, and labels below its number of classes (unless
+// format.classes_follow_data).
 // `summary` (may be null) receives a line about what was read when there is one to give (image
 // folders: images, classes, skipped files, time and images/s).
 Dataset load_split(const std::string& dir, bool train, int limit, const Network& network,

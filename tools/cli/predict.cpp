@@ -37,17 +37,6 @@ struct PredictArgs {
   bool json = false;
 };
 
-// The network the weights are for: --model when given, else the model description the
-// checkpoint holds (a file without one: the default preset).
-Network predict_network(const CLI::App& cmd, const PredictArgs& a) {
-  if (cmd.get_option("--model")->count() == 0) {
-    const SafeTensors file = SafeTensors::load(a.weights);
-    const auto it = file.metadata.find("model");
-    if (it != file.metadata.end()) return network_from_json(it->second, a.weights);
-  }
-  return load_network(a.model);
-}
-
 // predict IMAGE...: each file decoded and fitted to the input, normalised with the checkpoint's
 // values, classified in batches; the top K classes by softmax probability.
 void predict_files(Model& model, const PredictArgs& a) {
@@ -133,7 +122,7 @@ void add_predict_command(CLI::App& app) {
     if (a.images.empty() && a.out.empty())
       throw ExitCode(
           "predict needs image files to classify, or --out FILE for the test set's logits", 2);
-    const Network network = predict_network(*cmd, a);
+    const Network network = network_for_weights(*cmd, a.model, a.weights);
     CompileOptions options;
     options.device = resolve_device(a.device);
     options.batch_size = a.images.empty() ? a.batch : std::min<int>(a.batch, int(a.images.size()));

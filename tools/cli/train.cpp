@@ -416,8 +416,11 @@ void add_train_command(CLI::App& app) {
     if (recipe.batch) a.batch = *recipe.batch;
     a.data_format.seed = a.seed, a.data_format.threads = a.threads;
     StopOnSignals stop_on_signals;
-    const Network network = load_network(a.model);
+    Network network = load_network(a.model);
     check_normalization_flags(a.mean, a.std_dev, network);
+    const std::vector<std::string> presets = preset_names();
+    const bool preset = std::find(presets.begin(), presets.end(), a.model) != presets.end();
+    a.data_format.classes_follow_data = preset;
     const CompileOptions options = compile_options(a);
     // Start-up overlaps: the two splits are read and inflated on threads of their own while the
     // model is compiled (on CUDA that creates the context, a few hundred ms). Errors keep their
@@ -439,6 +442,20 @@ void add_train_command(CLI::App& app) {
     if (compile_error) std::rethrow_exception(compile_error);
     for (const std::string* line : {&train_summary, &test_summary})
       if (!line->empty()) fmt::print("{}\n", *line);
+    // CIFAR and folders say how many classes they hold: a preset's last layer follows them, a
+    // model file must already agree.
+    if (resolve_format(a.data, a.data_format) != "idx" && train_set.classes != network.classes()) {
+      if (!preset)
+        throw Error(fmt::format(
+            "{} holds {} classes but {} has {} outputs: set the model file's \"classes\" and its "
+            "last layer's units to {}",
+            a.data, train_set.classes, a.model, network.classes(), train_set.classes));
+      const int preset_classes = network.classes();
+      network = with_classes(network, train_set.classes);
+      compiled.emplace(network, options);
+      fmt::print("{}: {} outputs in {}, one per class of {} (the preset has {})\n", network.name(),
+                 network.classes(), network.layers().back().name, a.data, preset_classes);
+    }
     const Normalization normalization =
         resolve_normalization(a.mean, a.std_dev, network, a.data, a.data_format, train_set);
     Model& model = *compiled;
@@ -501,10 +518,10 @@ void add_eval_command(CLI::App& app) {
                   "its mirror; none")
       ->check(parsed_by(parse_test_time_augment, "TTA"))
       ->capture_default_str();
-  cmd->callback([args] {
+  cmd->callback([args, cmd] {
     TrainArgs a = *args;
     a.data_format.seed = a.seed, a.data_format.threads = a.threads;
-    const Network network = load_network(a.model);
+    const Network network = network_for_weights(*cmd, a.model, a.weights);
     Model model(network, compile_options(a));
     load_checkpoint(a.weights, model, false);
     // The checkpoint's normalisation (load_checkpoint set it), as training applied it.
