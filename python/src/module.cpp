@@ -260,6 +260,21 @@ auto one_batch(HostBatchCall call) {
   };
 }
 
+std::vector<std::pair<std::string, std::vector<std::int64_t>>> names_and_shapes(
+    const std::vector<ParameterInfo>& tensors) {
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> out;
+  for (const ParameterInfo& p : tensors) out.emplace_back(p.name, p.shape);
+  return out;
+}
+
+// parameter, gradient, momentum: a copy of one tensor by parameter name, with its shape.
+using TensorByName = std::vector<float> (Model::*)(const std::string&) const;
+auto by_name(TensorByName get) {
+  return [get](const Model& m, const std::string& name) {
+    return to_numpy((m.*get)(name), m.parameter_info(name).shape);
+  };
+}
+
 void add_stats(BatchStats& total, const BatchStats& s) {
   total.loss_sum += s.loss_sum;
   total.correct += s.correct;
@@ -788,39 +803,17 @@ NB_MODULE(_cnnrt, m) {
           "layer"_a, "n"_a,
           "The last forward pass's output of layer `layer` for its first n samples, (n, C, H, W).")
       .def(
-          "parameters",
-          [](const Model& m) {
-            std::vector<std::pair<std::string, std::vector<std::int64_t>>> out;
-            for (const ParameterInfo& p : m.parameters()) out.emplace_back(p.name, p.shape);
-            return out;
-          },
+          "parameters", [](const Model& m) { return names_and_shapes(m.parameters()); },
           "(name, shape) of every parameter, PyTorch's names and shapes, in storage order.")
       .def(
-          "state_tensors",
-          [](const Model& m) {
-            std::vector<std::pair<std::string, std::vector<std::int64_t>>> out;
-            for (const ParameterInfo& p : m.state_tensors()) out.emplace_back(p.name, p.shape);
-            return out;
-          },
+          "state_tensors", [](const Model& m) { return names_and_shapes(m.state_tensors()); },
           "(name, shape) of every non-parameter state tensor (batch norm's running statistics).")
-      .def(
-          "parameter",
-          [](const Model& m, const std::string& name) {
-            return to_numpy(m.parameter(name), m.parameter_info(name).shape);
-          },
-          "name"_a, "A copy of parameter `name` ('conv1.weight'), float32 with PyTorch's shape.")
-      .def(
-          "gradient",
-          [](const Model& m, const std::string& name) {
-            return to_numpy(m.gradient(name), m.parameter_info(name).shape);
-          },
-          "name"_a, "The gradient of parameter `name` from the last training step.")
-      .def(
-          "momentum",
-          [](const Model& m, const std::string& name) {
-            return to_numpy(m.momentum(name), m.parameter_info(name).shape);
-          },
-          "name"_a, "SGD's momentum buffer (Adam's first moment) for parameter `name`.")
+      .def("parameter", by_name(&Model::parameter), "name"_a,
+           "A copy of parameter `name` ('conv1.weight'), float32 with PyTorch's shape.")
+      .def("gradient", by_name(&Model::gradient), "name"_a,
+           "The gradient of parameter `name` from the last training step.")
+      .def("momentum", by_name(&Model::momentum), "name"_a,
+           "SGD's momentum buffer (Adam's first moment) for parameter `name`.")
       .def(
           "set_parameter",
           [](Model& m, const std::string& name, const AnyArray& values) {
