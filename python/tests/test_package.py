@@ -32,3 +32,25 @@ def test_presets_and_version():
     assert net.infer_shapes()[-1] == (10, 1, 1)
     assert cnnrt.network_from_json(net.to_json()).to_json() == net.to_json()
     assert [layer["name"] for layer in net.layers][:3] == ["conv1", "relu1", "pool1"]
+
+
+def test_load_dataset_reads_what_the_cli_reads(idx_dir):
+    data = cnnrt.load_dataset(str(idx_dir), train=False)  # auto: IDX here
+    assert (data.count, data.channels, data.height, data.width) == (128, 1, 28, 28)
+    assert data.images.tobytes() == cnnrt.load_mnist_split(str(idx_dir), False).images.tobytes()
+    mean, std = cnnrt.compute_normalization(data)
+    pixels = data.images / 255.0
+    assert abs(mean[0] - pixels.mean()) < 1e-6 and abs(std[0] - pixels.std()) < 1e-6
+
+
+def test_builder_matches_the_preset():
+    built = (cnnrt.Network((1, 28, 28), 10, name="lenet5")
+             .conv2d(6, 5, padding="same", name="conv1").relu().max_pool(2, 2)
+             .conv2d(16, 5).relu().max_pool(2, 2)
+             .dense(120).relu().dense(84).relu().dense(10))
+    preset = cnnrt.load_network("lenet5")
+    assert built.infer_shapes() == preset.infer_shapes()
+    a = cnnrt.Model(built, batch_size=2, seed=4)
+    b = cnnrt.Model(preset, batch_size=2, seed=4)
+    assert [n for n, _ in a.parameters()] == [n for n, _ in b.parameters()]
+    assert a.parameter("fc1.weight").tobytes() == b.parameter("fc1.weight").tobytes()
