@@ -24,6 +24,7 @@
 #include "cnnrt/checkpoint.hpp"
 #include "cnnrt/cifar.hpp"
 #include "cnnrt/dataset.hpp"
+#include "cnnrt/device.hpp"
 #include "cnnrt/error.hpp"
 #include "cnnrt/image_folder.hpp"
 #include "cnnrt/model.hpp"
@@ -86,6 +87,8 @@ bool has_dtype(const AnyArray& a) {
 // (a transposed view, a slice with a step) is copied element by element through its strides.
 template <typename T>
 std::vector<T> elements(const AnyArray& a) {
+  if (a.device_type() != nb::device::cpu::value)
+    throw nb::value_error("expected an array in host memory (a NumPy array), got one on a device");
   const std::size_t n = a.size();
   std::vector<T> out(n);
   if (n == 0) return out;
@@ -676,6 +679,8 @@ NB_MODULE(_cnnrt, m) {
       "computes them for non-IDX data.");
   m.attr("IDX_DEFAULT_MEAN") = kIdxDefaultMean;
   m.attr("IDX_DEFAULT_STD") = kIdxDefaultStd;
+  m.def("cuda_available", &cuda_available, "Whether the CUDA runtime sees a device.");
+  m.def("cpu_fast_path", &cpu_fast_path, "What the fast CPU path runs on this processor.");
   m.def("default_data_dir", &default_data_dir,
         "$CNNRT_DATA_DIR, else Debian's Fashion-MNIST directory.");
 
