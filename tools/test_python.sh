@@ -12,9 +12,12 @@ if ! compgen -G "$build_dir/python/cnnrt/_cnnrt*.so" >/dev/null; then
   [ "${CNNRT_REQUIRE_PYTHON:-0}" = 1 ] && exit 1
   exit 0
 fi
-if ! python3 -c "import pytest, numpy" 2>/dev/null; then
-  echo "test_python: python/tests needs pytest and numpy (python3 -m pip install pytest numpy)" >&2
+# The interpreter the module was built for (another one could not import it).
+python=$(sed -n 's/^Python_EXECUTABLE:[A-Z]*=//p' "$build_dir/CMakeCache.txt")
+python=${python:-python3}
+if ! "$python" -c "import pytest, numpy" 2>/dev/null; then
+  echo "test_python: python/tests needs pytest and numpy ($python -m pip install pytest numpy)" >&2
   exit 1
 fi
 PYTHONPATH="$build_dir/python${PYTHONPATH:+:$PYTHONPATH}" CNNRT_TOOL="$build_dir/tools/cnnrt" \
-  python3 -m pytest -q -p no:cacheprovider python/tests "$@"
+  "$python" -m pytest -q -p no:cacheprovider python/tests "$@"

@@ -10,9 +10,12 @@ import subprocess
 import numpy as np
 import pytest
 
-cnnrt = pytest.importorskip(
-    "cnnrt", reason="the cnnrt module was not built (CNNRT_BUILD_PYTHON, needs nanobind)"
-)
+if os.environ.get("CNNRT_REQUIRE_PYTHON") == "1":
+    import cnnrt  # CI: the suite must run, so a module that does not import is a failure
+else:
+    cnnrt = pytest.importorskip(
+        "cnnrt", reason="the cnnrt module was not built (CNNRT_BUILD_PYTHON, needs nanobind)"
+    )
 
 # The synthetic data set: 10 classes of 28x28 images, each a bright 6x6 square at a
 # class-dependent place over noise, so that a few epochs of LeNet-5 learn something.
