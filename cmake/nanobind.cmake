@@ -1,6 +1,12 @@
 # Finds nanobind for the Python module (python/): the interpreter and its headers, then the CMake
 # package directory `python3 -m nanobind --cmake_dir` names. Sets CNNRT_NANOBIND_FOUND.
 set(CNNRT_NANOBIND_FOUND OFF)
+if(CNNRT_SANITIZE)
+  # An instrumented module cannot load into an uninstrumented interpreter (the sanitizer runtime
+  # would have to be preloaded), and stub generation imports it.
+  message(STATUS "Python module: off in sanitizer builds (CNNRT_SANITIZE)")
+  return()
+endif()
 find_package(Python 3.8 COMPONENTS Interpreter Development.Module QUIET)
 if(Python_FOUND)
   execute_process(COMMAND "${Python_EXECUTABLE}" -m nanobind --cmake_dir
