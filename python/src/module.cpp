@@ -819,6 +819,9 @@ NB_MODULE(_cnnrt, m) {
            "The gradient of parameter `name` from the last training step.")
       .def("momentum", by_name(&Model::momentum), "name"_a,
            "SGD's momentum buffer (Adam's first moment) for parameter `name`.")
+      .def("second_moment", by_name(&Model::second_moment), "name"_a,
+           "Adam's second moment for parameter `name`; raises cnnrt.Error for an optimizer "
+           "without one.")
       .def(
           "set_parameter",
           [](Model& m, const std::string& name, const AnyArray& values) {
