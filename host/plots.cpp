@@ -299,6 +299,22 @@ ByteImage draw_kernel_grid(const std::string& title, const std::vector<float>& w
   return canvas.image();
 }
 
+std::optional<KernelPicture> draw_first_convolution(const Model& model, int max_kernels) {
+  for (const LayerSpec& layer : model.network().layers()) {
+    if (layer.type != "conv2d") continue;
+    const ParameterInfo& info = model.parameter_info(layer.name + ".weight");
+    const int k = int(info.shape[0]), c = int(info.shape[1]);
+    const int kh = int(info.shape[2]), kw = int(info.shape[3]);
+    const int shown = std::clamp(max_kernels, 1, k);
+    std::vector<float> weights = model.parameter(info.name);
+    weights.resize(std::size_t(shown) * c * kh * kw);  // filters are outermost
+    const std::string title = shown < k ? fmt::format("{} (first {} of {})", info.name, shown, k)
+                                        : fmt::format("{} [{},{},{},{}]", info.name, k, c, kh, kw);
+    return KernelPicture{info.name, draw_kernel_grid(title, weights, shown, c, kh, kw)};
+  }
+  return std::nullopt;
+}
+
 void write_kernel_grid(const std::string& path, const std::string& title,
                        const std::vector<float>& weights, int k, int c, int kh, int kw) {
   const ByteImage grid = draw_kernel_grid(title, weights, k, c, kh, kw);

@@ -12,10 +12,13 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "cnnrt/checkpoint.hpp"
 #include "cnnrt/error.hpp"
+#include "cnnrt/plots.hpp"
+#include "cnnrt/tensorboard.hpp"
 #include "host/profiling.hpp"
 
 namespace cnnrt {
@@ -146,6 +149,23 @@ void check_can_write(const std::string& path, const std::string& what, bool via_
   if (!exists) ::unlink(probe.c_str());
 }
 
+namespace {
+
+void write_events(TensorBoardWriter& events, const Model& model, const EpochReport& report) {
+  const std::int64_t step = report.epoch;
+  events.add_scalar("loss/train", step, report.train.mean_loss());
+  events.add_scalar("loss/test", step, report.test.mean_loss());
+  events.add_scalar("accuracy/train", step, report.train.accuracy());
+  events.add_scalar("accuracy/test", step, report.test.accuracy());
+  events.add_scalar("learning_rate", step, report.lr);
+  events.add_scalar("images_per_second", step, report.images_per_second);
+  if (const auto kernels = draw_first_convolution(model))
+    events.add_image(kernels->parameter, step, kernels->picture);
+  events.flush();
+}
+
+}  // namespace
+
 EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_set,
                   const TrainOptions& options,
                   const std::function<void(const EpochReport&)>& on_epoch) {
@@ -185,6 +205,9 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
       fmt::print("resumed from {} after epoch {}\n", options.resume_path, first_epoch);
   }
   MetricsCsv metrics(options.metrics_path, !options.resume_path.empty());
+  std::unique_ptr<TensorBoardWriter> events;
+  if (!options.tensorboard_dir.empty())
+    events = std::make_unique<TensorBoardWriter>(options.tensorboard_dir);
   const std::string kept =
       options.checkpoint_path.empty()
           ? ""
@@ -254,6 +277,7 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
     if (!options.checkpoint_path.empty())
       save_checkpoint(options.checkpoint_path, model, report.epoch);
     metrics.write(report);
+    if (events) write_events(*events, model, report);
     if (!options.quiet)
       fmt::print(
           "epoch {}/{}  loss {:.4f}  train_acc {:.4f}  test_loss {:.4f}  test_acc {:.4f}  "

@@ -4,11 +4,13 @@
 // Text uses a built-in 5x7 bitmap font (letters are drawn in upper case).
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cnnrt/export.hpp"
 #include "cnnrt/image.hpp"
+#include "cnnrt/model.hpp"
 
 namespace cnnrt {
 
@@ -32,6 +34,15 @@ CNNRT_API void write_kernel_grid(const std::string& path, const std::string& tit
 // The same picture as RGB bytes (TensorBoard's kernel image).
 CNNRT_API ByteImage draw_kernel_grid(const std::string& title, const std::vector<float>& weights,
                                      int k, int c, int kh, int kw);
+// The model's first convolution's weights as draw_kernel_grid draws them (its first
+// `max_kernels` filters; the title names the parameter and its shape), with the parameter's name
+// ("conv1.weight"); nothing for a network without a convolution.
+struct CNNRT_API KernelPicture {
+  std::string parameter;
+  ByteImage picture;
+};
+CNNRT_API std::optional<KernelPicture> draw_first_convolution(const Model& model,
+                                                              int max_kernels = 32);
 
 // One labelled row of maps [channels, height, width] (an input image, a layer's output).
 struct CNNRT_API FeatureMapRow {

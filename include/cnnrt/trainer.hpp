@@ -27,8 +27,13 @@ struct CNNRT_API TrainOptions {
   std::string checkpoint_path;  // written after every epoch when set
   std::string resume_path;      // continue from this checkpoint when set
   std::string metrics_path;     // CSV, one row per epoch, when set
-  bool progress_bar = false;    // a live bar on stdout (for terminals)
-  bool quiet = false;           // no per-epoch lines
+  // TensorBoard events (TensorBoardWriter), when set: a new event file in this directory with,
+  // after every epoch (step = epoch), the scalars loss/train, loss/test, accuracy/train,
+  // accuracy/test, learning_rate and images_per_second, and the first convolution's kernels as
+  // the image "<layer>.weight".
+  std::string tensorboard_dir;
+  bool progress_bar = false;  // a live bar on stdout (for terminals)
+  bool quiet = false;         // no per-epoch lines
   // Read on the host between steps (no device synchronisation). Once true, the run ends after the
   // step in flight: the checkpoint (when checkpoint_path is set) records the position inside the
   // epoch, and train() returns a report with `stopped` set. Resuming from that checkpoint gives

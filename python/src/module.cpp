@@ -918,8 +918,8 @@ NB_MODULE(_cnnrt, m) {
          std::optional<std::pair<std::vector<float>, std::vector<float>>> normalization,
          std::optional<bool> no_decay_norm_bias, std::optional<std::string> recipe,
          const std::string& checkpoint, const std::string& resume, const std::string& metrics,
-         bool progress, bool quiet, std::optional<nb::callable> on_epoch,
-         std::optional<nb::callable> on_step) {
+         const std::string& tensorboard, bool progress, bool quiet,
+         std::optional<nb::callable> on_epoch, std::optional<nb::callable> on_step) {
         // Defaults as `cnnrt train` sets them, then the recipe, then what the caller gave.
         TrainOptions t;
         t.optimizer =
@@ -938,6 +938,7 @@ NB_MODULE(_cnnrt, m) {
         if (normalization)
           t.normalization.mean = normalization->first, t.normalization.std = normalization->second;
         t.checkpoint_path = checkpoint, t.resume_path = resume, t.metrics_path = metrics;
+        t.tensorboard_dir = tensorboard;
         t.progress_bar = progress, t.quiet = quiet;
         PendingError pending;
         t.stop = &pending.stop;
@@ -964,8 +965,9 @@ NB_MODULE(_cnnrt, m) {
       "warmup"_a.none() = nb::none(), "label_smoothing"_a.none() = nb::none(),
       "augment"_a.none() = nb::none(), "normalization"_a.none() = nb::none(),
       "no_decay_norm_bias"_a.none() = nb::none(), "recipe"_a.none() = nb::none(),
-      "checkpoint"_a = "", "resume"_a = "", "metrics"_a = "", "progress"_a = false,
-      "quiet"_a = true, "on_epoch"_a.none() = nb::none(), "on_step"_a.none() = nb::none(),
+      "checkpoint"_a = "", "resume"_a = "", "metrics"_a = "", "tensorboard"_a = "",
+      "progress"_a = false, "quiet"_a = true, "on_epoch"_a.none() = nb::none(),
+      "on_step"_a.none() = nb::none(),
       "Trains `model` on `train_set`, evaluating on `test_set` after each epoch (cnnrt::train, "
       "the loop `cnnrt train` runs), and returns the last EpochReport.\n\n"
       "Settings left as None take `cnnrt train`'s defaults (10 epochs, SGD with momentum 0.9, "
@@ -975,7 +977,9 @@ NB_MODULE(_cnnrt, m) {
       "onecycle[:PCT]; augment: e.g. 'crop:4,flip'; normalization: (mean, std) for the uint8 "
       "data (default: the model's, the IDX default until set or loaded). checkpoint: written "
       "after every epoch and when stopped; resume: a checkpoint to continue from; metrics: a "
-      "CSV path. progress: a live progress bar on stdout; quiet: no per-epoch lines. "
+      "CSV path; tensorboard: a directory for TensorBoard event files (per-epoch losses, "
+      "accuracies, learning rate, images/s and the first convolution's kernels). progress: a live "
+      "progress bar on stdout; quiet: no per-epoch lines. "
       "on_epoch(report) is called after each epoch, on_step(epoch, step, steps) after each "
       "step. The GIL is released while training; Ctrl-C (or an exception from a callback) stops "
       "after the step in flight (writing the checkpoint when one is set) and is then raised.");

@@ -110,3 +110,24 @@ def test_callback_exception_stops_training(idx_dir):
     with pytest.raises(RuntimeError, match="stop here"):
         cnnrt.train(model(), train_set, test_set, epochs=3, on_epoch=on_epoch)
     assert epochs == [1]
+
+
+def test_train_writes_tensorboard_events(idx_dir, tmp_path):
+    """train(tensorboard=DIR) leaves one event file there: its first record is the file version,
+    framed as TensorBoard reads it (tests/tensorboard_check.py reads a whole file with TensorBoard's
+    own reader), and a record per scalar and kernel image of each epoch follows."""
+    train_set, test_set = splits(idx_dir)
+    logdir = tmp_path / "runs" / "a"
+    cnnrt.train(model(), train_set, test_set, epochs=2, lr=0.05, tensorboard=str(logdir))
+    files = os.listdir(logdir)
+    assert len(files) == 1 and files[0].startswith("events.out.tfevents."), files
+    data = (logdir / files[0]).read_bytes()
+    records, at = [], 0
+    while at < len(data):
+        length = int.from_bytes(data[at:at + 8], "little")
+        records.append(data[at + 12:at + 12 + length])
+        at += 16 + length
+    assert at == len(data)
+    assert records[0].endswith(b"\x1a\x0dbrain.Event:2")
+    assert len(records) == 1 + 2 * (6 + 1)  # the version, then per epoch 6 scalars and 1 image
+    assert sum(b"conv1.weight" in r for r in records) == 2

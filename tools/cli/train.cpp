@@ -22,7 +22,6 @@
 #include "cnnrt/plots.hpp"
 #include "cnnrt/profiling.hpp"
 #include "cnnrt/recipe.hpp"
-#include "cnnrt/tensorboard.hpp"
 #include "cnnrt/trainer.hpp"
 #include "tools/cli/commands.hpp"
 #include "tools/cli/common.hpp"
@@ -185,60 +184,6 @@ CompileOptions compile_options(const TrainArgs& a) {
   return o;
 }
 
-// The first convolution's weights [k, c, kh, kw] (at most kMaxKernels filters) and a title for
-// their picture; nothing for a network without a convolution.
-struct KernelPicture {
-  // More filters than this make the kernel grid too wide to read.
-  static constexpr int kMaxKernels = 32;
-  std::string name, title;
-  std::vector<float> weights;
-  int k = 0, c = 0, kh = 0, kw = 0;
-};
-
-std::optional<KernelPicture> first_convolution_kernels(const Model& model) {
-  for (const LayerSpec& layer : model.network().layers()) {
-    if (layer.type != "conv2d") continue;
-    const ParameterInfo& info = model.parameter_info(layer.name + ".weight");
-    KernelPicture p;
-    p.name = info.name;
-    const int k = int(info.shape[0]);
-    p.k = std::min(k, KernelPicture::kMaxKernels), p.c = int(info.shape[1]);
-    p.kh = int(info.shape[2]), p.kw = int(info.shape[3]);
-    p.weights = model.parameter(info.name);
-    p.weights.resize(std::size_t(p.k) * p.c * p.kh * p.kw);  // filters are outermost
-    p.title = p.k < k ? fmt::format("{} (first {} of {})", info.name, p.k, k)
-                      : fmt::format("{} [{},{},{},{}]", info.name, k, p.c, p.kh, p.kw);
-    return p;
-  }
-  return std::nullopt;
-}
-
-// `train --tensorboard DIR`: after every epoch, the losses, accuracies, learning rate and images/s
-// as scalars (step = epoch) and the first convolution's kernels as an image.
-class TrainingEvents {
- public:
-  explicit TrainingEvents(const std::string& dir) : writer_(dir) {}
-
-  void add_epoch(const Model& model, const EpochReport& report) {
-    const std::int64_t step = report.epoch;
-    writer_.add_scalar("loss/train", step, report.train.mean_loss());
-    writer_.add_scalar("loss/test", step, report.test.mean_loss());
-    writer_.add_scalar("accuracy/train", step, report.train.accuracy());
-    writer_.add_scalar("accuracy/test", step, report.test.accuracy());
-    writer_.add_scalar("learning_rate", step, report.lr);
-    writer_.add_scalar("images_per_second", step, report.images_per_second);
-    if (const auto kernels = first_convolution_kernels(model))
-      writer_.add_image(kernels->name, step,
-                        draw_kernel_grid(kernels->title, kernels->weights, kernels->k, kernels->c,
-                                         kernels->kh, kernels->kw));
-    writer_.flush();
-  }
-  const std::string& path() const { return writer_.path(); }
-
- private:
-  TensorBoardWriter writer_;
-};
-
 // `train --plots DIR`: per-epoch metrics collected from train()'s callback, and after every epoch
 // loss.png, accuracy.png, kernels.png (the first convolution's weights) and feature_maps.png (one
 // test image through every convolution), rewritten so a stopped run still leaves pictures.
@@ -282,9 +227,10 @@ class TrainingPlots {
   std::string path(const char* file) const { return (std::filesystem::path(dir_) / file).string(); }
 
   void write_kernels(const Model& model) const {
-    if (const auto kernels = first_convolution_kernels(model))
-      write_kernel_grid(path("kernels.png"), kernels->title, kernels->weights, kernels->k,
-                        kernels->c, kernels->kh, kernels->kw);
+    if (const auto kernels = draw_first_convolution(model)) {
+      const ByteImage& grid = kernels->picture;
+      write_rgb_png(path("kernels.png"), grid.width, grid.height, grid.pixels);
+    }
   }
 
   void write_maps(Model& model) const {
@@ -493,15 +439,13 @@ void add_train_command(CLI::App& app) {
     std::unique_ptr<TrainingPlots> plots;
     if (!a.plots.empty())
       plots = std::make_unique<TrainingPlots>(a.plots, test_set, t.normalization);
-    std::unique_ptr<TrainingEvents> events;
-    if (!a.tensorboard.empty()) events = std::make_unique<TrainingEvents>(a.tensorboard);
+    t.tensorboard_dir = a.tensorboard;
     const EpochReport last = train(model, train_set, test_set, t, [&](const EpochReport& report) {
       if (plots) plots->add_epoch(model, report);
-      if (events) events->add_epoch(model, report);
     });
     if (last.stopped) throw interrupted(last, a.checkpoint);
     if (plots) fmt::print("plots written to {}\n", a.plots);
-    if (events) fmt::print("TensorBoard events written to {}\n", events->path());
+    if (!a.tensorboard.empty()) fmt::print("TensorBoard events written to {}\n", a.tensorboard);
     fmt::print("final test accuracy {:.4f} after {} epochs ({:.1f} s since start)\n",
                last.test.accuracy(), last.epoch, last.wall_seconds);
   });
