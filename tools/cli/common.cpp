@@ -11,6 +11,7 @@
 #include "cnnrt/device.hpp"
 #include "cnnrt/error.hpp"
 #include "cnnrt/image_folder.hpp"
+#include "cnnrt/safetensors.hpp"
 #include "tools/cli/commands.hpp"
 
 namespace cnnrt::cli {
@@ -69,6 +70,16 @@ CLI::Option* add_test_limit_option(CLI::App* cmd, int& test_limit) {
 CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights) {
   return cmd->add_option("--weights", weights, "Checkpoint or weights file (safetensors)")
       ->required();
+}
+
+Network network_for_weights(const std::string& weights, const std::string& model,
+                            bool model_given) {
+  if (!model_given) {
+    const SafeTensors file = SafeTensors::load(weights);
+    const auto it = file.metadata.find("model");
+    if (it != file.metadata.end()) return network_from_json(it->second, weights);
+  }
+  return load_network(model);
 }
 
 std::string in_flag_terms(std::string message) {

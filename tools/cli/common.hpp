@@ -49,6 +49,11 @@ CLI::Option* add_gemm_option(CLI::App* cmd, std::string& gemm);
 // --weights: a checkpoint or weights file to load (required).
 CLI::Option* add_weights_option(CLI::App* cmd, std::string& weights);
 
+// The network a checkpoint or weights file is for: `model` (a preset or model file) when
+// model_given, else the model description the file holds (a file without one: `model`, the
+// default).
+Network network_for_weights(const std::string& weights, const std::string& model, bool model_given);
+
 // The library's messages name its API ("ask for more than that with TrainOptions::epochs"); the
 // tool's user sets flags. Returns `message` with each API name that a flag sets replaced by the
 // flag: TrainOptions::epochs -> --epochs, TrainOptions::optimizer.lr -> --lr.
