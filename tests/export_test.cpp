@@ -36,20 +36,6 @@ class ExportTest : public test::ScratchDirTest {
   ExportTest() : ScratchDirTest("export_test") {}
 };
 
-// A few training steps on seeded data: batch norm's running statistics move off 0 and 1.
-void train_steps(Model& model, int steps) {
-  const int n = model.options().batch_size;
-  const SampleShape in = model.network().input();
-  model.set_optimizer(OptimizerParams{0.01f, 0.9f, 0.0f});
-  for (int step = 0; step < steps; ++step) {
-    const std::vector<float> images =
-        test::random_vector<float>(std::size_t(n) * std::size_t(in.size()), 300 + step);
-    std::vector<std::int32_t> labels;
-    for (int i = 0; i < n; ++i) labels.push_back((i + step) % model.network().classes());
-    model.train_step(images.data(), labels.data(), n);
-  }
-}
-
 // "opaque": the identity, a layer kind without an ONNX form. CPU only.
 class OpaqueUnit final : public LayerUnitOf<OpaqueUnit> {
  public:
@@ -76,7 +62,7 @@ std::shared_ptr<const LayerUnit> make_opaque(const LayerSpec& spec, const std::s
 
 TEST_F(ExportTest, WeightsFileHoldsParametersAndStateOnly) {
   Model model(load_network("fmnist-bn"), test::cpu_options(8, 3));
-  train_steps(model, 3);
+  test::train_a_little(model, 3);
   const std::string file = path("w.safetensors");
   save_weights(file, model);
 
@@ -212,7 +198,7 @@ TEST_F(ExportTest, Lenet5Graph) {
 
 TEST_F(ExportTest, BatchNormGraphWithSoftmax) {
   Model model(load_network("fmnist-bn"), test::cpu_options(8, 5));
-  train_steps(model, 2);
+  test::train_a_little(model, 2);
   const std::string file = path("bn.onnx");
   OnnxExportOptions options;
   options.softmax = true;

@@ -116,7 +116,8 @@ def check_onnx(tool, preset, weights, paths, pixels, tmp, failures, softmax_too)
         diff_first = float(np.max(np.abs(first - reference[:1])))
         same_class = bool(np.array_equal(got.argmax(1), reference.argmax(1)))
         ops = sorted({n.op_type for n in model.graph.node})
-        print(f"onnx_check: {what}: {len(paths)} images, max |{output} diff| {diff:.3g} "
+        print(f"onnx_check: {what}: {len(paths)} images, {output} up to "
+              f"{float(np.max(np.abs(reference))):.3g}, max |diff| {diff:.3g} "
               f"(batch of 1: {diff_first:.3g}), same class {same_class}; opset "
               f"{model.opset_import[0].version}, ops {', '.join(ops)}")
         if not (diff <= ATOL and diff_first <= ATOL and same_class):
