@@ -36,30 +36,6 @@ class ExportTest : public test::ScratchDirTest {
   ExportTest() : ScratchDirTest("export_test") {}
 };
 
-// "opaque": the identity, a layer kind without an ONNX form. CPU only.
-class OpaqueUnit final : public LayerUnitOf<OpaqueUnit> {
- public:
-  explicit OpaqueUnit(const LayerSpec& spec) : LayerUnitOf(spec.name) {}
-  SampleShape output_shape(const SampleShape& in) const override { return in; }
-  std::int64_t flops(const SampleShape&, const SampleShape&) const override { return 0; }
-  std::string describe() const override { return "opaque"; }
-  void write_fields(nlohmann::json&) const override {}
-  template <typename T>
-  void forward_cpu(const LayerPass<T>& p, CpuContext&) const {
-    std::copy(p.in, p.in + p.out_count(), p.out);
-  }
-  void forward_cuda(const LayerPass<float>&, CudaContext&) const {}
-  template <typename T>
-  void backward_data_cpu(const LayerPass<T>& p, CpuContext&) const {
-    std::copy(p.dout, p.dout + p.out_count(), p.din);
-  }
-  void backward_data_cuda(const LayerPass<float>&, CudaContext&) const {}
-};
-
-std::shared_ptr<const LayerUnit> make_opaque(const LayerSpec& spec, const std::string&) {
-  return std::make_shared<OpaqueUnit>(spec);
-}
-
 TEST_F(ExportTest, WeightsFileHoldsParametersAndStateOnly) {
   Model model(load_network("fmnist-bn"), test::cpu_options(8, 3));
   test::train_a_little(model, 3);
@@ -107,6 +83,30 @@ TEST_F(ExportTest, WithoutOnnxTheExportSaysSo) {
 }
 
 #else
+
+// "opaque": the identity, a layer kind without an ONNX form. CPU only.
+class OpaqueUnit final : public LayerUnitOf<OpaqueUnit> {
+ public:
+  explicit OpaqueUnit(const LayerSpec& spec) : LayerUnitOf(spec.name) {}
+  SampleShape output_shape(const SampleShape& in) const override { return in; }
+  std::int64_t flops(const SampleShape&, const SampleShape&) const override { return 0; }
+  std::string describe() const override { return "opaque"; }
+  void write_fields(nlohmann::json&) const override {}
+  template <typename T>
+  void forward_cpu(const LayerPass<T>& p, CpuContext&) const {
+    std::copy(p.in, p.in + p.out_count(), p.out);
+  }
+  void forward_cuda(const LayerPass<float>&, CudaContext&) const {}
+  template <typename T>
+  void backward_data_cpu(const LayerPass<T>& p, CpuContext&) const {
+    std::copy(p.dout, p.dout + p.out_count(), p.din);
+  }
+  void backward_data_cuda(const LayerPass<float>&, CudaContext&) const {}
+};
+
+std::shared_ptr<const LayerUnit> make_opaque(const LayerSpec& spec, const std::string&) {
+  return std::make_shared<OpaqueUnit>(spec);
+}
 
 onnx::ModelProto read_model(const std::string& file) {
   const std::vector<std::uint8_t> bytes = test::read_bytes(file);
