@@ -20,6 +20,7 @@ namespace cnnrt {
 
 namespace {
 constexpr const char* kFormat = "cnnrt-checkpoint-1";
+constexpr const char* kWeightsFormat = "cnnrt-weights-1";
 constexpr const char* kStepsDone = "epoch_steps_done";
 constexpr const char* kLossSum = "epoch_loss_sum";
 constexpr const char* kCorrect = "epoch_correct";
@@ -112,7 +113,52 @@ void read_data_metadata(const SafeTensors& file, const std::string& path, const 
   }
 }
 
+// What checkpoints and weights files record about the model and its data.
+void add_model_metadata(SafeTensors& file, const Model& model) {
+  file.metadata["model"] = network_to_json(model.network());
+  const SampleShape in = model.network().input();
+  file.metadata[kInputSize] = fmt::format("{}x{}x{}", in.c, in.h, in.w);
+  file.metadata[kMean] = model.normalization().mean_text();
+  file.metadata[kStd] = model.normalization().std_text();
+  if (!model.class_names().empty())
+    file.metadata[kClassNames] = nlohmann::json(model.class_names()).dump();
+}
+
+// PyTorch's batch norm counts batches in an int64; cnnrt keeps the count as a float.
+bool is_batch_counter(const std::string& name) {
+  const std::string suffix = ".num_batches_tracked";
+  return name.size() > suffix.size() &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// A state tensor's values: F32, or a weights file's I64 batch counter.
+std::vector<float> state_values(const TensorData& t) {
+  if (t.dtype != "I64") return t.as_floats();
+  const std::vector<std::int64_t> counts = t.as_int64s();
+  return std::vector<float>(counts.begin(), counts.end());
+}
+
 }  // namespace
+
+void save_weights(const std::string& path, const Model& model) {
+  SafeTensors file;
+  for (const ParameterInfo& p : model.parameters()) {
+    const std::vector<float> values = model.parameter(p.name);
+    file.add_f32(p.name, p.shape, values.data());
+  }
+  for (const ParameterInfo& p : model.state_tensors()) {
+    const std::vector<float> values = model.state(p.name);
+    if (is_batch_counter(p.name)) {
+      const std::vector<std::int64_t> counts(values.begin(), values.end());
+      file.add_i64(p.name, p.shape, counts.data());
+    } else {
+      file.add_f32(p.name, p.shape, values.data());
+    }
+  }
+  file.metadata["format"] = kWeightsFormat;
+  add_model_metadata(file, model);
+  file.save(path);
+}
 
 void save_checkpoint(const std::string& path, const Model& model, int epochs_done,
                      const EpochPosition& within_epoch) {
@@ -134,17 +180,11 @@ void save_checkpoint(const std::string& path, const Model& model, int epochs_don
     file.add_f32(p.name, p.shape, values.data());
   }
   file.metadata["format"] = kFormat;
-  file.metadata["model"] = network_to_json(model.network());
+  add_model_metadata(file, model);
   file.metadata["epochs_done"] = std::to_string(epochs_done);
   file.metadata["step_counter"] = std::to_string(model.step_counter());
   file.metadata[kOptimizer] = to_string(kind);
   file.metadata[kOptimizerSteps] = std::to_string(model.optimizer_steps());
-  const SampleShape in = model.network().input();
-  file.metadata[kInputSize] = fmt::format("{}x{}x{}", in.c, in.h, in.w);
-  file.metadata[kMean] = model.normalization().mean_text();
-  file.metadata[kStd] = model.normalization().std_text();
-  if (!model.class_names().empty())
-    file.metadata[kClassNames] = nlohmann::json(model.class_names()).dump();
   if (within_epoch.steps_done > 0) {
     const BatchStats& s = within_epoch.stats;
     file.metadata[kStepsDone] = std::to_string(within_epoch.steps_done);
@@ -206,11 +246,12 @@ CheckpointState load_checkpoint(const std::string& path, Model& model, bool with
       throw Error(fmt::format("{}: no tensor '{}' (is it a checkpoint of {}?)", path, p.name,
                               model.network().name()));
     const TensorData& t = file.get(p.name);
-    if (t.shape != p.shape || t.dtype != "F32")
+    const bool counter = is_batch_counter(p.name) && t.dtype == "I64";  // a weights file's
+    if (t.shape != p.shape || (t.dtype != "F32" && !counter))
       throw Error(fmt::format("{}: tensor '{}' is {} [{}], the model needs F32 [{}]", path, p.name,
                               t.dtype, fmt::join(t.shape, ", "), fmt::join(p.shape, ", ")));
     try {
-      model.check_state(p.name, t.as_floats());  // a negative running variance, say
+      model.check_state(p.name, state_values(t));  // a negative running variance, say
     } catch (const Error& e) {
       throw Error(fmt::format("{}: tensor {}", path, e.what()));
     }
@@ -263,7 +304,7 @@ CheckpointState load_checkpoint(const std::string& path, Model& model, bool with
   state.has_momentum = has_state && with_optimizer_state;
   if (state.has_momentum) model.set_optimizer_steps(state.optimizer_steps);
   for (const ParameterInfo& p : model.state_tensors())
-    model.set_state(p.name, file.get(p.name).as_floats());
+    model.set_state(p.name, state_values(file.get(p.name)));
   model.set_step_counter(state.step_counter);
   model.set_normalization(norm);
   model.set_class_names(names);

@@ -1,8 +1,11 @@
 #pragma once
 // Reading a whole input file into memory, for the parsers that take bytes (IDX, safetensors,
 // model files): the file is read as it is on disk, so nothing is allocated on a header's word.
+// Writing an output file whole (safetensors, ONNX) through a temporary file.
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cnnrt {
@@ -12,5 +15,10 @@ namespace cnnrt {
 // file in that message, e.g. "a model file").
 std::vector<std::uint8_t> read_file_bytes(const std::string& path, std::uint64_t max_bytes,
                                           const char* what);
+
+// Writes the chunks, in order, to `path + ".tmp"`, flushes it to disk, then renames it over
+// `path`: a crash or a failed write leaves the previous file intact and no temporary behind.
+// Throws cnnrt::Error naming the file and the system's reason.
+void write_file_via_temporary(const std::string& path, const std::vector<std::string_view>& chunks);
 
 }  // namespace cnnrt

@@ -17,6 +17,7 @@
 
 #include "cnnrt/network.hpp"
 #include "host/backend.hpp"
+#include "host/onnx_graph.hpp"
 #include "kernels/ops.hpp"
 
 namespace cnnrt {
@@ -144,6 +145,13 @@ class LayerUnit {
   virtual bool varies_per_step() const { return false; }
   // It may be the last layer, producing one logit per class.
   virtual bool produces_logits() const { return false; }
+  // Writes the layer's inference forward pass for input `in` into an ONNX graph; false when ONNX
+  // cannot express it (export then fails naming the layer). Layers that are the identity in
+  // inference are skipped without being asked.
+  virtual bool export_onnx(OnnxGraph& graph, const SampleShape& in) const {
+    (void)graph, (void)in;
+    return false;
+  }
 
   virtual void forward(const LayerPass<float>& p) const = 0;
   virtual void forward(const LayerPass<double>& p) const = 0;

@@ -3,17 +3,11 @@
 // and every tensor's dtype, shape and byte range is checked before any byte is copied.
 #include "cnnrt/safetensors.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -117,10 +111,6 @@ std::string brief(const json& value) {
   return brief(value.dump());
 }
 
-[[noreturn]] void throw_io(const std::string& path, const std::string& what) {
-  throw Error(fmt::format("{}: {}: {}", path, what, std::strerror(errno)));
-}
-
 // The parsed header entry of one tensor, before its bytes are read.
 struct HeaderEntry {
   std::string name;
@@ -195,17 +185,6 @@ std::vector<std::uint8_t> little_endian_u64(std::uint64_t value) {
   std::vector<std::uint8_t> bytes(8);
   for (int i = 0; i < 8; ++i) bytes[i] = static_cast<std::uint8_t>(value >> (8 * i));
   return bytes;
-}
-
-// Makes a rename durable: fsync the directory that holds the file. Best effort (some file
-// systems refuse to fsync a directory), so failures are ignored.
-void sync_parent_directory(const std::string& path) {
-  std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  if (parent.empty()) parent = ".";
-  const int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
 }
 
 // A `dtype` tensor of `shape` whose bytes are copied from `data` (elements of `element_bytes`).
@@ -313,35 +292,15 @@ void SafeTensors::save(const std::string& path) const {
   header_text.append((kHeaderAlignment - header_text.size() % kHeaderAlignment) % kHeaderAlignment,
                      ' ');
 
-  const std::string temporary = path + ".tmp";
-  std::FILE* file = std::fopen(temporary.c_str(), "wb");
-  if (file == nullptr) throw_io(temporary, "cannot open for writing");
+  std::vector<std::string_view> chunks;
   const auto length = little_endian_u64(header_text.size());
-  bool ok = std::fwrite(length.data(), 1, length.size(), file) == length.size() &&
-            std::fwrite(header_text.data(), 1, header_text.size(), file) == header_text.size();
-  for (auto it = tensors_.begin(); ok && it != tensors_.end(); ++it) {
-    const auto& bytes = it->second.bytes;
-    // An empty tensor has no bytes, and maybe a null data(), which fwrite must not be given.
-    ok = bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
+  chunks.emplace_back(reinterpret_cast<const char*>(length.data()), length.size());
+  chunks.emplace_back(header_text);
+  for (const auto& entry : tensors_) {
+    const auto& bytes = entry.second.bytes;
+    chunks.emplace_back(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   }
-  // The data must be on disk before the rename makes it the file of record.
-  ok = ok && std::fflush(file) == 0 && ::fsync(::fileno(file)) == 0;
-  std::string reason = ok ? std::string() : std::strerror(errno);
-  if (std::fclose(file) != 0 && ok) {
-    ok = false;
-    reason = std::strerror(errno);
-  }
-  if (!ok) {
-    std::remove(temporary.c_str());
-    throw Error(fmt::format("{}: write failed: {} (the previous {} is untouched)", temporary,
-                            reason, path));
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const std::string reason = std::strerror(errno);
-    std::remove(temporary.c_str());
-    throw Error(fmt::format("{}: cannot rename {} into place: {}", path, temporary, reason));
-  }
-  sync_parent_directory(path);
+  write_file_via_temporary(path, chunks);
 }
 
 SafeTensors SafeTensors::load(const std::string& path) {

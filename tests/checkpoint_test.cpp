@@ -27,21 +27,6 @@ class CheckpointTest : public test::ScratchDirTest {
   CheckpointTest() : ScratchDirTest("ckpt_test") {}
 };
 
-// A few SGD steps on seeded data so that weights, momentum and the step counter are all non-
-// trivial.
-void train_a_little(Model& model, int steps) {
-  const int n = model.options().batch_size;
-  const SampleShape in = model.network().input();
-  model.set_optimizer(OptimizerParams{0.01f, 0.9f, 1e-4f});
-  for (int step = 0; step < steps; ++step) {
-    const std::vector<float> images =
-        test::random_vector<float>(std::size_t(n) * std::size_t(in.size()), 100 + step);
-    std::vector<std::int32_t> labels;
-    for (int i = 0; i < n; ++i) labels.push_back((i + step) % model.network().classes());
-    model.train_step(images.data(), labels.data(), n);
-  }
-}
-
 struct Snapshot {
   std::vector<std::vector<float>> params, momentum;
   std::uint64_t steps = 0;
@@ -70,7 +55,7 @@ void expect_identical(const Snapshot& a, const Snapshot& b, const Model& model) 
 TEST_F(CheckpointTest, RoundTripRestoresWeightsMomentumAndProgress) {
   const Network network = load_network("lenet5");
   Model trained(network, test::cpu_options(4, 1));
-  train_a_little(trained, 3);
+  test::train_a_little(trained, 3);
   const Snapshot before = snapshot(trained);
   ASSERT_EQ(before.steps, 3u);
   ASSERT_TRUE(test::any_nonzero(before.momentum[0]));
@@ -135,7 +120,7 @@ TEST_F(CheckpointTest, RoundTripRestoresAdamState) {
 TEST_F(CheckpointTest, FileHasPyTorchNamesAndShapes) {
   const Network network = load_network("lenet5");
   Model model(network, test::cpu_options(2, 3));
-  train_a_little(model, 1);
+  test::train_a_little(model, 1);
   save_checkpoint(path("b.safetensors"), model, 1);
 
   const SafeTensors file = SafeTensors::load(path("b.safetensors"));
@@ -194,7 +179,7 @@ TEST_F(CheckpointTest, OtherArchitecturesAreRefusedNamingTheTensor) {
 
 TEST_F(CheckpointTest, BadMomentumTensorLoadsNothing) {
   Model source(load_network("lenet5"), test::cpu_options(2, 1));
-  train_a_little(source, 1);
+  test::train_a_little(source, 1);
   save_checkpoint(path("good.safetensors"), source, 1);
   const SafeTensors good = SafeTensors::load(path("good.safetensors"));
   SafeTensors bad;
@@ -381,7 +366,7 @@ TEST_F(CheckpointTest, FailedSaveKeepsThePreviousFile) {
   save_checkpoint(target, model, 1);
   const std::vector<float> saved = model.parameter("fc3.weight");
 
-  train_a_little(model, 1);
+  test::train_a_little(model, 1);
   ASSERT_NE(model.parameter("fc3.weight"), saved);
   fs::create_directory(target + ".tmp");  // the temporary file cannot be created
   const std::string message = test::error_message([&] { save_checkpoint(target, model, 2); });

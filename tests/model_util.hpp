@@ -7,6 +7,7 @@
 
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/model.hpp"
+#include "tests/test_util.hpp"
 
 namespace cnnrt::test {
 
@@ -53,6 +54,21 @@ inline void write_synthetic_mnist_dir(const std::string& dir, int train_count, i
     write_idx_file(dir + "/" + split.name + "-images-idx3-ubyte", {d.count, d.height, d.width},
                    d.images);
     write_idx_file(dir + "/" + split.name + "-labels-idx1-ubyte", {d.count}, d.labels);
+  }
+}
+
+// A few SGD steps on seeded data so that weights, momentum, the step counter and batch norm's
+// running statistics are all non-trivial.
+inline void train_a_little(Model& model, int steps) {
+  const int n = model.options().batch_size;
+  const SampleShape in = model.network().input();
+  model.set_optimizer(OptimizerParams{0.01f, 0.9f, 1e-4f});
+  for (int step = 0; step < steps; ++step) {
+    const std::vector<float> images =
+        random_vector<float>(std::size_t(n) * std::size_t(in.size()), 100 + step);
+    std::vector<std::int32_t> labels;
+    for (int i = 0; i < n; ++i) labels.push_back((i + step) % model.network().classes());
+    model.train_step(images.data(), labels.data(), n);
   }
 }
 

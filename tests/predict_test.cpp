@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cnnrt/dataset.hpp"
@@ -195,9 +196,30 @@ TEST_F(PredictFiles, BadImagesAndUsage) {
   const test::ToolRun nothing =
       test::run_tool("predict --device cpu --weights '" + weights() + "'");
   EXPECT_EQ(nothing.exit_code, 2) << nothing.output;
-  const test::ToolRun both = test::run_tool("predict --device cpu --weights '" + weights() +
-                                            "' --out x.safetensors '" + image("star", 0) + "'");
-  EXPECT_EQ(both.exit_code, 2) << both.output;
+}
+
+// --out with image files: their logits [n, classes] in the order given, no labels; their softmax
+// is the hand-computed one.
+TEST_F(PredictFiles, LogitsOfImageFiles) {
+  const std::string out = dir_.file("images.safetensors");
+  const test::ToolRun run =
+      test::run_tool("predict --device cpu --weights '" + weights() + "' --out '" + out + "' '" +
+                     image("star", 2) + "' '" + image("circle", 0) + "'");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const SafeTensors file = SafeTensors::load(out);
+  EXPECT_FALSE(file.contains("labels"));
+  const TensorData& logits = file.get("logits");
+  ASSERT_EQ(logits.shape, (std::vector<std::int64_t>{2, kClasses}));
+  const std::vector<float> z = logits.as_floats();
+  for (const auto& [row, label, index] : {std::tuple{0, 2, 2}, std::tuple{1, 0, 0}}) {
+    const std::vector<double> p = expected(label, index);
+    const float* zr = z.data() + row * kClasses;
+    const double peak = *std::max_element(zr, zr + kClasses);
+    double sum = 0;
+    for (int c = 0; c < kClasses; ++c) sum += std::exp(zr[c] - peak);
+    for (int c = 0; c < kClasses; ++c)
+      EXPECT_NEAR(std::exp(zr[c] - peak) / sum, p[std::size_t(c)], 1e-6) << row << " " << c;
+  }
 }
 
 }  // namespace

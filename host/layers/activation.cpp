@@ -36,6 +36,17 @@ class ActivationUnit final : public LayerUnitOf<ActivationUnit> {
     if (fn_.kind == Activation::leaky_relu) l["slope"] = fn_.slope;
   }
   std::optional<ActivationFn> activation() const override { return fn_; }
+  bool export_onnx(OnnxGraph& graph, const SampleShape&) const override {
+    const std::string x = graph.input(OnnxGraph::kAnyRank);
+    if (fn_.kind == Activation::relu)
+      graph.node("Relu", {x}, {}, OnnxGraph::kAnyRank);
+    else if (fn_.kind == Activation::sigmoid)
+      graph.node("Sigmoid", {x}, {}, OnnxGraph::kAnyRank);
+    else
+      graph.node("LeakyRelu", {x}, {OnnxAttribute::number("alpha", fn_.slope)},
+                 OnnxGraph::kAnyRank);
+    return true;
+  }
 
   // z: [count] -> a: [count], a slice of the batch per thread (element-wise: the same bits for
   // any split)

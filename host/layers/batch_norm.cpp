@@ -70,6 +70,14 @@ class BatchNormUnit final : public LayerUnitOf<BatchNormUnit> {
   }
   bool runs_activation_after() const override { return true; }
   bool runs_activation_grad_before() const override { return true; }
+  // Inference mode: the running statistics; channels are axis 1 of [N, C, H, W] and [N, units].
+  bool export_onnx(OnnxGraph& graph, const SampleShape&) const override {
+    graph.node("BatchNormalization",
+               {graph.input(OnnxGraph::kAnyRank), graph.tensor("weight"), graph.tensor("bias"),
+                graph.tensor("running_mean"), graph.tensor("running_var")},
+               {OnnxAttribute::number("epsilon", eps_)}, OnnxGraph::kAnyRank);
+    return true;
+  }
 
   // in: [n, c, h, w], weight, bias, running stats: [c] -> out: [n, c, h, w] (and the fused
   // activation's output); training also writes mean, inv_std and the running statistics.

@@ -2,6 +2,7 @@
 // stride and padding; weight [filters, c, kh, kw] and bias [filters], PyTorch's layout.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <type_traits>
 
 #include "cnnrt/error.hpp"
@@ -66,6 +67,22 @@ class Conv2dUnit final : public LayerUnitOf<Conv2dUnit> {
       l["padding"] = padding_.to_string();
   }
   bool runs_activation_after() const override { return true; }
+  // Conv with explicit pads [top, left, bottom, right]: the bottom and right pads are what the
+  // output size needs (cnnrt's "same" puts the odd extra row there).
+  bool export_onnx(OnnxGraph& graph, const SampleShape& in) const override {
+    const Conv2dGeometry g = geometry(in, 1);
+    const auto after = [](int size, int kernel, int stride, int out, int before) {
+      return std::max(0, (out - 1) * stride + kernel - size - before);
+    };
+    const int bottom = after(g.h, kh_, sh_, g.out_h, g.pad_top);
+    const int right = after(g.w, kw_, sw_, g.out_w, g.pad_left);
+    graph.node("Conv", {graph.input(4), graph.tensor("weight"), graph.tensor("bias")},
+               {OnnxAttribute::integers("kernel_shape", {kh_, kw_}),
+                OnnxAttribute::integers("strides", {sh_, sw_}),
+                OnnxAttribute::integers("pads", {g.pad_top, g.pad_left, bottom, right})},
+               4);
+    return true;
+  }
 
   // in: [n, c, h, w], weight [k, c, kh, kw], bias [k] -> out: [n, k, out_h, out_w]
   template <typename T>

@@ -39,6 +39,12 @@ class DenseUnit final : public LayerUnitOf<DenseUnit> {
   bool runs_activation_after() const override { return true; }
   bool runs_activation_grad_before() const override { return true; }
   bool produces_logits() const override { return true; }
+  // Gemm over the flattened input: Z = A W^T + b with W [units, in].
+  bool export_onnx(OnnxGraph& graph, const SampleShape&) const override {
+    graph.node("Gemm", {graph.input(2), graph.tensor("weight"), graph.tensor("bias")},
+               {OnnxAttribute::integer("transB", 1)}, 2);
+    return true;
+  }
 
   // in: [n, in], weight [out, in], bias [out] -> out: [n, out]
   template <typename T>

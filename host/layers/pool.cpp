@@ -43,6 +43,13 @@ class PoolUnit final : public LayerUnitOf<PoolUnit> {
     l["stride"] = {sh_, sw_};
   }
   bool runs_activation_grad_before() const override { return true; }
+  bool export_onnx(OnnxGraph& graph, const SampleShape&) const override {
+    graph.node(max_ ? "MaxPool" : "AveragePool", {graph.input(4)},
+               {OnnxAttribute::integers("kernel_shape", {wh_, ww_}),
+                OnnxAttribute::integers("strides", {sh_, sw_})},
+               4);
+    return true;
+  }
 
   // in: [n, c, h, w] -> out (and argmax, max pooling): [n, c, out_h, out_w]
   template <typename T>
@@ -120,6 +127,10 @@ class GlobalAvgPoolUnit final : public LayerUnitOf<GlobalAvgPoolUnit> {
   std::string describe() const override { return "global avg pool"; }
   void write_fields(nlohmann::json&) const override {}
   bool runs_activation_grad_before() const override { return true; }
+  bool export_onnx(OnnxGraph& graph, const SampleShape&) const override {
+    graph.node("GlobalAveragePool", {graph.input(4)}, {}, 4);
+    return true;
+  }
 
   // in: [n, c, h, w] -> out: [n, c, 1, 1]
   template <typename T>

@@ -37,6 +37,12 @@ struct CNNRT_API CheckpointState {
 // way the run got there.
 CNNRT_API void save_checkpoint(const std::string& path, const Model& model, int epochs_done,
                                const EpochPosition& within_epoch = {});
+// Weights only, for other frameworks: the parameters and the layers' state (batch norm's
+// running_mean, running_var and num_batches_tracked, the last as PyTorch's I64) under PyTorch's
+// names, and the model, data and class metadata of a checkpoint; no optimizer state or progress.
+// PyTorch's load_state_dict(strict=True) takes its tensors into the equivalent module, and
+// load_checkpoint reads it back. Written through a temporary file as checkpoints are.
+CNNRT_API void save_weights(const std::string& path, const Model& model);
 // Loads weights (and the optimizer's state and progress when present) into a compiled model; every
 // tensor name and shape is checked against the model. Weights-only files are accepted. The
 // optimizer's state goes to the model's optimizer (set it first, Model::set_optimizer): state of

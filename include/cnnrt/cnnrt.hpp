@@ -16,6 +16,7 @@
 #include "cnnrt/image_folder.hpp"
 #include "cnnrt/model.hpp"
 #include "cnnrt/network.hpp"
+#include "cnnrt/onnx.hpp"
 #include "cnnrt/optimizer.hpp"
 #include "cnnrt/plots.hpp"
 #include "cnnrt/profiling.hpp"

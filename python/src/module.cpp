@@ -29,6 +29,7 @@
 #include "cnnrt/image_folder.hpp"
 #include "cnnrt/model.hpp"
 #include "cnnrt/network.hpp"
+#include "cnnrt/onnx.hpp"
 #include "cnnrt/recipe.hpp"
 #include "cnnrt/trainer.hpp"
 #include "cnnrt/version.hpp"
@@ -897,6 +898,29 @@ NB_MODULE(_cnnrt, m) {
       "path"_a, "model"_a, "epochs_done"_a = 0,
       "Writes a safetensors checkpoint (weights, optimizer state, normalisation, class names, "
       "the model description) via a temporary file renamed into place.");
+  m.def(
+      "save_weights",
+      [](const std::string& path, const Model& model) {
+        nb::gil_scoped_release release;
+        save_weights(path, model);
+      },
+      "path"_a, "model"_a,
+      "Writes the weights only (parameters and layer state such as batch norm's running "
+      "statistics, PyTorch's names; no optimizer state), which PyTorch's "
+      "load_state_dict(strict=True) accepts; via a temporary file renamed into place.");
+  m.def(
+      "export_onnx",
+      [](const Model& model, const std::string& path, bool softmax) {
+        nb::gil_scoped_release release;
+        export_onnx(model, path, OnnxExportOptions{softmax});
+      },
+      "model"_a, "path"_a, "softmax"_a = false,
+      "Writes the model's inference graph as ONNX (opset 17, input 'input' [N, C, H, W] already "
+      "normalised, output 'logits', or 'probabilities' with softmax), with the normalisation and "
+      "class names in its metadata; raises cnnrt.Error naming a layer ONNX cannot express, or "
+      "when this build has no ONNX export (onnx_export_available()).");
+  m.def("onnx_export_available", &onnx_export_available,
+        "Whether this build of cnnrt can export ONNX (it was built with libonnx-dev).");
   m.def(
       "load_checkpoint",
       [](const std::string& path, Model& model, bool with_optimizer_state) {

@@ -131,3 +131,32 @@ def test_train_writes_tensorboard_events(idx_dir, tmp_path):
     assert records[0].endswith(b"\x1a\x0dbrain.Event:2")
     assert len(records) == 1 + 2 * (6 + 1)  # the version, then per epoch 6 scalars and 1 image
     assert sum(b"conv1.weight" in r for r in records) == 2
+
+
+def test_save_weights_holds_no_training_state(idx_dir, tmp_path):
+    train_set, test_set = splits(idx_dir)
+    m = model()
+    cnnrt.train(m, train_set, test_set, epochs=1, lr=0.05)
+    path = tmp_path / "w.safetensors"
+    cnnrt.save_weights(str(path), m)
+    tensors, _ = read_safetensors(path)
+    assert sorted(tensors) == sorted(name for name, _ in m.parameters())
+    for name, _ in m.parameters():
+        np.testing.assert_array_equal(tensors[name], m.parameter(name))
+
+
+def test_export_onnx_matches_logits_in_onnxruntime(tmp_path):
+    """Model.export_onnx's file, run by onnxruntime, gives the model's logits (skipped without
+    onnxruntime or an ONNX-enabled build; tests/onnx_check.py covers every preset)."""
+    if not cnnrt.onnx_export_available():
+        pytest.skip("this build has no ONNX export")
+    ort = pytest.importorskip("onnxruntime")
+    m = model(seed=5)
+    path = tmp_path / "m.onnx"
+    cnnrt.export_onnx(m, str(path))
+    x = np.random.default_rng(0).standard_normal((3, 1, 28, 28)).astype(np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(None, {"input": x})
+    np.testing.assert_allclose(logits, m.logits(x), atol=1e-4, rtol=1e-4)
+    with pytest.raises(cnnrt.Error, match="missing"):
+        cnnrt.export_onnx(m, str(tmp_path / "missing" / "m.onnx"))

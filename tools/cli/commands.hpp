@@ -27,5 +27,6 @@ void add_summary_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_filter_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
+void add_export_command(CLI::App& app);
 
 }  // namespace cnnrt::cli

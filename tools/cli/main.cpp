@@ -1,5 +1,5 @@
-// The `cnnrt` command: train, evaluate, check gradients, benchmark, filter images, describe the
-// build. Exit codes:
+// The `cnnrt` command: train, evaluate, check gradients, benchmark, filter images, export, describe
+// the build. Exit codes:
 //   0    success
 //   1    an error while running: "cnnrt: error: <message>", one line on stderr (a missing device
 //        or file, an unwritable path, a diverged run, a batch that does not fit in memory, ...)
@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   cnnrt::cli::add_bench_command(app);
   cnnrt::cli::add_filter_command(app);
   cnnrt::cli::add_predict_command(app);
+  cnnrt::cli::add_export_command(app);
   cnnrt::cli::add_info_command(app);
   try {
     app.parse(argc, argv);

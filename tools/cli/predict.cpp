@@ -37,52 +37,67 @@ struct PredictArgs {
   bool json = false;
 };
 
-// predict IMAGE...: each file decoded and fitted to the input, normalised with the checkpoint's
-// values, classified in batches; the top K classes by softmax probability.
-void predict_files(Model& model, const PredictArgs& a) {
+// The image files, each decoded and fitted to the input, as one data set (labels 0). Every file
+// is read before anything is printed: a bad one is the error line alone.
+Dataset load_image_files(const Model& model, const std::vector<std::string>& paths) {
   const SampleShape in = model.network().input();
+  Dataset images;
+  images.channels = in.c, images.height = in.h, images.width = in.w;
+  images.classes = model.network().classes();
+  for (const std::string& path : paths) {
+    const std::vector<std::uint8_t> sample = load_image_sample(path, in.c, in.h, in.w);
+    images.images.insert(images.images.end(), sample.begin(), sample.end());
+  }
+  images.count = int(paths.size());
+  images.labels.assign(paths.size(), 0);
+  return images;
+}
+
+// The logits [count, classes] of every sample, in batches, normalised as training did: with the
+// checkpoint's values.
+std::vector<float> all_logits(Model& model, const Dataset& data) {
+  std::vector<float> logits;
+  logits.reserve(std::size_t(data.count) * std::size_t(model.network().classes()));
+  for (int first = 0; first < data.count; first += model.options().batch_size) {
+    const int n = std::min(model.options().batch_size, data.count - first);
+    const std::vector<float> batch = normalized_samples(data, first, n, model.normalization());
+    const std::vector<float> scores = model.logits(batch.data(), n);
+    logits.insert(logits.end(), scores.begin(), scores.end());
+  }
+  return logits;
+}
+
+// predict IMAGE...: each file classified; the top K classes by softmax probability.
+void predict_files(Model& model, const PredictArgs& a) {
   const int classes = model.network().classes();
   const int top = std::min(a.top, classes);
   const std::vector<std::string>& names = model.class_names();
   auto name = [&](int c) { return names.empty() ? std::to_string(c) : names[std::size_t(c)]; };
-  // Every file is read before anything is printed: a bad one is the error line alone.
-  Dataset images;
-  images.channels = in.c, images.height = in.h, images.width = in.w, images.classes = classes;
-  for (const std::string& path : a.images) {
-    const std::vector<std::uint8_t> sample = load_image_sample(path, in.c, in.h, in.w);
-    images.images.insert(images.images.end(), sample.begin(), sample.end());
-  }
-  images.count = int(a.images.size());
-  images.labels.assign(a.images.size(), 0);
+  const std::vector<float> logits = all_logits(model, load_image_files(model, a.images));
   nlohmann::json out = nlohmann::json::array();
-  for (int first = 0; first < images.count; first += model.options().batch_size) {
-    const int n = std::min(model.options().batch_size, images.count - first);
-    const std::vector<float> batch = normalized_samples(images, first, n, model.normalization());
-    const std::vector<float> logits = model.logits(batch.data(), n);
-    for (int i = 0; i < n; ++i) {
-      const float* z = logits.data() + std::size_t(i) * classes;
-      const double peak = *std::max_element(z, z + classes);
-      std::vector<double> p(static_cast<std::size_t>(classes));
-      double sum = 0;
-      for (int c = 0; c < classes; ++c) sum += p[std::size_t(c)] = std::exp(double(z[c]) - peak);
-      std::vector<int> order(static_cast<std::size_t>(classes));
-      std::iota(order.begin(), order.end(), 0);
-      std::stable_sort(order.begin(), order.end(),
-                       [&](int x, int y) { return p[std::size_t(x)] > p[std::size_t(y)]; });
-      const std::string& path = a.images[std::size_t(first + i)];
-      std::string line = path + ":";
-      nlohmann::json ranked = nlohmann::json::array();
-      for (int k = 0; k < top; ++k) {
-        const int c = order[std::size_t(k)];
-        const double probability = p[std::size_t(c)] / sum;
-        line += fmt::format("{} {} ({:.4f})", k == 0 ? "" : ",", name(c), probability);
-        ranked.push_back({{"class", name(c)}, {"index", c}, {"probability", probability}});
-      }
-      if (a.json)
-        out.push_back({{"path", path}, {"top", ranked}});
-      else
-        fmt::print("{}\n", line);
+  for (std::size_t i = 0; i < a.images.size(); ++i) {
+    const float* z = logits.data() + i * std::size_t(classes);
+    const double peak = *std::max_element(z, z + classes);
+    std::vector<double> p(static_cast<std::size_t>(classes));
+    double sum = 0;
+    for (int c = 0; c < classes; ++c) sum += p[std::size_t(c)] = std::exp(double(z[c]) - peak);
+    std::vector<int> order(static_cast<std::size_t>(classes));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int x, int y) { return p[std::size_t(x)] > p[std::size_t(y)]; });
+    const std::string& path = a.images[i];
+    std::string line = path + ":";
+    nlohmann::json ranked = nlohmann::json::array();
+    for (int k = 0; k < top; ++k) {
+      const int c = order[std::size_t(k)];
+      const double probability = p[std::size_t(c)] / sum;
+      line += fmt::format("{} {} ({:.4f})", k == 0 ? "" : ",", name(c), probability);
+      ranked.push_back({{"class", name(c)}, {"index", c}, {"probability", probability}});
     }
+    if (a.json)
+      out.push_back({{"path", path}, {"top", ranked}});
+    else
+      fmt::print("{}\n", line);
   }
   if (a.json) fmt::print("{}\n", out.dump(2));
 }
@@ -96,13 +111,14 @@ void add_predict_command(CLI::App& app) {
       "predict",
       "Classify image files (one line per image: path: class (probability), next best, ...), or "
       "with --out write the test set's logits ([N, classes] F32) and labels ([N] I64) as "
-      "safetensors");
+      "safetensors (with image files: their logits, in the order given)");
   add_weights_option(cmd, a.weights);
   cmd->add_option("images", a.images,
                   "Image files (PNG, JPEG, BMP), fitted to the model's input as training fits "
                   "folder images");
-  cmd->add_option("--out", a.out, "Write the test set's logits here (safetensors)")
-      ->excludes("images");
+  cmd->add_option("--out", a.out,
+                  "Write the logits of the test set (or of the image files given) here "
+                  "(safetensors)");
   cmd->add_option("--top", a.top, "Image files: how many classes to show per image")
       ->check(positive_number())
       ->capture_default_str();
@@ -128,24 +144,19 @@ void add_predict_command(CLI::App& app) {
     options.batch_size = a.images.empty() ? a.batch : std::min<int>(a.batch, int(a.images.size()));
     Model model(network, options);
     load_checkpoint(a.weights, model, false);
-    if (!a.images.empty()) return predict_files(model, a);
-    const Dataset test = load_split(a.data, false, a.test_limit, network);
-
+    if (!a.images.empty() && a.out.empty()) return predict_files(model, a);
+    const Dataset data = a.images.empty() ? load_split(a.data, false, a.test_limit, network)
+                                          : load_image_files(model, a.images);
+    const std::vector<float> logits = all_logits(model, data);
     const int classes = network.classes();
-    std::vector<float> logits;
-    logits.reserve(std::size_t(test.count) * classes);
-    for (int first = 0; first < test.count; first += a.batch) {
-      const int n = std::min(a.batch, test.count - first);
-      // As training did: the checkpoint's normalisation.
-      const std::vector<float> batch = normalized_samples(test, first, n, model.normalization());
-      const std::vector<float> scores = model.logits(batch.data(), n);
-      logits.insert(logits.end(), scores.begin(), scores.end());
-    }
-    const std::vector<std::int64_t> labels(test.labels.begin(), test.labels.end());
-
     SafeTensors file;
-    file.add_f32("logits", {test.count, classes}, logits.data());
-    file.add_i64("labels", {test.count}, labels.data());
+    file.add_f32("logits", {data.count, classes}, logits.data());
+    if (a.images.empty()) {
+      const std::vector<std::int64_t> labels(data.labels.begin(), data.labels.end());
+      file.add_i64("labels", {data.count}, labels.data());
+    } else {
+      file.metadata["images"] = nlohmann::json(a.images).dump();
+    }
     file.metadata["model"] = network.name();
     file.metadata["weights"] = a.weights;
     file.metadata["device"] = to_string(options.device);
@@ -153,7 +164,8 @@ void add_predict_command(CLI::App& app) {
         fmt::format("(x / 255 - [{}]) / [{}]", model.normalization().mean_text(),
                     model.normalization().std_text());
     file.save(a.out);
-    fmt::print("wrote logits of {} test images ({} classes) to {}\n", test.count, classes, a.out);
+    fmt::print("wrote logits of {} {} ({} classes) to {}\n", data.count,
+               a.images.empty() ? "test images" : "image files", classes, a.out);
   });
 }
 
