@@ -809,6 +809,14 @@ NB_MODULE(_cnnrt, m) {
           "layer"_a, "n"_a,
           "The last forward pass's output of layer `layer` for its first n samples, (n, C, H, W).")
       .def(
+          "export_onnx",
+          [](const Model& m, const std::string& path, bool softmax) {
+            nb::gil_scoped_release release;
+            export_onnx(m, path, OnnxExportOptions{softmax});
+          },
+          "path"_a, "softmax"_a = false,
+          "cnnrt.export_onnx(self, path, softmax): the inference graph as an ONNX file.")
+      .def(
           "parameters", [](const Model& m) { return names_and_shapes(m.parameters()); },
           "(name, shape) of every parameter, PyTorch's names and shapes, in storage order.")
       .def(

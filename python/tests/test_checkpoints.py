@@ -153,10 +153,15 @@ def test_export_onnx_matches_logits_in_onnxruntime(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     m = model(seed=5)
     path = tmp_path / "m.onnx"
-    cnnrt.export_onnx(m, str(path))
+    m.export_onnx(str(path))
     x = np.random.default_rng(0).standard_normal((3, 1, 28, 28)).astype(np.float32)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (logits,) = session.run(None, {"input": x})
     np.testing.assert_allclose(logits, m.logits(x), atol=1e-4, rtol=1e-4)
     with pytest.raises(cnnrt.Error, match="missing"):
         cnnrt.export_onnx(m, str(tmp_path / "missing" / "m.onnx"))
+    cnnrt.export_onnx(m, str(tmp_path / "p.onnx"), softmax=True)
+    session = ort.InferenceSession(str(tmp_path / "p.onnx"), providers=["CPUExecutionProvider"])
+    (probabilities,) = session.run(None, {"input": x})
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert (probabilities.argmax(axis=1) == m.predict(x)).all()
