@@ -40,9 +40,10 @@ class Backend {
   // The step's own ops around the layers: the loss, the update, the batch gather. Layer ops are
   // not here: each layer's unit calls its kernels through cpu() or cuda().
   // label_smoothing: the target is (1 - e) one-hot + e / classes (0: plain cross-entropy).
+  // divisor: what the gradient is divided by (0: n; see kernels/cpu/loss.hpp).
   virtual void softmax_cross_entropy(int n, int classes, const T* logits,
-                                     const std::int32_t* labels, float label_smoothing, T* dlogits,
-                                     T* loss_sum, std::int32_t* correct) = 0;
+                                     const std::int32_t* labels, float label_smoothing, int divisor,
+                                     T* dlogits, T* loss_sum, std::int32_t* correct) = 0;
   // scalars: backend memory, [entries, StepScalars::kCount] floats; the update reads entry
   // *index (backend memory), or entry 0 when index is nullptr. second: nullptr unless the
   // optimizer keeps a second moment.

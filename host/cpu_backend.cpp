@@ -65,10 +65,10 @@ class CpuBackend final : public Backend<T> {
   CpuContext* cpu() override { return &context_; }
 
   void softmax_cross_entropy(int n, int classes, const T* logits, const std::int32_t* labels,
-                             float label_smoothing, T* dlogits, T* loss_sum,
+                             float label_smoothing, int divisor, T* dlogits, T* loss_sum,
                              std::int32_t* correct) override {
     cpu::softmax_cross_entropy(n, classes, logits, labels, dlogits, loss_sum, correct,
-                               T(label_smoothing));
+                               T(label_smoothing), divisor);
   }
   void optimizer_update(const OptimizerParams& p, const float* scalars, const std::int32_t* index,
                         std::size_t count, T* param, const T* grad, T* first, T* second) override {

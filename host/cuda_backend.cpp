@@ -91,10 +91,10 @@ class CudaBackend final : public Backend<float> {
   CudaContext* cuda() override { return &context_; }
 
   void softmax_cross_entropy(int n, int classes, const float* logits, const std::int32_t* labels,
-                             float label_smoothing, float* dlogits, float* loss_sum,
+                             float label_smoothing, int divisor, float* dlogits, float* loss_sum,
                              std::int32_t* correct) override {
     cuda::softmax_cross_entropy(n, classes, logits, labels, dlogits, loss_sum, correct,
-                                context_.stream, label_smoothing);
+                                context_.stream, label_smoothing, divisor);
   }
   void optimizer_update(const OptimizerParams& p, const float* scalars, const std::int32_t* index,
                         std::size_t count, float* param, const float* grad, float* first,

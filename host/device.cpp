@@ -3,6 +3,7 @@
 #include <cuda_runtime_api.h>
 #include <fmt/format.h>
 
+#include "cnnrt/error.hpp"
 #include "cnnrt/version.hpp"
 
 namespace cnnrt {
@@ -29,6 +30,12 @@ std::vector<CudaDeviceInfo> cuda_devices(std::string* why_none) {
 bool cuda_available() {
   static const bool available = !cuda_devices().empty();
   return available;
+}
+
+void use_cuda_device(int index) {
+  const cudaError_t status = cudaSetDevice(index);
+  if (status != cudaSuccess)
+    throw Error(fmt::format("cannot use CUDA device {}: {}", index, cudaGetErrorString(status)));
 }
 
 std::string cuda_runtime_version() {

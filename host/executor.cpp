@@ -492,7 +492,7 @@ template <typename T>
 void Executor<T>::loss(int n, bool with_gradient) {
   backend_->softmax_cross_entropy(
       n, plan_.layers.back().out_shape.c, output(static_cast<int>(plan_.layers.size()) - 1),
-      labels(), with_gradient ? label_smoothing : 0.0f,
+      labels(), with_gradient ? label_smoothing : 0.0f, with_gradient ? loss_divisor : 0,
       with_gradient ? buffer(plan_.dlogits) : nullptr, buffer(plan_.loss_sum),
       reinterpret_cast<std::int32_t*>(buffer(plan_.correct)));
 }
@@ -559,9 +559,14 @@ void Executor<T>::update(const OptimizerParams& opt, const float* scalars,
 template <typename T>
 void Executor<T>::train_pass(int n, const OptimizerParams& params, const float* scalars,
                              const std::int32_t* index) {
-  forward(n, true);
-  loss(n, true);
-  backward(n);
+  if (n > 0) {
+    forward(n, true);
+    loss(n, true);
+    backward(n);
+  } else {
+    backend_->fill_zero(grads(), std::size_t(plan_.parameter_count) * sizeof(T));
+  }
+  if (reduce_gradients) reduce_gradients(grads(), std::size_t(plan_.parameter_count));
   update(params, scalars, index);
 }
 

@@ -5,6 +5,7 @@
 // changes a plan after it is built. Executor<T> allocates the arena and runs the steps, written
 // once over Backend<T>; Model (float) wraps it and gradient checks run it in double on the CPU.
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -153,7 +154,9 @@ class Executor {
   // ([entries, StepScalars::kCount] floats), entry 0 when index is nullptr. What a captured
   // graph replays: the host refills `scalars` between replays, the launches stay the same.
   void update(const OptimizerParams& params, const float* scalars, const std::int32_t* index);
-  // One training pass over the batch in `input`: forward, loss with gradient, backward, update.
+  // One training pass over the batch in `input`: forward, loss with gradient, backward,
+  // reduce_gradients (when set), update. n may be 0 (a rank with no samples in a step): the
+  // gradients are then zero, and the reduction and update still run.
   void train_pass(int n, const OptimizerParams& params, const float* scalars,
                   const std::int32_t* index);
   // The counter gather_at_batch_step reads (backend memory): the index of the step in its epoch.
@@ -176,6 +179,12 @@ class Executor {
   std::uint64_t optimizer_steps = 0;  // updates so far (Adam's t - 1), advanced by the caller
   // The training loss's label smoothing e (loss with gradient only; evaluation stays plain).
   float label_smoothing = 0.0f;
+  // What the loss gradient divides by: 0 for the batch's own n; the global batch on a rank that
+  // holds part of it.
+  int loss_divisor = 0;
+  // Called by train_pass between backward and update with the gradient buffer (backend memory,
+  // parameter_count() values): sums it over the ranks of a distributed run.
+  std::function<void(T* grads, std::size_t count)> reduce_gradients;
 
  private:
   T* buffer(int id) const {

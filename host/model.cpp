@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "cnnrt/dataset.hpp"
+#include "cnnrt/distributed.hpp"
 #include "cnnrt/error.hpp"
 #include "host/executor.hpp"
 #include "host/normalization.hpp"
@@ -68,6 +69,45 @@ const char* to_string(GemmBackend gemm) {
 }
 
 namespace {
+
+// The communicator of a run over more than one rank, nullptr otherwise.
+Communicator* ranks_of(const CompileOptions& options) {
+  return options.communicator && options.communicator->size() > 1 ? options.communicator.get()
+                                                                  : nullptr;
+}
+
+// What this rank compiles: its share of the global batch (the largest rank_slice, so that every
+// rank's arena is the same), after checking that the ranks agree on what they compile.
+CompileOptions options_of_rank(const Network& network, const CompileOptions& options) {
+  Communicator* ranks = ranks_of(options);
+  if (ranks == nullptr) return options;
+  check_ranks_agree(*ranks,
+                    {{"model (a hash of its description)", setting_hash(network_to_json(network))},
+                     {"batch size", options.batch_size},
+                     {"seed", std::int64_t(options.seed & 0x7FFFFFFFFFFFFFFFull)},
+                     {"device (0 cpu, 1 cuda, 2 reference)", int(options.device)},
+                     {"weight initialisation", int(options.init)}});
+  if (options.batch_size < ranks->size())
+    throw CollectiveError(
+        fmt::format("a global batch of {} cannot be shared by {} ranks: use a batch of at least {}",
+                    options.batch_size, ranks->size(), ranks->size()));
+  CompileOptions local = options;
+  local.batch_size = rank_slice(options.batch_size, 0, ranks->size()).count();
+  for (int r = 1; r < ranks->size(); ++r)
+    local.batch_size =
+        std::max(local.batch_size, rank_slice(options.batch_size, r, ranks->size()).count());
+  return local;
+}
+
+// Sums `stats` over the ranks (once per epoch or evaluation).
+BatchStats sum_over_ranks(Communicator* ranks, BatchStats stats) {
+  if (ranks == nullptr) return stats;
+  std::int64_t counts[2] = {stats.correct, stats.samples};
+  ranks->sum(&stats.loss_sum, 1);
+  ranks->sum(counts, 2);
+  stats.correct = counts[0], stats.samples = counts[1];
+  return stats;
+}
 
 // A data set held in the backend's memory as bytes, with its sample order.
 struct ResidentSet {
@@ -141,13 +181,46 @@ struct Model::Impl {
   std::optional<GraphKey> graph_key;
   std::unique_ptr<ProfilerCapture> profiler;
 
+  Communicator* ranks = nullptr;  // more than one rank: options.communicator
+
   Impl(const Network& net, const CompileOptions& opts)
-      : network(net), options(opts), exec(make_executor(network, opts)) {
+      : network(net),
+        options(opts),
+        exec(make_executor(network, options_of_rank(net, opts))),
+        ranks(ranks_of(opts)) {
     const SampleShape in = network.input();
     augment.channels = in.c, augment.height = in.h, augment.width = in.w;
     augment.seed = options.seed;
     norm = to_normalize_params(normalization, in.c, in.h * in.w);
+    if (ranks != nullptr) exec->reduce_gradients = gradient_sum(*ranks, exec->backend());
   }
+
+  // The gradient sum over the ranks, in place. CPU memory is the host's; CUDA gradients go
+  // through a host copy (MPI here is not CUDA-aware), which also keeps steps out of graphs.
+  static std::function<void(float*, std::size_t)> gradient_sum(Communicator& ranks,
+                                                               Backend<float>& backend) {
+    if (backend.cpu() != nullptr)
+      return [&ranks](float* grads, std::size_t count) { ranks.sum(grads, count); };
+    auto staging = std::make_shared<std::vector<float>>();
+    return [&ranks, &backend, staging](float* grads, std::size_t count) {
+      staging->resize(count);
+      backend.copy_to_host(staging->data(), grads, count * sizeof(float));
+      ranks.sum(staging->data(), count);
+      backend.copy_to_backend(grads, staging->data(), count * sizeof(float));
+    };
+  }
+
+  // Batch norm's running statistics as rank 0 has them, on every rank.
+  void share_state_of_rank0() {
+    if (ranks == nullptr || exec->state_count() == 0) return;
+    std::vector<float> state =
+        exec->download(exec->state_values(), std::size_t(exec->state_count()));
+    ranks->broadcast(state.data(), state.size() * sizeof(float), 0);
+    exec->upload(exec->state_values(), state);
+  }
+
+  int rank() const { return ranks != nullptr ? ranks->rank() : 0; }
+  int rank_count() const { return ranks != nullptr ? ranks->size() : 1; }
 
   void check_sample_shape(const Dataset& data, const char* what) const {
     const SampleShape in = network.input();
@@ -181,8 +254,11 @@ struct Model::Impl {
     b.copy_to_backend(set.order.get(), identity.data(), identity.size() * sizeof(std::int32_t));
     set.count = data.count;
     set.pixels = data.channels * data.height * data.width;
+    if (ranks != nullptr)
+      check_ranks_agree(*ranks, {{fmt::format("{} set's size", what), data.count},
+                                 {fmt::format("{} set's sample size", what), set.pixels}});
     if (&set == &train) {
-      step_table_entries = (data.count + exec->batch() - 1) / exec->batch();
+      step_table_entries = (data.count + options.batch_size - 1) / options.batch_size;
       step_table = BackendMemory<float>(b, sizeof(StepScalars) * std::size_t(step_table_entries));
     }
   }
@@ -323,11 +399,18 @@ Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
   if (set.count == 0) throw Error("train_epoch: no training set uploaded (upload_train_set)");
   Executor<float>& exec = *m.exec;
   Backend<float>& backend = exec.backend();
-  const int batch = exec.batch();
+  const int batch = m.options.batch_size;  // the global batch: exec.batch() is this rank's share
   const int full_steps = set.count / batch;
   const int steps = (set.count + batch - 1) / batch;
   auto samples_after = [&](int step) {
     return std::min<std::int64_t>(std::int64_t(step) * batch, set.count);
+  };
+  // This rank's images in a full step and in the last, partial one.
+  const RankSlice share = rank_slice(batch, m.rank(), m.rank_count());
+  const RankSlice tail_share = rank_slice(set.count - full_steps * batch, m.rank(), m.rank_count());
+  auto local_samples_after = [&](int step) {
+    return std::int64_t(std::min(step, full_steps)) * share.count() +
+           (step > full_steps ? tail_share.count() : 0);
   };
   if (control.first_step < 0 || control.first_step > steps ||
       control.done.samples != samples_after(control.first_step))
@@ -336,10 +419,8 @@ Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
         "at batch {} has {} steps",
         control.first_step, control.done.samples, set.count, batch, steps));
   // The epoch's order: a permutation seeded by (seed, epoch), uploaded once per epoch.
-  m.order.resize(static_cast<std::size_t>(set.count));
-  std::iota(m.order.begin(), m.order.end(), 0);
-  std::mt19937_64 rng(m.options.seed * 0x9E3779B97F4A7C15ull + std::uint64_t(epoch) + 1);
-  std::shuffle(m.order.begin(), m.order.end(), rng);
+  m.order = epoch_order(epoch);
+  if (m.ranks != nullptr) m.order = shard_epoch_order(m.order, batch, m.rank(), m.rank_count());
   backend.copy_to_backend(set.sample_order(), m.order.data(),
                           m.order.size() * sizeof(std::int32_t));
 
@@ -358,19 +439,25 @@ Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
   const float* step_table = m.step_table.as<float>();
 
   exec.reset_counters();
-  if (control.first_step > 0) exec.set_counters(control.done);
+  // The counters are summed over the ranks at the end: one rank carries what came before.
+  if (control.first_step > 0 && m.rank() == 0) exec.set_counters(control.done);
   exec.reset_batch_step();
   exec.set_batch_epoch(epoch);
   if (control.first_step > 0) exec.set_batch_step(std::min(control.first_step, full_steps));
   // One full-batch step: everything a captured graph replays. The batch counter lives on the
   // backend, so the same launches serve every step.
+  // With ranks, each divides its gradient by the global batch: the sum is the batch's mean.
   auto enqueue_full_step = [&] {
-    exec.gather_at_batch_step(m.norm, m.augment, set.image_bytes(), set.label_bytes(),
-                              set.sample_order(), set.pixels, batch);
-    exec.train_pass(batch, m.optimizer, step_table, exec.batch_step());
+    if (share.count() > 0)
+      exec.gather_at_batch_step(m.norm, m.augment, set.image_bytes(), set.label_bytes(),
+                                set.sample_order(), set.pixels, share.count());
+    exec.loss_divisor = m.ranks != nullptr ? batch : 0;
+    exec.train_pass(share.count(), m.optimizer, step_table, exec.batch_step());
     exec.advance_batch_step();
   };
-  m.used_graph = replay_steps_as_graph(exec, m.options) && full_steps > 0 && !m.profiler;
+  // Steps summed over ranks through the host cannot be captured.
+  m.used_graph =
+      replay_steps_as_graph(exec, m.options) && full_steps > 0 && !m.profiler && m.ranks == nullptr;
   if (m.used_graph) {
     const Impl::GraphKey key = m.current_graph_key();
     if (!m.graph_key || !(*m.graph_key == key)) {
@@ -392,11 +479,16 @@ Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
     double loss_sum = 0;
     std::int64_t correct = 0;
     if (exec.poll_counters(&loss_sum, &correct))
-      running = BatchStats{loss_sum, correct, samples_after(step)};
+      running = BatchStats{loss_sum, correct, local_samples_after(step)};
     progress(step, steps, running);
   };
+  // With ranks, a request on any rank stops all of them after the same step.
   auto stop_requested = [&] {
-    return control.stop != nullptr && control.stop->load(std::memory_order_relaxed);
+    const bool here = control.stop != nullptr && control.stop->load(std::memory_order_relaxed);
+    if (m.ranks == nullptr) return here;
+    std::int64_t any = here ? 1 : 0;
+    m.ranks->max(&any, 1);
+    return any != 0;
   };
   int done = control.first_step;
   while (done < steps && !stop_requested()) {
@@ -409,12 +501,15 @@ Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
         enqueue_full_step();
       if (m.profiler) m.profiler->after_step(std::int64_t(exec.step_counter));
     } else {  // the last, partial batch runs eagerly
-      const int n = set.count - full_steps * batch;
+      const int n = tail_share.count();
       AugmentParams at = m.augment;  // drawn where a full step would read its counter
       at.step = std::uint32_t(full_steps);
       at.epoch = std::uint32_t(epoch);
-      exec.gather(m.norm, at, set.image_bytes(), set.label_bytes(),
-                  set.sample_order() + std::size_t(full_steps) * batch, set.pixels, n);
+      if (n > 0)
+        exec.gather(m.norm, at, set.image_bytes(), set.label_bytes(),
+                    set.sample_order() + std::size_t(full_steps) * std::size_t(share.count()),
+                    set.pixels, n);
+      exec.loss_divisor = m.ranks != nullptr ? set.count - full_steps * batch : 0;
       exec.train_pass(n, m.optimizer, step_table, exec.batch_step());  // batch_step: full_steps
     }
     ++exec.optimizer_steps;
@@ -423,10 +518,24 @@ Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
     report_progress(done);
     if (control.after_step) control.after_step(done, steps);
     if (control.stop_on_nonfinite &&
-        !std::isfinite(exec.read_counters(samples_after(done)).loss_sum))
+        !std::isfinite(
+            sum_over_ranks(m.ranks, exec.read_counters(local_samples_after(done))).loss_sum))
       break;
   }
-  return EpochPass{exec.read_counters(samples_after(done)), done, steps};
+  BatchStats stats = exec.read_counters(local_samples_after(done));
+  if (m.ranks != nullptr) {
+    stats = sum_over_ranks(m.ranks, stats);
+    m.share_state_of_rank0();
+  }
+  return EpochPass{stats, done, steps};
+}
+
+std::vector<std::int32_t> Model::epoch_order(int epoch) const {
+  std::vector<std::int32_t> order(static_cast<std::size_t>(impl_->train.count));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(impl_->options.seed * 0x9E3779B97F4A7C15ull + std::uint64_t(epoch) + 1);
+  std::shuffle(order.begin(), order.end(), rng);
+  return order;
 }
 
 bool Model::last_epoch_used_graph() const {
@@ -449,14 +558,16 @@ BatchStats Model::evaluate_resident(TestTimeAugment tta) {
   if (set.count == 0) throw Error("evaluate_resident: no evaluation set uploaded");
   Executor<float>& exec = *m.exec;
   const int batch = exec.batch();
+  // With ranks, each evaluates its slice of the set and the sums are added.
+  const RankSlice part = rank_slice(set.count, m.rank(), m.rank_count());
   if (tta == TestTimeAugment::flip) {
     AugmentParams mirrored = m.augment;
     mirrored.pad = 0, mirrored.flip = false, mirrored.mirror = true;
     const int classes = m.network.classes();
     const int last = int(exec.layers().size()) - 1;
     BatchStats stats;
-    for (int first = 0; first < set.count; first += batch) {
-      const int n = std::min(batch, set.count - first);
+    for (int first = part.begin; first < part.end; first += batch) {
+      const int n = std::min(batch, part.end - first);
       const std::size_t values = std::size_t(n) * std::size_t(classes);
       std::vector<std::vector<float>> logits;
       for (const AugmentParams& view : {AugmentParams{}, mirrored}) {
@@ -482,17 +593,17 @@ BatchStats Model::evaluate_resident(TestTimeAugment tta) {
       }
       stats.samples += n;
     }
-    return stats;
+    return sum_over_ranks(m.ranks, stats);
   }
   exec.reset_counters();
-  for (int first = 0; first < set.count; first += batch) {
-    const int n = std::min(batch, set.count - first);
+  for (int first = part.begin; first < part.end; first += batch) {
+    const int n = std::min(batch, part.end - first);
     exec.gather(m.norm, AugmentParams{}, set.image_bytes(), set.label_bytes(),
                 set.sample_order() + first, set.pixels, n);
     exec.forward(n, false);
     exec.loss(n, false);
   }
-  return exec.read_counters(set.count);
+  return sum_over_ranks(m.ranks, exec.read_counters(part.count()));
 }
 
 void Model::set_optimizer(const OptimizerParams& params) {

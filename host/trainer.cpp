@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "cnnrt/checkpoint.hpp"
+#include "cnnrt/distributed.hpp"
 #include "cnnrt/error.hpp"
 #include "cnnrt/plots.hpp"
 #include "cnnrt/tensorboard.hpp"
@@ -164,6 +165,72 @@ void write_events(TensorBoardWriter& events, const Model& model, const EpochRepo
   events.flush();
 }
 
+// The communicator of a run over more than one rank, nullptr otherwise.
+Communicator* ranks_of(const Model& model) {
+  const auto& ranks = model.options().communicator;
+  return ranks && ranks->size() > 1 ? ranks.get() : nullptr;
+}
+
+std::int64_t bits_of(float value) {
+  std::uint32_t bits = 0;
+  std::memcpy(&bits, &value, sizeof(bits));
+  return bits;
+}
+
+// The settings of a run every rank must share (the model's were checked when it was compiled).
+void check_ranks_agree_on(Communicator& ranks, const TrainOptions& o) {
+  check_ranks_agree(ranks, {{"epochs", o.epochs},
+                            {"optimizer", int(o.optimizer.kind)},
+                            {"learning rate (float bits)", bits_of(o.optimizer.lr)},
+                            {"momentum (float bits)", bits_of(o.optimizer.momentum)},
+                            {"weight decay (float bits)", bits_of(o.optimizer.weight_decay)},
+                            {"learning-rate schedule", int(o.schedule.kind)},
+                            {"warm-up epochs", o.schedule.warmup_epochs},
+                            {"label smoothing (float bits)", bits_of(o.label_smoothing)},
+                            {"augmentation", setting_hash(o.augment)},
+                            {"resuming (0 no, 1 yes)", o.resume_path.empty() ? 0 : 1}});
+}
+
+// Rank 0 reads the checkpoint; every rank gets its state, or rank 0's error.
+CheckpointState load_on_rank0(Communicator& ranks, const std::string& path, Model& model) {
+  CheckpointState state;
+  std::string failure;
+  if (ranks.rank() == 0) {
+    try {
+      state = load_checkpoint(path, model);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+  }
+  std::int64_t length = std::int64_t(failure.size());
+  ranks.broadcast(&length, sizeof(length), 0);
+  failure.resize(std::size_t(length));
+  ranks.broadcast(failure.data(), failure.size(), 0);
+  if (!failure.empty()) throw CollectiveError(failure);
+  std::int64_t fields[6] = {state.epochs_done,
+                            std::int64_t(state.step_counter),
+                            std::int64_t(state.optimizer_steps),
+                            state.within_epoch.steps_done,
+                            state.within_epoch.stats.correct,
+                            state.within_epoch.stats.samples};
+  double loss_sum = state.within_epoch.stats.loss_sum;
+  ranks.broadcast(fields, sizeof(fields), 0);
+  ranks.broadcast(&loss_sum, sizeof(loss_sum), 0);
+  state.epochs_done = int(fields[0]);
+  state.step_counter = std::uint64_t(fields[1]);
+  state.optimizer_steps = std::uint64_t(fields[2]);
+  state.within_epoch.steps_done = int(fields[3]);
+  state.within_epoch.stats = BatchStats{loss_sum, fields[4], fields[5]};
+  Model::TrainingState training = model.training_state();
+  for (std::vector<float>* part :
+       {&training.parameters, &training.momentum, &training.second_moment, &training.state})
+    ranks.broadcast(part->data(), part->size() * sizeof(float), 0);
+  training.step_counter = state.step_counter;
+  training.optimizer_steps = state.optimizer_steps;
+  model.restore_training_state(training);
+  return state;
+}
+
 }  // namespace
 
 EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_set,
@@ -171,17 +238,30 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
                   const std::function<void(const EpochReport&)>& on_epoch) {
   if (options.epochs <= 0)
     throw Error(fmt::format("TrainOptions::epochs must be positive, got {}", options.epochs));
+  // With ranks, rank 0 alone writes files and prints; the others wait for its checkpoints.
+  Communicator* ranks = ranks_of(model);
+  const bool writer = ranks == nullptr || ranks->rank() == 0;
+  if (ranks != nullptr) check_ranks_agree_on(*ranks, options);
+  const bool quiet = options.quiet || !writer;
   // Before anything slow: a path that cannot be written should not cost an epoch.
-  if (!options.checkpoint_path.empty())
+  if (!options.checkpoint_path.empty() && writer)
     check_can_write(options.checkpoint_path, "checkpoint", true);
-  if (!options.metrics_path.empty()) check_can_write(options.metrics_path, "metrics file", false);
+  if (!options.metrics_path.empty() && writer)
+    check_can_write(options.metrics_path, "metrics file", false);
+  auto save = [&](int epochs_done, const EpochPosition& within) {
+    if (options.checkpoint_path.empty()) return;
+    if (writer) save_checkpoint(options.checkpoint_path, model, epochs_done, within);
+    if (ranks != nullptr) ranks->barrier();
+  };
   // Before the checkpoint: the optimizer's state it holds must be the one this run continues.
   model.set_optimizer(options.optimizer);
   model.set_label_smoothing(options.label_smoothing);
   int first_epoch = 0;
   Model::EpochControl resume_at;
   if (!options.resume_path.empty()) {
-    const CheckpointState state = load_checkpoint(options.resume_path, model);
+    const CheckpointState state = ranks != nullptr
+                                      ? load_on_rank0(*ranks, options.resume_path, model)
+                                      : load_checkpoint(options.resume_path, model);
     first_epoch = state.epochs_done;
     resume_at = resume_position(state, options.resume_path, model, train_set);
     if (first_epoch >= options.epochs)
@@ -197,16 +277,16 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
   model.upload_train_set(train_set);
   model.upload_eval_set(test_set);
   if (options.on_start) options.on_start(first_epoch);
-  if (!options.resume_path.empty() && !options.quiet) {
+  if (!options.resume_path.empty() && !quiet) {
     if (resume_at.first_step > 0)
       fmt::print("resumed from {} in epoch {} after step {}\n", options.resume_path,
                  first_epoch + 1, resume_at.first_step);
     else
       fmt::print("resumed from {} after epoch {}\n", options.resume_path, first_epoch);
   }
-  MetricsCsv metrics(options.metrics_path, !options.resume_path.empty());
+  MetricsCsv metrics(writer ? options.metrics_path : "", !options.resume_path.empty());
   std::unique_ptr<TensorBoardWriter> events;
-  if (!options.tensorboard_dir.empty())
+  if (!options.tensorboard_dir.empty() && writer)
     events = std::make_unique<TensorBoardWriter>(options.tensorboard_dir);
   const std::string kept =
       options.checkpoint_path.empty()
@@ -231,7 +311,7 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
     const Model::TrainingState epoch_start = model.training_state();  // see locate_divergence
     const auto start = std::chrono::steady_clock::now();
     Model::Progress progress;
-    if (options.progress_bar)
+    if (options.progress_bar && writer)
       progress = [&](int step, int steps, const BatchStats& running) {
         if (step == steps || step % 8 == 0)
           draw_progress(epoch + 1, options.epochs, step, steps, running);
@@ -241,7 +321,7 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
     report.train = pass.stats;
     report.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (options.progress_bar) fmt::print("\r{:80}\r", "");
+    if (options.progress_bar && writer) fmt::print("\r{:80}\r", "");
 
     report.epoch = epoch + 1;
     report.lr = control.step_lr[std::size_t(control.first_step < steps ? control.first_step : 0)];
@@ -258,27 +338,28 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
                          "in epoch {} (a step-by-step re-run of the epoch did not "
                          "reproduce it)",
                          report.epoch);
-      throw Error(
-          fmt::format("training diverged {}: the loss is {} (lr {}); {}try a smaller "
-                      "TrainOptions::optimizer.lr",
-                      where, loss, report.lr, kept));
+      const std::string message = fmt::format(
+          "training diverged {}: the loss is {} (lr {}); {}try a smaller "
+          "TrainOptions::optimizer.lr",
+          where, loss, report.lr, kept);
+      if (ranks != nullptr) throw CollectiveError(message);  // the loss is the ranks' sum
+      throw Error(message);
     }
-    if (options.stop != nullptr && options.stop->load(std::memory_order_relaxed)) {
+    std::int64_t stop = options.stop != nullptr && options.stop->load(std::memory_order_relaxed);
+    if (ranks != nullptr) ranks->max(&stop, 1);  // every rank stops, or none
+    if (stop != 0) {
       report.stopped = true;
       report.wall_seconds = process_uptime_seconds();
-      if (!options.checkpoint_path.empty())
-        save_checkpoint(options.checkpoint_path, model, epoch,
-                        EpochPosition{pass.steps_done, pass.stats});
+      save(epoch, EpochPosition{pass.steps_done, pass.stats});
       return report;
     }
     report.test = model.evaluate_resident();
     report.wall_seconds = process_uptime_seconds();
 
-    if (!options.checkpoint_path.empty())
-      save_checkpoint(options.checkpoint_path, model, report.epoch);
+    save(report.epoch, EpochPosition{});
     metrics.write(report);
     if (events) write_events(*events, model, report);
-    if (!options.quiet)
+    if (!quiet)
       fmt::print(
           "epoch {}/{}  loss {:.4f}  train_acc {:.4f}  test_loss {:.4f}  test_acc {:.4f}  "
           "{:.2f} s  {:.0f} img/s\n",

@@ -4,7 +4,8 @@
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config libfmt-dev libgtest-dev googletest libcli11-dev
           nlohmann-json3-dev zlib1g-dev libdeflate-dev libstb-dev libopenblas-dev
-          dataset-fashion-mnist python3 python3-dev libonnx-dev libprotobuf-dev)
+          dataset-fashion-mnist python3 python3-dev libonnx-dev libprotobuf-dev
+          libopenmpi-dev openmpi-bin)
 # Debian-only: elsewhere (Ubuntu) tools/fetch_fashion_mnist.sh puts the data in the same place.
 optional=(dataset-fashion-mnist)
 missing=()

@@ -7,6 +7,7 @@
 #include "cnnrt/cifar.hpp"
 #include "cnnrt/dataset.hpp"
 #include "cnnrt/device.hpp"
+#include "cnnrt/distributed.hpp"
 #include "cnnrt/error.hpp"
 #include "cnnrt/export.hpp"
 #include "cnnrt/filter.hpp"

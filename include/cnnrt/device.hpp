@@ -18,6 +18,9 @@ struct CNNRT_API CudaDeviceInfo {
 // runtime's reason ("no CUDA-capable device is detected", a driver mismatch, ...).
 CNNRT_API std::vector<CudaDeviceInfo> cuda_devices(std::string* why_none = nullptr);
 CNNRT_API bool cuda_available();
+// Makes device `index` (of cuda_devices()) the one this process's models run on; call it before
+// compiling the first CUDA model (a rank of a distributed run takes its machine-local rank's).
+CNNRT_API void use_cuda_device(int index);
 // What the fast CPU path runs on this processor: the OpenBLAS kernel chosen at run time and the
 // widest vector extension the processor reports, e.g. "fast (OpenBLAS sgemm, Haswell kernel;
 // processor reports AVX2)".

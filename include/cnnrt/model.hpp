@@ -18,6 +18,7 @@ namespace cnnrt {
 
 struct Dataset;
 struct Augmentation;
+class Communicator;  // cnnrt/distributed.hpp
 
 enum class TestTimeAugment { none, flip };
 // "none" or "flip"; throws cnnrt::Error naming the choices otherwise.
@@ -69,6 +70,14 @@ struct CNNRT_API CompileOptions {
   // CUDA: run each layer's weight gradient on a second stream beside the rest of the backward
   // pass (joined before the pass ends; not with cuBLAS). The same bits either way.
   bool overlap_weight_gradients = true;
+  // Data-parallel training (cnnrt/distributed.hpp): with more than one rank, batch_size is the
+  // global batch. Each rank compiles for its share, takes its slice of every global batch in
+  // train_epoch and evaluates its slice of the evaluation set; gradients are summed over the
+  // ranks before every update (on CUDA through host memory), and the epoch's statistics once per
+  // epoch. Batch norm normalises over each rank's share, and its running statistics are rank 0's
+  // (copied to the others after every epoch), as PyTorch's DistributedDataParallel does. The
+  // host-batch calls (train_step, forward_backward, evaluate_batch) act on this rank alone.
+  std::shared_ptr<Communicator> communicator;
 };
 
 // Sums over the samples seen: mean loss = loss_sum / samples.
@@ -161,6 +170,9 @@ class CNNRT_API Model {
     int steps = 0;       // in a whole epoch
   };
   EpochPass train_epoch(int epoch, const EpochControl& control, const Progress& progress = {});
+  // The order train_epoch(epoch) visits the resident training set in (the same on every rank;
+  // each takes its rank_slice of every batch of it).
+  std::vector<std::int32_t> epoch_order(int epoch) const;
   BatchStats evaluate_resident();  // the whole resident evaluation set
   // The same with test-time augmentation: `flip` classifies each image by the mean of the softmax
   // probabilities of the image and its horizontal mirror; the loss is -log of that mean at the

@@ -39,7 +39,9 @@ void softmax_forward(int n, int classes, const T* logits, T* probs) {
 // logits: [n, classes], labels: [n] -> dlogits: [n, classes] or nullptr, loss_sum, correct
 template <typename T>
 void softmax_cross_entropy(int n, int classes, const T* logits, const std::int32_t* labels,
-                           T* dlogits, T* loss_sum, std::int32_t* correct, T label_smoothing) {
+                           T* dlogits, T* loss_sum, std::int32_t* correct, T label_smoothing,
+                           int divisor) {
+  const T d = T(divisor > 0 ? divisor : n);
   // The smoothed target: `on` for the true class, `off` for the others (1 and 0 unsmoothed).
   const T off = label_smoothing / T(classes);
   const T on = T(1) - label_smoothing + off;
@@ -68,7 +70,7 @@ void softmax_cross_entropy(int n, int classes, const T* logits, const std::int32
       T* dz = dlogits + std::size_t(s) * classes;
       for (int i = 0; i < classes; ++i) {
         const T o = std::exp(z[i] - z_max) / sum;
-        dz[i] = (o - (i == t ? on : off)) / T(n);
+        dz[i] = (o - (i == t ? on : off)) / d;
       }
     }
   }
@@ -79,8 +81,8 @@ void softmax_cross_entropy(int n, int classes, const T* logits, const std::int32
 template void softmax_forward<float>(int, int, const float*, float*);
 template void softmax_forward<double>(int, int, const double*, double*);
 template void softmax_cross_entropy<float>(int, int, const float*, const std::int32_t*, float*,
-                                           float*, std::int32_t*, float);
+                                           float*, std::int32_t*, float, int);
 template void softmax_cross_entropy<double>(int, int, const double*, const std::int32_t*, double*,
-                                            double*, std::int32_t*, double);
+                                            double*, std::int32_t*, double, int);
 
 }  // namespace cnnrt::cpu

@@ -39,13 +39,13 @@ __global__ void softmax_cross_entropy_kernel(int n, int classes, const float* __
                                              float* __restrict__ dlogits,
                                              float* __restrict__ loss_sum,
                                              std::int32_t* __restrict__ correct,
-                                             float label_smoothing) {
+                                             float label_smoothing, int divisor) {
   __shared__ float loss_partial[kLossThreads];
   // The smoothed target: `on` for the true class, `off` for the others (1 and 0 unsmoothed).
   const float off = label_smoothing / float(classes);
   const float on = 1.0f - label_smoothing + off;
   __shared__ int correct_partial[kLossThreads];
-  const float inv_n = 1.0f / float(n);
+  const float inv_n = 1.0f / float(divisor);
   float loss = 0.0f;
   int hits = 0;
   for (int row = threadIdx.x; row < n; row += kLossThreads) {
@@ -109,10 +109,11 @@ void softmax_forward(int n, int classes, const float* logits, float* probs, cuda
 
 void softmax_cross_entropy(int n, int classes, const float* logits, const std::int32_t* labels,
                            float* dlogits, float* loss_sum, std::int32_t* correct,
-                           cudaStream_t stream, float label_smoothing) {
+                           cudaStream_t stream, float label_smoothing, int divisor) {
   if (n <= 0 || classes <= 0) return;
   softmax_cross_entropy_kernel<<<1, kLossThreads, 0, stream>>>(n, classes, logits, labels, dlogits,
-                                                               loss_sum, correct, label_smoothing);
+                                                               loss_sum, correct, label_smoothing,
+                                                               divisor > 0 ? divisor : n);
   CNNRT_LAUNCH_CHECK(softmax_cross_entropy_kernel);
 }
 

@@ -19,6 +19,13 @@ class ExitCode : public Error {
   int code_;
 };
 
+// A training run that a stop request ended (every rank of a distributed run stops at the same
+// step).
+class StoppedRun : public ExitCode {
+ public:
+  using ExitCode::ExitCode;
+};
+
 void add_info_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cnnrt/device.hpp"
+#include "cnnrt/distributed.hpp"
 #include "cnnrt/version.hpp"
 #include "tools/cli/commands.hpp"
 
@@ -16,6 +17,7 @@ void add_info_command(CLI::App& app) {
     fmt::print("cnnrt {} ({} build)\n", version(), build_type());
     fmt::print("CPU path (--device cpu): {}\n", cpu_fast_path());
     fmt::print("CUDA runtime {}\n", cuda_runtime_version());
+    fmt::print("distributed training (mpirun, srun): {}\n", distributed_support());
     std::string why_none;
     const auto devices = cuda_devices(&why_none);
     if (devices.empty()) {

@@ -14,9 +14,11 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "cnnrt/distributed.hpp"
 #include "cnnrt/error.hpp"
 #include "tools/cli/commands.hpp"
 #include "tools/cli/common.hpp"
@@ -82,10 +84,27 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    fmt::print(stderr, "cnnrt: error: {}\n", one_line(cnnrt::cli::in_flag_terms(e.what())));
-    if (dynamic_cast<const cnnrt::ValueError*>(&e) != nullptr) return 2;  // a chosen value
     const auto* with_code = dynamic_cast<const cnnrt::cli::ExitCode*>(&e);
-    return with_code != nullptr ? with_code->code() : 1;
+    const int code = dynamic_cast<const cnnrt::ValueError*>(&e) != nullptr ? 2  // a chosen value
+                     : with_code != nullptr                                ? with_code->code()
+                                                                           : 1;
+    // Ranks of a distributed run: an error all of them raised alike (a stop, options that differ)
+    // is printed once, by rank 0, and each rank ends normally. An error of one rank ends the whole
+    // job, which would otherwise wait for that rank in its next sum.
+    const std::shared_ptr<cnnrt::Communicator> ranks = cnnrt::active_communicator();
+    const bool collective = dynamic_cast<const cnnrt::CollectiveError*>(&e) != nullptr ||
+                            dynamic_cast<const cnnrt::cli::StoppedRun*>(&e) != nullptr;
+    const std::string message = one_line(cnnrt::cli::in_flag_terms(e.what()));
+    if (!ranks || ranks->size() == 1 || (collective && ranks->rank() == 0))
+      fmt::print(stderr, "cnnrt: error: {}\n", message);
+    else if (!collective)
+      fmt::print(stderr, "cnnrt: error: rank {} of {}: {}\n", ranks->rank(), ranks->size(),
+                 message);
+    if (ranks && ranks->size() > 1 && !collective) {
+      std::fflush(stderr);
+      ranks->abort(code);
+    }
+    return code;
   }
   return 0;
 }

@@ -14,10 +14,13 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <tuple>
 #include <utility>
 
 #include "cnnrt/checkpoint.hpp"
+#include "cnnrt/device.hpp"
+#include "cnnrt/distributed.hpp"
 #include "cnnrt/error.hpp"
 #include "cnnrt/plots.hpp"
 #include "cnnrt/profiling.hpp"
@@ -126,9 +129,11 @@ class StopOnSignals {
 
 // The tool's error for a run that a signal stopped: where, the checkpoint and how to go on. Exit
 // status 128 + the signal (130 for SIGINT, 143 for SIGTERM), as a shell reports a killed command.
-ExitCode interrupted(const EpochReport& report, const std::string& checkpoint) {
-  const int signal = stop_signal;
-  const std::string name = signal == SIGINT    ? "SIGINT"
+StoppedRun interrupted(const EpochReport& report, const std::string& checkpoint) {
+  // 0: another rank of a distributed run was signalled.
+  const int signal = stop_signal != 0 ? int(stop_signal) : SIGINT;
+  const std::string name = stop_signal == 0    ? "a signal to another rank"
+                           : signal == SIGINT  ? "SIGINT"
                            : signal == SIGTERM ? "SIGTERM"
                                                : strsignal(signal);
   const std::string where = fmt::format("interrupted in epoch {} after step {} of {} ({})",
@@ -137,7 +142,7 @@ ExitCode interrupted(const EpochReport& report, const std::string& checkpoint) {
                                 ? "no checkpoint written (no --checkpoint given)"
                                 : fmt::format("checkpoint written to {}; resume with --resume {}",
                                               checkpoint, checkpoint);
-  return ExitCode(fmt::format("{}; {}", where, saved), 128 + signal);
+  return StoppedRun(fmt::format("{}; {}", where, saved), 128 + signal);
 }
 
 // --betas B1,B2: two numbers in [0, 1).
@@ -182,6 +187,21 @@ CompileOptions compile_options(const TrainArgs& a) {
   o.cuda_graphs = !a.no_graphs;
   o.fuse_activations = !a.no_fuse;
   return o;
+}
+
+// Under a launcher (mpirun, srun): the job's ranks, each on its machine-local share of the cores,
+// or its machine-local rank's GPU.
+void join_ranks(CompileOptions& o, const TrainArgs& a) {
+  o.communicator = launched_communicator();
+  if (!o.communicator) return;
+  const Communicator& ranks = *o.communicator;
+  if (o.device == Device::cuda) {
+    const int gpus = int(cuda_devices().size());
+    if (gpus > 0) use_cuda_device(ranks.local_rank() % gpus);
+  } else if (a.threads == 0) {
+    const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+    o.cpu_threads = std::max(1, cores / ranks.local_size());
+  }
 }
 
 // `train --plots DIR`: per-epoch metrics collected from train()'s callback, and after every epoch
@@ -367,7 +387,9 @@ void add_train_command(CLI::App& app) {
     const std::vector<std::string> presets = preset_names();
     const bool preset = std::find(presets.begin(), presets.end(), a.model) != presets.end();
     a.data_format.classes_follow_data = preset;
-    const CompileOptions options = compile_options(a);
+    CompileOptions options = compile_options(a);
+    join_ranks(options, a);
+    const bool rank0 = !options.communicator || options.communicator->rank() == 0;
     // Start-up overlaps: the two splits are read and inflated on threads of their own while the
     // model is compiled (on CUDA that creates the context, a few hundred ms). Errors keep their
     // order: a bad data set is reported before a model that could not be compiled.
@@ -387,7 +409,7 @@ void add_train_command(CLI::App& app) {
     const Dataset test_set = test_load.get();
     if (compile_error) std::rethrow_exception(compile_error);
     for (const std::string* line : {&train_summary, &test_summary})
-      if (!line->empty()) fmt::print("{}\n", *line);
+      if (!line->empty() && rank0) fmt::print("{}\n", *line);
     // CIFAR and folders say how many classes they hold: a preset's last layer follows them, a
     // model file must already agree.
     if (resolve_format(a.data, a.data_format) != "idx" && train_set.classes != network.classes()) {
@@ -399,8 +421,10 @@ void add_train_command(CLI::App& app) {
       const int preset_classes = network.classes();
       network = with_classes(network, train_set.classes);
       compiled.emplace(network, options);
-      fmt::print("{}: {} outputs in {}, one per class of {} (the preset has {})\n", network.name(),
-                 network.classes(), network.layers().back().name, a.data, preset_classes);
+      if (rank0)
+        fmt::print("{}: {} outputs in {}, one per class of {} (the preset has {})\n",
+                   network.name(), network.classes(), network.layers().back().name, a.data,
+                   preset_classes);
     }
     const Normalization normalization =
         resolve_normalization(a.mean, a.std_dev, network, a.data, a.data_format, train_set);
@@ -418,6 +442,14 @@ void add_train_command(CLI::App& app) {
     // Printed once the checkpoint to resume from and the data are checked: a bad file gives the
     // error line alone.
     t.on_start = [&](int) {
+      if (options.communicator) {
+        const Communicator& ranks = *options.communicator;
+        const RankSlice share = rank_slice(options.batch_size, ranks.rank(), ranks.size());
+        fmt::print("rank {} of {} ({}): images {}..{} of each batch of {}\n", ranks.rank(),
+                   ranks.size(), ranks.describe(), share.begin, share.end - 1, options.batch_size);
+        std::fflush(stdout);
+        if (!rank0) return;
+      }
       const OptimizerParams& o = t.optimizer;
       const std::string settings = o.uses_second_moment()
                                        ? fmt::format("betas {},{}", o.beta1, o.beta2)
@@ -437,13 +469,14 @@ void add_train_command(CLI::App& app) {
     t.progress_bar = isatty(STDOUT_FILENO) != 0;
     t.stop = &stop_requested;
     std::unique_ptr<TrainingPlots> plots;
-    if (!a.plots.empty())
+    if (!a.plots.empty() && rank0)
       plots = std::make_unique<TrainingPlots>(a.plots, test_set, t.normalization);
     t.tensorboard_dir = a.tensorboard;
     const EpochReport last = train(model, train_set, test_set, t, [&](const EpochReport& report) {
       if (plots) plots->add_epoch(model, report);
     });
     if (last.stopped) throw interrupted(last, a.checkpoint);
+    if (!rank0) return;
     if (plots) fmt::print("plots written to {}\n", a.plots);
     if (!a.tensorboard.empty()) fmt::print("TensorBoard events written to {}\n", a.tensorboard);
     fmt::print("final test accuracy {:.4f} after {} epochs ({:.1f} s since start)\n",
