@@ -33,6 +33,10 @@ struct TileCounts {
   int m = 0, n = 0, r = 0;
 };
 
+// The tile of the WMMA TF32 forward kernel (kernels/cuda/conv_implicit_gemm.cu): 32 output pixels
+// x 32 filters per block, 16 taps per step (two m16n16k8 steps).
+inline constexpr int kTf32ConvTileM = 32, kTf32ConvTileN = 32, kTf32ConvTileR = 16;
+
 CNNRT_HOST_DEVICE int ceil_div(int a, int b) {
   return (a + b - 1) / b;
 }
