@@ -19,10 +19,11 @@ namespace {
 
 class CudaBackend final : public Backend<float> {
  public:
-  explicit CudaBackend(GemmBackend gemm) {
+  CudaBackend(GemmBackend gemm, ConvPrecision conv) {
     context_.gemm = gemm == GemmBackend::cublas ? cuda::GemmImpl::cublas
                     : gemm == GemmBackend::tf32 ? cuda::GemmImpl::tf32
                                                 : cuda::GemmImpl::tiled;
+    context_.conv_tf32 = conv == ConvPrecision::tf32;
     std::string why_none;
     if (cuda_devices(&why_none).empty()) throw Error(fmt::format("no CUDA device ({})", why_none));
     CNNRT_CUDA_CHECK(cudaStreamCreateWithFlags(&main_stream_, cudaStreamNonBlocking));
@@ -194,8 +195,8 @@ void cuda_backend_warm_up() {
   CNNRT_CUDA_CHECK(cudaFree(nullptr));
 }
 
-std::unique_ptr<Backend<float>> make_cuda_backend(GemmBackend gemm) {
-  return std::make_unique<CudaBackend>(gemm);
+std::unique_ptr<Backend<float>> make_cuda_backend(GemmBackend gemm, ConvPrecision conv) {
+  return std::make_unique<CudaBackend>(gemm, conv);
 }
 
 }  // namespace cnnrt

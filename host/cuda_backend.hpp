@@ -18,10 +18,12 @@ struct CudaContext {
   cudaStream_t stream = nullptr;
   cuda::GemmImpl gemm = cuda::GemmImpl::tiled;
   cublasHandle_t cublas = nullptr;  // bound to the main stream; only with GemmImpl::cublas
+  bool conv_tf32 = false;           // convolution forward on the TF32 implicit-GEMM kernel
 };
 
 // Throws cnnrt::Error when no CUDA device is available.
-std::unique_ptr<Backend<float>> make_cuda_backend(GemmBackend gemm);
+std::unique_ptr<Backend<float>> make_cuda_backend(GemmBackend gemm,
+                                                  ConvPrecision conv = ConvPrecision::fp32);
 
 // Creates the CUDA context (and frees nothing), so memory measurements start after it.
 void cuda_backend_warm_up();

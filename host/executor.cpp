@@ -621,9 +621,13 @@ template class Executor<double>;
 
 std::unique_ptr<Executor<float>> make_executor(const Network& network,
                                                const CompileOptions& options) {
+  if (options.conv_precision != ConvPrecision::fp32 && options.device != Device::cuda)
+    throw ValueError(fmt::format(
+        "convolution precision {}: runs on the CUDA device only (the CPU computes in fp32)",
+        to_string(options.conv_precision)));
   std::unique_ptr<Backend<float>> backend =
       options.device == Device::cuda
-          ? make_cuda_backend(options.gemm)
+          ? make_cuda_backend(options.gemm, options.conv_precision)
           : make_cpu_backend<float>(options.cpu_threads, options.device == Device::cpu);
   auto exec = std::make_unique<Executor<float>>(network, options.batch_size, std::move(backend),
                                                 options.fuse_activations);

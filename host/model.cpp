@@ -68,6 +68,16 @@ const char* to_string(GemmBackend gemm) {
   return "tiled";
 }
 
+ConvPrecision parse_conv_precision(const std::string& text) {
+  for (const ConvPrecision p : {ConvPrecision::fp32, ConvPrecision::tf32})
+    if (text == to_string(p)) return p;
+  throw ValueError(fmt::format("unknown convolution precision '{}' (fp32, tf32)", text));
+}
+
+const char* to_string(ConvPrecision precision) {
+  return precision == ConvPrecision::tf32 ? "tf32" : "fp32";
+}
+
 namespace {
 
 // The communicator of a run over more than one rank, nullptr otherwise.

@@ -4,11 +4,7 @@
 // bits.
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define CNNRT_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define CNNRT_HOST_DEVICE inline
-#endif
+#include "kernels/host_device.hpp"
 
 namespace cnnrt {
 

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -24,10 +23,6 @@ namespace cnnrt {
 namespace {
 
 using namespace test;  // the helpers of tests/test_util.hpp and tests/cuda_test_util.hpp
-
-// The smallest difference from FP32 that shows TF32 rounding happened: far above float sums'
-// rounding (~1e-6 here), far below TF32's (~1e-3 on LeNet's sums).
-constexpr double kTf32VisibleDifference = 1e-4;
 
 // Owns a cuBLAS handle on the default stream for one test.
 class CublasHandle {
@@ -138,43 +133,6 @@ TEST(CudaDense, CublasPathNeedsAHandle) {
   EXPECT_THROW(cuda::dense_forward(g, in_dev.data(), weight_dev.data(), nullptr, out_dev.data(), {},
                                    cuda::GemmImpl::cublas, nullptr, nullptr),
                Error);
-}
-
-// What the TF32 kernel gives the tensor cores: x rounded to 10 mantissa bits, to nearest with
-// ties away from zero (PTX cvt.rna.tf32.f32, what wmma::__float_to_tf32 emits).
-float round_to_tf32(float x) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &x, sizeof(bits));
-  if ((bits & 0x7f800000u) != 0x7f800000u) bits = (bits + 0x1000u) & 0xffffe000u;
-  std::memcpy(&x, &bits, sizeof(bits));
-  return x;
-}
-
-std::vector<float> rounded_to_tf32(std::vector<float> values) {
-  for (float& v : values) v = round_to_tf32(v);
-  return values;
-}
-
-// Random values none of which sits exactly halfway between two TF32 values, so that the rounding
-// rule for ties cannot matter.
-std::vector<float> tf32_operand(std::size_t count, std::uint64_t seed) {
-  std::vector<float> values = random_vector<float>(count, seed);
-  for (float& v : values) {
-    std::uint32_t bits;
-    std::memcpy(&bits, &v, sizeof(bits));
-    if ((bits & 0x1fffu) == 0x1000u) bits |= 1u;
-    std::memcpy(&v, &bits, sizeof(bits));
-  }
-  return values;
-}
-
-// Tensor cores add products with truncation (round toward zero), not round-to-nearest: the
-// errors of a long sum do not cancel. Seen on an H100: 4.9e-4 on a 4,097-term sum of values in
-// [-1, 1], over summed_tolerance's 4.2e-4; a wrong index is still off by the values themselves.
-constexpr double kTensorCoreSumAtolPerTerm = 2.5e-7;
-
-test::Tolerance tensor_core_summed_tolerance(std::size_t terms) {
-  return test::Tolerance{kSumAtolFloor + kTensorCoreSumAtolPerTerm * double(terms), kSumRtol};
 }
 
 // The tensor-core kernel (GemmImpl::tf32) against the reference run on operands rounded to TF32:

@@ -2,11 +2,13 @@
 // Helpers for the GPU-vs-CPU parity suites (tests/cuda_*_test.cpp): uploads, NaN-poisoned output
 // buffers, run-to-run bit identity, and the tolerance for long float sums.
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "host/device_buffer.hpp"
 #include "kernels/cpu/activation.hpp"
 #include "kernels/ops.hpp"
+#include "kernels/precision.hpp"
 #include "tests/fused_activation_util.hpp"
 #include "tests/test_util.hpp"
 
@@ -74,6 +76,37 @@ void expect_same_bits_every_run(int run, const std::vector<T>& output, std::vect
     first_run = output;
   else
     EXPECT_TRUE(bitwise_equal(output, first_run)) << what << " differs from the first run";
+}
+
+// What a TF32 kernel gives the tensor cores: each value rounded to TF32, to nearest with ties away
+// from zero (tf32_round: PTX cvt.rna.tf32.f32, what wmma::__float_to_tf32 emits).
+inline std::vector<float> rounded_to_tf32(std::vector<float> values) {
+  for (float& v : values) v = tf32_round(v);
+  return values;
+}
+
+// Random values none of which sits exactly halfway between two TF32 values, so that the rounding
+// rule for ties cannot matter.
+inline std::vector<float> tf32_operand(std::size_t count, std::uint64_t seed) {
+  std::vector<float> values = random_vector<float>(count, seed);
+  for (float& v : values) {
+    const std::uint32_t bits = float_to_bits(v);
+    if ((bits & 0x1fffu) == 0x1000u) v = bits_to_float(bits | 1u);
+  }
+  return values;
+}
+
+// The smallest difference from FP32 that shows TF32 rounding happened: far above float sums'
+// rounding (~1e-6 here), far below TF32's (~1e-3 on LeNet's sums).
+constexpr double kTf32VisibleDifference = 1e-4;
+
+// Tensor cores add products with truncation (round toward zero), not round-to-nearest: the
+// errors of a long sum do not cancel. Seen on an H100: 4.9e-4 on a 4,097-term sum of values in
+// [-1, 1], over summed_tolerance's 4.2e-4; a wrong index is still off by the values themselves.
+constexpr double kTensorCoreSumAtolPerTerm = 2.5e-7;
+
+inline Tolerance tensor_core_summed_tolerance(std::size_t terms) {
+  return Tolerance{kSumAtolFloor + kTensorCoreSumAtolPerTerm * double(terms), kSumRtol};
 }
 
 }  // namespace cnnrt::test

@@ -100,8 +100,9 @@ class Conv2dUnit final : public LayerUnitOf<Conv2dUnit> {
     });
   }
   void forward_cuda(const LayerPass<float>& p, CudaContext& cuda) const {
-    cuda::conv2d_forward(geometry(p.in_shape, p.n), p.in, p.params[0], p.params[1], p.out, p.fused,
-                         cuda.stream);
+    // TF32 only when asked for (CompileOptions::conv_precision): no GPU has verified it yet.
+    const auto forward = cuda.conv_tf32 ? cuda::conv2d_forward_tf32 : cuda::conv2d_forward;
+    forward(geometry(p.in_shape, p.n), p.in, p.params[0], p.params[1], p.out, p.fused, cuda.stream);
   }
 
   // in: [n, c, h, w], dout: [n, k, out_h, out_w] -> dweight [k, c, kh, kw], dbias [k]

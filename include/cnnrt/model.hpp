@@ -51,12 +51,22 @@ enum class GemmBackend { tiled, cublas, tf32 };
 CNNRT_API GemmBackend parse_gemm_backend(const std::string& text);
 CNNRT_API const char* to_string(GemmBackend gemm);
 
+// The arithmetic of the CUDA convolutions' forward pass: fp32 (the direct kernels, the default)
+// or tf32 (an implicit-GEMM tensor-core kernel: operands rounded to TF32, sums in float; no GPU
+// has verified it yet). Only ever what the caller asks for; backward passes stay FP32 and dense
+// layers follow `gemm`. The CPU backends compute in FP32 and refuse tf32.
+enum class ConvPrecision { fp32, tf32 };
+// "fp32" or "tf32"; throws cnnrt::ValueError naming the choices otherwise.
+CNNRT_API ConvPrecision parse_conv_precision(const std::string& text);
+CNNRT_API const char* to_string(ConvPrecision precision);
+
 struct CNNRT_API CompileOptions {
   Device device = Device::cpu;
   int batch_size = 256;
   std::uint64_t seed = 1;  // weights, dropout masks and shuffling all derive from it
   InitScheme init = InitScheme::lecun_uniform;
   GemmBackend gemm = GemmBackend::tiled;
+  ConvPrecision conv_precision = ConvPrecision::fp32;
   // CPU backend: 0 = all hardware threads. Runs are bit-identical for one thread count; the
   // convolution weight gradients add per-thread partial sums, so another count rounds otherwise.
   int cpu_threads = 0;

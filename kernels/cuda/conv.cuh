@@ -16,6 +16,13 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weigh
                     const float* bias, float* out, const FusedActivation<float>& fused,
                     cudaStream_t stream);
 
+// The same forward pass as implicit GEMM on tensor cores (kernels/cuda/conv_implicit_gemm.cu):
+// operands rounded to TF32 (tf32_round of kernels/precision.hpp), sums in float. Run only when
+// TF32 is asked for; its twin is cpu::conv2d_forward on TF32-rounded operands.
+void conv2d_forward_tf32(const Conv2dGeometry& g, const float* in, const float* weight,
+                         const float* bias, float* out, const FusedActivation<float>& fused,
+                         cudaStream_t stream);
+
 // dout: [n, k, out_h, out_w], weight: [k, c, kh, kw] -> din: [n, c, h, w] (overwritten), a gather
 void conv2d_backward_data(const Conv2dGeometry& g, const float* dout, const float* weight,
                           float* din, cudaStream_t stream);

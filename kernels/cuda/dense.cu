@@ -12,6 +12,7 @@
 #include "kernels/cuda/cublas_api.hpp"
 #include "kernels/cuda/dense.cuh"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/wmma_tf32.cuh"
 
 namespace cnnrt::cuda {
 namespace {
@@ -134,7 +135,7 @@ __global__ void __launch_bounds__(kTf32Threads)
   const int wm = warp / 2, wn = warp % 2;
   const int m0 = blockIdx.y * kTf32Block, n0 = blockIdx.x * kTf32Block;
   const int columns = n + (epilogue.ones_column != nullptr ? 1 : 0);
-  wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc;
+  detail::Tf32Accumulator acc;
   wmma::fill_fragment(acc, 0.0f);
   for (int k0 = 0; k0 < k; k0 += kTf32Depth) {
     for (int e = t; e < kTf32Block * kTf32Depth; e += kTf32Threads) {
@@ -150,15 +151,8 @@ __global__ void __launch_bounds__(kTf32Threads)
     __syncthreads();
 #pragma unroll
     for (int kk = 0; kk < kTf32Depth; kk += 8) {
-      wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fa;
-      wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb;
-      wmma::load_matrix_sync(fa, &a_s[wm * 16][kk], kTf32Depth + kTf32Pad);
-      wmma::load_matrix_sync(fb, &b_s[kk][wn * 16], kTf32Block + kTf32Pad);
-#pragma unroll
-      for (int i = 0; i < fa.num_elements; ++i) fa.x[i] = wmma::__float_to_tf32(fa.x[i]);
-#pragma unroll
-      for (int i = 0; i < fb.num_elements; ++i) fb.x[i] = wmma::__float_to_tf32(fb.x[i]);
-      wmma::mma_sync(acc, fa, fb, acc);
+      detail::mma_tf32_16x16x8(acc, &a_s[wm * 16][kk], kTf32Depth + kTf32Pad, &b_s[kk][wn * 16],
+                               kTf32Block + kTf32Pad);
     }
     __syncthreads();  // the next slice overwrites the tiles
   }
