@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstddef>
 #include <cstdlib>
@@ -62,6 +63,27 @@ void check_ranks_agree(Communicator& ranks, const std::vector<RankSetting>& sett
             "with the same model, data and settings)",
             ranks.size(), settings[i].first, first, r, other));
     }
+}
+
+double time_gradient_sum(Communicator& ranks, std::size_t count, int warmup, int repeats) {
+  if (repeats <= 0 || warmup < 0)
+    throw Error(fmt::format("time_gradient_sum: {} warm-up and {} timed repeats", warmup, repeats));
+  std::vector<float> values(count, 1.0f);
+  std::vector<double> ms;
+  for (int k = 0; k < warmup + repeats; ++k) {
+    std::fill(values.begin(), values.end(), 1.0f);  // sums of ones stay finite
+    ranks.barrier();
+    const auto start = std::chrono::steady_clock::now();
+    ranks.sum(values.data(), count);
+    double elapsed =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    std::int64_t slowest = std::int64_t(elapsed * 1000.0);  // microseconds
+    ranks.max(&slowest, 1);
+    elapsed = double(slowest) / 1000.0;
+    if (k >= warmup) ms.push_back(elapsed);
+  }
+  std::nth_element(ms.begin(), ms.begin() + std::ptrdiff_t(ms.size() / 2), ms.end());
+  return ms[ms.size() / 2];
 }
 
 std::int64_t setting_hash(const std::string& text) {

@@ -384,6 +384,7 @@ void Executor<T>::run(const Step& step, const LayerPass<T>& prepared, int n, boo
   p.n = n;
   p.training = training;
   p.step = step_counter;
+  p.first_sample = first_sample;
   const LayerUnit& unit = *plan_.layers[step.layer].unit;
   switch (step.kind) {
     case StepKind::forward:

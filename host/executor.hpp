@@ -182,6 +182,8 @@ class Executor {
   // What the loss gradient divides by: 0 for the batch's own n; the global batch on a rank that
   // holds part of it.
   int loss_divisor = 0;
+  // The global batch position of this batch's first sample (a rank's share): dropout draws there.
+  std::uint64_t first_sample = 0;
   // Called by train_pass between backward and update with the gradient buffer (backend memory,
   // parameter_count() values): sums it over the ranks of a distributed run.
   std::function<void(T* grads, std::size_t count)> reduce_gradients;

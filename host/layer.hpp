@@ -82,6 +82,8 @@ struct LayerPass {
   bool training = true;
   std::size_t index = 0;   // the layer's position in the network
   std::uint64_t step = 0;  // training steps taken so far (dropout's stream offset)
+  // The global batch position of sample 0 (a rank's share starts past 0; dropout draws there).
+  std::uint64_t first_sample = 0;
   SampleShape in_shape, out_shape;
   const T* in = nullptr;    // [n, in_shape]
   T* out = nullptr;         // [n, out_shape]

@@ -462,6 +462,7 @@ Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
       exec.gather_at_batch_step(m.norm, m.augment, set.image_bytes(), set.label_bytes(),
                                 set.sample_order(), set.pixels, share.count());
     exec.loss_divisor = m.ranks != nullptr ? batch : 0;
+    exec.first_sample = std::uint64_t(share.begin);
     exec.train_pass(share.count(), m.optimizer, step_table, exec.batch_step());
     exec.advance_batch_step();
   };
@@ -520,6 +521,7 @@ Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
                     set.sample_order() + std::size_t(full_steps) * std::size_t(share.count()),
                     set.pixels, n);
       exec.loss_divisor = m.ranks != nullptr ? set.count - full_steps * batch : 0;
+      exec.first_sample = std::uint64_t(tail_share.begin);
       exec.train_pass(n, m.optimizer, step_table, exec.batch_step());  // batch_step: full_steps
     }
     ++exec.optimizer_steps;

@@ -77,6 +77,9 @@ struct DropoutParams {
   float p = 0.5f;
   std::uint64_t seed = 0;
   std::uint64_t offset = 0;  // advanced by the caller once per training step
+  // Element i draws at first + i: a rank holding samples from s on of a global batch draws what
+  // one process would for them (first = s * elements per sample).
+  std::uint64_t first = 0;
 };
 
 // An activation layer fused into the op in front of it (DESIGN.md, the data path, item 6), so

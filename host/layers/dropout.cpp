@@ -56,7 +56,8 @@ class DropoutUnit final : public LayerUnitOf<DropoutUnit> {
   // The Philox stream offset: distinct for every (step, layer) pair.
   template <typename T>
   DropoutParams params(const LayerPass<T>& p) const {
-    return DropoutParams{p_, 0, (p.step << 8) | static_cast<std::uint64_t>(p.index & 0xFF)};
+    return DropoutParams{p_, 0, (p.step << 8) | static_cast<std::uint64_t>(p.index & 0xFF),
+                         p.first_sample * static_cast<std::uint64_t>(p.out_shape.size())};
   }
   template <typename T>
   static std::uint8_t* mask(const LayerPass<T>& p) {

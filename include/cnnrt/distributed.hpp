@@ -71,6 +71,11 @@ CNNRT_API void check_ranks_agree(Communicator& ranks, const std::vector<RankSett
 // A 63-bit FNV-1a hash of text, the same on every machine (for settings that are strings).
 CNNRT_API std::int64_t setting_hash(const std::string& text);
 
+// Collective: the milliseconds one gradient sum of `count` floats takes over the ranks (the
+// slowest rank's time of each repeat, after a barrier), the median of `repeats` after `warmup`
+// untimed ones.
+CNNRT_API double time_gradient_sum(Communicator& ranks, std::size_t count, int warmup, int repeats);
+
 // Whether a launcher started this process as one of several ranks (its environment says so).
 CNNRT_API bool launched_as_ranks();
 // The job's communicator when launched_as_ranks(), nullptr otherwise; initialises MPI on the

@@ -25,7 +25,7 @@ void dropout_forward(const DropoutParams& params, std::size_t count, const T* in
   check_probability("dropout_forward", params.p);
   const T keep_scale = T(1) / (T(1) - T(params.p));  // survivors carry the dropped mass
   for (std::size_t i = 0; i < count; ++i) {
-    const bool keep = philox_uniform(params.seed, params.offset, i) >= params.p;
+    const bool keep = philox_uniform(params.seed, params.offset, params.first + i) >= params.p;
     mask[i] = keep ? 1 : 0;
     out[i] = keep ? in[i] * keep_scale : T(0);
   }

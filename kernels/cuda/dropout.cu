@@ -1,5 +1,5 @@
-// CUDA dropout (docs/math.md section 6). Element i draws philox_uniform(seed, offset, i), the very
-// function the CPU twin calls, so both backends produce the same mask bit for bit.
+// CUDA dropout (docs/math.md section 6). Element i draws philox_uniform(seed, offset, first + i), the
+// very function the CPU twin calls, so both backends produce the same mask bit for bit.
 #include <fmt/format.h>
 
 #include "kernels/cuda/check.hpp"
@@ -23,7 +23,7 @@ __global__ void dropout_forward_kernel(DropoutParams params, std::size_t count,
   const float keep_scale = 1.0f / (1.0f - params.p);  // survivors carry the dropped mass
   const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
   for (std::size_t i = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
-    const bool keep = philox_uniform(params.seed, params.offset, i) >= params.p;
+    const bool keep = philox_uniform(params.seed, params.offset, params.first + i) >= params.p;
     mask[i] = keep ? 1 : 0;
     out[i] = keep ? in[i] * keep_scale : 0.0f;
   }

@@ -2,8 +2,11 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
 
 #include "cnnrt/benchmark.hpp"
+#include "cnnrt/distributed.hpp"
 #include "cnnrt/error.hpp"
 #include "tools/cli/commands.hpp"
 #include "tools/cli/common.hpp"
@@ -47,8 +50,25 @@ void add_bench_command(CLI::App& app) {
     o.cuda_graphs = !args->no_graphs;
     o.fuse_activations = !args->no_fuse;
     o.overlap_weight_gradients = !args->no_overlap;
+    // Under a launcher every rank times its own model at the whole batch, then the gradient sum
+    // of a training step over all of them; rank 0 reports.
+    const std::shared_ptr<Communicator> ranks = launched_communicator();
     const BenchReport r = benchmark_model(network, o, args->warmup, args->repeats);
-    const std::string json = bench_report_json(r);
+    double allreduce_ms = -1;
+    std::int64_t parameters = 0;
+    if (ranks) {
+      for (const LayerCost& c : layer_costs(network)) parameters += c.parameters;
+      allreduce_ms =
+          time_gradient_sum(*ranks, std::size_t(parameters), args->warmup, args->repeats);
+      if (ranks->rank() != 0) return;
+    }
+    std::string json = bench_report_json(r);
+    if (ranks) {
+      nlohmann::json report = nlohmann::json::parse(json);
+      report["allreduce"] = {
+          {"ranks", ranks->size()}, {"floats", parameters}, {"ms_per_step", allreduce_ms}};
+      json = report.dump();
+    }
     if (args->json == "-") {
       fmt::print("{}\n", json);
       return;
@@ -75,6 +95,10 @@ void add_bench_command(CLI::App& app) {
       fmt::print("training step, CUDA graph: {:.4f} ms ({} graph nodes)\n", r.graph_step_ms,
                  r.graph_nodes);
     fmt::print("images per second:         {:.0f}\n", r.images_per_second);
+    if (ranks)
+      fmt::print("gradient sum over {} ranks: {:.4f} ms a step ({} floats, {:.2f} MB; {})\n",
+                 ranks->size(), allreduce_ms, parameters, double(parameters) * 4 / 1e6,
+                 ranks->describe());
     fmt::print("memory: arena {:.1f} MB, data set {:.1f} MB", r.arena_bytes / 1e6,
                r.dataset_bytes / 1e6);
     if (r.device == "cuda") fmt::print(", device memory used {:.1f} MB", r.device_bytes_used / 1e6);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `cnnrt train` on two MPI ranks when things go wrong: SIGINT to the launcher, a rank killed, and
-# ranks started with different options. Each must end the job with a non-zero status within
-# seconds (never a hang) and leave a checkpoint that loads.
-# usage: distributed_faults.sh CNNRT MPIEXEC SCRATCH [DATA]   (exit 77: no data to train on)
+# The tool on two MPI ranks. `cnnrt train` when things go wrong: SIGINT to the launcher, a rank
+# killed, and ranks started with different options; each must end the job with a non-zero status
+# within seconds (never a hang) and leave a checkpoint that loads. `cnnrt bench`: the gradient sum
+# per step, reported once.
+# usage: distributed_cli.sh CNNRT MPIEXEC SCRATCH [DATA]   (exit 77: no data to train on)
 set -uo pipefail
 tool=$(realpath "$1") mpiexec=$2 scratch=$3 data=${4:-/usr/share/datasets/fashion-mnist}
 if [ ! -e "$data/train-images-idx3-ubyte" ] && [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
@@ -91,6 +92,18 @@ cat disagree.log
 [ "$status" = 124 ] && fail "disagreeing ranks hung"
 lines=$(grep -c "ranks disagree on the batch size" disagree.log)
 [ "$lines" = 1 ] || fail "expected one error line about the batch size, got $lines"
+
+echo "== bench: the gradient sum per step"
+"$mpiexec" -n 2 "$tool" bench --device cpu --batch 8 --warmup 1 --repeats 3 --threads 1 --json - \
+  >bench.json 2>bench.log || fail "bench on two ranks failed: $(tail -3 bench.log)"
+python3 - bench.json <<'EOF' || fail "bench's report lacks the gradient sum: $(head -c 300 bench.json)"
+import json, sys
+lines = [l for l in open(sys.argv[1]) if l.strip()]
+assert len(lines) == 1, f"{len(lines)} reports (rank 0 alone reports)"
+total = json.loads(lines[0])["allreduce"]
+assert total["ranks"] == 2 and total["floats"] == 61706 and total["ms_per_step"] > 0, total
+print("gradient sum:", total)
+EOF
 
 if ((failures)); then exit 1; fi
 echo "all distributed fault checks passed"
