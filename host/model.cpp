@@ -80,16 +80,10 @@ const char* to_string(ConvPrecision precision) {
 
 namespace {
 
-// The communicator of a run over more than one rank, nullptr otherwise.
-Communicator* ranks_of(const CompileOptions& options) {
-  return options.communicator && options.communicator->size() > 1 ? options.communicator.get()
-                                                                  : nullptr;
-}
-
-// What this rank compiles: its share of the global batch (the largest rank_slice, so that every
-// rank's arena is the same), after checking that the ranks agree on what they compile.
+// What this rank compiles: the largest share of the global batch, so that every rank's arena is
+// the same, after checking that the ranks agree on what they compile.
 CompileOptions options_of_rank(const Network& network, const CompileOptions& options) {
-  Communicator* ranks = ranks_of(options);
+  Communicator* ranks = several_ranks(options.communicator);
   if (ranks == nullptr) return options;
   check_ranks_agree(*ranks,
                     {{"model (a hash of its description)", setting_hash(network_to_json(network))},
@@ -102,10 +96,8 @@ CompileOptions options_of_rank(const Network& network, const CompileOptions& opt
         fmt::format("a global batch of {} cannot be shared by {} ranks: use a batch of at least {}",
                     options.batch_size, ranks->size(), ranks->size()));
   CompileOptions local = options;
-  local.batch_size = rank_slice(options.batch_size, 0, ranks->size()).count();
-  for (int r = 1; r < ranks->size(); ++r)
-    local.batch_size =
-        std::max(local.batch_size, rank_slice(options.batch_size, r, ranks->size()).count());
+  // The last rank's slice is the largest: ceil(batch / ranks).
+  local.batch_size = rank_slice(options.batch_size, ranks->size() - 1, ranks->size()).count();
   return local;
 }
 
@@ -197,7 +189,7 @@ struct Model::Impl {
       : network(net),
         options(opts),
         exec(make_executor(network, options_of_rank(net, opts))),
-        ranks(ranks_of(opts)) {
+        ranks(several_ranks(opts.communicator)) {
     const SampleShape in = network.input();
     augment.channels = in.c, augment.height = in.h, augment.width = in.w;
     augment.seed = options.seed;

@@ -165,12 +165,6 @@ void write_events(TensorBoardWriter& events, const Model& model, const EpochRepo
   events.flush();
 }
 
-// The communicator of a run over more than one rank, nullptr otherwise.
-Communicator* ranks_of(const Model& model) {
-  const auto& ranks = model.options().communicator;
-  return ranks && ranks->size() > 1 ? ranks.get() : nullptr;
-}
-
 std::int64_t bits_of(float value) {
   std::uint32_t bits = 0;
   std::memcpy(&bits, &value, sizeof(bits));
@@ -239,7 +233,7 @@ EpochReport train(Model& model, const Dataset& train_set, const Dataset& test_se
   if (options.epochs <= 0)
     throw Error(fmt::format("TrainOptions::epochs must be positive, got {}", options.epochs));
   // With ranks, rank 0 alone writes files and prints; the others wait for its checkpoints.
-  Communicator* ranks = ranks_of(model);
+  Communicator* ranks = several_ranks(model.options().communicator);
   const bool writer = ranks == nullptr || ranks->rank() == 0;
   if (ranks != nullptr) check_ranks_agree_on(*ranks, options);
   const bool quiet = options.quiet || !writer;

@@ -76,6 +76,11 @@ CNNRT_API std::int64_t setting_hash(const std::string& text);
 // untimed ones.
 CNNRT_API double time_gradient_sum(Communicator& ranks, std::size_t count, int warmup, int repeats);
 
+// `ranks` when it holds more than one rank, nullptr otherwise (a run of one process).
+inline Communicator* several_ranks(const std::shared_ptr<Communicator>& ranks) {
+  return ranks && ranks->size() > 1 ? ranks.get() : nullptr;
+}
+
 // Whether a launcher started this process as one of several ranks (its environment says so).
 CNNRT_API bool launched_as_ranks();
 // The job's communicator when launched_as_ranks(), nullptr otherwise; initialises MPI on the
