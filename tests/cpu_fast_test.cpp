@@ -19,6 +19,8 @@
 #include "kernels/cpu/conv_fast.hpp"
 #include "kernels/cpu/dense.hpp"
 #include "kernels/cpu/dense_fast.hpp"
+#include "kernels/cpu/pool.hpp"
+#include "kernels/cpu/pool_fast.hpp"
 #include "kernels/ops.hpp"
 #include "tests/fused_activation_util.hpp"
 #include "tests/model_util.hpp"
@@ -33,6 +35,8 @@ using namespace test;  // the helpers of tests/test_util.hpp
 constexpr Tolerance kFastForward{1e-4, 1e-4};
 // Weight gradients sum over the batch and every output position: more terms, more rounding.
 constexpr Tolerance kFastWeightGradient{1e-3, 1e-4};
+// Max pooling picks and copies values: exact. (Overlapping windows sum in float; kFastForward.)
+constexpr Tolerance kExact{0, 0};
 // Whole models after one forward/backward: every layer's rounding compounds.
 constexpr Tolerance kFastModel{2e-4, 2e-3};
 
@@ -388,6 +392,112 @@ Network mixed_network() {
     {"type": "relu"},
     {"type": "dense", "name": "fc2", "units": 10}]})",
                            "mixed");
+}
+
+struct PoolCase {
+  int n, c, h, w, win, stride;
+};
+
+std::string describe(const PoolCase& pc) {
+  return "n" + std::to_string(pc.n) + " c" + std::to_string(pc.c) + " " + std::to_string(pc.h) +
+         "x" + std::to_string(pc.w) + " window " + std::to_string(pc.win) + " /" +
+         std::to_string(pc.stride);
+}
+
+const std::vector<PoolCase>& pool_cases() {
+  static const std::vector<PoolCase> cases{
+      {3, 6, 28, 28, 2, 2},   // LeNet pool1: 14 windows a row, 4 at a time and 2 left
+      {2, 16, 10, 10, 2, 2},  // LeNet pool2: 5 a row
+      {1, 3, 7, 9, 2, 2},     // odd sizes: a last row and column no window covers
+      {2, 5, 16, 16, 2, 2},   // 8 a row: no scalar remainder
+      {2, 2, 2, 2, 2, 2},     // one window
+      {2, 3, 9, 11, 3, 2},    // overlapping windows: the reference loops
+      {1, 2, 6, 6, 3, 3},     // 3x3 windows by 3
+  };
+  return cases;
+}
+
+Pool2dGeometry geometry(const PoolCase& pc) {
+  return make_pool2d_geometry("test", pc.n, pc.c, pc.h, pc.w, pc.win, pc.win, pc.stride, pc.stride);
+}
+
+// Inputs on a coarse grid with many exact zeros (a ReLU's output): windows with ties, where the
+// first maximum in row-major order must win.
+std::vector<float> pool_input(std::size_t count, std::uint64_t seed) {
+  std::vector<float> v = random_vector<float>(count, seed);
+  for (float& x : v) x = x < 0 ? 0.0f : std::round(x * 3.0f) / 3.0f;
+  return v;
+}
+
+TEST(CpuFastPool, MaxForwardMatchesReference) {
+  std::uint64_t seed = 500;
+  for (const PoolCase& pc : pool_cases()) {
+    SCOPED_TRACE(describe(pc));
+    const Pool2dGeometry g = geometry(pc);
+    const std::vector<float> in = pool_input(g.in_size(), ++seed);
+    const std::vector<double> in_d = to_double(in);
+    std::vector<double> expected(g.out_size());
+    std::vector<std::int32_t> expected_argmax(g.out_size(), -1);
+    cpu::max_pool_forward<double>(g, in_d.data(), expected.data(), expected_argmax.data());
+    ASSERT_TRUE(any_nonzero(expected));
+    std::vector<float> out = nan_vector<float>(g.out_size());
+    std::vector<std::int32_t> argmax(g.out_size(), -1);
+    cpu::fast::max_pool_forward(g, in.data(), out.data(), argmax.data());
+    EXPECT_TRUE(all_close(out, expected, kExact, "out"));
+    EXPECT_EQ(argmax, expected_argmax);
+  }
+}
+
+TEST(CpuFastPool, MaxBackwardMatchesReference) {
+  std::uint64_t seed = 600;
+  for (const PoolCase& pc : pool_cases()) {
+    SCOPED_TRACE(describe(pc));
+    const Pool2dGeometry g = geometry(pc);
+    const std::vector<float> in = pool_input(g.in_size(), ++seed);
+    std::vector<float> out(g.out_size());
+    std::vector<std::int32_t> argmax(g.out_size());
+    cpu::max_pool_forward<float>(g, in.data(), out.data(), argmax.data());
+    const std::vector<float> dout = random_vector<float>(g.out_size(), ++seed);
+    const std::vector<double> dout_d = to_double(dout);
+    std::vector<double> expected(g.in_size());
+    cpu::max_pool_backward<double>(g, dout_d.data(), argmax.data(), expected.data(), {});
+    ASSERT_TRUE(any_nonzero(expected));
+    std::vector<float> din = nan_vector<float>(g.in_size());
+    cpu::fast::max_pool_backward(g, dout.data(), argmax.data(), din.data(), {});
+    const Tolerance tol = cpu::fast::pool2d_is_2x2_by_2(g) ? kExact : kFastForward;
+    EXPECT_TRUE(all_close(din, expected, tol, "din"));
+    expect_fused_backward_same_bits<float>(g.in_size(), ++seed, [&](float* d, const auto& fused) {
+      cpu::fast::max_pool_backward(g, dout.data(), argmax.data(), d, fused);
+    });
+  }
+}
+
+TEST(CpuFastPool, AverageMatchesReference) {
+  std::uint64_t seed = 700;
+  for (const PoolCase& pc : pool_cases()) {
+    SCOPED_TRACE(describe(pc));
+    const Pool2dGeometry g = geometry(pc);
+    const std::vector<float> in = random_vector<float>(g.in_size(), ++seed);
+    const std::vector<double> in_d = to_double(in);
+    std::vector<double> expected(g.out_size());
+    cpu::avg_pool_forward<double>(g, in_d.data(), expected.data());
+    ASSERT_TRUE(any_nonzero(expected));
+    std::vector<float> out = nan_vector<float>(g.out_size());
+    cpu::fast::avg_pool_forward(g, in.data(), out.data());
+    EXPECT_TRUE(all_close(out, expected, kFastForward, "out"));
+
+    const std::vector<float> dout = random_vector<float>(g.out_size(), ++seed);
+    const std::vector<double> dout_d = to_double(dout);
+    std::vector<double> din_expected(g.in_size());
+    cpu::avg_pool_backward<double>(g, dout_d.data(), din_expected.data(), {});
+    ASSERT_TRUE(any_nonzero(din_expected));
+    std::vector<float> din = nan_vector<float>(g.in_size());
+    cpu::fast::avg_pool_backward(g, dout.data(), din.data(), {});
+    EXPECT_TRUE(all_close(din, din_expected, kFastForward, "din"));
+    expect_fused_backward_same_bits<float>(g.in_size(), ++seed, [&](float* d, const auto& fused) {
+      cpu::fast::avg_pool_backward(g, dout.data(), d, fused);
+    });
+  }
 }
 
 // One forward/backward of `network` on a seeded batch; the loss and every gradient.

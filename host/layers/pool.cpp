@@ -6,9 +6,12 @@
 
 #include <fmt/format.h>
 
+#include <type_traits>
+
 #include "host/cpu_backend.hpp"
 #include "host/cuda_backend.hpp"
 #include "host/layer.hpp"
+#include "kernels/cpu/pool_fast.hpp"
 #include "kernels/cuda/pool.cuh"
 
 namespace cnnrt {
@@ -58,6 +61,12 @@ class PoolUnit final : public LayerUnitOf<PoolUnit> {
     cpu.for_batch_slices(g.n, [&](int first, int count) {
       const std::size_t o = std::size_t(first) * plane_out(g);
       const T* in = p.in + std::size_t(first) * plane_in(g);
+      if constexpr (std::is_same_v<T, float>)
+        if (cpu.fast()) {
+          if (max_)
+            return cpu::fast::max_pool_forward(slice(g, count), in, p.out + o, argmax(p) + o);
+          return cpu::fast::avg_pool_forward(slice(g, count), in, p.out + o);
+        }
       if (max_)
         cpu::max_pool_forward(slice(g, count), in, p.out + o, argmax(p) + o);
       else
@@ -79,6 +88,14 @@ class PoolUnit final : public LayerUnitOf<PoolUnit> {
     cpu.for_batch_slices(g.n, [&](int first, int count) {
       const std::size_t o = std::size_t(first) * plane_out(g);
       const std::size_t i = std::size_t(first) * plane_in(g);
+      if constexpr (std::is_same_v<T, float>)
+        if (cpu.fast()) {
+          if (max_)
+            return cpu::fast::max_pool_backward(slice(g, count), p.dout + o, argmax(p) + o,
+                                                p.din + i, offset_by(p.fused_grad, i));
+          return cpu::fast::avg_pool_backward(slice(g, count), p.dout + o, p.din + i,
+                                              offset_by(p.fused_grad, i));
+        }
       if (max_)
         cpu::max_pool_backward(slice(g, count), p.dout + o, argmax(p) + o, p.din + i,
                                offset_by(p.fused_grad, i));

@@ -63,7 +63,7 @@ void im2col(const Conv2dGeometry& g, const float* in, float* col) {
       const float* a = in + offset + std::ptrdiff_t(y) * g.stride_h * g.w;
       std::fill(r, r + x0, 0.0f);
       if (g.stride_w == 1)
-        std::memcpy(r + x0, a + x0, std::size_t(x1 - x0) * sizeof(float));
+        for (int x = x0; x < x1; ++x) r[x] = a[x];
       else
         for (int x = x0; x < x1; ++x) r[x] = a[x * g.stride_w];
       std::fill(r + x1, r + g.out_w, 0.0f);
@@ -82,7 +82,10 @@ void col2im(const Conv2dGeometry& g, const float* col, float* din) {
     for (int y = y0; y < y1; ++y) {
       const float* r = row + std::size_t(y) * g.out_w;
       float* a = din + offset + std::ptrdiff_t(y) * g.stride_h * g.w;
-      for (int x = x0; x < x1; ++x) a[x * g.stride_w] += r[x];
+      if (g.stride_w == 1)
+        for (int x = x0; x < x1; ++x) a[x] += r[x];
+      else
+        for (int x = x0; x < x1; ++x) a[x * g.stride_w] += r[x];
     }
   });
 }
