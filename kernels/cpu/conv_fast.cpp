@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#ifdef __SSE2__
+#include <emmintrin.h>  // x86-64's baseline
+#endif
 
 #include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/conv.hpp"
@@ -31,69 +34,124 @@ bool reads_input_as_is(const Conv2dGeometry& g) {
          g.pad_left == 0;
 }
 
-// Calls fn(row, y0, y1, x0, x1, offset) for each kernel tap (c, i, j): row = (c * kh + i) * kw + j
-// is its row of the unfolded buffer, [y0, y1) x [x0, x1) the output positions whose tap reads
-// inside the input (tap_range), and offset the input element read at output (y, x) minus
-// y * stride_h * w + x * stride_w.
-template <typename Fn>
-void for_each_tap(const Conv2dGeometry& g, Fn&& fn) {
-  for (int c = 0; c < g.c; ++c)
-    for (int i = 0; i < g.kh; ++i) {
-      int y0, y1;
-      tap_range(g.out_h, g.h, g.stride_h, i, g.pad_top, &y0, &y1);
-      for (int j = 0; j < g.kw; ++j) {
-        int x0, x1;
-        tap_range(g.out_w, g.w, g.stride_w, j, g.pad_left, &x0, &x1);
-        const std::ptrdiff_t offset =
-            (std::ptrdiff_t(c) * g.h + (i - g.pad_top)) * g.w + (j - g.pad_left);
-        fn((std::size_t(c) * g.kh + i) * g.kw + j, y0, y1, x0, x1, offset);
-      }
-    }
+// The input extent the windows read, padding included: [c, padded_h, padded_w].
+int padded_h(const Conv2dGeometry& g) {
+  return (g.out_h - 1) * g.stride_h + g.kh;
+}
+int padded_w(const Conv2dGeometry& g) {
+  return (g.out_w - 1) * g.stride_w + g.kw;
 }
 
-// in: [c, h, w] (one sample) -> col: [c * kh * kw, out_h * out_w], row (c, i, j) holding the
-// input under kernel tap (i, j) at every output position (zero in the padding).
-void im2col(const Conv2dGeometry& g, const float* in, float* col) {
-  const std::size_t plane = plane_out(g);
-  for_each_tap(g, [&](std::size_t tap, int y0, int y1, int x0, int x1, std::ptrdiff_t offset) {
-    float* row = col + tap * plane;
-    std::fill(row, row + std::size_t(y0) * g.out_w, 0.0f);
-    for (int y = y0; y < y1; ++y) {
-      float* r = row + std::size_t(y) * g.out_w;
-      const float* a = in + offset + std::ptrdiff_t(y) * g.stride_h * g.w;
-      std::fill(r, r + x0, 0.0f);
-      if (g.stride_w == 1)
-        for (int x = x0; x < x1; ++x) r[x] = a[x];
-      else
-        for (int x = x0; x < x1; ++x) r[x] = a[x * g.stride_w];
-      std::fill(r + x1, r + g.out_w, 0.0f);
-    }
-    std::fill(row + std::size_t(y1) * g.out_w, row + plane, 0.0f);
-  });
+// Windows reaching into the padding (or past the input's last row or column) read a zero-padded
+// copy of the sample; the others read the sample where it lies. Either way the unfolding is then
+// a plain copy of rows, with no bounds to test per tap.
+bool reads_padded_copy(const Conv2dGeometry& g) {
+  return g.pad_top > 0 || g.pad_left > 0 || padded_h(g) > g.h || padded_w(g) > g.w;
+}
+std::size_t padded_floats(const Conv2dGeometry& g) {
+  return reads_padded_copy(g) ? std::size_t(g.c) * padded_h(g) * padded_w(g) : 0;
+}
+
+// The sample as the windows see it: its first element, row pitch and plane pitch.
+struct Source {
+  float* data;
+  int pitch, plane_pitch;
+};
+
+// The padded copy's place in a thread's unfolding buffer: after the unfolded rows.
+float* padded_of(const Conv2dGeometry& g, float* col) {
+  return col + window(g) * plane_out(g);
+}
+
+// One sample in: [c, h, w] -> the padded layout, zero outside the input (padded: see above).
+Source padded_source(const Conv2dGeometry& g, const float* in, float* padded) {
+  if (!reads_padded_copy(g)) return {const_cast<float*>(in), g.w, g.h * g.w};
+  const int ph = padded_h(g), pw = padded_w(g);
+  std::fill(padded, padded + padded_floats(g), 0.0f);
+  // Input rows and columns the windows read: those inside [0, ph) x [0, pw) after padding.
+  const int rows = std::min(g.h, ph - g.pad_top), cols = std::min(g.w, pw - g.pad_left);
+  for (int c = 0; c < g.c; ++c)
+    for (int y = 0; y < rows; ++y)
+      std::copy(in + (std::size_t(c) * g.h + y) * g.w, in + (std::size_t(c) * g.h + y) * g.w + cols,
+                padded + (std::size_t(c) * ph + y + g.pad_top) * pw + g.pad_left);
+  return {padded, pw, ph * pw};
+}
+
+// to[0, count) = from[0, count). Rows of LeNet's unfoldings are 10 to 28 floats: whole vectors,
+// the last one overlapping the one before, instead of a scalar tail.
+inline void copy_row(const float* from, int count, float* to) {
+#ifdef __SSE2__
+  if (count >= 4) {
+    int i = 0;
+    for (; i + 4 <= count; i += 4) _mm_storeu_ps(to + i, _mm_loadu_ps(from + i));
+    if (i < count) _mm_storeu_ps(to + count - 4, _mm_loadu_ps(from + count - 4));
+    return;
+  }
+#endif
+  for (int i = 0; i < count; ++i) to[i] = from[i];
+}
+
+// Calls fn(row, a) for every kernel tap (c, i, j) and output row y, in the order of the unfolded
+// buffer's rows: row = col row (c, i, j) at output row y, a = the source element under the tap
+// at output (y, 0); x moves it by stride_w.
+template <typename ColFloat, typename Fn>
+void for_each_tap_row(const Conv2dGeometry& g, const Source& src, ColFloat* col, Fn&& fn) {
+  ColFloat* row = col;
+  for (int c = 0; c < g.c; ++c)
+    for (int i = 0; i < g.kh; ++i)
+      for (int j = 0; j < g.kw; ++j) {
+        float* a = src.data + std::size_t(c) * src.plane_pitch + std::size_t(i) * src.pitch + j;
+        for (int y = 0; y < g.out_h; ++y, row += g.out_w, a += std::size_t(g.stride_h) * src.pitch)
+          fn(row, a);
+      }
+}
+
+// The source -> col: [c * kh * kw, out_h * out_w], row (c, i, j) holding the input under kernel
+// tap (i, j) at every output position.
+void im2col(const Conv2dGeometry& g, const Source& src, float* col) {
+  const int out_w = g.out_w, stride = g.stride_w;
+  if (stride == 1)
+    for_each_tap_row(g, src, col, [&](float* r, const float* a) { copy_row(a, out_w, r); });
+  else
+    for_each_tap_row(g, src, col, [&](float* r, const float* a) {
+      for (int x = 0; x < out_w; ++x) r[x] = a[x * stride];
+    });
 }
 
 // col: [c * kh * kw, out_h * out_w] -> din: [c, h, w] (one sample, overwritten): the transpose of
-// im2col, each input element summing the taps that read it.
-void col2im(const Conv2dGeometry& g, const float* col, float* din) {
-  const std::size_t plane = plane_out(g);
+// im2col, each input element summing the taps that read it (in the padded copy, when the
+// windows read one, whose inside is then din).
+void col2im(const Conv2dGeometry& g, const float* col, float* din, float* padded) {
+  const bool copy = reads_padded_copy(g);
+  const Source dst =
+      copy ? Source{padded, padded_w(g), padded_h(g) * padded_w(g)} : Source{din, g.w, g.h * g.w};
+  std::fill(dst.data, dst.data + (copy ? padded_floats(g) : std::size_t(g.c) * plane_in(g)), 0.0f);
+  const int out_w = g.out_w, stride = g.stride_w;
+  if (stride == 1)
+    for_each_tap_row(g, dst, col, [&](const float* r, float* a) {
+      for (int x = 0; x < out_w; ++x) a[x] += r[x];
+    });
+  else
+    for_each_tap_row(g, dst, col, [&](const float* r, float* a) {
+      for (int x = 0; x < out_w; ++x) a[x * stride] += r[x];
+    });
+  if (!copy) return;
+  // Input elements no window reads (rows or columns past the padded extent) get zero.
   std::fill(din, din + std::size_t(g.c) * plane_in(g), 0.0f);
-  for_each_tap(g, [&](std::size_t tap, int y0, int y1, int x0, int x1, std::ptrdiff_t offset) {
-    const float* row = col + tap * plane;
-    for (int y = y0; y < y1; ++y) {
-      const float* r = row + std::size_t(y) * g.out_w;
-      float* a = din + offset + std::ptrdiff_t(y) * g.stride_h * g.w;
-      if (g.stride_w == 1)
-        for (int x = x0; x < x1; ++x) a[x] += r[x];
-      else
-        for (int x = x0; x < x1; ++x) a[x * g.stride_w] += r[x];
+  const int rows = std::min(g.h, padded_h(g) - g.pad_top);
+  const int cols = std::min(g.w, padded_w(g) - g.pad_left);
+  for (int c = 0; c < g.c; ++c)
+    for (int y = 0; y < rows; ++y) {
+      const float* from =
+          padded + (std::size_t(c) * padded_h(g) + y + g.pad_top) * dst.pitch + g.pad_left;
+      std::copy(from, from + cols, din + (std::size_t(c) * g.h + y) * g.w);
     }
-  });
 }
 
 }  // namespace
 
 std::size_t conv2d_col_floats(const Conv2dGeometry& g) {
-  return reads_input_as_is(g) ? 0 : window(g) * plane_out(g);
+  return reads_input_as_is(g) ? 0 : window(g) * plane_out(g) + padded_floats(g);
 }
 
 // out[k, p] = b[k] + sum_r W[k, r] col[r, p] per sample: [k, c*kh*kw] x [c*kh*kw, out_h*out_w]
@@ -108,7 +166,8 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weigh
     for (int k = 0; k < g.k; ++k)
       std::fill(z + std::size_t(k) * plane, z + std::size_t(k + 1) * plane, bias ? bias[k] : 0.0f);
     const float* unfolded = x;
-    if (!reads_input_as_is(g)) im2col(g, x, col), unfolded = col;
+    if (!reads_input_as_is(g))
+      im2col(g, padded_source(g, x, padded_of(g, col)), col), unfolded = col;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.k, int(plane), int(r), 1.0f, weight,
                 int(r), unfolded, int(plane), 1.0f, z, int(plane));
     fused_activation_forward(fused, std::size_t(n) * sample_out, sample_out, out);
@@ -125,7 +184,7 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dout, const floa
     float* target = reads_input_as_is(g) ? da : col;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(r), int(plane), g.k, 1.0f, weight,
                 int(r), dout + std::size_t(n) * sample_out, int(plane), 0.0f, target, int(plane));
-    if (!reads_input_as_is(g)) col2im(g, col, da);
+    if (!reads_input_as_is(g)) col2im(g, col, da, padded_of(g, col));
   }
 }
 
@@ -140,7 +199,8 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const float* in, const flo
     const float* x = in + std::size_t(n) * sample_in;
     const float* dz = dout + std::size_t(n) * sample_out;
     const float* unfolded = x;
-    if (!reads_input_as_is(g)) im2col(g, x, col), unfolded = col;
+    if (!reads_input_as_is(g))
+      im2col(g, padded_source(g, x, padded_of(g, col)), col), unfolded = col;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.k, int(r), int(plane), 1.0f, dz,
                 int(plane), unfolded, int(plane), 1.0f, dweight, int(r));
     for (int k = 0; k < g.k; ++k) {
