@@ -122,6 +122,10 @@ TEST(Fusion, BenchReportNamesTheFusedActivations) {
   CompileOptions options = test::cpu_options(kBatch, 1, 1);
   const BenchReport report = benchmark_model(network, options, 0, 1);
   EXPECT_TRUE(report.fused_activations);
+  // The inference figure is timed, and its rate is the batch over that time.
+  ASSERT_GT(report.inference_ms, 0.0);
+  EXPECT_NEAR(report.inference_images_per_second, kBatch / (report.inference_ms / 1000.0),
+              1e-6 * report.inference_images_per_second);
   for (const Expected& e : kPatterns) {
     SCOPED_TRACE(e.layer);
     bool found = false;

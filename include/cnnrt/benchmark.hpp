@@ -35,6 +35,10 @@ struct CNNRT_API BenchReport {
   double graph_step_ms = -1;      // the same step replayed from a CUDA graph (-1: not available)
   std::uint64_t graph_nodes = 0;  // nodes of that graph: the step's kernels, memsets, event waits
   double images_per_second = 0;   // batch / the fastest step
+  // Inference (what evaluate and predict run per batch): the forward pass in evaluation mode
+  // (no dropout, batch norm's running statistics), op by op, and batch / that time.
+  double inference_ms = 0;
+  double inference_images_per_second = 0;
   std::uint64_t arena_bytes = 0;
   std::uint64_t dataset_bytes = 0;  // Fashion-MNIST train + test as bytes on the backend
   std::uint64_t device_bytes_used =

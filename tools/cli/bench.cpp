@@ -95,6 +95,8 @@ void add_bench_command(CLI::App& app) {
       fmt::print("training step, CUDA graph: {:.4f} ms ({} graph nodes)\n", r.graph_step_ms,
                  r.graph_nodes);
     fmt::print("images per second:         {:.0f}\n", r.images_per_second);
+    fmt::print("inference (forward, eval): {:.4f} ms, {:.0f} images per second\n", r.inference_ms,
+               r.inference_images_per_second);
     if (ranks)
       fmt::print("gradient sum over {} ranks: {:.4f} ms a step ({} floats, {:.2f} MB; {})\n",
                  ranks->size(), allreduce_ms, parameters, double(parameters) * 4 / 1e6,
