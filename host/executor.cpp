@@ -271,15 +271,16 @@ Plan build_plan(const Network& network, int batch, bool fuse, const PlanTarget& 
   return plan;
 }
 
-std::vector<double> initial_parameters(const Plan& plan, InitScheme scheme, std::uint64_t seed) {
-  std::vector<double> values(static_cast<std::size_t>(plan.parameter_count), 0.0);
+template <typename T>
+std::vector<T> initial_parameters(const Plan& plan, InitScheme scheme, std::uint64_t seed) {
+  std::vector<T> values(static_cast<std::size_t>(plan.parameter_count), T(0));
   std::mt19937_64 rng(seed);
   std::size_t p = 0;
   for (const LayerPlan& layer : plan.layers) {
     for (const ParameterSpec& spec : layer.unit->parameters(layer.in_shape)) {
       const ParameterInfo& info = plan.parameters[p++];
       if (!spec.random_init) {
-        std::fill_n(values.begin() + info.offset, info.count, spec.initial);
+        std::fill_n(values.begin() + info.offset, info.count, T(spec.initial));
         continue;
       }
       double variance = 0;
@@ -301,19 +302,20 @@ std::vector<double> initial_parameters(const Plan& plan, InitScheme scheme, std:
           uniform = scheme == InitScheme::lecun_uniform;
           break;
       }
-      double* w = values.data() + info.offset;
+      T* w = values.data() + info.offset;
       if (uniform) {
         const double bound = std::sqrt(3.0 * variance);  // U(-b, b) has variance b^2 / 3
         std::uniform_real_distribution<double> dist(-bound, bound);
-        for (std::int64_t i = 0; i < info.count; ++i) w[i] = dist(rng);
+        for (std::int64_t i = 0; i < info.count; ++i) w[i] = T(dist(rng));
       } else {
         std::normal_distribution<double> dist(0.0, std::sqrt(variance));
-        for (std::int64_t i = 0; i < info.count; ++i) w[i] = dist(rng);
+        for (std::int64_t i = 0; i < info.count; ++i) w[i] = T(dist(rng));
       }
     }
   }
   return values;
 }
+template std::vector<float> initial_parameters<float>(const Plan&, InitScheme, std::uint64_t);
 
 namespace {
 
@@ -633,8 +635,7 @@ std::unique_ptr<Executor<float>> make_executor(const Network& network,
   auto exec = std::make_unique<Executor<float>>(network, options.batch_size, std::move(backend),
                                                 options.fuse_activations);
   exec->set_overlap(options.overlap_weight_gradients);
-  const std::vector<double> init = initial_parameters(exec->plan(), options.init, options.seed);
-  exec->upload(exec->params(), std::vector<float>(init.begin(), init.end()));
+  exec->upload(exec->params(), initial_parameters<float>(exec->plan(), options.init, options.seed));
   return exec;
 }
 

@@ -85,8 +85,10 @@ struct PlanTarget {
 Plan build_plan(const Network& network, int batch, bool fuse, const PlanTarget& target);
 
 // Initial parameter values (random weights, the rest their ParameterSpec::initial), the same on
-// every backend for one seed.
-std::vector<double> initial_parameters(const Plan& plan, InitScheme scheme, std::uint64_t seed);
+// every backend for one seed: drawn in double, stored as T (AlexNet's 62M parameters would take
+// 500 MB more as doubles).
+template <typename T>
+std::vector<T> initial_parameters(const Plan& plan, InitScheme scheme, std::uint64_t seed);
 
 template <typename T>
 class Executor {
