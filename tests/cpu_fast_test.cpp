@@ -13,6 +13,8 @@
 
 #include "cnnrt/model.hpp"
 #include "cnnrt/network.hpp"
+#include "kernels/cpu/activation.hpp"
+#include "kernels/cpu/activation_fast.hpp"
 #include "kernels/cpu/batch_norm.hpp"
 #include "kernels/cpu/batch_norm_fast.hpp"
 #include "kernels/cpu/conv.hpp"
@@ -37,6 +39,8 @@ constexpr Tolerance kFastForward{1e-4, 1e-4};
 constexpr Tolerance kFastWeightGradient{1e-3, 1e-4};
 // Max pooling picks and copies values: exact. (Overlapping windows sum in float; kFastForward.)
 constexpr Tolerance kExact{0, 0};
+// The fast sigmoid's exp is within 2 ulp of expf: a few ulp of the result after the division.
+constexpr Tolerance kFastSigmoid{1e-7, 5e-7};
 // Whole models after one forward/backward: every layer's rounding compounds.
 constexpr Tolerance kFastModel{2e-4, 2e-3};
 
@@ -93,10 +97,13 @@ TEST(CpuFastConv, ForwardMatchesReference) {
     cpu::fast::conv2d_forward(g, in.data(), w.data(), b.data(), out.data(), {}, col.data());
     EXPECT_TRUE(all_close(out, expected, kFastForward, "out"));
     // The fused activation: the same bits as the fast convolution followed by the activation.
-    expect_fused_forward_same_bits<float>(g.out_size(), [&](float* z, FusedActivation<float> f) {
-      std::fill(col.begin(), col.end(), std::nanf(""));
-      cpu::fast::conv2d_forward(g, in.data(), w.data(), b.data(), z, f, col.data());
-    });
+    expect_fused_forward_same_bits<float>(
+        g.out_size(),
+        [&](float* z, FusedActivation<float> f) {
+          std::fill(col.begin(), col.end(), std::nanf(""));
+          cpu::fast::conv2d_forward(g, in.data(), w.data(), b.data(), z, f, col.data());
+        },
+        &cpu::fast::activation_forward);
   }
 }
 
@@ -186,9 +193,12 @@ TEST(CpuFastDense, ForwardMatchesReference) {
     std::vector<float> out = nan_vector<float>(g.out_size());
     cpu::fast::dense_forward(g, in.data(), w.data(), b.data(), out.data(), {});
     EXPECT_TRUE(all_close(out, expected, kFastForward, "out"));
-    expect_fused_forward_same_bits<float>(g.out_size(), [&](float* z, FusedActivation<float> f) {
-      cpu::fast::dense_forward(g, in.data(), w.data(), b.data(), z, f);
-    });
+    expect_fused_forward_same_bits<float>(
+        g.out_size(),
+        [&](float* z, FusedActivation<float> f) {
+          cpu::fast::dense_forward(g, in.data(), w.data(), b.data(), z, f);
+        },
+        &cpu::fast::activation_forward);
   }
 }
 
@@ -306,13 +316,16 @@ TEST(CpuFastBatchNorm, TrainingForwardMatchesReference) {
     EXPECT_TRUE(all_close(rm, rm_d, kFastForward, "running_mean"));
     EXPECT_TRUE(all_close(rv, rv_d, kFastForward, "running_var"));
     EXPECT_EQ(tracked, 1.0f);
-    expect_fused_forward_same_bits<float>(g.size(), [&](float* z, FusedActivation<float> f) {
-      std::vector<float> m(c), r(c), rm2 = x.running_mean, rv2 = x.running_var;
-      float t = 0;
-      cpu::fast::batch_norm_forward_training(g, 0, g.c, bn, x.in.data(), x.gamma.data(),
-                                             x.beta.data(), z, f, m.data(), r.data(), rm2.data(),
-                                             rv2.data(), &t);
-    });
+    expect_fused_forward_same_bits<float>(
+        g.size(),
+        [&](float* z, FusedActivation<float> f) {
+          std::vector<float> m(c), r(c), rm2 = x.running_mean, rv2 = x.running_var;
+          float t = 0;
+          cpu::fast::batch_norm_forward_training(g, 0, g.c, bn, x.in.data(), x.gamma.data(),
+                                                 x.beta.data(), z, f, m.data(), r.data(),
+                                                 rm2.data(), rv2.data(), &t);
+        },
+        &cpu::fast::activation_forward);
   }
 }
 
@@ -393,6 +406,63 @@ Network mixed_network() {
     {"type": "relu"},
     {"type": "dense", "name": "fc2", "units": 10}]})",
                            "mixed");
+}
+
+// Values a sigmoid sees, and its edges: 0, where exp over- and underflows, past both.
+std::vector<float> activation_inputs(std::size_t count, std::uint64_t seed) {
+  std::vector<float> z = random_vector<float>(count, seed, -12.0, 12.0);
+  const float edges[] = {0.0f, -0.0f, 88.0f, -88.0f, 87.5f, -87.5f, 100.0f, -100.0f, 1e-8f, -1e-8f};
+  for (std::size_t i = 0; i < count && i < std::size(edges); ++i) z[i * 3 % count] = edges[i];
+  return z;
+}
+
+TEST(CpuFastActivation, SigmoidMatchesReference) {
+  std::uint64_t seed = 800;
+  for (const std::size_t count : {1u, 3u, 4u, 5u, 1027u}) {  // whole vectors and a tail
+    SCOPED_TRACE("count " + std::to_string(count));
+    const std::vector<float> z = activation_inputs(count, ++seed);
+    const std::vector<double> z_d = to_double(z);
+    std::vector<double> expected(count);
+    cpu::activation_forward<double>(Activation::sigmoid, 0.1, count, z_d.data(), expected.data());
+    ASSERT_TRUE(any_nonzero(expected));
+    std::vector<float> a = nan_vector<float>(count);
+    cpu::fast::activation_forward(Activation::sigmoid, 0.1f, count, z.data(), a.data());
+    EXPECT_TRUE(all_close(a, expected, kFastSigmoid, "sigmoid"));
+    std::vector<float> in_place = z;  // a may alias z
+    cpu::fast::activation_forward(Activation::sigmoid, 0.1f, count, in_place.data(),
+                                  in_place.data());
+    EXPECT_TRUE(bitwise_equal(in_place, a));
+  }
+  const std::vector<float> nan_in = nan_vector<float>(5);
+  std::vector<float> out(5, 0.0f);
+  cpu::fast::activation_forward(Activation::sigmoid, 0.1f, 5, nan_in.data(), out.data());
+  for (const float v : out) EXPECT_TRUE(std::isnan(v)) << "NaN in, NaN out";
+}
+
+// The other kinds are the reference loops: the same bits; and the fused form writes act(z) of
+// its slice only.
+TEST(CpuFastActivation, OtherKindsAndFusedForm) {
+  const std::size_t count = 37;
+  const std::vector<float> z = activation_inputs(count, 900);
+  for (const Activation kind : kFusibleActivations) {
+    SCOPED_TRACE("activation " + std::to_string(int(kind)));
+    std::vector<float> expected = nan_vector<float>(count), a = nan_vector<float>(count);
+    if (kind == Activation::sigmoid)
+      cpu::fast::activation_forward(kind, kFusedLeakySlope, count, z.data(), expected.data());
+    else
+      cpu::activation_forward(kind, kFusedLeakySlope, count, z.data(), expected.data());
+    ASSERT_TRUE(all_finite(expected));
+    cpu::fast::activation_forward(kind, kFusedLeakySlope, count, z.data(), a.data());
+    EXPECT_TRUE(bitwise_equal(a, expected));
+    std::vector<float> fused = nan_vector<float>(count);
+    cpu::fast::fused_activation_forward(
+        FusedActivation<float>{kind, kFusedLeakySlope, fused.data()}, 5, 20, z.data());
+    for (std::size_t i = 0; i < count; ++i)
+      if (i >= 5 && i < 25)
+        EXPECT_EQ(fused[i], expected[i]) << i;
+      else
+        EXPECT_TRUE(std::isnan(fused[i])) << i << " outside the slice was written";
+  }
 }
 
 struct PoolCase {

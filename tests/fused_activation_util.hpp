@@ -17,18 +17,24 @@ constexpr float kFusedLeakySlope = 0.1f;
 constexpr Activation kFusibleActivations[] = {Activation::none, Activation::relu,
                                               Activation::leaky_relu, Activation::sigmoid};
 
+// The activation an op's fused form must match: the reference's, or the fast path's
+// (cpu::fast::activation_forward) for the fast ops.
+template <typename T>
+using ActivationForward = void (*)(Activation, T, std::size_t, const T*, T*);
+
 // `run(z, fused)` runs an op with `count` outputs into z. Unfused, then with each activation
-// fused: z must be the same bits, and fused.activated those of activation_forward on z. Every
-// buffer starts as NaN, and the unfused z must come out finite, so a skipped write cannot hide.
+// fused: z must be the same bits, and fused.activated those of `activation` on z. Every buffer
+// starts as NaN, and the unfused z must come out finite, so a skipped write cannot hide.
 template <typename T, typename Run>
-void expect_fused_forward_same_bits(std::size_t count, Run run) {
+void expect_fused_forward_same_bits(std::size_t count, Run run,
+                                    ActivationForward<T> activation = &cpu::activation_forward<T>) {
   std::vector<T> z_expected = nan_vector<T>(count);
   run(z_expected.data(), FusedActivation<T>{});
   ASSERT_TRUE(all_finite(z_expected));
   for (const Activation kind : kFusibleActivations) {
     SCOPED_TRACE("activation " + std::to_string(int(kind)));
     std::vector<T> a_expected = nan_vector<T>(count);
-    cpu::activation_forward(kind, T(kFusedLeakySlope), count, z_expected.data(), a_expected.data());
+    activation(kind, T(kFusedLeakySlope), count, z_expected.data(), a_expected.data());
     std::vector<T> z = nan_vector<T>(count), a = nan_vector<T>(count);
     run(z.data(), FusedActivation<T>{kind, T(kFusedLeakySlope), a.data()});
     EXPECT_TRUE(bitwise_equal(z, z_expected)) << "z";

@@ -4,9 +4,12 @@
 
 #include <fmt/format.h>
 
+#include <type_traits>
+
 #include "host/cpu_backend.hpp"
 #include "host/cuda_backend.hpp"
 #include "host/layer.hpp"
+#include "kernels/cpu/activation_fast.hpp"
 #include "kernels/cuda/activation.cuh"
 
 namespace cnnrt {
@@ -55,6 +58,10 @@ class ActivationUnit final : public LayerUnitOf<ActivationUnit> {
     const std::size_t sample = std::size_t(p.out_shape.size());
     cpu.for_batch_slices(p.n, [&](int first, int count) {
       const std::size_t at = std::size_t(first) * sample;
+      if constexpr (std::is_same_v<T, float>)
+        if (cpu.fast())  // the rule the fast path's fused activations follow
+          return cpu::fast::activation_forward(fn_.kind, fn_.slope, std::size_t(count) * sample,
+                                               p.in + at, p.out + at);
       cpu::activation_forward(fn_.kind, T(fn_.slope), std::size_t(count) * sample, p.in + at,
                               p.out + at);
     });

@@ -12,6 +12,7 @@
 #endif
 
 #include "kernels/cpu/activation.hpp"
+#include "kernels/cpu/activation_fast.hpp"
 #include "kernels/cpu/conv.hpp"
 
 namespace cnnrt::cpu::fast {

@@ -7,6 +7,7 @@
 #include <cstddef>
 
 #include "kernels/cpu/activation.hpp"
+#include "kernels/cpu/activation_fast.hpp"
 
 namespace cnnrt::cpu::fast {
 

@@ -1,0 +1,21 @@
+#pragma once
+// The fast CPU activations (float): the sigmoid through a vectorised exp (SSE2, a degree-6
+// polynomial after range reduction, within 2 ulp of expf), the other kinds as the plain loops of
+// kernels/cpu/activation.cpp, which already vectorise. Every fast-path op that fuses an
+// activation, and the activation layer itself on the fast path, runs these, so fused and unfused
+// give the same bits there too. Held against the twins by tests/cpu_fast_test.cpp.
+#include <cstddef>
+
+#include "kernels/ops.hpp"
+
+namespace cnnrt::cpu::fast {
+
+// z: [count] -> a: [count]; a may alias z.
+void activation_forward(Activation kind, float leaky_slope, std::size_t count, const float* z,
+                        float* a);
+
+// As cpu::fused_activation_forward: elements [first, first + count) of z -> fused.activated.
+void fused_activation_forward(const FusedActivation<float>& fused, std::size_t first,
+                              std::size_t count, const float* z);
+
+}  // namespace cnnrt::cpu::fast
