@@ -10,9 +10,11 @@
 #include <filesystem>
 #include <thread>
 
+#include "cnnrt/distributed.hpp"
 #include "cnnrt/error.hpp"
 #include "cnnrt/image.hpp"
 #include "host/file_bytes.hpp"
+#include "host/image_cache.hpp"
 #include "host/worker_pool.hpp"
 
 namespace cnnrt {
@@ -148,13 +150,112 @@ void decode_all(const std::vector<ImageFile>& files, const ImageFolderOptions& o
         failed.store(true);
       }
       const int finished = done.fetch_add(1) + 1;
-      if (task == 0 && o.progress && (finished % 64 == 0 || finished == int(files.size())))
-        o.progress(done_before + finished, total);
+      if (task == 0 && o.progress && finished % 64 == 0) o.progress(done_before + finished, total);
     }
   });
+  // The last report from here: the thread that finished last may not be task 0.
+  if (o.progress && !failed.load()) o.progress(done_before + int(files.size()), total);
   // Work is taken in list order, so every file before a failed one was attempted.
   for (const std::string& e : errors)
     if (!e.empty()) throw Error(e);
+}
+
+// The split's cache file: DIR/.cnnrt-cache/<split>-<C>x<H>x<W>[-split<S>-seed<N>].cache, or the
+// same name under <cache>/<folder name>-<hash of its absolute path>/.
+fs::path cache_file(const fs::path& root, const std::string& split, const ImageFolderOptions& o) {
+  std::string name = fmt::format("{}-{}x{}x{}", split, o.channels, o.height, o.width);
+  if (o.test_split > 0) name += fmt::format("-split{:g}-seed{}", o.test_split, o.seed);
+  name += ".cache";
+  if (o.cache.empty()) return root / ".cnnrt-cache" / name;
+  const std::string folder =
+      fmt::format("{}-{:08x}", root.filename().string(),
+                  std::uint64_t(setting_hash(root.string())) & 0xffffffffull);
+  return fs::path(o.cache) / folder / name;
+}
+
+// What the split's samples depend on: the options that shape them, the classes, and each file's
+// path (relative to the folder, `root` absolute), label, size and modification time.
+std::uint64_t source_checksum(const fs::path& root, const std::vector<ImageFile>& files,
+                              const std::vector<std::string>& classes,
+                              const ImageFolderOptions& o) {
+  std::string text = fmt::format("cnnrt image cache 1\n{} {} {}\n", o.channels, o.height, o.width);
+  if (o.test_split > 0) text += fmt::format("split {:.17g} seed {}\n", o.test_split, o.seed);
+  for (const std::string& c : classes) text += c + '\n';
+  for (const ImageFile& f : files) {
+    // A file that cannot be asked (gone since the listing) fails its decode instead.
+    std::error_code size_error, time_error;
+    const std::uintmax_t size = fs::file_size(f.path, size_error);
+    const auto when = fs::last_write_time(f.path, time_error).time_since_epoch().count();
+    const fs::path relative = fs::absolute(f.path).lexically_normal().lexically_relative(root);
+    text += fmt::format("{}\n{} {} {}\n", relative.string(), f.label,
+                        size_error ? 0 : std::uint64_t(size), time_error ? 0 : std::int64_t(when));
+  }
+  return std::uint64_t(setting_hash(text));
+}
+
+// The split from its cache when the cache holds exactly these sources; false when there is no
+// cache file or it is stale. A damaged cache, or one of another folder, throws.
+bool read_cache(const fs::path& path, const fs::path& root, std::uint64_t sources,
+                const std::vector<std::string>& classes, const ImageFolderOptions& o,
+                Dataset* out) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return false;
+  const MappedFile file(path.string());
+  const ImageCacheHeader h = parse_image_cache(file.data(), file.size(), path.string());
+  if (h.root != root.string())
+    throw Error(fmt::format("{}: image cache of the folder {}, not {} (remove it to rebuild)",
+                            path.string(), h.root, root.string()));
+  if (h.sources != std::uint64_t(sources) || h.channels != o.channels || h.height != o.height ||
+      h.width != o.width || h.class_names != classes)
+    return false;
+  const std::size_t images = std::size_t(h.count) * h.channels * h.height * h.width;
+  out->count = h.count;
+  out->channels = h.channels, out->height = h.height, out->width = h.width;
+  out->images.assign(file.data() + h.header_bytes, file.data() + h.header_bytes + images);
+  out->labels.assign(file.data() + h.header_bytes + images,
+                     file.data() + h.header_bytes + images + h.count);
+  return true;
+}
+
+// The split from its cache, or decoded (and the cache written); `cache` says which.
+void load_split(const fs::path& root, const std::vector<ImageFile>& files, const char* split,
+                const std::vector<std::string>& classes, const ImageFolderOptions& o,
+                int done_before, int total, Dataset* out, ImageFolderData::Cache* cache,
+                int* decoded, int* cached) {
+  if (o.cache == "none") {
+    cache->status = "off";
+    decode_all(files, o, out, done_before, total);
+    *decoded += int(files.size());
+    return;
+  }
+  const fs::path path = cache_file(root, split, o);
+  cache->path = path.string();
+  const std::uint64_t sources = source_checksum(root, files, classes, o);
+  if (read_cache(path, root, sources, classes, o, out)) {
+    cache->status = "read";
+    *cached += out->count;
+    if (o.progress) o.progress(done_before + out->count, total);
+    return;
+  }
+  decode_all(files, o, out, done_before, total);
+  *decoded += int(files.size());
+  out->classes = int(classes.size());
+  out->class_names = classes;
+  try {
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+    if (ec)
+      throw Error(fmt::format("{}: cannot create: {}", path.parent_path().string(), ec.message()));
+    const std::string header = image_cache_header(root.string(), sources, *out);
+    write_file_via_temporary(
+        path.string(),
+        {header,
+         std::string_view(reinterpret_cast<const char*>(out->images.data()), out->images.size()),
+         std::string_view(reinterpret_cast<const char*>(out->labels.data()), out->labels.size())});
+    cache->status = "written";
+  } catch (const Error& e) {
+    cache->status = std::string("not written: ") + e.what();
+  }
 }
 
 }  // namespace
@@ -268,14 +369,19 @@ ImageFolderData load_image_folder(const std::string& dir, const ImageFolderOptio
     throw Error(fmt::format("{}: the test split holds no images",
                             split_folders ? (root / "test").string() : dir));
   const int total = (want_train ? int(train.size()) : 0) + (want_test ? int(test.size()) : 0);
-  if (want_train) decode_all(train, o, &result.train, 0, total);
-  if (want_test) decode_all(test, o, &result.test, want_train ? int(train.size()) : 0, total);
+  fs::path absolute = fs::absolute(root).lexically_normal();
+  if (absolute.filename().empty()) absolute = absolute.parent_path();  // "photos/"
+  if (want_train)
+    load_split(absolute, train, "train", classes, o, 0, total, &result.train, &result.train_cache,
+               &result.decoded, &result.cached);
+  if (want_test)
+    load_split(absolute, test, "test", classes, o, want_train ? int(train.size()) : 0, total,
+               &result.test, &result.test_cache, &result.decoded, &result.cached);
   for (Dataset* d : {&result.train, &result.test}) {
     d->classes = int(classes.size());
     d->class_names = classes;
     d->channels = o.channels, d->height = o.height, d->width = o.width;
   }
-  result.decoded = total;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

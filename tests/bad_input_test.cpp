@@ -19,6 +19,7 @@
 
 #include "cnnrt/checkpoint.hpp"
 #include "cnnrt/dataset.hpp"
+#include "cnnrt/image_folder.hpp"
 #include "cnnrt/model.hpp"
 #include "cnnrt/network.hpp"
 #include "cnnrt/safetensors.hpp"
@@ -121,6 +122,15 @@ void write_cifar10(const Files& f, const std::string& name, const std::vector<st
 void write_image_folder(const Files& f) {
   test::write_class_tree(f.at("images/train"), {"a", "b"}, 2, 28, 28, 1, ".png");
   test::write_class_tree(f.at("images/test"), {"a", "b"}, 1, 28, 28, 1, ".png");
+}
+
+// The training split of an image folder loaded once as the tool loads it for lenet5, which
+// writes its cache.
+void load_training_split(const std::string& dir) {
+  ImageFolderOptions o;
+  o.channels = 1, o.height = 28, o.width = 28;
+  const ImageFolderData d = load_image_folder(dir, o, true, false);
+  ASSERT_EQ(d.train_cache.status, "written");
 }
 
 std::vector<std::uint8_t> read_bytes(const std::string& path) {
@@ -470,6 +480,26 @@ std::vector<BadInput> cases() {
          fs::create_directories(f.at("images/train"));
          fs::create_directories(f.at("images/test"));
          test::write_text(f.at("images/train/notes.txt"), "no class folders\n");
+       }},
+      // The folder's cache (written by a first load) damaged, or copied from another folder.
+      {"FolderCacheTruncated", Command::folder, "images/.cnnrt-cache/train-1x28x28.cache",
+       "truncated image cache",
+       [](const Files& f) {
+         write_image_folder(f);
+         load_training_split(f.at("images"));
+         const std::string cache = f.at("images/.cnnrt-cache/train-1x28x28.cache");
+         fs::resize_file(cache, fs::file_size(cache) - 1);
+       }},
+      {"FolderCacheOfAnotherFolder", Command::folder, "images/.cnnrt-cache/train-1x28x28.cache",
+       "image cache of the folder <root>/other",
+       [](const Files& f) {
+         write_image_folder(f);
+         test::write_class_tree(f.at("other/train"), {"a", "b"}, 2, 28, 28, 1, ".png");
+         test::write_class_tree(f.at("other/test"), {"a", "b"}, 1, 28, 28, 1, ".png");
+         load_training_split(f.at("other"));
+         fs::create_directories(f.at("images/.cnnrt-cache"));
+         fs::copy_file(f.at("other/.cnnrt-cache/train-1x28x28.cache"),
+                       f.at("images/.cnnrt-cache/train-1x28x28.cache"));
        }},
       // Control characters from the file are escaped: the error stays one line.
       {"ModelLayerNameWithANewline", Command::model, "model.json",

@@ -61,7 +61,8 @@ TEST_P(FuzzReplay, EveryInputEndsAsRecorded) {
                                                  {"safetensors", &fuzz::safetensors},
                                                  {"model_file", &fuzz::model_file},
                                                  {"cifar", &fuzz::cifar},
-                                                 {"image_decode", &fuzz::image_decode}};
+                                                 {"image_decode", &fuzz::image_decode},
+                                                 {"image_cache", &fuzz::image_cache}};
   const Target target = targets.at(target_name);
   const auto expected = expected_outcomes();
   int replayed = 0;
@@ -95,7 +96,7 @@ TEST_P(FuzzReplay, EveryInputEndsAsRecorded) {
 
 INSTANTIATE_TEST_SUITE_P(Targets, FuzzReplay,
                          ::testing::Values("idx", "safetensors", "model_file", "cifar",
-                                           "image_decode"));
+                                           "image_decode", "image_cache"));
 
 }  // namespace
 }  // namespace cnnrt

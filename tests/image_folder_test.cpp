@@ -5,11 +5,13 @@
 #include "cnnrt/image_folder.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cnnrt/error.hpp"
@@ -211,6 +213,121 @@ TEST(ImageFolder, OneTreeSplitsEachClassBySeed) {
   o.test_split = 0;
   test::expect_error([&] { load_image_folder(dir.path().string(), o, true, true); },
                      {dir.path().string(), "no train/ and test/"});
+}
+
+// Loads both splits of `root` (3 classes of 6x5 RGB PNGs in train/ and test/) with `cache`.
+ImageFolderData load_rgb(const fs::path& root, const std::string& cache = "") {
+  ImageFolderOptions o;
+  o.channels = 3, o.height = 5, o.width = 6, o.threads = 2, o.cache = cache;
+  return load_image_folder(root.string(), o, true, true);
+}
+
+void write_rgb_tree(const fs::path& root) {
+  test::write_class_tree(root / "train", {"zebra", "ant", "moth"}, 3, 6, 5, 3, ".png");
+  test::write_class_tree(root / "test", {"ant", "zebra"}, 2, 6, 5, 3, ".png");
+}
+
+// A second load reads each split's cache: nothing decoded, the same samples, labels and classes
+// as the first load decoded (which the test above holds against the pictures written).
+TEST(ImageFolderCache, SecondLoadReadsTheSameSamples) {
+  test::ScratchDir dir("cache_reuse");
+  write_rgb_tree(dir.path());
+  const ImageFolderData first = load_rgb(dir.path());
+  EXPECT_EQ(first.decoded, 13);
+  EXPECT_EQ(first.cached, 0);
+  EXPECT_EQ(first.train_cache.status, "written");
+  EXPECT_EQ(first.test_cache.status, "written");
+  EXPECT_EQ(first.train_cache.path, (dir.path() / ".cnnrt-cache" / "train-3x5x6.cache").string());
+  ASSERT_TRUE(fs::exists(first.train_cache.path));
+  ASSERT_TRUE(fs::exists(first.test_cache.path));
+  const ImageFolderData second = load_rgb(dir.path());
+  EXPECT_EQ(second.decoded, 0);
+  EXPECT_EQ(second.cached, 13);
+  EXPECT_EQ(second.train_cache.status, "read");
+  EXPECT_EQ(second.test_cache.status, "read");
+  for (const auto& [a, b] : {std::pair{&first.train, &second.train}, {&first.test, &second.test}}) {
+    EXPECT_EQ(b->count, a->count);
+    EXPECT_EQ(b->images, a->images);
+    EXPECT_EQ(b->labels, a->labels);
+    EXPECT_EQ(b->class_names, a->class_names);
+    EXPECT_EQ(b->classes, a->classes);
+    EXPECT_EQ(b->channels * b->height * b->width, 90);
+  }
+}
+
+// An added image, or an image rewritten with other pixels, makes the split decode again.
+TEST(ImageFolderCache, ChangedFilesAreDecodedAgain) {
+  test::ScratchDir dir("cache_changed");
+  write_rgb_tree(dir.path());
+  load_rgb(dir.path());
+  test::write_image((dir.path() / "train" / "ant" / "extra.png").string(), 6, 5, 3,
+                    test::test_picture(6, 5, 3, 2, 7));
+  const ImageFolderData added = load_rgb(dir.path());
+  EXPECT_EQ(added.train_cache.status, "written");
+  EXPECT_EQ(added.test_cache.status, "read");  // test/ did not change
+  EXPECT_EQ(added.train.count, 10);
+  EXPECT_EQ(added.decoded, 10);
+
+  // ant/0.png rewritten with the picture of another class: new bytes at sample 0 (ant is label 0,
+  // its first file 0.png). Its size may stay the same; its modification time moves on.
+  const fs::path changed = dir.path() / "train" / "ant" / "0.png";
+  const std::vector<std::uint8_t> picture = test::test_picture(6, 5, 3, 0, 1);
+  test::write_image(changed.string(), 6, 5, 3, picture);
+  fs::last_write_time(changed, fs::last_write_time(changed) + std::chrono::seconds(2));
+  const ImageFolderData rewritten = load_rgb(dir.path());
+  EXPECT_EQ(rewritten.train_cache.status, "written");
+  const std::vector<std::uint8_t> expected = to_chw(picture, 6, 5, 3);
+  EXPECT_TRUE(std::equal(expected.begin(), expected.end(), rewritten.train.images.begin()));
+  EXPECT_EQ(load_rgb(dir.path()).train_cache.status, "read");
+}
+
+// Damaged caches are errors naming the file and saying how to rebuild; a cache moved in from
+// another folder says so.
+TEST(ImageFolderCache, DamagedOrForeignCacheIsAnError) {
+  test::ScratchDir dir("cache_damaged");
+  write_rgb_tree(dir.path() / "a");
+  write_rgb_tree(dir.path() / "b");
+  const std::string cache = load_rgb(dir.path() / "a").train_cache.path;
+  const std::uintmax_t size = fs::file_size(cache);
+  fs::resize_file(cache, size - 3);
+  test::expect_error([&] { load_rgb(dir.path() / "a"); },
+                     {cache, "truncated image cache", "rebuild it by removing the file"});
+  test::write_text(cache, "not a cache at all\n");
+  test::expect_error([&] { load_rgb(dir.path() / "a"); }, {cache, "not a cnnrt image cache"});
+  fs::remove(cache);
+  EXPECT_EQ(load_rgb(dir.path() / "a").train_cache.status, "written");
+
+  const std::string other = load_rgb(dir.path() / "b").train_cache.path;
+  fs::copy_file(cache, other, fs::copy_options::overwrite_existing);
+  test::expect_error(
+      [&] { load_rgb(dir.path() / "b"); },
+      {other, "image cache of the folder " + (dir.path() / "a").string(), "remove it to rebuild"});
+}
+
+// cache = a folder: one sub-folder per image folder there, nothing written beside the images;
+// "none": no cache at all; a cache that cannot be written is reported and the data still loads.
+TEST(ImageFolderCache, CacheFolderNoneAndUnwritable) {
+  test::ScratchDir dir("cache_where");
+  write_rgb_tree(dir.path() / "photos");
+  const ImageFolderData elsewhere = load_rgb(dir.path() / "photos", dir.file("caches"));
+  EXPECT_EQ(elsewhere.train_cache.status, "written");
+  const fs::path written(elsewhere.train_cache.path);
+  EXPECT_EQ(written.parent_path().parent_path(), fs::path(dir.file("caches")));
+  EXPECT_EQ(written.parent_path().filename().string().rfind("photos-", 0), 0u);
+  EXPECT_FALSE(fs::exists(dir.path() / "photos" / ".cnnrt-cache"));
+  EXPECT_EQ(load_rgb(dir.path() / "photos", dir.file("caches")).train_cache.status, "read");
+
+  const ImageFolderData none = load_rgb(dir.path() / "photos", "none");
+  EXPECT_EQ(none.train_cache.status, "off");
+  EXPECT_TRUE(none.train_cache.path.empty());
+  EXPECT_EQ(none.decoded, 13);
+  EXPECT_FALSE(fs::exists(dir.path() / "photos" / ".cnnrt-cache"));
+
+  test::write_text(dir.file("a-file"), "a file where the cache folder would go\n");
+  const ImageFolderData unwritable = load_rgb(dir.path() / "photos", dir.file("a-file"));
+  EXPECT_TRUE(test::contains(unwritable.train_cache.status, "not written: "))
+      << unwritable.train_cache.status;
+  EXPECT_EQ(unwritable.train.images, none.train.images);
 }
 
 // The tool trains a few steps on a generated RGB JPEG folder split by --test-split; the

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz/*_fuzz.cpp: idx, safetensors, model_file,
-# cifar, image_decode) with clang,
+# cifar, image_decode, image_cache) with clang,
 # AddressSanitizer and UndefinedBehaviorSanitizer into build-fuzz/, from only the parser sources
 # they need (no CUDA), then for each target: replays its past crash inputs
 # (tests/fuzz/regressions/<target>/) and fuzzes for SECONDS from a copy of its seed corpus
@@ -15,11 +15,11 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 if [[ ! $seconds =~ ^[0-9]+$ ]] || ((seconds < 1)); then
-  echo "usage: tools/fuzz.sh [SECONDS_PER_TARGET] [idx|safetensors|model_file|cifar|image_decode ...]" >&2
+  echo "usage: tools/fuzz.sh [SECONDS_PER_TARGET] [idx|safetensors|model_file|cifar|image_decode|image_cache ...]" >&2
   exit 2
 fi
 shift || true
-all_targets=(idx safetensors model_file cifar image_decode)
+all_targets=(idx safetensors model_file cifar image_decode image_cache)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")
 
@@ -30,6 +30,7 @@ declare -A sources=(
   [idx]="host/idx.cpp"
   [cifar]="host/cifar.cpp"
   [image_decode]="host/image.cpp"
+  [image_cache]="host/image_cache.cpp"
   [safetensors]="host/safetensors.cpp"
   [model_file]="host/network.cpp host/shape.cpp kernels/geometry.cpp host/layer.cpp
     $(echo host/layers/*.cpp kernels/cpu/*.cpp) host/worker_pool.cpp kernels/cuda/check.cpp

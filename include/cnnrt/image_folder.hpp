@@ -22,13 +22,23 @@ struct CNNRT_API ImageFolderOptions {
   int threads = 0;         // decoding threads (0: all cores)
   // Called on the calling thread while images decode: done of total.
   std::function<void(int done, int total)> progress;
+  // Where each split's decoded samples are kept for later runs: "" for DIR/.cnnrt-cache/, a
+  // folder (one sub-folder per image folder, named after it), or "none" for no cache.
+  std::string cache;
 };
 
 struct CNNRT_API ImageFolderData {
   Dataset train, test;  // each with class_names set; a split not asked for is empty
   int skipped = 0;      // files that are not images (by extension), hidden files, folders
-  int decoded = 0;      // images decoded
-  double seconds = 0;   // listing and decoding
+  int decoded = 0;      // images decoded (0 when every split asked for came from its cache)
+  int cached = 0;       // images read from a cache instead
+  double seconds = 0;   // listing, decoding, reading and writing caches
+  // Per split asked for: its cache file (empty with cache "none"), and what became of it:
+  // "read", "written", "off" or "not written: <reason>" (a read-only folder, a full disk).
+  struct Cache {
+    std::string path, status;
+  };
+  Cache train_cache, test_cache;
 };
 
 // One image file as a sample of the data set: decoded to `channels`, fitted to height x width
@@ -44,7 +54,11 @@ CNNRT_API bool is_image_file_name(const std::string& name);
 // sub-folders (class folders) and no IDX or CIFAR files.
 CNNRT_API bool looks_like_image_folder(const std::string& dir);
 
-// Lists, splits and decodes. Class names are the sorted folder names (of train/ with train and
+// Lists, splits and decodes, or reads a split from its cache (host/image_cache.hpp: the samples,
+// under a checksum of each file's path, label, size and modification time and of the options).
+// A split whose files changed is decoded again and its cache rewritten; a cache file that is
+// damaged (truncated, not a cache) or names another folder is an error saying to remove it.
+// Class names are the sorted folder names (of train/ with train and
 // test folders: test/ may lack a class but may not add one). Throws cnnrt::Error "<path>: <what>"
 // for an unreadable or undecodable image (a truncated or corrupt PNG or JPEG, a text file named
 // .png, a 0-byte file), an empty class folder, fewer than two classes, no images at all, more

@@ -636,19 +636,20 @@ NB_MODULE(_cnnrt, m) {
   m.def(
       "load_image_folder",
       [](const std::string& dir, std::tuple<int, int, int> input, double test_split,
-         std::uint64_t seed, int threads) {
+         std::uint64_t seed, int threads, const std::string& cache) {
         ImageFolderOptions o;
         o.channels = std::get<0>(input), o.height = std::get<1>(input),
         o.width = std::get<2>(input);
-        o.test_split = test_split, o.seed = seed, o.threads = threads;
+        o.test_split = test_split, o.seed = seed, o.threads = threads, o.cache = cache;
         nb::gil_scoped_release release;
         ImageFolderData d = load_image_folder(dir, o, true, true);
         return std::make_pair(std::move(d.train), std::move(d.test));
       },
-      "dir"_a, "input"_a, "test_split"_a = 0.0, "seed"_a = 1, "threads"_a = 0,
+      "dir"_a, "input"_a, "test_split"_a = 0.0, "seed"_a = 1, "threads"_a = 0, "cache"_a = "",
       "(train, test) from DIR/train/<class>/* and DIR/test/<class>/*, or with test_split in "
       "(0, 1) from DIR/<class>/* split by a seeded draw; every image decoded and fitted to "
-      "input (C, H, W).");
+      "input (C, H, W). The decoded splits are kept for the next call in DIR/.cnnrt-cache/ (or "
+      "under the folder `cache`; 'none': not kept) and decoded again when the files change.");
   m.def(
       "find_cifar_kind",
       [](const std::string& dir) {

@@ -16,6 +16,7 @@
 #include "cnnrt/image.hpp"
 #include "cnnrt/network.hpp"
 #include "cnnrt/safetensors.hpp"
+#include "host/image_cache.hpp"
 
 namespace cnnrt::fuzz {
 
@@ -48,6 +49,18 @@ inline void cifar(const std::uint8_t* data, std::size_t size) {
   require(d.images.size() == std::size_t(d.count) * kCifarPixels, "3x32x32 bytes a record");
   require(d.labels.size() == std::size_t(d.count), "one label a record");
   for (const std::uint8_t l : d.labels) require(l < d.classes, "labels below the class count");
+}
+
+// An image folder's cache file (host/image_cache.hpp): a parsed header sizes the file exactly,
+// names every class, and every label is below the class count.
+inline void image_cache(const std::uint8_t* data, std::size_t size) {
+  const ImageCacheHeader h = parse_image_cache(data, size, "fuzz.cache");
+  const std::uint64_t sample = std::uint64_t(h.channels) * h.height * h.width;
+  require(h.header_bytes + std::uint64_t(h.count) * (sample + 1) == size,
+          "a cache is its header, then count * (sample + 1) bytes");
+  require(h.class_names.size() == std::size_t(h.classes), "a cache names every class");
+  const std::uint8_t* labels = data + h.header_bytes + std::uint64_t(h.count) * sample;
+  for (int i = 0; i < h.count; ++i) require(labels[i] < h.classes, "labels below the class count");
 }
 
 // Image files as image folders and `predict` read them: the first byte picks the channels (bit 0:

@@ -124,6 +124,10 @@ void add_data_format_options(CLI::App* cmd, DataFormat& format) {
             return "";
           },
           "F"));
+  cmd->add_option("--cache", format.cache,
+                  "Image folders: where the decoded images are kept for the next run (DIR: one "
+                  "sub-folder per image folder; default DATA/.cnnrt-cache/; none: decode every "
+                  "time). A folder whose files changed is decoded again.");
   cmd->add_option("--labels", format.labels, "CIFAR-100 labels: fine (100 classes) or coarse (20)")
       ->check(parsed_by(parse_cifar_labels, "LABELS"))
       ->capture_default_str();
@@ -185,6 +189,7 @@ Dataset load_folder_split(const std::string& dir, bool train, const Network& net
   o.test_split = format.test_split;
   o.seed = format.seed;
   o.threads = format.threads;
+  o.cache = format.cache;
   const bool bar = train && isatty(STDERR_FILENO) != 0;
   if (bar)
     o.progress = [](int done, int total) {
@@ -194,13 +199,20 @@ Dataset load_folder_split(const std::string& dir, bool train, const Network& net
   ImageFolderData folder = load_image_folder(dir, o, train, !train);
   if (bar) fmt::print(stderr, "\r{:40}\r", "");
   Dataset data = std::move(train ? folder.train : folder.test);
-  if (summary != nullptr)
+  const ImageFolderData::Cache& cache = train ? folder.train_cache : folder.test_cache;
+  if (summary != nullptr) {
+    const bool cached = cache.status == "read";
     *summary = fmt::format(
-        "read {} {} images ({} classes, {}x{}x{}) from {} in {:.2f} s ({:.0f} images/s); {} "
+        "read {} {} images ({} classes, {}x{}x{}) from {} in {:.2f} s ({:.0f} images/s{}); {} "
         "non-image file{} skipped",
-        data.count, train ? "training" : "test", data.classes, in.c, in.h, in.w, dir,
-        folder.seconds, folder.seconds > 0 ? folder.decoded / folder.seconds : 0.0, folder.skipped,
-        folder.skipped == 1 ? "" : "s");
+        data.count, train ? "training" : "test", data.classes, in.c, in.h, in.w,
+        cached ? cache.path : dir, folder.seconds,
+        folder.seconds > 0 ? data.count / folder.seconds : 0.0, cached ? ", cached" : " decoded",
+        folder.skipped, folder.skipped == 1 ? "" : "s");
+    if (cache.status == "written") *summary += fmt::format("; cached in {}", cache.path);
+    if (cache.status.rfind("not written", 0) == 0)
+      *summary += fmt::format("; cache {}", cache.status);
+  }
   return data;
 }
 

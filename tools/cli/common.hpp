@@ -67,6 +67,7 @@ struct DataFormat {
   double test_split = 0;   // image folders: the share of each class held out (0: train/ test/)
   std::uint64_t seed = 1;  // the test split's draw (--seed)
   int threads = 0;         // decoding threads (--threads; 0: all cores)
+  std::string cache;       // image folders: ImageFolderOptions::cache (--cache)
   // `train` with a preset: a CIFAR or folder set's class count replaces the preset's
   // (with_classes) instead of being checked against it.
   bool classes_follow_data = false;
