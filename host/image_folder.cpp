@@ -222,16 +222,11 @@ void load_split(const fs::path& root, const std::vector<ImageFile>& files, const
                 const std::vector<std::string>& classes, const ImageFolderOptions& o,
                 int done_before, int total, Dataset* out, ImageFolderData::Cache* cache,
                 int* decoded, int* cached) {
-  if (o.cache == "none") {
-    cache->status = "off";
-    decode_all(files, o, out, done_before, total);
-    *decoded += int(files.size());
-    return;
-  }
-  const fs::path path = cache_file(root, split, o);
+  const bool use_cache = o.cache != "none";
+  const fs::path path = use_cache ? cache_file(root, split, o) : fs::path();
+  const std::uint64_t sources = use_cache ? source_checksum(root, files, classes, o) : 0;
   cache->path = path.string();
-  const std::uint64_t sources = source_checksum(root, files, classes, o);
-  if (read_cache(path, root, sources, classes, o, out)) {
+  if (use_cache && read_cache(path, root, sources, classes, o, out)) {
     cache->status = "read";
     *cached += out->count;
     if (o.progress) o.progress(done_before + out->count, total);
@@ -239,6 +234,10 @@ void load_split(const fs::path& root, const std::vector<ImageFile>& files, const
   }
   decode_all(files, o, out, done_before, total);
   *decoded += int(files.size());
+  if (!use_cache) {
+    cache->status = "off";
+    return;
+  }
   out->classes = int(classes.size());
   out->class_names = classes;
   try {

@@ -6,14 +6,11 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <cstring>
 #ifdef __SSE2__
 #include <emmintrin.h>  // x86-64's baseline
 #endif
 
-#include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/activation_fast.hpp"
-#include "kernels/cpu/conv.hpp"
 
 namespace cnnrt::cpu::fast {
 
@@ -64,18 +61,26 @@ float* padded_of(const Conv2dGeometry& g, float* col) {
   return col + window(g) * plane_out(g);
 }
 
-// One sample in: [c, h, w] -> the padded layout, zero outside the input (padded: see above).
-Source padded_source(const Conv2dGeometry& g, const float* in, float* padded) {
-  if (!reads_padded_copy(g)) return {const_cast<float*>(in), g.w, g.h * g.w};
+// Calls fn(input_row, padded_row, cols) for each input row the windows read: the offsets of its
+// first read element in the sample [c, h, w] and in the padded copy, and how many are read.
+template <typename Fn>
+void for_each_inside_row(const Conv2dGeometry& g, Fn&& fn) {
   const int ph = padded_h(g), pw = padded_w(g);
-  std::fill(padded, padded + padded_floats(g), 0.0f);
-  // Input rows and columns the windows read: those inside [0, ph) x [0, pw) after padding.
   const int rows = std::min(g.h, ph - g.pad_top), cols = std::min(g.w, pw - g.pad_left);
   for (int c = 0; c < g.c; ++c)
     for (int y = 0; y < rows; ++y)
-      std::copy(in + (std::size_t(c) * g.h + y) * g.w, in + (std::size_t(c) * g.h + y) * g.w + cols,
-                padded + (std::size_t(c) * ph + y + g.pad_top) * pw + g.pad_left);
-  return {padded, pw, ph * pw};
+      fn((std::size_t(c) * g.h + y) * g.w, (std::size_t(c) * ph + y + g.pad_top) * pw + g.pad_left,
+         cols);
+}
+
+// One sample in: [c, h, w] -> the padded layout, zero outside the input (padded: see above).
+Source padded_source(const Conv2dGeometry& g, const float* in, float* padded) {
+  if (!reads_padded_copy(g)) return {const_cast<float*>(in), g.w, g.h * g.w};
+  std::fill(padded, padded + padded_floats(g), 0.0f);
+  for_each_inside_row(g, [&](std::size_t from, std::size_t to, int cols) {
+    std::copy(in + from, in + from + cols, padded + to);
+  });
+  return {padded, padded_w(g), padded_h(g) * padded_w(g)};
 }
 
 // to[0, count) = from[0, count). Rows of LeNet's unfoldings are 10 to 28 floats: whole vectors,
@@ -139,14 +144,9 @@ void col2im(const Conv2dGeometry& g, const float* col, float* din, float* padded
   if (!copy) return;
   // Input elements no window reads (rows or columns past the padded extent) get zero.
   std::fill(din, din + std::size_t(g.c) * plane_in(g), 0.0f);
-  const int rows = std::min(g.h, padded_h(g) - g.pad_top);
-  const int cols = std::min(g.w, padded_w(g) - g.pad_left);
-  for (int c = 0; c < g.c; ++c)
-    for (int y = 0; y < rows; ++y) {
-      const float* from =
-          padded + (std::size_t(c) * padded_h(g) + y + g.pad_top) * dst.pitch + g.pad_left;
-      std::copy(from, from + cols, din + (std::size_t(c) * g.h + y) * g.w);
-    }
+  for_each_inside_row(g, [&](std::size_t to, std::size_t from, int cols) {
+    std::copy(padded + from, padded + from + cols, din + to);
+  });
 }
 
 }  // namespace
