@@ -61,18 +61,21 @@ std::vector<unsigned char> read_file(const std::string& path) {
   return std::vector<unsigned char>(std::istreambuf_iterator<char>(in), {});
 }
 
-// Reads the whitespace-and-comment separated header tokens and the P2 body of a PGM.
+// Reads the whitespace-and-comment separated header tokens and the P2 body of a PGM. A comment
+// ends at a line feed or a carriage return, as in Netpbm (and stb_image).
 class PgmScanner {
  public:
-  PgmScanner(const std::string& path, const std::vector<unsigned char>& bytes, std::size_t start)
-      : path_(path), bytes_(bytes), position_(start) {}
+  PgmScanner(const std::string& path, const unsigned char* bytes, std::size_t size,
+             std::size_t start, const char* kind = "PGM")
+      : path_(path), bytes_(bytes), size_(size), position_(start), kind_(kind) {}
 
   std::size_t position() const { return position_; }
 
   void skip_whitespace_and_comments() {
-    while (position_ < bytes_.size()) {
+    while (position_ < size_) {
       if (bytes_[position_] == '#') {
-        while (position_ < bytes_.size() && bytes_[position_] != '\n') ++position_;
+        while (position_ < size_ && bytes_[position_] != '\n' && bytes_[position_] != '\r')
+          ++position_;
       } else if (std::isspace(bytes_[position_])) {
         ++position_;
       } else {
@@ -84,15 +87,16 @@ class PgmScanner {
   // A non-negative decimal integer (at most `limit`), preceded by whitespace or comments.
   long long read_number(const char* what, long long limit) {
     skip_whitespace_and_comments();
-    if (position_ >= bytes_.size())
-      throw Error(fmt::format("{}: PGM ends before its {}", path_, what));
+    if (position_ >= size_)
+      throw Error(fmt::format("{}: {} ends before its {}", path_, kind_, what));
     if (!std::isdigit(bytes_[position_]))
-      throw Error(fmt::format("{}: PGM {} expected at byte {}, found '{}'", path_, what, position_,
-                              static_cast<char>(bytes_[position_])));
+      throw Error(fmt::format("{}: {} {} expected at byte {}, found '{}'", path_, kind_, what,
+                              position_, static_cast<char>(bytes_[position_])));
     long long value = 0;
-    while (position_ < bytes_.size() && std::isdigit(bytes_[position_])) {
+    while (position_ < size_ && std::isdigit(bytes_[position_])) {
       value = value * 10 + (bytes_[position_] - '0');
-      if (value > limit) throw Error(fmt::format("{}: PGM {} exceeds {}", path_, what, limit));
+      if (value > limit)
+        throw Error(fmt::format("{}: {} {} exceeds {}", path_, kind_, what, limit));
       ++position_;
     }
     return value;
@@ -100,7 +104,7 @@ class PgmScanner {
 
   // The single whitespace character between maxval and the binary raster.
   void skip_one_whitespace() {
-    if (position_ >= bytes_.size() || !std::isspace(bytes_[position_]))
+    if (position_ >= size_ || !std::isspace(bytes_[position_]))
       throw Error(
           fmt::format("{}: PGM header must end with one whitespace character after maxval", path_));
     ++position_;
@@ -108,14 +112,16 @@ class PgmScanner {
 
  private:
   const std::string& path_;
-  const std::vector<unsigned char>& bytes_;
+  const unsigned char* bytes_;
+  std::size_t size_;
   std::size_t position_;
+  const char* kind_;
 };
 
 // P5 (binary) or P2 (ascii) with maxval <= 255; the raster must be exactly width * height values.
 GrayImage read_pgm(const std::string& path, const std::vector<unsigned char>& bytes) {
   const bool binary = bytes[1] == '5';
-  PgmScanner scanner(path, bytes, 2);
+  PgmScanner scanner(path, bytes.data(), bytes.size(), 2);
   if (scanner.position() < bytes.size() && !std::isspace(bytes[scanner.position()]) &&
       bytes[scanner.position()] != '#')
     throw Error(fmt::format("{}: PGM magic P{} must be followed by whitespace", path,
@@ -169,6 +175,23 @@ GrayImage read_pgm(const std::string& path, const std::vector<unsigned char>& by
   return image;
 }
 
+// stb_image reads a binary PGM/PPM header (P5, P6) into int with no overflow check; the header is
+// read here first with the same grammar and bounded numbers, so stb only sees values that fit,
+// and 8-bit samples only.
+void check_pnm_header(const unsigned char* bytes, std::size_t size, const std::string& name) {
+  if (size < 2 || bytes[0] != 'P' || (bytes[1] != '5' && bytes[1] != '6')) return;
+  PgmScanner scanner(name, bytes, size, 2, bytes[1] == '5' ? "PGM" : "PPM");
+  const long long width = scanner.read_number("width", kMaxImageSide);
+  const long long height = scanner.read_number("height", kMaxImageSide);
+  check_size(name, width, height);
+  // stb_image converts a 16-bit PNM's channels with its 8-bit routine and overruns the buffer.
+  const long long maxval = scanner.read_number("maxval", 65535);
+  if (maxval < 1 || maxval > kMaxPgmMaxval)
+    throw Error(
+        fmt::format("{}: {} maxval {} is not supported (1 to {}; 16-bit PGM and PPM are not)", name,
+                    bytes[1] == '5' ? "PGM" : "PPM", maxval, kMaxPgmMaxval));
+}
+
 std::string lowercase_extension(const std::string& path) {
   const std::size_t slash = path.find_last_of('/');
   const std::size_t dot = path.find_last_of('.');
@@ -186,6 +209,7 @@ GrayImage read_gray_image(const std::string& path) {
     return read_pgm(path, bytes);
   if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
     throw Error(fmt::format("{}: file of {} bytes is too large", path, bytes.size()));
+  check_pnm_header(bytes.data(), bytes.size(), path);
   int width = 0, height = 0, channels_in_file = 0;
   stbi_uc* decoded = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width,
                                            &height, &channels_in_file, 1);
@@ -420,6 +444,7 @@ ByteImage decode_image(const std::uint8_t* bytes, std::size_t size, const std::s
   std::size_t soi = 0;
   while (soi < size && bytes[soi] == 0xFF) ++soi;
   if (soi >= 1 && soi < size && bytes[soi] == 0xD8) check_jpeg(bytes, size, soi + 1, name);
+  check_pnm_header(bytes, size, name);
   int width = 0, height = 0, in_file = 0;
   const int length = static_cast<int>(size);
   // The size from the header first: a huge declared image is refused before it is allocated.

@@ -110,6 +110,39 @@ TEST_F(ImageTest, SixteenBitPalette1x1PngsDecode) {
                      {"cut.png", "truncated PNG"});
 }
 
+// Binary PGM/PPM go to stb_image after their header is read here with bounded numbers.
+TEST_F(ImageTest, BinaryPnmDecodesAndOversizedHeadersAreRefused) {
+  auto bytes_of = [](const std::string& header, std::vector<std::uint8_t> raster) {
+    std::vector<std::uint8_t> file(header.begin(), header.end());
+    file.insert(file.end(), raster.begin(), raster.end());
+    return file;
+  };
+  // A comment ended by a carriage return, as Netpbm and stb_image read it.
+  const auto ppm = bytes_of("P6\n# by hand\r2 1\n255\n", {1, 2, 3, 250, 251, 252});
+  const ByteImage rgb = decode_image(ppm.data(), ppm.size(), "a.ppm", 3);
+  EXPECT_EQ(rgb.width, 2);
+  EXPECT_EQ(rgb.height, 1);
+  EXPECT_EQ(rgb.pixels, (std::vector<std::uint8_t>{1, 2, 3, 250, 251, 252}));
+  // stb_image overruns its buffer converting a 16-bit PNM to other channels: refused.
+  const auto wide = bytes_of("P6 2 1 65535\n", std::vector<std::uint8_t>(12, 7));
+  test::expect_error([&] { decode_image(wide.data(), wide.size(), "w.ppm", 1); },
+                     {"w.ppm", "PPM maxval 65535 is not supported (1 to 255"});
+  const std::map<std::string, std::pair<std::string, std::string>> refused = {
+      {"width.pgm", {"P5" + std::string(28, '5') + "\n", "PGM width exceeds 32768"}},
+      {"height.ppm", {"P6 1 99999999999\n255\n", "PPM height exceeds 32768"}},
+      {"maxval.ppm", {"P6 1 1 4294967296\n", "PPM maxval exceeds 65535"}},
+      {"comment.ppm", {"P6 #c\r1 #d\n0 255\n", "1x0"}},
+  };
+  for (const auto& [name, test] : refused) {
+    const auto file = bytes_of(test.first, {0, 0, 0});
+    test::expect_error([&] { decode_image(file.data(), file.size(), name, 3); },
+                       {name, test.second});
+  }
+  // read_gray_image hands P6 to stb_image too.
+  test::write_text(path("big.ppm"), "P6\n1 " + std::string(20, '9') + "\n255\n");
+  test::expect_error([&] { read_gray_image(path("big.ppm")); }, {"PPM height exceeds 32768"});
+}
+
 TEST_F(ImageTest, PgmRoundTripAndBytes) {
   const GrayImage image = sample_image();
   write_gray_image(path("a.pgm"), image);
