@@ -67,7 +67,7 @@ Normalization compute_normalization(const Dataset& data) {
   const std::size_t plane = std::size_t(data.height) * std::size_t(data.width);
   // Byte histograms per channel: exact counts, then double sums in a fixed order.
   std::vector<std::uint64_t> counts(std::size_t(data.channels) * 256, 0);
-  const std::uint8_t* p = data.images.data();
+  const std::uint8_t* p = data.image_data();
   for (int s = 0; s < data.count; ++s)
     for (int c = 0; c < data.channels; ++c) {
       std::uint64_t* h = counts.data() + std::size_t(c) * 256;
@@ -120,7 +120,7 @@ std::vector<float> normalized_samples(const Dataset& data, int first, int count,
   std::vector<float> images(std::size_t(count) * std::size_t(data.sample_size()));
   std::vector<std::int32_t> labels(static_cast<std::size_t>(count));
   cpu::gather_batch(to_normalize_params(norm, data.channels, data.height * data.width),
-                    AugmentParams{}, count, data.sample_size(), data.images.data(),
+                    AugmentParams{}, count, data.sample_size(), data.image_data(),
                     data.labels.data(), indices.data(), images.data(), labels.data());
   return images;
 }
@@ -170,7 +170,7 @@ Dataset Dataset::take(int limit) const {
   Dataset subset = *this;
   subset.count = std::min(limit, count);
   const std::size_t sample = static_cast<std::size_t>(sample_size());
-  subset.images.resize(static_cast<std::size_t>(subset.count) * sample);
+  if (!mapped_images) subset.images.resize(static_cast<std::size_t>(subset.count) * sample);
   subset.labels.resize(static_cast<std::size_t>(subset.count));
   return subset;
 }

@@ -53,9 +53,11 @@ std::vector<std::uint8_t> read_file_bytes(const std::string& path, std::uint64_t
   return bytes;
 }
 
-void write_file_via_temporary(const std::string& path,
-                              const std::vector<std::string_view>& chunks) {
-  const std::string temporary = path + ".tmp";
+void write_file_via_temporary(const std::string& path, const std::vector<std::string_view>& chunks,
+                              Temporary temporary_name) {
+  const std::string temporary = temporary_name == Temporary::per_process
+                                    ? fmt::format("{}.tmp.{}", path, ::getpid())
+                                    : path + ".tmp";
   std::FILE* file = std::fopen(temporary.c_str(), "wb");
   if (file == nullptr)
     throw Error(fmt::format("{}: cannot open for writing: {}", temporary, std::strerror(errno)));

@@ -16,9 +16,15 @@ namespace cnnrt {
 std::vector<std::uint8_t> read_file_bytes(const std::string& path, std::uint64_t max_bytes,
                                           const char* what);
 
-// Writes the chunks, in order, to `path + ".tmp"`, flushes it to disk, then renames it over
+// How the temporary file is named: `path + ".tmp"`, or `path + ".tmp.<pid>"` where several
+// processes may write the same file at once (ranks writing one shared cache): each renames its
+// own whole file into place, and the last one stays.
+enum class Temporary { shared, per_process };
+
+// Writes the chunks, in order, to the temporary file, flushes it to disk, then renames it over
 // `path`: a crash or a failed write leaves the previous file intact and no temporary behind.
 // Throws cnnrt::Error naming the file and the system's reason.
-void write_file_via_temporary(const std::string& path, const std::vector<std::string_view>& chunks);
+void write_file_via_temporary(const std::string& path, const std::vector<std::string_view>& chunks,
+                              Temporary temporary_name = Temporary::shared);
 
 }  // namespace cnnrt

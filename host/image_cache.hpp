@@ -55,4 +55,9 @@ class MappedFile {
   std::size_t size_ = 0;
 };
 
+// Starts the kernel reading (madvise WILLNEED) the pages that hold samples[0..n) of the images
+// at `images` (inside a MappedFile), `sample_bytes` each; returns at once.
+void prefetch_mapped_samples(const std::uint8_t* images, std::size_t sample_bytes,
+                             const std::int32_t* samples, int n);
+
 }  // namespace cnnrt

@@ -200,8 +200,8 @@ bool read_cache(const fs::path& path, const fs::path& root, std::uint64_t source
                 Dataset* out) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return false;
-  const MappedFile file(path.string());
-  const ImageCacheHeader h = parse_image_cache(file.data(), file.size(), path.string());
+  const auto file = std::make_shared<const MappedFile>(path.string());
+  const ImageCacheHeader h = parse_image_cache(file->data(), file->size(), path.string());
   if (h.root != root.string())
     throw Error(fmt::format("{}: image cache of the folder {}, not {} (remove it to rebuild)",
                             path.string(), h.root, root.string()));
@@ -211,9 +211,11 @@ bool read_cache(const fs::path& path, const fs::path& root, std::uint64_t source
   const std::size_t images = std::size_t(h.count) * h.channels * h.height * h.width;
   out->count = h.count;
   out->channels = h.channels, out->height = h.height, out->width = h.width;
-  out->images.assign(file.data() + h.header_bytes, file.data() + h.header_bytes + images);
-  out->labels.assign(file.data() + h.header_bytes + images,
-                     file.data() + h.header_bytes + images + h.count);
+  // The images stay in the mapping (read as they are touched); the labels are copied.
+  out->images = {};
+  out->mapped_images = std::shared_ptr<const std::uint8_t>(file, file->data() + h.header_bytes);
+  out->labels.assign(file->data() + h.header_bytes + images,
+                     file->data() + h.header_bytes + images + h.count);
   return true;
 }
 
@@ -250,10 +252,18 @@ void load_split(const fs::path& root, const std::vector<ImageFile>& files, const
         path.string(),
         {header,
          std::string_view(reinterpret_cast<const char*>(out->images.data()), out->images.size()),
-         std::string_view(reinterpret_cast<const char*>(out->labels.data()), out->labels.size())});
+         std::string_view(reinterpret_cast<const char*>(out->labels.data()), out->labels.size())},
+        Temporary::per_process);  // ranks of one run may write the same cache at once
     cache->status = "written";
   } catch (const Error& e) {
     cache->status = std::string("not written: ") + e.what();
+    return;
+  }
+  // From the file just written, as a later run would, letting the decoded copy go; on a failure
+  // the copy serves.
+  try {
+    read_cache(path, root, sources, classes, o, out);
+  } catch (const Error&) {
   }
 }
 

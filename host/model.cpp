@@ -14,6 +14,7 @@
 #include "cnnrt/distributed.hpp"
 #include "cnnrt/error.hpp"
 #include "host/executor.hpp"
+#include "host/image_cache.hpp"
 #include "host/normalization.hpp"
 #include "host/profiling.hpp"
 
@@ -111,18 +112,28 @@ BatchStats sum_over_ranks(Communicator* ranks, BatchStats stats) {
   return stats;
 }
 
-// A data set held in the backend's memory as bytes, with its sample order.
+// A data set held in the backend's memory as bytes, with its sample order. On a CPU backend a
+// memory-mapped set is not copied: its batches are gathered from the mapping (`mapped`).
 struct ResidentSet {
   BackendMemory<float> images, labels, order;
+  std::shared_ptr<const std::uint8_t> mapped;
   int count = 0;
   int pixels = 0;
 
-  const std::uint8_t* image_bytes() const { return images.as<std::uint8_t>(); }
+  const std::uint8_t* image_bytes() const {
+    return mapped ? mapped.get() : images.as<std::uint8_t>();
+  }
+  // Asks the kernel to start reading the pages of these samples of a mapped set (a step ahead
+  // of the gather that reads them); nothing for a set in memory.
+  void prefetch(const std::int32_t* samples, int n) const {
+    if (mapped) prefetch_mapped_samples(mapped.get(), std::size_t(pixels), samples, n);
+  }
   const std::uint8_t* label_bytes() const { return labels.as<std::uint8_t>(); }
   std::int32_t* sample_order() const { return order.as<std::int32_t>(); }
 
   void clear() noexcept {
     images.reset();
+    mapped.reset();
     labels.reset();
     order.reset();
     count = 0;
@@ -230,10 +241,10 @@ struct Model::Impl {
       throw Error(fmt::format("{} set has {}x{}x{} samples but {} expects {}", what, data.channels,
                               data.height, data.width, network.name(), in.to_string()));
     if (data.count <= 0) throw Error(fmt::format("{} set is empty", what));
-    if (data.images.size() != std::size_t(data.count) * std::size_t(in.size()) ||
+    if (data.image_data_size() != std::size_t(data.count) * std::size_t(in.size()) ||
         data.labels.size() != std::size_t(data.count))
       throw Error(fmt::format("{} set of {} samples holds {} image bytes and {} labels", what,
-                              data.count, data.images.size(), data.labels.size()));
+                              data.count, data.image_data_size(), data.labels.size()));
     // Checked here: on CUDA a label past the last class would only show up as a NaN loss.
     for (std::size_t i = 0; i < data.labels.size(); ++i)
       if (data.labels[i] >= network.classes())
@@ -246,10 +257,14 @@ struct Model::Impl {
     if (&set == &train) graph_key.reset();
     set.clear();
     Backend<float>& b = exec->backend();
-    set.images = BackendMemory<float>(b, data.images.size());
+    if (data.mapped_images && b.cpu() != nullptr) {
+      set.mapped = data.mapped_images;
+    } else {
+      set.images = BackendMemory<float>(b, data.image_data_size());
+      b.copy_to_backend(set.images.get(), data.image_data(), data.image_data_size());
+    }
     set.labels = BackendMemory<float>(b, data.labels.size());
     set.order = BackendMemory<float>(b, sizeof(std::int32_t) * data.count);
-    b.copy_to_backend(set.images.get(), data.images.data(), data.images.size());
     b.copy_to_backend(set.labels.get(), data.labels.data(), data.labels.size());
     std::vector<std::int32_t> identity(static_cast<std::size_t>(data.count));
     std::iota(identity.begin(), identity.end(), 0);
@@ -493,9 +508,18 @@ Model::EpochPass Model::train_epoch(int epoch, const EpochControl& control,
     m.ranks->max(&any, 1);
     return any != 0;
   };
+  // A mapped set's pages for step k are asked for while step k - 1 runs.
+  auto prefetch_step = [&](int k) {
+    if (k >= steps) return;
+    const int n = k < full_steps ? share.count() : tail_share.count();
+    set.prefetch(m.order.data() + std::size_t(std::min(k, full_steps)) * std::size_t(share.count()),
+                 n);
+  };
   int done = control.first_step;
+  prefetch_step(done);
   while (done < steps && !stop_requested()) {
     ScopedRange range("step");
+    prefetch_step(done + 1);
     if (done < full_steps) {
       if (m.profiler) m.profiler->before_step(std::int64_t(exec.step_counter));
       if (m.used_graph)

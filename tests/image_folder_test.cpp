@@ -16,8 +16,12 @@
 
 #include "cnnrt/error.hpp"
 #include "cnnrt/image.hpp"
+#include "cnnrt/model.hpp"
+#include "cnnrt/network.hpp"
 #include "cnnrt/safetensors.hpp"
+#include "cnnrt/trainer.hpp"
 #include "tests/image_files.hpp"
+#include "tests/model_util.hpp"
 #include "tests/test_util.hpp"
 #include "tests/tool_util.hpp"
 
@@ -32,6 +36,11 @@ constexpr int kJpegTolerance = 6;
 std::vector<std::uint8_t> file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+// A split's image bytes, wherever the set holds them (a cache read is memory-mapped).
+std::vector<std::uint8_t> images_of(const Dataset& d) {
+  return std::vector<std::uint8_t>(d.image_data(), d.image_data() + d.image_data_size());
 }
 
 ByteImage decode_file(const std::string& path, int channels) {
@@ -145,7 +154,7 @@ TEST(ImageFolder, TrainAndTestFoldersGiveTheBytesOfEachPicture) {
     const std::vector<std::uint8_t> expected =
         to_chw(test::test_picture(6, 5, 3, written_label[label], i % 3), 6, 5, 3);
     EXPECT_TRUE(std::equal(expected.begin(), expected.end(),
-                           data.train.images.begin() + std::ptrdiff_t(i * sample)))
+                           data.train.image_data() + std::ptrdiff_t(i * sample)))
         << "train sample " << i;
   }
   // test/: ant (written as label 0 of {"ant", "zebra"}) then zebra (label 1).
@@ -154,7 +163,7 @@ TEST(ImageFolder, TrainAndTestFoldersGiveTheBytesOfEachPicture) {
     const std::vector<std::uint8_t> expected =
         to_chw(test::test_picture(6, 5, 3, i / 2, i % 2), 6, 5, 3);
     EXPECT_TRUE(std::equal(expected.begin(), expected.end(),
-                           data.test.images.begin() + std::ptrdiff_t(i * sample)))
+                           data.test.image_data() + std::ptrdiff_t(i * sample)))
         << "test sample " << i;
   }
   // The normalised batch is (byte / 255 - mean[c]) / std[c] with each channel's statistics,
@@ -167,7 +176,7 @@ TEST(ImageFolder, TrainAndTestFoldersGiveTheBytesOfEachPicture) {
     for (int i = 0; i < data.train.count; ++i)
       for (int p = 0; p < 30; ++p) {
         const double v =
-            data.train.images[std::size_t(i) * sample + std::size_t(k) * 30 + p] / 255.0;
+            data.train.image_data()[std::size_t(i) * sample + std::size_t(k) * 30 + p] / 255.0;
         sum += v, squares += v * v;
       }
     const double mean = sum / n, sd = std::sqrt(squares / n - mean * mean);
@@ -176,7 +185,7 @@ TEST(ImageFolder, TrainAndTestFoldersGiveTheBytesOfEachPicture) {
     for (int i = 0; i < data.train.count; ++i)
       for (int p = 0; p < 30; ++p) {
         const std::size_t at = std::size_t(i) * sample + std::size_t(k) * 30 + p;
-        EXPECT_NEAR(batch[at], (data.train.images[at] / 255.0 - mean) / sd, 1e-4) << at;
+        EXPECT_NEAR(batch[at], (data.train.image_data()[at] / 255.0 - mean) / sd, 1e-4) << at;
       }
   }
 }
@@ -196,15 +205,15 @@ TEST(ImageFolder, OneTreeSplitsEachClassBySeed) {
   EXPECT_EQ(one.train.count, 15);
   EXPECT_EQ(std::count(one.test.labels.begin(), one.test.labels.end(), 0), 3);
   EXPECT_EQ(std::count(one.test.labels.begin(), one.test.labels.end(), 2), 0);
-  EXPECT_EQ(one.test.images, again.test.images);
-  EXPECT_EQ(one.train.images, again.train.images);
-  EXPECT_NE(one.test.images, other.test.images);
+  EXPECT_EQ(images_of(one.test), images_of(again.test));
+  EXPECT_EQ(images_of(one.train), images_of(again.train));
+  EXPECT_NE(images_of(one.test), images_of(other.test));
   // Together the two splits hold every picture once.
   std::multiset<std::vector<std::uint8_t>> all, expected;
   for (const Dataset* d : {&one.train, &one.test})
     for (int i = 0; i < d->count; ++i)
       all.insert(
-          std::vector<std::uint8_t>(d->images.begin() + i * 16, d->images.begin() + (i + 1) * 16));
+          std::vector<std::uint8_t>(d->image_data() + i * 16, d->image_data() + (i + 1) * 16));
   for (int label = 0; label < 3; ++label)
     for (int i = 0; i < (label < 2 ? 10 : 1); ++i)
       expected.insert(test::test_picture(4, 4, 1, label == 2 ? 0 : label, i));
@@ -247,7 +256,7 @@ TEST(ImageFolderCache, SecondLoadReadsTheSameSamples) {
   EXPECT_EQ(second.test_cache.status, "read");
   for (const auto& [a, b] : {std::pair{&first.train, &second.train}, {&first.test, &second.test}}) {
     EXPECT_EQ(b->count, a->count);
-    EXPECT_EQ(b->images, a->images);
+    EXPECT_EQ(images_of(*b), images_of(*a));
     EXPECT_EQ(b->labels, a->labels);
     EXPECT_EQ(b->class_names, a->class_names);
     EXPECT_EQ(b->classes, a->classes);
@@ -277,7 +286,7 @@ TEST(ImageFolderCache, ChangedFilesAreDecodedAgain) {
   const ImageFolderData rewritten = load_rgb(dir.path());
   EXPECT_EQ(rewritten.train_cache.status, "written");
   const std::vector<std::uint8_t> expected = to_chw(picture, 6, 5, 3);
-  EXPECT_TRUE(std::equal(expected.begin(), expected.end(), rewritten.train.images.begin()));
+  EXPECT_TRUE(std::equal(expected.begin(), expected.end(), rewritten.train.image_data()));
   EXPECT_EQ(load_rgb(dir.path()).train_cache.status, "read");
 }
 
@@ -323,11 +332,66 @@ TEST(ImageFolderCache, CacheFolderNoneAndUnwritable) {
   EXPECT_EQ(none.decoded, 13);
   EXPECT_FALSE(fs::exists(dir.path() / "photos" / ".cnnrt-cache"));
 
+  // The temporary file is named per process: a stale "<cache>.tmp" (here a folder, which no file
+  // can replace) is not in the way, nor is another rank writing the same cache at once.
+  const fs::path cache = elsewhere.train_cache.path;
+  fs::create_directory(cache.string() + ".tmp");
+  const fs::path touched = dir.path() / "photos" / "train" / "ant" / "0.png";
+  fs::last_write_time(touched, fs::last_write_time(touched) + std::chrono::seconds(2));
+  EXPECT_EQ(load_rgb(dir.path() / "photos", dir.file("caches")).train_cache.status, "written");
+  for (const auto& entry : fs::directory_iterator(cache.parent_path()))
+    EXPECT_EQ(entry.path().string().find(".tmp."), std::string::npos) << entry.path();
+  fs::remove(cache.string() + ".tmp");
+
   test::write_text(dir.file("a-file"), "a file where the cache folder would go\n");
   const ImageFolderData unwritable = load_rgb(dir.path() / "photos", dir.file("a-file"));
   EXPECT_TRUE(test::contains(unwritable.train_cache.status, "not written: "))
       << unwritable.train_cache.status;
-  EXPECT_EQ(unwritable.train.images, none.train.images);
+  EXPECT_EQ(images_of(unwritable.train), images_of(none.train));
+}
+
+// A split read from its cache, or just written to it, stays in the mapped file; without a cache
+// it is in memory. Training on the CPU gathers straight from the mapping, with the same bits as
+// from the same bytes in memory (crops and flips included).
+TEST(ImageFolderCache, TrainingFromTheMappedCacheGivesTheSameBits) {
+  test::ScratchDir dir("cache_train");
+  test::write_class_tree(dir.path(), {"a", "b", "c"}, 14, 8, 8, 3, ".png");
+  ImageFolderOptions o;
+  o.channels = 3, o.height = 8, o.width = 8, o.threads = 2, o.test_split = 0.25;
+  const ImageFolderData written = load_image_folder(dir.path().string(), o, true, true);
+  ASSERT_EQ(written.train_cache.status, "written");
+  const ImageFolderData read = load_image_folder(dir.path().string(), o, true, true);
+  ASSERT_EQ(read.train_cache.status, "read");
+  o.cache = "none";
+  const ImageFolderData none = load_image_folder(dir.path().string(), o, true, true);
+  for (const Dataset* d : {&written.train, &written.test, &read.train, &read.test}) {
+    EXPECT_TRUE(d->mapped_images != nullptr);
+    EXPECT_TRUE(d->images.empty());
+  }
+  EXPECT_TRUE(none.train.mapped_images == nullptr);
+  ASSERT_EQ(none.train.images.size(), std::size_t(30 * 3 * 8 * 8));
+  EXPECT_EQ(images_of(read.train), none.train.images);
+  EXPECT_EQ(images_of(read.test), none.test.images);
+
+  const Network network =
+      network_from_json(R"({"name": "rgb8", "input": [3, 8, 8], "classes": 3, "layers": [)"
+                        R"({"type": "conv2d", "name": "conv1", "filters": 4, "kernel": 3},)"
+                        R"({"type": "relu"}, {"type": "dense", "name": "fc1", "units": 3}]})",
+                        "test");
+  const std::vector<float> initial =
+      Model(network, test::cpu_options(8, 3)).parameter("conv1.weight");
+  auto weights = [&](const ImageFolderData& data) {
+    TrainOptions t;
+    t.epochs = 2;
+    t.quiet = true;
+    t.augment = "crop:2,flip";
+    Model model(network, test::cpu_options(8, 3));
+    train(model, data.train, data.test, t);
+    return model.parameter("conv1.weight");
+  };
+  const std::vector<float> mapped = weights(read), in_memory = weights(none);
+  ASSERT_NE(mapped, initial);  // it trained
+  EXPECT_EQ(mapped, in_memory);
 }
 
 // The tool trains a few steps on a generated RGB JPEG folder split by --test-split; the

@@ -5,6 +5,7 @@
 // file and what is wrong.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,7 +13,10 @@
 
 namespace cnnrt {
 
-// A labelled image set held as bytes, exactly as stored in the IDX files.
+// A labelled image set held as bytes, exactly as stored in the IDX files. The images are either
+// in `images` or, for an image folder read from its cache, in the memory-mapped cache file
+// (`mapped_images`, `images` then empty): pages are read from the file as they are touched, so a
+// set larger than memory can be trained on, and the CPU backend gathers batches straight from it.
 struct CNNRT_API Dataset {
   int count = 0;
   int channels = 1;
@@ -22,10 +26,20 @@ struct CNNRT_API Dataset {
   std::vector<std::uint8_t> images;      // [count, channels * height * width], row-major pixels
   std::vector<std::uint8_t> labels;      // [count], each < classes
   std::vector<std::string> class_names;  // [classes] when the format names them, else empty
+  // The same bytes as `images` in a read-only file mapping, which the pointer keeps alive.
+  std::shared_ptr<const std::uint8_t> mapped_images;
 
   // Bytes per image: channels * height * width.
   int sample_size() const { return channels * height * width; }
-  // The first `limit` samples (all of them when limit >= count); limit < 0 throws.
+  // The image bytes, wherever they are held: [count, sample_size()].
+  const std::uint8_t* image_data() const {
+    return mapped_images ? mapped_images.get() : images.data();
+  }
+  std::size_t image_data_size() const {
+    return mapped_images ? std::size_t(count) * std::size_t(sample_size()) : images.size();
+  }
+  // The first `limit` samples (all of them when limit >= count); limit < 0 throws. A mapped set's
+  // subset shares its mapping.
   Dataset take(int limit) const;
 };
 

@@ -598,7 +598,9 @@ NB_MODULE(_cnnrt, m) {
       .def_prop_ro(
           "images",
           [](const Dataset& d) {
-            return to_numpy(d.images, {d.count, d.channels, d.height, d.width});
+            return to_numpy(
+                std::vector<std::uint8_t>(d.image_data(), d.image_data() + d.image_data_size()),
+                {d.count, d.channels, d.height, d.width});
           },
           nb::rv_policy::move, "A copy of the images, uint8 (N, C, H, W).")
       .def_prop_ro(

@@ -42,7 +42,7 @@ GrayImage dataset_image(const std::string& dir, int index) {
   image.width = test.width;
   image.height = test.height;
   const std::size_t pixels = std::size_t(test.sample_size());
-  const std::uint8_t* first = test.images.data() + std::size_t(index) * pixels;
+  const std::uint8_t* first = test.image_data() + std::size_t(index) * pixels;
   image.pixels.assign(first, first + pixels);
   return image;
 }
