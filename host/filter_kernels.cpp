@@ -1,7 +1,5 @@
 // cnnrt/filters.hpp: the lecture's fixed kernels (docs/math.md section 9) and Haar-like rectangle
 // features, as data. Applying one to an image: filter_apply.cpp.
-#include "cnnrt/filters.hpp"
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -10,6 +8,7 @@
 #include <map>
 
 #include "cnnrt/error.hpp"
+#include "cnnrt/filters.hpp"
 
 namespace cnnrt {
 namespace {

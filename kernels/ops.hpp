@@ -62,6 +62,8 @@ struct BatchNormGeometry {
 
   std::size_t size() const { return std::size_t(n) * c * plane; }
   std::size_t per_channel() const { return std::size_t(n) * plane; }  // m of docs/math.md
+  // The first element of sample s's plane of channel ch.
+  std::size_t plane_at(int s, int ch) const { return (std::size_t(s) * c + ch) * plane; }
 };
 
 // PyTorch's defaults: running = (1 - momentum) * running + momentum * batch statistic.

@@ -191,12 +191,12 @@ TEST(CpuFastDense, ForwardMatchesReference) {
     const std::vector<double> in_d = to_double(in), w_d = to_double(w), b_d = to_double(b);
     cpu::dense_forward<double>(g, in_d.data(), w_d.data(), b_d.data(), expected.data(), {});
     std::vector<float> out = nan_vector<float>(g.out_size());
-    cpu::fast::dense_forward(g, in.data(), w.data(), b.data(), out.data(), {});
+    cpu::fast::dense_forward(g, 0, g.out_features, in.data(), w.data(), b.data(), out.data(), {});
     EXPECT_TRUE(all_close(out, expected, kFastForward, "out"));
     expect_fused_forward_same_bits<float>(
         g.out_size(),
         [&](float* z, FusedActivation<float> f) {
-          cpu::fast::dense_forward(g, in.data(), w.data(), b.data(), z, f);
+          cpu::fast::dense_forward(g, 0, g.out_features, in.data(), w.data(), b.data(), z, f);
         },
         &cpu::fast::activation_forward);
   }
@@ -213,11 +213,11 @@ TEST(CpuFastDense, BackwardDataMatchesReference) {
     const std::vector<double> dout_d = to_double(dout), w_d = to_double(w);
     cpu::dense_backward_data<double>(g, dout_d.data(), w_d.data(), expected.data(), {});
     std::vector<float> din = nan_vector<float>(g.in_size());
-    cpu::fast::dense_backward_data(g, dout.data(), w.data(), din.data(), {});
+    cpu::fast::dense_backward_data(g, 0, g.in_features, dout.data(), w.data(), din.data(), {});
     EXPECT_TRUE(all_close(din, expected, kFastForward, "din"));
     expect_fused_backward_same_bits<float>(
         g.in_size(), ++seed, [&](float* dz, FusedActivationGrad<float> f) {
-          cpu::fast::dense_backward_data(g, dout.data(), w.data(), dz, f);
+          cpu::fast::dense_backward_data(g, 0, g.in_features, dout.data(), w.data(), dz, f);
         });
   }
 }
@@ -245,6 +245,52 @@ TEST(CpuFastDense, BackwardWeightsMatchesReferenceInBlocks) {
                                           in.data(), dout.data(), dw.data(), db.data());
       EXPECT_TRUE(all_close(dw, dw_expected, kFastWeightGradient, "dweight"));
       EXPECT_TRUE(all_close(db, db_expected, kFastWeightGradient, "dbias"));
+    }
+  }
+}
+
+// A large weight matrix splits the threads by the result's columns: output units in the forward
+// pass, input features in the data gradient. 2 and 3 blocks of columns against the reference,
+// the fused activation included.
+TEST(CpuFastDense, ForwardAndBackwardDataInColumnBlocksMatchReference) {
+  std::uint64_t seed = 700;
+  for (const DenseCase& dc : dense_cases()) {
+    SCOPED_TRACE(describe(dc));
+    const DenseGeometry g{dc.n, dc.in, dc.out};
+    const std::vector<float> in = random_vector<float>(g.in_size(), ++seed);
+    const std::vector<float> w = random_vector<float>(g.weight_size(), ++seed);
+    const std::vector<float> b = random_vector<float>(std::size_t(g.out_features), ++seed);
+    const std::vector<float> dout = random_vector<float>(g.out_size(), ++seed);
+    std::vector<double> out_expected(g.out_size()), din_expected(g.in_size());
+    const std::vector<double> in_d = to_double(in), w_d = to_double(w), b_d = to_double(b);
+    const std::vector<double> dout_d = to_double(dout);
+    cpu::dense_forward<double>(g, in_d.data(), w_d.data(), b_d.data(), out_expected.data(), {});
+    cpu::dense_backward_data<double>(g, dout_d.data(), w_d.data(), din_expected.data(), {});
+    for (int blocks = 2; blocks <= 3; ++blocks) {
+      SCOPED_TRACE("blocks " + std::to_string(blocks));
+      // Runs f(first, count) over `columns` in `blocks` blocks.
+      auto in_blocks = [&](int columns, auto&& f) {
+        const int per = (columns + blocks - 1) / blocks;
+        for (int first = 0; first < columns; first += per) f(first, std::min(per, columns - first));
+      };
+      auto forward = [&](float* z, FusedActivation<float> f) {
+        in_blocks(g.out_features, [&](int first, int count) {
+          cpu::fast::dense_forward(g, first, count, in.data(), w.data(), b.data(), z, f);
+        });
+      };
+      auto backward_data = [&](float* dz, FusedActivationGrad<float> f) {
+        in_blocks(g.in_features, [&](int first, int count) {
+          cpu::fast::dense_backward_data(g, first, count, dout.data(), w.data(), dz, f);
+        });
+      };
+      std::vector<float> out = nan_vector<float>(g.out_size());
+      forward(out.data(), {});
+      EXPECT_TRUE(all_close(out, out_expected, kFastForward, "out"));
+      std::vector<float> din = nan_vector<float>(g.in_size());
+      backward_data(din.data(), {});
+      EXPECT_TRUE(all_close(din, din_expected, kFastForward, "din"));
+      expect_fused_forward_same_bits<float>(g.out_size(), forward, &cpu::fast::activation_forward);
+      expect_fused_backward_same_bits<float>(g.in_size(), ++seed, backward_data);
     }
   }
 }

@@ -60,11 +60,12 @@ CNNRT_API bool looks_like_image_folder(const std::string& dir);
 // damaged (truncated, not a cache) or names another folder is an error saying to remove it.
 // A split with a cache (read, or just written) keeps its images in the mapped file
 // (Dataset::mapped_images); the file must not be truncated while the data set lives (cnnrt
-// replaces a cache by renaming a new file over it, which leaves a mapping intact). Class names are the sorted folder names (of train/ with train and
-// test folders: test/ may lack a class but may not add one). Throws cnnrt::Error "<path>: <what>"
-// for an unreadable or undecodable image (a truncated or corrupt PNG or JPEG, a text file named
-// .png, a 0-byte file), an empty class folder, fewer than two classes, no images at all, more
-// than 256 classes, or a test split that comes out empty.
+// replaces a cache by renaming a new file over it, which leaves a mapping intact). Class names are
+// the sorted folder names (of train/ with train and test folders: test/ may lack a class but may
+// not add one). Throws cnnrt::Error "<path>: <what>" for an unreadable or undecodable image (a
+// truncated or corrupt PNG or JPEG, a text file named .png, a 0-byte file), an empty class folder,
+// fewer than two classes, no images at all, more than 256 classes, or a test split that comes out
+// empty.
 CNNRT_API ImageFolderData load_image_folder(const std::string& dir,
                                             const ImageFolderOptions& options, bool want_train,
                                             bool want_test);

@@ -11,17 +11,12 @@ namespace cnnrt::cpu {
 
 namespace {
 
-// The first element of sample s's plane of channel ch.
-std::size_t plane_at(const BatchNormGeometry& g, int s, int ch) {
-  return (std::size_t(s) * g.c + ch) * g.plane;
-}
-
 // sum over channel ch's values of f(value index): samples in order, then along the plane.
 template <typename T, typename F>
 T channel_sum(const BatchNormGeometry& g, int ch, F&& f) {
   T sum = T(0);
   for (int s = 0; s < g.n; ++s) {
-    const std::size_t first = plane_at(g, s, ch);
+    const std::size_t first = g.plane_at(s, ch);
     for (int i = 0; i < g.plane; ++i) sum += f(first + i);
   }
   return sum;
@@ -46,7 +41,7 @@ template <typename T>
 void affine_channel(const BatchNormGeometry& g, int ch, const T* in, T scale, T shift, T* out,
                     const FusedActivation<T>& fused) {
   for (int s = 0; s < g.n; ++s) {
-    const std::size_t first = plane_at(g, s, ch);
+    const std::size_t first = g.plane_at(s, ch);
     for (int i = 0; i < g.plane; ++i) out[first + i] = in[first + i] * scale + shift;
     fused_activation_forward(fused, first, std::size_t(g.plane), out);
   }
@@ -117,7 +112,7 @@ void batch_norm_backward_data(const BatchNormGeometry& g, int c_begin, int c_end
     const T sum_dout = sums.dout, sum_dout_xhat = sums.dout_xhat;
     const T k = gamma[ch] * rstd / m;
     for (int s = 0; s < g.n; ++s) {
-      const std::size_t first = plane_at(g, s, ch);
+      const std::size_t first = g.plane_at(s, ch);
       for (int i = 0; i < g.plane; ++i) {
         const std::size_t at = first + i;
         const T xhat = (in[at] - mu) * rstd;

@@ -14,10 +14,6 @@ namespace {
 
 constexpr int kLanes = 8;  // independent accumulators: two SSE or one AVX register of floats
 
-std::size_t plane_at(const BatchNormGeometry& g, int s, int ch) {
-  return (std::size_t(s) * g.c + ch) * g.plane;
-}
-
 // sum over i < count of f(i): lane j takes i = j mod kLanes, then the lanes are added in order.
 template <typename F>
 float lane_sum(int count, F&& f) {
@@ -37,7 +33,7 @@ template <typename F>
 double channel_sum(const BatchNormGeometry& g, int ch, F&& f) {
   double sum = 0.0;
   for (int s = 0; s < g.n; ++s) {
-    const std::size_t first = plane_at(g, s, ch);
+    const std::size_t first = g.plane_at(s, ch);
     sum += double(lane_sum(g.plane, [&](int i) { return f(first + std::size_t(i)); }));
   }
   return sum;
@@ -48,7 +44,7 @@ double channel_sum(const BatchNormGeometry& g, int ch, F&& f) {
 void affine_channel(const BatchNormGeometry& g, int ch, const float* in, float scale, float shift,
                     float* out, const FusedActivation<float>& fused) {
   for (int s = 0; s < g.n; ++s) {
-    const std::size_t first = plane_at(g, s, ch);
+    const std::size_t first = g.plane_at(s, ch);
     const float* x = in + first;
     float* y = out + first;
     for (int i = 0; i < g.plane; ++i) y[i] = x[i] * scale + shift;
@@ -66,7 +62,7 @@ GradientSums gradient_sums(const BatchNormGeometry& g, int ch, const float* in, 
                            float mu, float rstd) {
   double sum_dout = 0.0, sum_dout_dx = 0.0;
   for (int s = 0; s < g.n; ++s) {
-    const std::size_t first = plane_at(g, s, ch);
+    const std::size_t first = g.plane_at(s, ch);
     const float* x = in + first;
     const float* dy = dout + first;
     float a[kLanes] = {}, b[kLanes] = {};
@@ -156,7 +152,7 @@ void batch_norm_backward_data(const BatchNormGeometry& g, int c_begin, int c_end
     const float a = k * m, b = -k * rstd * sums.dout_xhat;
     const float c = -k * sums.dout - b * mu;
     for (int s = 0; s < g.n; ++s) {
-      const std::size_t first = plane_at(g, s, ch);
+      const std::size_t first = g.plane_at(s, ch);
       const float* x = in + first;
       const float* dy = dout + first;
       float* dx = din + first;

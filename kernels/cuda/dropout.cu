@@ -1,5 +1,5 @@
-// CUDA dropout (docs/math.md section 6). Element i draws philox_uniform(seed, offset, first + i), the
-// very function the CPU twin calls, so both backends produce the same mask bit for bit.
+// CUDA dropout (docs/math.md section 6). Element i draws philox_uniform(seed, offset, first + i),
+// the very function the CPU twin calls, so both backends produce the same mask bit for bit.
 #include <fmt/format.h>
 
 #include "kernels/cuda/check.hpp"
