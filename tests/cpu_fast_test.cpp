@@ -179,7 +179,15 @@ std::string describe(const DenseCase& dc) {
   return "n" + std::to_string(dc.n) + " " + std::to_string(dc.in) + "->" + std::to_string(dc.out);
 }
 
-TEST(CpuFastDense, ForwardMatchesReference) {
+// f(first, count) over `columns` in `blocks` blocks: the layer splits a large weight matrix's
+// results by columns across threads (output units forward, input features in the data gradient).
+template <typename F>
+void in_column_blocks(int columns, int blocks, F&& f) {
+  const int per = (columns + blocks - 1) / blocks;
+  for (int first = 0; first < columns; first += per) f(first, std::min(per, columns - first));
+}
+
+TEST(CpuFastDense, ForwardMatchesReferenceInColumnBlocks) {
   std::uint64_t seed = 400;
   for (const DenseCase& dc : dense_cases()) {
     SCOPED_TRACE(describe(dc));
@@ -190,19 +198,22 @@ TEST(CpuFastDense, ForwardMatchesReference) {
     std::vector<double> expected(g.out_size());
     const std::vector<double> in_d = to_double(in), w_d = to_double(w), b_d = to_double(b);
     cpu::dense_forward<double>(g, in_d.data(), w_d.data(), b_d.data(), expected.data(), {});
-    std::vector<float> out = nan_vector<float>(g.out_size());
-    cpu::fast::dense_forward(g, 0, g.out_features, in.data(), w.data(), b.data(), out.data(), {});
-    EXPECT_TRUE(all_close(out, expected, kFastForward, "out"));
-    expect_fused_forward_same_bits<float>(
-        g.out_size(),
-        [&](float* z, FusedActivation<float> f) {
-          cpu::fast::dense_forward(g, 0, g.out_features, in.data(), w.data(), b.data(), z, f);
-        },
-        &cpu::fast::activation_forward);
+    for (int blocks = 1; blocks <= 3; ++blocks) {
+      SCOPED_TRACE("blocks " + std::to_string(blocks));
+      auto forward = [&](float* z, FusedActivation<float> f) {
+        in_column_blocks(g.out_features, blocks, [&](int first, int count) {
+          cpu::fast::dense_forward(g, first, count, in.data(), w.data(), b.data(), z, f);
+        });
+      };
+      std::vector<float> out = nan_vector<float>(g.out_size());
+      forward(out.data(), {});
+      EXPECT_TRUE(all_close(out, expected, kFastForward, "out"));
+      expect_fused_forward_same_bits<float>(g.out_size(), forward, &cpu::fast::activation_forward);
+    }
   }
 }
 
-TEST(CpuFastDense, BackwardDataMatchesReference) {
+TEST(CpuFastDense, BackwardDataMatchesReferenceInColumnBlocks) {
   std::uint64_t seed = 500;
   for (const DenseCase& dc : dense_cases()) {
     SCOPED_TRACE(describe(dc));
@@ -212,13 +223,18 @@ TEST(CpuFastDense, BackwardDataMatchesReference) {
     std::vector<double> expected(g.in_size());
     const std::vector<double> dout_d = to_double(dout), w_d = to_double(w);
     cpu::dense_backward_data<double>(g, dout_d.data(), w_d.data(), expected.data(), {});
-    std::vector<float> din = nan_vector<float>(g.in_size());
-    cpu::fast::dense_backward_data(g, 0, g.in_features, dout.data(), w.data(), din.data(), {});
-    EXPECT_TRUE(all_close(din, expected, kFastForward, "din"));
-    expect_fused_backward_same_bits<float>(
-        g.in_size(), ++seed, [&](float* dz, FusedActivationGrad<float> f) {
-          cpu::fast::dense_backward_data(g, 0, g.in_features, dout.data(), w.data(), dz, f);
+    for (int blocks = 1; blocks <= 3; ++blocks) {
+      SCOPED_TRACE("blocks " + std::to_string(blocks));
+      auto backward_data = [&](float* dz, FusedActivationGrad<float> f) {
+        in_column_blocks(g.in_features, blocks, [&](int first, int count) {
+          cpu::fast::dense_backward_data(g, first, count, dout.data(), w.data(), dz, f);
         });
+      };
+      std::vector<float> din = nan_vector<float>(g.in_size());
+      backward_data(din.data(), {});
+      EXPECT_TRUE(all_close(din, expected, kFastForward, "din"));
+      expect_fused_backward_same_bits<float>(g.in_size(), ++seed, backward_data);
+    }
   }
 }
 
@@ -239,58 +255,12 @@ TEST(CpuFastDense, BackwardWeightsMatchesReferenceInBlocks) {
       SCOPED_TRACE("blocks " + std::to_string(blocks));
       std::vector<float> dw = nan_vector<float>(g.weight_size());
       std::vector<float> db = nan_vector<float>(std::size_t(g.out_features));
-      const int per = (g.out_features + blocks - 1) / blocks;
-      for (int first = 0; first < g.out_features; first += per)
-        cpu::fast::dense_backward_weights(g, first, std::min(per, g.out_features - first),
-                                          in.data(), dout.data(), dw.data(), db.data());
+      in_column_blocks(g.out_features, blocks, [&](int first, int count) {
+        cpu::fast::dense_backward_weights(g, first, count, in.data(), dout.data(), dw.data(),
+                                          db.data());
+      });
       EXPECT_TRUE(all_close(dw, dw_expected, kFastWeightGradient, "dweight"));
       EXPECT_TRUE(all_close(db, db_expected, kFastWeightGradient, "dbias"));
-    }
-  }
-}
-
-// A large weight matrix splits the threads by the result's columns: output units in the forward
-// pass, input features in the data gradient. 2 and 3 blocks of columns against the reference,
-// the fused activation included.
-TEST(CpuFastDense, ForwardAndBackwardDataInColumnBlocksMatchReference) {
-  std::uint64_t seed = 700;
-  for (const DenseCase& dc : dense_cases()) {
-    SCOPED_TRACE(describe(dc));
-    const DenseGeometry g{dc.n, dc.in, dc.out};
-    const std::vector<float> in = random_vector<float>(g.in_size(), ++seed);
-    const std::vector<float> w = random_vector<float>(g.weight_size(), ++seed);
-    const std::vector<float> b = random_vector<float>(std::size_t(g.out_features), ++seed);
-    const std::vector<float> dout = random_vector<float>(g.out_size(), ++seed);
-    std::vector<double> out_expected(g.out_size()), din_expected(g.in_size());
-    const std::vector<double> in_d = to_double(in), w_d = to_double(w), b_d = to_double(b);
-    const std::vector<double> dout_d = to_double(dout);
-    cpu::dense_forward<double>(g, in_d.data(), w_d.data(), b_d.data(), out_expected.data(), {});
-    cpu::dense_backward_data<double>(g, dout_d.data(), w_d.data(), din_expected.data(), {});
-    for (int blocks = 2; blocks <= 3; ++blocks) {
-      SCOPED_TRACE("blocks " + std::to_string(blocks));
-      // Runs f(first, count) over `columns` in `blocks` blocks.
-      auto in_blocks = [&](int columns, auto&& f) {
-        const int per = (columns + blocks - 1) / blocks;
-        for (int first = 0; first < columns; first += per) f(first, std::min(per, columns - first));
-      };
-      auto forward = [&](float* z, FusedActivation<float> f) {
-        in_blocks(g.out_features, [&](int first, int count) {
-          cpu::fast::dense_forward(g, first, count, in.data(), w.data(), b.data(), z, f);
-        });
-      };
-      auto backward_data = [&](float* dz, FusedActivationGrad<float> f) {
-        in_blocks(g.in_features, [&](int first, int count) {
-          cpu::fast::dense_backward_data(g, first, count, dout.data(), w.data(), dz, f);
-        });
-      };
-      std::vector<float> out = nan_vector<float>(g.out_size());
-      forward(out.data(), {});
-      EXPECT_TRUE(all_close(out, out_expected, kFastForward, "out"));
-      std::vector<float> din = nan_vector<float>(g.in_size());
-      backward_data(din.data(), {});
-      EXPECT_TRUE(all_close(din, din_expected, kFastForward, "din"));
-      expect_fused_forward_same_bits<float>(g.out_size(), forward, &cpu::fast::activation_forward);
-      expect_fused_backward_same_bits<float>(g.in_size(), ++seed, backward_data);
     }
   }
 }
@@ -452,6 +422,18 @@ Network mixed_network() {
     {"type": "relu"},
     {"type": "dense", "name": "fc2", "units": 10}]})",
                            "mixed");
+}
+
+// A dense layer of over 2^20 weights after a convolution: its forward pass and data gradient
+// split the threads by columns (host/layers/dense.cpp), the fused ReLU included.
+Network wide_dense_network() {
+  return network_from_json(R"({"name": "wide", "input": [1, 28, 28], "classes": 10, "layers": [
+    {"type": "conv2d", "name": "conv1", "filters": 4, "kernel": 3},
+    {"type": "relu"},
+    {"type": "dense", "name": "fc1", "units": 512},
+    {"type": "relu"},
+    {"type": "dense", "name": "fc2", "units": 10}]})",
+                           "wide");
 }
 
 // Values a sigmoid sees, and its edges: 0, where exp over- and underflows, past both.
@@ -637,27 +619,29 @@ Pass one_pass(const Network& network, Device device, int threads, int batch) {
 }
 
 TEST(CpuFastModel, GradientsMatchReference) {
-  for (const int threads : {1, 2, 3}) {
-    SCOPED_TRACE("threads " + std::to_string(threads));
-    const Network network = mixed_network();
-    const Pass fast = one_pass(network, Device::cpu, threads, 7);
-    const Pass ref = one_pass(network, Device::reference, threads, 7);
-    EXPECT_NEAR(fast.loss, ref.loss, kFastModel.atol + kFastModel.rtol * std::fabs(ref.loss));
-    ASSERT_EQ(fast.grads.size(), ref.grads.size());
-    for (std::size_t i = 0; i < ref.grads.size(); ++i) {
-      ASSERT_TRUE(any_nonzero(ref.grads[i])) << "gradient " << i;
-      EXPECT_TRUE(all_close(fast.grads[i], to_double(ref.grads[i]), kFastModel,
-                            "gradient " + std::to_string(i)));
+  for (const int threads : {1, 2, 3})
+    for (const Network& network : {mixed_network(), wide_dense_network()}) {
+      SCOPED_TRACE("threads " + std::to_string(threads) + " " + network.name());
+      const Pass fast = one_pass(network, Device::cpu, threads, 7);
+      const Pass ref = one_pass(network, Device::reference, threads, 7);
+      EXPECT_NEAR(fast.loss, ref.loss, kFastModel.atol + kFastModel.rtol * std::fabs(ref.loss));
+      ASSERT_EQ(fast.grads.size(), ref.grads.size());
+      for (std::size_t i = 0; i < ref.grads.size(); ++i) {
+        ASSERT_TRUE(any_nonzero(ref.grads[i])) << "gradient " << i;
+        EXPECT_TRUE(all_close(fast.grads[i], to_double(ref.grads[i]), kFastModel,
+                              "gradient " + std::to_string(i)));
+      }
     }
-  }
 }
 
 TEST(CpuFastModel, SameBitsTwiceForOneThreadCount) {
-  const Network network = mixed_network();
-  const Pass a = one_pass(network, Device::cpu, 2, 9), b = one_pass(network, Device::cpu, 2, 9);
-  EXPECT_EQ(a.loss, b.loss);
-  for (std::size_t i = 0; i < a.grads.size(); ++i)
-    EXPECT_TRUE(bitwise_equal(a.grads[i], b.grads[i])) << "gradient " << i;
+  for (const Network& network : {mixed_network(), wide_dense_network()}) {
+    SCOPED_TRACE(network.name());
+    const Pass a = one_pass(network, Device::cpu, 2, 9), b = one_pass(network, Device::cpu, 2, 9);
+    EXPECT_EQ(a.loss, b.loss);
+    for (std::size_t i = 0; i < a.grads.size(); ++i)
+      EXPECT_TRUE(bitwise_equal(a.grads[i], b.grads[i])) << "gradient " << i;
+  }
 }
 
 }  // namespace
