@@ -1,9 +1,30 @@
 #include "host/worker_pool.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 namespace cnnrt {
+
+namespace {
+
+// How long a thread spins for the next run (a worker) or for the workers (the caller) before it
+// sleeps: longer than the gaps between a step's parallel runs, short against an idle pool.
+constexpr std::chrono::microseconds kSpin{50};
+
+// Waits until ready() or kSpin has passed, yielding the core between tests (to another process's
+// thread, when the cores are shared); returns ready().
+template <typename Ready>
+bool spin_until(Ready&& ready) {
+  const auto give_up = std::chrono::steady_clock::now() + kSpin;
+  while (!ready()) {
+    if (std::chrono::steady_clock::now() >= give_up) return ready();
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+}  // namespace
 
 WorkerPool::WorkerPool(int threads) {
   for (int index = 1; index < threads; ++index)
@@ -26,21 +47,29 @@ void WorkerPool::record_error() noexcept {
 
 void WorkerPool::work(int index) {
   std::uint64_t seen = 0;
-  std::unique_lock<std::mutex> lock(mutex_);
+  auto woken = [&] { return stop_.load() || generation_.load() != seen; };
   for (;;) {
-    wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+    if (!spin_until(woken)) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, woken);
+    }
     if (stop_) return;
-    seen = generation_;
-    if (index >= tasks_) continue;  // not needed in this run (or woke after it ended)
-    const std::function<void(int)>& job = *job_;
-    lock.unlock();
+    const std::function<void(int)>* job = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      seen = generation_;
+      if (index < tasks_) job = job_;  // else not needed in this run (or woke after it ended)
+    }
+    if (job == nullptr) continue;
     try {
-      job(index);
+      (*job)(index);
     } catch (...) {
       record_error();
     }
-    lock.lock();
-    if (--pending_ == 0) done_.notify_one();
+    if (pending_.fetch_sub(1) == 1) {
+      std::lock_guard<std::mutex> lock(mutex_);  // the caller may be between its test and wait
+      done_.notify_one();
+    }
   }
 }
 
@@ -61,8 +90,12 @@ void WorkerPool::run(int tasks, const std::function<void(int)>& fn) {
   } catch (...) {
     record_error();
   }
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [&] { return pending_ == 0; });
+  auto finished = [&] { return pending_.load() == 0; };
+  if (!spin_until(finished)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, finished);
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
   tasks_ = 0;
   job_ = nullptr;
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
