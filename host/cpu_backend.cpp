@@ -13,6 +13,7 @@
 #include "cnnrt/device.hpp"
 #include "cnnrt/error.hpp"
 #include "host/memory.hpp"
+#include "kernels/cpu/activation_fast.hpp"
 #include "kernels/cpu/data.hpp"
 #include "kernels/cpu/loss.hpp"
 #include "kernels/cpu/optimizer.hpp"
@@ -129,8 +130,9 @@ std::string cpu_fast_path() {
                     : __builtin_cpu_supports("avx2")  ? "AVX2"
                     : __builtin_cpu_supports("avx")   ? "AVX"
                                                       : "SSE2";
-  return fmt::format("fast (OpenBLAS sgemm, {} kernel; processor reports {})",
-                     openblas_get_corename(), isa);
+  return fmt::format("fast (OpenBLAS sgemm, {} kernel; sigmoid in {}; processor reports {})",
+                     openblas_get_corename(),
+                     cpu::fast::sigmoid_path_name(cpu::fast::chosen_sigmoid_path()), isa);
 }
 
 template <typename T>

@@ -467,6 +467,38 @@ TEST(CpuFastActivation, SigmoidMatchesReference) {
   for (const float v : out) EXPECT_TRUE(std::isnan(v)) << "NaN in, NaN out";
 }
 
+// Every lane width this processor runs gives the 4-lane path's bits, and each is within the
+// tolerance of the double reference itself; over every length of a vector and a tail, and over
+// the edges.
+TEST(CpuFastActivation, SigmoidPathsGiveTheSameBits) {
+  using cpu::fast::SigmoidPath;
+  ASSERT_TRUE(cpu::fast::sigmoid_path_available(SigmoidPath::lanes4));
+  EXPECT_TRUE(cpu::fast::sigmoid_path_available(cpu::fast::chosen_sigmoid_path()));
+  std::uint64_t seed = 850;
+  int compared = 0;
+  for (const SigmoidPath path : {SigmoidPath::avx2, SigmoidPath::avx512}) {
+    if (!cpu::fast::sigmoid_path_available(path)) {
+      EXPECT_THROW(cpu::fast::sigmoid_forward(path, 1, nullptr, nullptr), Error);
+      continue;
+    }
+    SCOPED_TRACE(cpu::fast::sigmoid_path_name(path));
+    for (std::size_t count = 1; count <= 40; ++count) {
+      const std::vector<float> z = activation_inputs(count + 4093, ++seed);
+      const std::vector<double> z_d = to_double(z);
+      std::vector<double> expected(z.size());
+      cpu::activation_forward<double>(Activation::sigmoid, 0.1, z.size(), z_d.data(),
+                                      expected.data());
+      std::vector<float> four = nan_vector<float>(z.size()), wide = nan_vector<float>(z.size());
+      cpu::fast::sigmoid_forward(SigmoidPath::lanes4, z.size(), z.data(), four.data());
+      cpu::fast::sigmoid_forward(path, z.size(), z.data(), wide.data());
+      ASSERT_TRUE(all_close(wide, expected, kFastSigmoid, "sigmoid"));
+      ASSERT_TRUE(bitwise_equal(wide, four)) << "count " << z.size();
+      ++compared;
+    }
+  }
+  if (compared == 0) GTEST_SKIP() << "this processor has neither AVX2 nor AVX-512";
+}
+
 // The other kinds are the reference loops: the same bits; and the fused form writes act(z) of
 // its slice only.
 TEST(CpuFastActivation, OtherKindsAndFusedForm) {

@@ -1,63 +1,79 @@
-// The fast CPU activations: sigmoid as 1 / (1 + exp(-z)) with exp computed four lanes at a time.
+// The fast CPU activations: the sigmoid in the widest lanes the processor has, chosen at run time
+// (the shipped build targets baseline x86-64), the other kinds as the reference loops.
 #include "kernels/cpu/activation_fast.hpp"
 
-#include <algorithm>
+#include <string>
 
+#include "cnnrt/error.hpp"
 #include "kernels/cpu/activation.hpp"
-#ifdef __SSE2__
-#include <emmintrin.h>  // x86-64's baseline
-#endif
+#include "kernels/cpu/sigmoid_lanes.hpp"
 
 namespace cnnrt::cpu::fast {
 
+const char* sigmoid_path_name(SigmoidPath path) {
+  switch (path) {
+    case SigmoidPath::lanes4:
+      return "4 lanes";
+    case SigmoidPath::avx2:
+      return "AVX2, 8 lanes";
+    case SigmoidPath::avx512:
+      return "AVX-512, 16 lanes";
+  }
+  return "unknown";
+}
+
+bool sigmoid_path_available(SigmoidPath path) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  switch (path) {
+    case SigmoidPath::lanes4:
+      return true;
+    case SigmoidPath::avx2:
+      return __builtin_cpu_supports("avx2");
+    case SigmoidPath::avx512:
+      return __builtin_cpu_supports("avx512f");
+  }
+  return false;
+#else
+  return path == SigmoidPath::lanes4;
+#endif
+}
+
+SigmoidPath chosen_sigmoid_path() {
+  static const SigmoidPath chosen =
+      sigmoid_path_available(SigmoidPath::avx512) ? SigmoidPath::avx512
+      : sigmoid_path_available(SigmoidPath::avx2) ? SigmoidPath::avx2
+                                                  : SigmoidPath::lanes4;
+  return chosen;
+}
+
 namespace {
 
-#ifdef __SSE2__
-// exp(x), Cephes' expf: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so r is exact),
-// e^r by its degree-6 polynomial, times 2^n put into the exponent bits. x is clamped to where
-// the result is a normal float; NaN stays NaN (min and max return their second operand for NaN).
-__m128 exp4(__m128 x) {
-  x = _mm_min_ps(_mm_set1_ps(88.3762626647949f), x);
-  x = _mm_max_ps(_mm_set1_ps(-87.3365447504f), x);
-  // n = floor(x / ln2 + 1/2), from the truncation corrected downwards for negative values.
-  const __m128 t = _mm_add_ps(_mm_mul_ps(x, _mm_set1_ps(1.44269504088896341f)), _mm_set1_ps(0.5f));
-  __m128 n = _mm_cvtepi32_ps(_mm_cvttps_epi32(t));
-  n = _mm_sub_ps(n, _mm_and_ps(_mm_cmpgt_ps(n, t), _mm_set1_ps(1.0f)));
-  x = _mm_sub_ps(x, _mm_mul_ps(n, _mm_set1_ps(0.693359375f)));
-  x = _mm_sub_ps(x, _mm_mul_ps(n, _mm_set1_ps(-2.12194440e-4f)));
-  __m128 y = _mm_set1_ps(1.9875691500e-4f);
-  for (const float c :
-       {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f})
-    y = _mm_add_ps(_mm_mul_ps(y, x), _mm_set1_ps(c));
-  y = _mm_add_ps(_mm_add_ps(_mm_mul_ps(y, _mm_mul_ps(x, x)), x), _mm_set1_ps(1.0f));
-  const __m128i exponent =
-      _mm_slli_epi32(_mm_add_epi32(_mm_cvttps_epi32(n), _mm_set1_epi32(127)), 23);
-  return _mm_mul_ps(y, _mm_castsi128_ps(exponent));
-}
-
-__m128 sigmoid4(__m128 z) {
-  const __m128 one = _mm_set1_ps(1.0f);
-  return _mm_div_ps(one, _mm_add_ps(one, exp4(_mm_sub_ps(_mm_setzero_ps(), z))));
-}
+void run_sigmoid(SigmoidPath path, std::size_t count, const float* z, float* a) {
+  switch (path) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    case SigmoidPath::avx512:
+      return sigmoid_forward_avx512(count, z, a);
+    case SigmoidPath::avx2:
+      return sigmoid_forward_avx2(count, z, a);
 #endif
+    default:
+      return sigmoid_array<4>(count, z, a);
+  }
+}
 
 }  // namespace
 
+void sigmoid_forward(SigmoidPath path, std::size_t count, const float* z, float* a) {
+  if (!sigmoid_path_available(path))
+    throw Error(std::string("the sigmoid path '") + sigmoid_path_name(path) +
+                "' is not available on this processor or build");
+  run_sigmoid(path, count, z, a);
+}
+
 void activation_forward(Activation kind, float leaky_slope, std::size_t count, const float* z,
                         float* a) {
-#ifdef __SSE2__
-  if (kind == Activation::sigmoid) {
-    std::size_t i = 0;
-    for (; i + 4 <= count; i += 4) _mm_storeu_ps(a + i, sigmoid4(_mm_loadu_ps(z + i)));
-    if (i < count) {  // the last few through the same lanes, so every element has one rule
-      float lanes[4] = {0, 0, 0, 0};
-      std::copy(z + i, z + count, lanes);
-      _mm_storeu_ps(lanes, sigmoid4(_mm_loadu_ps(lanes)));
-      std::copy(lanes, lanes + (count - i), a + i);
-    }
-    return;
-  }
-#endif
+  if (kind == Activation::sigmoid) return run_sigmoid(chosen_sigmoid_path(), count, z, a);
   cpu::activation_forward(kind, leaky_slope, count, z, a);
 }
 
