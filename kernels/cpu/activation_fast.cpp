@@ -47,6 +47,10 @@ SigmoidPath chosen_sigmoid_path() {
   return chosen;
 }
 
+// The wider paths, each in its own file built for its instruction set (x86-64 only).
+void sigmoid_forward_avx2(std::size_t count, const float* z, float* a);
+void sigmoid_forward_avx512(std::size_t count, const float* z, float* a);
+
 namespace {
 
 void run_sigmoid(SigmoidPath path, std::size_t count, const float* z, float* a) {

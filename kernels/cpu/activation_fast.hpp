@@ -29,8 +29,4 @@ void activation_forward(Activation kind, float leaky_slope, std::size_t count, c
 void fused_activation_forward(const FusedActivation<float>& fused, std::size_t first,
                               std::size_t count, const float* z);
 
-// The wider paths, each in its own file built for its instruction set (x86-64 only).
-void sigmoid_forward_avx2(std::size_t count, const float* z, float* a);
-void sigmoid_forward_avx512(std::size_t count, const float* z, float* a);
-
 }  // namespace cnnrt::cpu::fast

@@ -9,7 +9,7 @@
 namespace cnnrt::cpu::fast {
 
 #ifdef __AVX2__
-// As declared in kernels/cpu/activation_fast.hpp.
+// Declared (and called) in kernels/cpu/activation_fast.cpp.
 void sigmoid_forward_avx2(std::size_t count, const float* z, float* a) {
   sigmoid_array<8>(count, z, a);
 }

@@ -9,7 +9,7 @@
 namespace cnnrt::cpu::fast {
 
 #ifdef __AVX512F__
-// As declared in kernels/cpu/activation_fast.hpp.
+// Declared (and called) in kernels/cpu/activation_fast.cpp.
 void sigmoid_forward_avx512(std::size_t count, const float* z, float* a) {
   sigmoid_array<16>(count, z, a);
 }
