@@ -94,11 +94,19 @@ compile() {
   fi
 }
 
+# Per-source flags that CMakeLists.txt sets too: the sigmoid's wider lanes are built for their
+# instruction set (x86-64 only; elsewhere those files are empty), with no FMA contraction.
+declare -A source_flags=([kernels/cpu/activation_fast.cpp]=-ffp-contract=off)
+if [[ $(uname -m) == x86_64 ]]; then
+  source_flags[kernels/cpu/activation_fast_avx2.cpp]="-mavx2 -ffp-contract=off"
+  source_flags[kernels/cpu/activation_fast_avx512.cpp]="-mavx512f -ffp-contract=off"
+fi
+
 for t in "${targets[@]}"; do
   objects=()
   for source in "${common_sources[@]}" ${sources[$t]}; do
     object="$out/obj/$(echo "${source%.cpp}" | tr / _).o"
-    compile "$source" "$object" -fsanitize=fuzzer-no-link
+    compile "$source" "$object" "-fsanitize=fuzzer-no-link ${source_flags[$source]:-}"
     objects+=("$object")
   done
   libs=(-lz -ldeflate)
@@ -110,7 +118,7 @@ for t in "${targets[@]}"; do
         object=$built
       elif [ ! -e "$object" ] || [ "$source" -nt "$object" ]; then
         echo "fuzz: compiling $source (nvcc)"
-        "$cuda_home/bin/nvcc" -std=c++17 -O2 -I include -I . -arch=sm_90 -c "$source" -o "$object"
+        "$cuda_home/bin/nvcc" -std=c++17 -O2 -DFMT_HEADER_ONLY=1 -I include -I . -arch=sm_90 -c "$source" -o "$object"
       fi
       objects+=("$object")
     done
