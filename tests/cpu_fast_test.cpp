@@ -72,6 +72,9 @@ const std::vector<ConvCase>& conv_cases() {
       {2, 3, 4, 5, 2, 5, 5, 1, 1, Padding::explicit_pad(2, 2)},  // kernel as large as the input
       {5, 11, 6, 6, 9, 3, 3, 3, 3, Padding::valid()},            // stride equal to the kernel
       {2, 3, 8, 8, 4, 3, 3, 2, 2, Padding::valid()},  // windows never read the last row, column
+      // Several samples to a GEMM, the last group shorter (GroupsOfSamplesWithARemainder):
+      {13, 6, 14, 14, 16, 5, 5, 1, 1, Padding::valid()},          // LeNet conv2, 11 + 2
+      {40, 2, 8, 9, 3, 2, 3, 2, 1, Padding::explicit_pad(1, 2)},  // 19 + 19 + 2, padded, strided
   };
   return cases;
 }
@@ -105,6 +108,24 @@ TEST(CpuFastConv, ForwardMatchesReference) {
         },
         &cpu::fast::activation_forward);
   }
+}
+
+// The cases above that exercise grouping really do: several samples to a GEMM, and a last group
+// shorter than the others.
+TEST(CpuFastConv, GroupsOfSamplesWithARemainder) {
+  int grouped = 0;
+  for (const ConvCase& cc : conv_cases()) {
+    const Conv2dGeometry g = geometry(cc);
+    const int group = cpu::fast::conv2d_samples_per_gemm(g);
+    EXPECT_GE(group, 1);
+    EXPECT_LE(group, g.n);
+    if (group > 1 && g.n % group != 0) ++grouped;
+  }
+  EXPECT_GE(grouped, 2);
+  // A 1x1 kernel read in place multiplies each sample where it lies.
+  EXPECT_EQ(
+      cpu::fast::conv2d_samples_per_gemm(geometry({8, 9, 7, 7, 10, 1, 1, 1, 1, Padding::valid()})),
+      1);
 }
 
 TEST(CpuFastConv, ForwardWithoutBias) {
@@ -544,6 +565,10 @@ const std::vector<PoolCase>& pool_cases() {
       {2, 2, 2, 2, 2, 2},     // one window
       {2, 3, 9, 11, 3, 2},    // overlapping windows: the reference loops
       {1, 2, 6, 6, 3, 3},     // 3x3 windows by 3
+      {2, 3, 55, 55, 3, 2},   // AlexNet pool1: 27 a row, the last vectors short of the row's end
+      {1, 4, 13, 13, 3, 2},   // AlexNet pool3: 6 a row
+      {2, 2, 9, 12, 3, 1},    // overlapping windows moved by 1
+      {1, 2, 8, 11, 2, 1},    // 2x2 moved by 1
   };
   return cases;
 }

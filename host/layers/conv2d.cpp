@@ -40,7 +40,7 @@ class Conv2dUnit final : public LayerUnitOf<Conv2dUnit> {
   }
   std::vector<ScratchSpec> scratch(const ScratchQuery& q) const override {
     // The weight gradient's partial sums: per thread on the CPU, per block on CUDA; on the fast
-    // CPU path, then each thread's unfolded sample (cpu::fast::conv2d_col_floats).
+    // CPU path, then each thread's unfolding buffer (cpu::fast::conv2d_col_floats).
     const Conv2dGeometry g = geometry(q.in, q.batch);
     if (q.cuda) return {ScratchSpec{"workspace", cuda::conv2d_backward_weights_workspace_bytes(g)}};
     const std::size_t cols = q.cpu_fast ? cpu::fast::conv2d_col_floats(g) : 0;

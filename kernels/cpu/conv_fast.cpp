@@ -1,5 +1,7 @@
 // The fast CPU convolution (float): im2col + OpenBLAS sgemm, one sample at a time, so each
-// sample's unfolded input stays in cache between the unfold and the multiply.
+// sample's unfolded input stays in cache between the unfold and the multiply. The weight gradient
+// unfolds several samples with small output planes side by side into one GEMM: its sum over
+// output positions is then long enough to amortise a pass over the whole gradient matrix.
 #include "kernels/cpu/conv_fast.hpp"
 
 #include <cblas.h>
@@ -15,6 +17,12 @@
 namespace cnnrt::cpu::fast {
 
 namespace {
+
+// The weight gradient's samples share a GEMM until it sums over this many output positions: LeNet's
+// second convolution (100 a sample) and AlexNet's last three (169) sum too few one at a time.
+constexpr std::size_t kGroupColumns = 1024;
+// ... as long as the group's unfolding stays under 16 MiB a thread.
+constexpr std::size_t kMaxGroupColFloats = std::size_t(1) << 22;
 
 std::size_t window(const Conv2dGeometry& g) {
   return std::size_t(g.c) * g.kh * g.kw;
@@ -56,11 +64,6 @@ struct Source {
   int pitch, plane_pitch;
 };
 
-// The padded copy's place in a thread's unfolding buffer: after the unfolded rows.
-float* padded_of(const Conv2dGeometry& g, float* col) {
-  return col + window(g) * plane_out(g);
-}
-
 // Calls fn(input_row, padded_row, cols) for each input row the windows read: the offsets of its
 // first read element in the sample [c, h, w] and in the padded copy, and how many are read.
 template <typename Fn>
@@ -99,46 +102,50 @@ inline void copy_row(const float* from, int count, float* to) {
 
 // Calls fn(row, a) for every kernel tap (c, i, j) and output row y, in the order of the unfolded
 // buffer's rows: row = col row (c, i, j) at output row y, a = the source element under the tap
-// at output (y, 0); x moves it by stride_w.
+// at output (y, 0); x moves it by stride_w. Tap (c, i, j)'s row starts `pitch` floats after the
+// one before (a group's columns).
 template <typename ColFloat, typename Fn>
-void for_each_tap_row(const Conv2dGeometry& g, const Source& src, ColFloat* col, Fn&& fn) {
-  ColFloat* row = col;
+void for_each_tap_row(const Conv2dGeometry& g, const Source& src, ColFloat* col, std::size_t pitch,
+                      Fn&& fn) {
+  ColFloat* tap = col;
   for (int c = 0; c < g.c; ++c)
     for (int i = 0; i < g.kh; ++i)
-      for (int j = 0; j < g.kw; ++j) {
+      for (int j = 0; j < g.kw; ++j, tap += pitch) {
         float* a = src.data + std::size_t(c) * src.plane_pitch + std::size_t(i) * src.pitch + j;
+        ColFloat* row = tap;
         for (int y = 0; y < g.out_h; ++y, row += g.out_w, a += std::size_t(g.stride_h) * src.pitch)
           fn(row, a);
       }
 }
 
-// The source -> col: [c * kh * kw, out_h * out_w], row (c, i, j) holding the input under kernel
-// tap (i, j) at every output position.
-void im2col(const Conv2dGeometry& g, const Source& src, float* col) {
+// The source -> col: [c * kh * kw, out_h * out_w] with rows `pitch` apart, row (c, i, j) holding
+// the input under kernel tap (i, j) at every output position.
+void im2col(const Conv2dGeometry& g, const Source& src, float* col, std::size_t pitch) {
   const int out_w = g.out_w, stride = g.stride_w;
   if (stride == 1)
-    for_each_tap_row(g, src, col, [&](float* r, const float* a) { copy_row(a, out_w, r); });
+    for_each_tap_row(g, src, col, pitch, [&](float* r, const float* a) { copy_row(a, out_w, r); });
   else
-    for_each_tap_row(g, src, col, [&](float* r, const float* a) {
+    for_each_tap_row(g, src, col, pitch, [&](float* r, const float* a) {
       for (int x = 0; x < out_w; ++x) r[x] = a[x * stride];
     });
 }
 
-// col: [c * kh * kw, out_h * out_w] -> din: [c, h, w] (one sample, overwritten): the transpose of
-// im2col, each input element summing the taps that read it (in the padded copy, when the
-// windows read one, whose inside is then din).
-void col2im(const Conv2dGeometry& g, const float* col, float* din, float* padded) {
+// col: [c * kh * kw, out_h * out_w], rows `pitch` apart -> din: [c, h, w] (one sample,
+// overwritten): the transpose of im2col, each input element summing the taps that read it (in the
+// padded copy, when the windows read one, whose inside is then din).
+void col2im(const Conv2dGeometry& g, const float* col, std::size_t pitch, float* din,
+            float* padded) {
   const bool copy = reads_padded_copy(g);
   const Source dst =
       copy ? Source{padded, padded_w(g), padded_h(g) * padded_w(g)} : Source{din, g.w, g.h * g.w};
   std::fill(dst.data, dst.data + (copy ? padded_floats(g) : std::size_t(g.c) * plane_in(g)), 0.0f);
   const int out_w = g.out_w, stride = g.stride_w;
   if (stride == 1)
-    for_each_tap_row(g, dst, col, [&](const float* r, float* a) {
+    for_each_tap_row(g, dst, col, pitch, [&](const float* r, float* a) {
       for (int x = 0; x < out_w; ++x) a[x] += r[x];
     });
   else
-    for_each_tap_row(g, dst, col, [&](const float* r, float* a) {
+    for_each_tap_row(g, dst, col, pitch, [&](const float* r, float* a) {
       for (int x = 0; x < out_w; ++x) a[x * stride] += r[x];
     });
   if (!copy) return;
@@ -149,10 +156,42 @@ void col2im(const Conv2dGeometry& g, const float* col, float* din, float* padded
   });
 }
 
+// One sample's planes [k, plane] -> its columns in a group's matrix [k, group * plane] (the
+// sample's columns start at `offset`, rows `pitch` apart).
+void planes_to_columns(const Conv2dGeometry& g, const float* planes, float* matrix,
+                       std::size_t offset, std::size_t pitch) {
+  const std::size_t plane = plane_out(g);
+  for (int k = 0; k < g.k; ++k)
+    std::copy(planes + k * plane, planes + (k + 1) * plane, matrix + k * pitch + offset);
+}
+
+// A thread's buffer (conv2d_col_floats): the group's unfolded samples [c * kh * kw, group *
+// plane], then the padded copy of one sample, then (groups of several) the group's output
+// gradients as one matrix [k, group * plane].
+struct GroupBuffers {
+  float *col, *padded, *matrix;
+};
+GroupBuffers group_buffers(const Conv2dGeometry& g, int group, float* col) {
+  if (reads_input_as_is(g)) return {nullptr, nullptr, nullptr};  // no buffer: groups of one
+  float* padded = col + window(g) * plane_out(g) * std::size_t(group);
+  return {col, padded, padded + padded_floats(g)};
+}
+
 }  // namespace
 
+int conv2d_samples_per_gemm(const Conv2dGeometry& g) {
+  if (reads_input_as_is(g) || g.n <= 1) return 1;
+  const std::size_t plane = plane_out(g);
+  const std::size_t wanted = (kGroupColumns + plane - 1) / plane;
+  const std::size_t fits = std::max<std::size_t>(1, kMaxGroupColFloats / (window(g) * plane));
+  return int(std::min({wanted, fits, std::size_t(g.n)}));
+}
+
 std::size_t conv2d_col_floats(const Conv2dGeometry& g) {
-  return reads_input_as_is(g) ? 0 : window(g) * plane_out(g) + padded_floats(g);
+  if (reads_input_as_is(g)) return 0;
+  const std::size_t group = std::size_t(conv2d_samples_per_gemm(g));
+  const std::size_t matrix = group > 1 ? std::size_t(g.k) * group * plane_out(g) : 0;
+  return window(g) * plane_out(g) * group + padded_floats(g) + matrix;
 }
 
 // out[k, p] = b[k] + sum_r W[k, r] col[r, p] per sample: [k, c*kh*kw] x [c*kh*kw, out_h*out_w]
@@ -161,6 +200,7 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weigh
                     float* col) {
   const std::size_t plane = plane_out(g), r = window(g);
   const std::size_t sample_in = std::size_t(g.c) * plane_in(g), sample_out = g.k * plane;
+  const GroupBuffers b = group_buffers(g, 1, col);
   for (int n = 0; n < g.n; ++n) {
     const float* x = in + std::size_t(n) * sample_in;
     float* z = out + std::size_t(n) * sample_out;
@@ -168,7 +208,7 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weigh
       std::fill(z + std::size_t(k) * plane, z + std::size_t(k + 1) * plane, bias ? bias[k] : 0.0f);
     const float* unfolded = x;
     if (!reads_input_as_is(g))
-      im2col(g, padded_source(g, x, padded_of(g, col)), col), unfolded = col;
+      im2col(g, padded_source(g, x, b.padded), b.col, plane), unfolded = b.col;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.k, int(plane), int(r), 1.0f, weight,
                 int(r), unfolded, int(plane), 1.0f, z, int(plane));
     fused_activation_forward(fused, std::size_t(n) * sample_out, sample_out, out);
@@ -180,12 +220,13 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dout, const floa
                           float* din, float* col) {
   const std::size_t plane = plane_out(g), r = window(g);
   const std::size_t sample_in = std::size_t(g.c) * plane_in(g), sample_out = g.k * plane;
+  const GroupBuffers b = group_buffers(g, 1, col);
   for (int n = 0; n < g.n; ++n) {
     float* da = din + std::size_t(n) * sample_in;
-    float* target = reads_input_as_is(g) ? da : col;
+    float* target = reads_input_as_is(g) ? da : b.col;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(r), int(plane), g.k, 1.0f, weight,
                 int(r), dout + std::size_t(n) * sample_out, int(plane), 0.0f, target, int(plane));
-    if (!reads_input_as_is(g)) col2im(g, col, da, padded_of(g, col));
+    if (!reads_input_as_is(g)) col2im(g, b.col, plane, da, b.padded);
   }
 }
 
@@ -196,20 +237,33 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const float* in, const flo
   const std::size_t sample_in = std::size_t(g.c) * plane_in(g), sample_out = g.k * plane;
   std::fill(dweight, dweight + g.weight_size(), 0.0f);
   std::fill(dbias, dbias + g.k, 0.0f);
-  for (int n = 0; n < g.n; ++n) {
-    const float* x = in + std::size_t(n) * sample_in;
-    const float* dz = dout + std::size_t(n) * sample_out;
+  const int group = conv2d_samples_per_gemm(g);
+  for (int first = 0; first < g.n; first += group) {
+    const int count = std::min(group, g.n - first);  // the last group may be shorter
+    const std::size_t columns = std::size_t(count) * plane;
+    const GroupBuffers b = group_buffers(g, count, col);
+    const float* x = in + std::size_t(first) * sample_in;
+    const float* dz = dout + std::size_t(first) * sample_out;
     const float* unfolded = x;
-    if (!reads_input_as_is(g))
-      im2col(g, padded_source(g, x, padded_of(g, col)), col), unfolded = col;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.k, int(r), int(plane), 1.0f, dz,
-                int(plane), unfolded, int(plane), 1.0f, dweight, int(r));
-    for (int k = 0; k < g.k; ++k) {
-      const float* row = dz + std::size_t(k) * plane;
-      float sum = 0.0f;
-      for (std::size_t p = 0; p < plane; ++p) sum += row[p];
-      dbias[k] += sum;
+    if (!reads_input_as_is(g)) {
+      for (int s = 0; s < count; ++s)
+        im2col(g, padded_source(g, x + s * sample_in, b.padded), b.col + s * plane, columns);
+      unfolded = b.col;
     }
+    if (count > 1) {
+      for (int s = 0; s < count; ++s)
+        planes_to_columns(g, dz + s * sample_out, b.matrix, s * plane, columns);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.k, int(r), int(columns), 1.0f,
+                count > 1 ? b.matrix : dz, int(columns), unfolded, int(columns), 1.0f, dweight,
+                int(r));
+    for (int s = 0; s < count; ++s)
+      for (int k = 0; k < g.k; ++k) {
+        const float* row = dz + s * sample_out + std::size_t(k) * plane;
+        float sum = 0.0f;
+        for (std::size_t p = 0; p < plane; ++p) sum += row[p];
+        dbias[k] += sum;
+      }
   }
 }
 

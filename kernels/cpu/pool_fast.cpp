@@ -1,4 +1,5 @@
-// The fast CPU pooling: the 2x2-by-2 case as straight-line code over pairs of input rows.
+// The fast CPU pooling: the 2x2-by-2 case as straight-line code over pairs of input rows; other
+// max pooling windows vectorised across each output row.
 #include "kernels/cpu/pool_fast.hpp"
 
 #include <algorithm>
@@ -46,6 +47,60 @@ __m128 where_equal(__m128i picked, __m128i index, __m128 v) {
 }
 #endif
 
+// Any other max pooling window (AlexNet's 3x3 by 2): each output row's windows several at a time
+// where the stride is 1 or 2, taps in row-major order with strict comparisons as the reference.
+// in: [n, c, h, w] -> out, argmax: [n, c, out_h, out_w]
+void max_pool_forward_windows(const Pool2dGeometry& g, const float* in, float* out,
+                              std::int32_t* argmax) {
+  const int w = g.w, out_w = g.out_w, sx = g.stride_w;
+  for (std::size_t p = 0; p < planes(g); ++p)
+    for (int y = 0; y < g.out_h; ++y) {
+      const int top = y * g.stride_h * w;
+      const float* src = in + p * plane_in(g);
+      float* o = out + p * plane_out(g) + std::size_t(y) * out_w;
+      std::int32_t* am = argmax + p * plane_out(g) + std::size_t(y) * out_w;
+      int x = 0;
+#ifdef __SSE2__
+      // Four windows a vector, lane l at column (x + l) * stride. Stride 2 reads eight columns
+      // and keeps the even ones, so the last vector stops short of the row's end.
+      const auto vector_fits = [&](int at) {
+        return at + 4 <= out_w && (sx == 1 || (at + 4) * sx + g.win_w - 1 <= w);
+      };
+      if (sx == 1 || sx == 2)
+        for (; vector_fits(x); x += 4) {
+          const int left = top + x * sx;
+          const __m128i lanes = _mm_set_epi32(left + 3 * sx, left + 2 * sx, left + sx, left);
+          __m128 best = sx == 1
+                            ? _mm_loadu_ps(src + left)
+                            : _mm_shuffle_ps(_mm_loadu_ps(src + left), _mm_loadu_ps(src + left + 4),
+                                             _MM_SHUFFLE(2, 0, 2, 0));
+          __m128i at = lanes;
+          for (int i = 0; i < g.win_h; ++i)
+            for (int j = i == 0 ? 1 : 0; j < g.win_w; ++j) {
+              const float* tap = src + left + i * w + j;
+              const __m128 v = sx == 1 ? _mm_loadu_ps(tap)
+                                       : _mm_shuffle_ps(_mm_loadu_ps(tap), _mm_loadu_ps(tap + 4),
+                                                        _MM_SHUFFLE(2, 0, 2, 0));
+              take_if_greater(v, _mm_add_epi32(lanes, _mm_set1_epi32(i * w + j)), best, at);
+            }
+          _mm_storeu_ps(o + x, best);
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(am + x), at);
+        }
+#endif
+      for (; x < out_w; ++x) {
+        const int left = top + x * sx;
+        int best = left;
+        for (int i = 0; i < g.win_h; ++i)
+          for (int j = 0; j < g.win_w; ++j) {
+            const int tap = left + i * w + j;
+            best = src[tap] > src[best] ? tap : best;  // strict: ties keep the first
+          }
+        o[x] = src[best];
+        am[x] = best;
+      }
+    }
+}
+
 }  // namespace
 
 bool pool2d_is_2x2_by_2(const Pool2dGeometry& g) {
@@ -53,7 +108,7 @@ bool pool2d_is_2x2_by_2(const Pool2dGeometry& g) {
 }
 
 void max_pool_forward(const Pool2dGeometry& g, const float* in, float* out, std::int32_t* argmax) {
-  if (!pool2d_is_2x2_by_2(g)) return cpu::max_pool_forward(g, in, out, argmax);
+  if (!pool2d_is_2x2_by_2(g)) return max_pool_forward_windows(g, in, out, argmax);
   const int w = g.w, out_w = g.out_w;
   for (std::size_t p = 0; p < planes(g); ++p)
     for (int y = 0; y < g.out_h; ++y) {

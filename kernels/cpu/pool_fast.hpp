@@ -1,8 +1,9 @@
 #pragma once
 // The fast CPU pooling (float): 2x2 windows moved by 2 (LeNet's, and most small CNNs'), with
-// each output row read from its two input rows in one pass and no branch on the data. Other
-// windows run the plain loops of kernels/cpu/pool.cpp. Held against those twins by
-// tests/cpu_fast_test.cpp.
+// each output row read from its two input rows in one pass and no branch on the data. Max pooling
+// over other windows runs four windows a vector (strides 1 and 2) or without a branch on the data;
+// their backward pass and other average pooling run the plain loops of kernels/cpu/pool.cpp. Held
+// against those twins by tests/cpu_fast_test.cpp.
 #include <cstdint>
 
 #include "kernels/ops.hpp"
