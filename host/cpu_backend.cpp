@@ -1,6 +1,5 @@
 #include "host/cpu_backend.hpp"
 
-#include <cblas.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -17,6 +16,7 @@
 #include "kernels/cpu/data.hpp"
 #include "kernels/cpu/loss.hpp"
 #include "kernels/cpu/optimizer.hpp"
+#include "kernels/cpu/sgemm.hpp"
 
 namespace cnnrt {
 
@@ -118,11 +118,8 @@ class CpuBackend final : public Backend<T> {
 
 }  // namespace
 
-CpuContext::CpuContext(int threads, bool fast) : pool_(threads), fast_(fast) {
-  // Our threads split the work; each sgemm runs on the thread that calls it, so OpenBLAS's own
-  // threads stay idle (and results do not depend on its thread count).
-  if (fast) openblas_set_num_threads(1);
-}
+// Our threads split the work; each sgemm runs on the thread that calls it (kernels/cpu/sgemm.cpp).
+CpuContext::CpuContext(int threads, bool fast) : pool_(threads), fast_(fast) {}
 
 std::string cpu_fast_path() {
   __builtin_cpu_init();
@@ -130,8 +127,8 @@ std::string cpu_fast_path() {
                     : __builtin_cpu_supports("avx2")  ? "AVX2"
                     : __builtin_cpu_supports("avx")   ? "AVX"
                                                       : "SSE2";
-  return fmt::format("fast (OpenBLAS sgemm, {} kernel; sigmoid in {}; processor reports {})",
-                     openblas_get_corename(),
+  return fmt::format("fast (oneDNN sgemm in {}; sigmoid in {}; processor reports {})",
+                     cpu::sgemm_isa(),
                      cpu::fast::sigmoid_path_name(cpu::fast::chosen_sigmoid_path()), isa);
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // The CPU backend: the kernels of kernels/cpu, with the batch split across threads. Two paths:
 // the reference (the plain-loop twins, float and double, the oracle of the tests) and the fast
-// one (float only: the *_fast kernels over OpenBLAS, where a unit has them; a unit without them
+// one (float only: the *_fast kernels over oneDNN's sgemm, where a unit has them; a unit without them
 // runs its reference kernels on either). Weight gradients are summed from per-thread partials in
 // thread order, so results do not depend on timing (but do depend on the thread count).
 #include <algorithm>

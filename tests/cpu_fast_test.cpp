@@ -23,6 +23,7 @@
 #include "kernels/cpu/dense_fast.hpp"
 #include "kernels/cpu/pool.hpp"
 #include "kernels/cpu/pool_fast.hpp"
+#include "kernels/cpu/sgemm.hpp"
 #include "kernels/ops.hpp"
 #include "tests/fused_activation_util.hpp"
 #include "tests/model_util.hpp"
@@ -82,6 +83,47 @@ const std::vector<ConvCase>& conv_cases() {
 Conv2dGeometry geometry(const ConvCase& cc) {
   return make_conv2d_geometry("test", cc.n, cc.c, cc.h, cc.w, cc.k, cc.kh, cc.kw, cc.sh, cc.sw,
                               cc.padding);
+}
+
+// The fast path's one matrix product (oneDNN) against a double triple loop: each transpose, rows
+// stored wider than they are (lda, ldb, ldc), beta 0 on a NaN-poisoned c (not read), then beta 1.
+TEST(CpuFastSgemm, MatchesALoopForEachTranspose) {
+  const int m = 5, n = 7, k = 13, pad = 3;
+  for (const cpu::Op op_a : {cpu::Op::plain, cpu::Op::transposed})
+    for (const cpu::Op op_b : {cpu::Op::plain, cpu::Op::transposed}) {
+      SCOPED_TRACE(std::to_string(int(op_a)) + std::to_string(int(op_b)));
+      const bool ta = op_a == cpu::Op::transposed, tb = op_b == cpu::Op::transposed;
+      const int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+      const std::vector<float> a = random_vector<float>(std::size_t(ta ? k : m) * lda, 41);
+      const std::vector<float> b = random_vector<float>(std::size_t(tb ? n : k) * ldb, 42);
+      const std::vector<float> c0 = random_vector<float>(std::size_t(m) * ldc, 43);
+      std::vector<double> product(std::size_t(m) * n, 0.0);
+      for (int i = 0; i < m; ++i)
+        for (int j = 0; j < n; ++j)
+          for (int r = 0; r < k; ++r)
+            product[std::size_t(i) * n + j] +=
+                double(ta ? a[std::size_t(r) * lda + i] : a[std::size_t(i) * lda + r]) *
+                (tb ? b[std::size_t(j) * ldb + r] : b[std::size_t(r) * ldb + j]);
+      ASSERT_TRUE(any_nonzero(product));
+      for (const float beta : {0.0f, 1.0f}) {
+        std::vector<float> c = beta == 0.0f ? nan_vector<float>(c0.size()) : c0;
+        cpu::sgemm(op_a, op_b, m, n, k, 2.0f, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+        std::vector<float> got;
+        std::vector<double> expected;
+        for (int i = 0; i < m; ++i)
+          for (int j = 0; j < n; ++j) {
+            got.push_back(c[std::size_t(i) * ldc + j]);
+            expected.push_back(2.0 * product[std::size_t(i) * n + j] +
+                               beta * c0[std::size_t(i) * ldc + j]);
+          }
+        EXPECT_TRUE(all_close(got, expected, kFastForward, "c"));
+        // The padding past each row of c is left alone.
+        for (int i = 0; i < m; ++i)
+          for (int j = n; j < ldc; ++j)
+            EXPECT_EQ(std::isnan(c[std::size_t(i) * ldc + j]), beta == 0.0f);
+      }
+    }
+  EXPECT_FALSE(cpu::sgemm_isa().empty());
 }
 
 TEST(CpuFastConv, ForwardMatchesReference) {

@@ -53,7 +53,7 @@ install_missing() {
   command -v clang++ >/dev/null || missing+=(clang)
   local header
   for header in fmt/format.h:libfmt-dev nlohmann/json.hpp:nlohmann-json3-dev zlib.h:zlib1g-dev \
-    libdeflate.h:libdeflate-dev stb/stb_image.h:libstb-dev; do
+    libdeflate.h:libdeflate-dev stb/stb_image.h:libstb-dev oneapi/dnnl/dnnl.h:libdnnl-dev; do
     [ -e "/usr/include/${header%%:*}" ] || missing+=("${header#*:}")
   done
   if ((${#missing[@]})); then
@@ -61,6 +61,16 @@ install_missing() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  # omp.h for clang (kernels/cpu/sgemm.cpp holds oneDNN's OpenMP threads to one): LLVM's, whose
+  # declarations libgomp provides at link time.
+  if [ ! -e "$(clang++ -print-resource-dir)/include/omp.h" ]; then
+    local omp
+    omp="libomp-$(clang++ -dumpversion | cut -d. -f1)-dev"
+    echo "fuzz: installing $omp (omp.h)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "$omp" >/dev/null
   fi
   # libFuzzer's runtime comes apart from clang on Debian (libclang-rt-14-dev on Debian 12).
   local runtime
@@ -122,7 +132,7 @@ for t in "${targets[@]}"; do
       fi
       objects+=("$object")
     done
-    libs+=(-lopenblas -L"$cuda_home/lib64" -lcudart -ldl -lpthread)  # the fast CPU kernels: sgemm
+    libs+=(-ldnnl -lgomp -L"$cuda_home/lib64" -lcudart -ldl -lpthread)  # the fast CPU sgemm: oneDNN
   fi
   compile "tests/fuzz/${t}_fuzz.cpp" "$out/obj/${t}_fuzz.o" -fsanitize=fuzzer-no-link
   clang++ -fsanitize=fuzzer "${sanitizers[@]}" "$out/obj/${t}_fuzz.o" "${objects[@]}" \

@@ -3,7 +3,7 @@
 # /usr/local/cuda). Skips apt when everything is already there; needs root otherwise.
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config libfmt-dev libgtest-dev googletest libcli11-dev
-          nlohmann-json3-dev zlib1g-dev libdeflate-dev libstb-dev libopenblas-dev
+          nlohmann-json3-dev zlib1g-dev libdeflate-dev libstb-dev libdnnl-dev
           dataset-fashion-mnist python3 python3-dev libonnx-dev libprotobuf-dev
           libopenmpi-dev openmpi-bin)
 # Debian-only: elsewhere (Ubuntu) tools/fetch_fashion_mnist.sh puts the data in the same place.

@@ -1,10 +1,8 @@
-// The fast CPU convolution (float): im2col + OpenBLAS sgemm, one sample at a time, so each
+// The fast CPU convolution (float): im2col + oneDNN sgemm, one sample at a time, so each
 // sample's unfolded input stays in cache between the unfold and the multiply. The weight gradient
 // unfolds several samples with small output planes side by side into one GEMM: its sum over
 // output positions is then long enough to amortise a pass over the whole gradient matrix.
 #include "kernels/cpu/conv_fast.hpp"
-
-#include <cblas.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -13,6 +11,7 @@
 #endif
 
 #include "kernels/cpu/activation_fast.hpp"
+#include "kernels/cpu/sgemm.hpp"
 
 namespace cnnrt::cpu::fast {
 
@@ -209,8 +208,8 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weigh
     const float* unfolded = x;
     if (!reads_input_as_is(g))
       im2col(g, padded_source(g, x, b.padded), b.col, plane), unfolded = b.col;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.k, int(plane), int(r), 1.0f, weight,
-                int(r), unfolded, int(plane), 1.0f, z, int(plane));
+    sgemm(Op::plain, Op::plain, g.k, int(plane), int(r), 1.0f, weight, int(r), unfolded, int(plane),
+          1.0f, z, int(plane));
     fused_activation_forward(fused, std::size_t(n) * sample_out, sample_out, out);
   }
 }
@@ -224,8 +223,8 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dout, const floa
   for (int n = 0; n < g.n; ++n) {
     float* da = din + std::size_t(n) * sample_in;
     float* target = reads_input_as_is(g) ? da : b.col;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(r), int(plane), g.k, 1.0f, weight,
-                int(r), dout + std::size_t(n) * sample_out, int(plane), 0.0f, target, int(plane));
+    sgemm(Op::transposed, Op::plain, int(r), int(plane), g.k, 1.0f, weight, int(r),
+          dout + std::size_t(n) * sample_out, int(plane), 0.0f, target, int(plane));
     if (!reads_input_as_is(g)) col2im(g, b.col, plane, da, b.padded);
   }
 }
@@ -254,9 +253,8 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const float* in, const flo
       for (int s = 0; s < count; ++s)
         planes_to_columns(g, dz + s * sample_out, b.matrix, s * plane, columns);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.k, int(r), int(columns), 1.0f,
-                count > 1 ? b.matrix : dz, int(columns), unfolded, int(columns), 1.0f, dweight,
-                int(r));
+    sgemm(Op::plain, Op::transposed, g.k, int(r), int(columns), 1.0f, count > 1 ? b.matrix : dz,
+          int(columns), unfolded, int(columns), 1.0f, dweight, int(r));
     for (int s = 0; s < count; ++s)
       for (int k = 0; k < g.k; ++k) {
         const float* row = dz + s * sample_out + std::size_t(k) * plane;

@@ -1,6 +1,6 @@
 #pragma once
 // The fast CPU convolution (float): samples unfolded (im2col) into a per-thread buffer and
-// multiplied by OpenBLAS's sgemm, which picks its AVX2 / AVX-512 kernels at run time; the weight
+// multiplied by oneDNN's sgemm, which picks its AVX2 / AVX-512 kernels at run time; the weight
 // gradient takes samples with small output planes several to one GEMM (conv2d_samples_per_gemm).
 // One call handles one slice of the batch on the calling thread; the layer unit splits the batch
 // across threads. Held against the plain-loop twin in kernels/cpu/conv.cpp by

@@ -1,13 +1,12 @@
-// The fast CPU dense layer (float): OpenBLAS sgemm over the rows this thread owns.
+// The fast CPU dense layer (float): oneDNN sgemm over the rows this thread owns.
 #include "kernels/cpu/dense_fast.hpp"
-
-#include <cblas.h>
 
 #include <algorithm>
 #include <cstddef>
 
 #include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/activation_fast.hpp"
+#include "kernels/cpu/sgemm.hpp"
 
 namespace cnnrt::cpu::fast {
 
@@ -25,8 +24,8 @@ void dense_forward(const DenseGeometry& g, int first, int count, const float* in
     else
       std::fill(row, row + count, 0.0f);
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.n, count, fan_in, 1.0f, in, fan_in,
-              weight + std::size_t(first) * fan_in, fan_in, 1.0f, out + first, fan_out);
+  sgemm(Op::plain, Op::transposed, g.n, count, fan_in, 1.0f, in, fan_in,
+        weight + std::size_t(first) * fan_in, fan_in, 1.0f, out + first, fan_out);
   if (count == fan_out) return fused_activation_forward(fused, 0, g.out_size(), out);
   for (int n = 0; n < g.n; ++n)
     fused_activation_forward(fused, std::size_t(n) * fan_out + first, std::size_t(count), out);
@@ -37,8 +36,8 @@ void dense_backward_data(const DenseGeometry& g, int first, int count, const flo
                          const float* weight, float* din, const FusedActivationGrad<float>& fused) {
   const int fan_in = g.in_features, fan_out = g.out_features;
   if (count <= 0) return;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.n, count, fan_out, 1.0f, dout, fan_out,
-              weight + first, fan_in, 0.0f, din + first, fan_in);
+  sgemm(Op::plain, Op::plain, g.n, count, fan_out, 1.0f, dout, fan_out, weight + first, fan_in,
+        0.0f, din + first, fan_in);
   if (count == fan_in) return fused_activation_backward(fused, 0, g.in_size(), din);
   for (int n = 0; n < g.n; ++n)
     fused_activation_backward(fused, std::size_t(n) * fan_in + first, std::size_t(count), din);
@@ -50,8 +49,8 @@ void dense_backward_weights(const DenseGeometry& g, int first, int count, const 
                             const float* dout, float* dweight, float* dbias) {
   const int fan_in = g.in_features, fan_out = g.out_features;
   if (count <= 0) return;
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, count, fan_in, g.n, 1.0f, dout + first,
-              fan_out, in, fan_in, 0.0f, dweight + std::size_t(first) * fan_in, fan_in);
+  sgemm(Op::transposed, Op::plain, count, fan_in, g.n, 1.0f, dout + first, fan_out, in, fan_in,
+        0.0f, dweight + std::size_t(first) * fan_in, fan_in);
   if (dbias == nullptr) return;
   for (int k = first; k < first + count; ++k) dbias[k] = 0.0f;
   for (int n = 0; n < g.n; ++n) {

@@ -1,5 +1,5 @@
 #pragma once
-// The fast CPU dense layer (float): OpenBLAS sgemm on the calling thread. The layer unit splits
+// The fast CPU dense layer (float): oneDNN sgemm on the calling thread. The layer unit splits
 // the batch, or the columns of the result when a large weight matrix would otherwise be read
 // once per thread (forward, backward-data), or the output units (weight gradient) across threads.
 // Held against the plain-loop twin in kernels/cpu/dense.cpp by tests/cpu_fast_test.cpp.
