@@ -48,6 +48,13 @@ for t in "${targets[@]}"; do
   fi
 done
 
+apt_install() {
+  echo "fuzz: installing $*"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 install_missing() {
   local missing=()
   command -v clang++ >/dev/null || missing+=(clang)
@@ -56,33 +63,16 @@ install_missing() {
     libdeflate.h:libdeflate-dev stb/stb_image.h:libstb-dev oneapi/dnnl/dnnl.h:libdnnl-dev; do
     [ -e "/usr/include/${header%%:*}" ] || missing+=("${header#*:}")
   done
-  if ((${#missing[@]})); then
-    echo "fuzz: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
-  # omp.h for clang (kernels/cpu/sgemm.cpp holds oneDNN's OpenMP threads to one): LLVM's, whose
-  # declarations libgomp provides at link time.
-  if [ ! -e "$(clang++ -print-resource-dir)/include/omp.h" ]; then
-    local omp
-    omp="libomp-$(clang++ -dumpversion | cut -d. -f1)-dev"
-    echo "fuzz: installing $omp (omp.h)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "$omp" >/dev/null
-  fi
-  # libFuzzer's runtime comes apart from clang on Debian (libclang-rt-14-dev on Debian 12).
-  local runtime
-  runtime="$(clang++ -print-resource-dir)/lib/linux/libclang_rt.fuzzer-$(uname -m).a"
-  if [ ! -e "$runtime" ]; then
-    local package
-    package="libclang-rt-$(clang++ -dumpversion | cut -d. -f1)-dev"
-    echo "fuzz: installing $package (libFuzzer runtime)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "$package" >/dev/null
-  fi
+  if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
+  # Packages of clang's own version (14 on Debian 12): libFuzzer's runtime, which comes apart from
+  # clang on Debian, and omp.h (kernels/cpu/sgemm.cpp holds oneDNN's OpenMP threads to one; LLVM's
+  # header, whose functions libgomp provides at link time).
+  local version resources
+  version=$(clang++ -dumpversion | cut -d. -f1)
+  resources=$(clang++ -print-resource-dir)
+  [ -e "$resources/lib/linux/libclang_rt.fuzzer-$(uname -m).a" ] ||
+    apt_install "libclang-rt-$version-dev"
+  [ -e "$resources/include/omp.h" ] || apt_install "libomp-$version-dev"
 }
 install_missing
 
