@@ -96,10 +96,11 @@ def test_uint8_images_are_normalised_with_the_models_values():
     expected = numpy_logits(model, expected_input)
     logits = model.logits(images)
     assert np.all(np.abs(logits - expected) <= LOGIT_ATOL + LOGIT_RTOL * np.abs(expected))
-    # One image (H, W, C) is a batch of one.
+    # One image (H, W, C) is a batch of one. (Not bit-equal to its row of the batch of five: the
+    # fast CPU path's sgemm picks its kernel by shape, so the rounding may differ.)
     one = model.logits(images[2])
     assert one.shape == (1, 4)
-    assert one.tobytes() == logits[2:3].tobytes()
+    assert np.all(np.abs(one - expected[2:3]) <= LOGIT_ATOL + LOGIT_RTOL * np.abs(expected[2:3]))
 
 
 def test_gradient_matches_numpy():
