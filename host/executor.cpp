@@ -132,6 +132,14 @@ Plan build_plan(const Network& network, int batch, bool fuse, const PlanTarget& 
     in = shapes[i];
   }
 
+  // Inference on the fast CPU path folds a batch norm into the convolution or dense layer in front
+  // of it: the layer's forward scales its weight and bias once a pass (per channel) instead of the
+  // batch norm rescaling every output value. The reference path stays the formulas as written.
+  const auto folds_batch_norm = [&](std::size_t i) {
+    return fuse && target.cpu_fast && i + 1 < count && units[i]->takes_batch_norm_fold() &&
+           units[i + 1]->batch_norm_eps().has_value() && parameter_specs[i].size() == 2;
+  };
+
   PlanBuilder arena(plan);
   const std::size_t param_bytes = std::size_t(plan.parameter_count) * scalar;
   plan.params = arena.region("params", kNetworkOwned, param_bytes);
@@ -186,6 +194,12 @@ Plan build_plan(const Network& network, int batch, bool fuse, const PlanTarget& 
       throw Error(fmt::format("{}: more than {} scratch regions", name, kMaxLayerTensors));
     for (const ScratchSpec& s : scratch)
       layer.scratch.push_back(arena.region(name + "." + s.suffix, i, s.bytes));
+    if (folds_batch_norm(i)) {
+      std::size_t floats = 0;
+      for (const ParameterSpec& p : parameter_specs[i])
+        floats += std::size_t(element_count(p.shape));
+      layer.folded = arena.region(name + ".folded", i, floats * scalar);
+    }
     plan.varies_per_step = plan.varies_per_step || units[i]->varies_per_step();
   }
   plan.dlogits =
@@ -224,12 +238,26 @@ Plan build_plan(const Network& network, int batch, bool fuse, const PlanTarget& 
       s.layer = i;
       s.in = value_in(i, out);
       s.out = layer.out;
-      if (i + 1 < count && plan.layers[i + 1].forward_fused) {
-        s.fused = i + 1;
-        s.activated = plan.layers[i + 1].out;
+      // The layer whose fused activation this step runs: the one behind the folded batch norm.
+      std::size_t next = i + 1;
+      if (!training && layer.folded >= 0) {
+        s.folded = i + 1;
+        out[i + 1] = layer.out;  // the batch norm's output is this step's
+        next = i + 2;
+      }
+      if (next < count && plan.layers[next].forward_fused) {
+        s.fused = next;
+        s.activated = plan.layers[next].out;
       }
       s.range = units[i]->name() + "/forward";
       list_buffers(s, layer);
+      if (s.folded != kNoLayer) {
+        const LayerPlan& bn = plan.layers[s.folded];
+        for (int id : bn.params) add_unique(s.reads, id);
+        for (int id : bn.state) add_unique(s.reads, id);
+        add_unique(s.writes, layer.folded);
+        ++i;  // the batch norm runs inside this step
+      }
       steps.push_back(std::move(s));
     }
   }
@@ -376,6 +404,18 @@ LayerPass<T> Executor<T>::prepare(const Step& step) const {
   }
   for (std::size_t k = 0; k < layer.state.size(); ++k) p.state[k] = buffer(layer.state[k]);
   for (std::size_t k = 0; k < layer.scratch.size(); ++k) p.scratch[k] = buffer(layer.scratch[k]);
+  if (step.folded != kNoLayer) {
+    const LayerPlan& bn = plan_.layers[step.folded];
+    T* folded = buffer(layer.folded);
+    p.fold =
+        BatchNormFold<T>{buffer(bn.params[0]),
+                         buffer(bn.params[1]),
+                         buffer(bn.state[0]),
+                         buffer(bn.state[1]),
+                         *bn.unit->batch_norm_eps(),
+                         folded,
+                         folded + plan_.buffers[std::size_t(layer.params[0])].bytes / sizeof(T)};
+  }
   return p;
 }
 

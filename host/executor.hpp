@@ -38,6 +38,9 @@ struct LayerPlan {
   // Run inside a neighbour's step (an activation layer): forward inside the layer in front,
   // backward inside the layer behind.
   bool forward_fused = false, backward_fused = false;
+  // Inference folds the batch norm behind this layer into its weight and bias (written here:
+  // [weight, bias] of the layer's own shapes); -1: no folding.
+  int folded = -1;
 };
 
 enum class StepKind { forward, backward_weights, backward_data };
@@ -46,6 +49,7 @@ struct Step {
   StepKind kind = StepKind::forward;
   std::size_t layer = 0;                    // whose unit runs
   std::size_t fused = kNoLayer;             // the activation layer it runs as well, if any
+  std::size_t folded = kNoLayer;            // inference: the batch norm folded into it, if any
   bool beside = false;                      // may run beside the main stream (weight gradients)
   int in = -1, out = -1, activated = -1;    // forward: input, output, the fused activation's output
   int dout = -1, din = -1, z = -1, a = -1;  // backward: gradients, the fused activation's z and a

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "cnnrt/error.hpp"
+#include "kernels/cpu/batch_norm.hpp"
 
 namespace cnnrt {
 
@@ -105,6 +106,18 @@ Padding LayerFields::padding() const {
 std::string field_text(float value) {
   return fmt::format("{}", value);
 }
+
+template <typename T>
+std::pair<const T*, const T*> weight_and_bias(const LayerPass<T>& p, int channels,
+                                              std::size_t per_channel) {
+  if (p.fold.gamma == nullptr) return {p.params[0], p.params[1]};
+  cpu::batch_norm_fold(p.fold, channels, per_channel, p.params[0], p.params[1]);
+  return {p.fold.weight, p.fold.bias};
+}
+template std::pair<const float*, const float*> weight_and_bias(const LayerPass<float>&, int,
+                                                               std::size_t);
+template std::pair<const double*, const double*> weight_and_bias(const LayerPass<double>&, int,
+                                                                 std::size_t);
 
 const LayerType& find_layer_type(const std::string& type, const std::string& where) {
   for (const LayerType& t : layer_types())

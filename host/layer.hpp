@@ -94,6 +94,10 @@ struct LayerPass {
   // Backward-data: the activation in front of this layer; din is then the gradient at the
   // activation's input (FusedActivationGrad{} for none).
   FusedActivationGrad<T> fused_grad;
+  // Inference: the batch norm behind this layer, folded into its weight and bias (the plan does
+  // this on the fast CPU path when the unit takes_batch_norm_fold); `fused` is then the
+  // activation behind the batch norm.
+  BatchNormFold<T> fold;
   std::array<T*, kMaxLayerTensors> params{}, grads{};  // in parameters() order
   std::array<T*, kMaxLayerTensors> state{};            // in state() order
   std::array<void*, kMaxLayerTensors> scratch{};       // in scratch() order
@@ -141,6 +145,11 @@ class LayerUnit {
   virtual std::optional<ActivationFn> activation() const { return std::nullopt; }
   virtual bool runs_activation_after() const { return false; }
   virtual bool runs_activation_grad_before() const { return false; }
+  // Inference folding: a batch norm says its eps (it is a per-channel scale and shift in
+  // inference); a layer whose params are [weight [channels, ...], bias [channels]] and whose
+  // inference forward applies LayerPass::fold says so.
+  virtual std::optional<double> batch_norm_eps() const { return std::nullopt; }
+  virtual bool takes_batch_norm_fold() const { return false; }
   // In inference the layer is the identity (dropout): the plan skips it.
   virtual bool identity_in_inference() const { return false; }
   // Its forward depends on the step number (dropout's mask): a captured step cannot be replayed.
@@ -167,6 +176,13 @@ class LayerUnit {
  private:
   std::string name_;
 };
+
+// The weight and bias a layer's forward multiplies with: its parameters, or with p.fold set, the
+// batch norm behind it folded into them first (written to fold.weight and fold.bias). weight:
+// [channels, per_channel], bias: [channels].
+template <typename T>
+std::pair<const T*, const T*> weight_and_bias(const LayerPass<T>& p, int channels,
+                                              std::size_t per_channel);
 
 // The base a unit derives from: `Unit` defines forward_cpu / backward_weights_cpu /
 // backward_data_cpu as templates over the scalar (float and double, the reference kernels of

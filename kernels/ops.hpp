@@ -97,6 +97,17 @@ struct FusedActivation {
   T* activated = nullptr;
 };
 
+// Inference (convolution, dense) with the batch norm behind the layer folded in: the layer first
+// writes its weight and bias as the batch norm would scale and shift their result, per output
+// channel (cpu::batch_norm_fold), to `weight` and `bias`, and multiplies with those. gamma ==
+// nullptr: nothing folded.
+template <typename T>
+struct BatchNormFold {
+  const T *gamma = nullptr, *beta = nullptr, *running_mean = nullptr, *running_var = nullptr;
+  double eps = 1e-5;
+  T *weight = nullptr, *bias = nullptr;
+};
+
 // Backward (pooling, dense backward-data): the op that computes the activation's output gradient
 // da writes dz = activation_backward(kind, z, a, da) in its place (docs/math.md section 2). z and a
 // are the activation's input and output, both of the op's din shape; z == nullptr: nothing fused.

@@ -29,6 +29,9 @@ constexpr Tolerance kDoubleTol{1e-12, 1e-12};
 constexpr Tolerance kFloatTol{1e-5, 1e-5};
 // Central differences in double with step kFdStep: truncation error ~ h^2 times the third
 // derivative, far below this.
+// Float logits of the fast path (folded batch norms, other summation orders) against the
+// reference path's float logits, a few layers deep.
+constexpr Tolerance kFoldedLogits{1e-5, 1e-4};
 constexpr double kFdStep = 1e-5;
 constexpr Tolerance kFdTol{1e-7, 1e-6};
 
@@ -167,6 +170,41 @@ TEST(CpuBatchNorm, InferenceUsesTheRunningStatistics) {
   // And not the batch's: the batch normalised by itself has mean 0 per channel, this does not.
   const Reference batch = reference_forward(g, in.x, in.gamma, in.beta, 1e-2);
   EXPECT_FALSE(all_close(out, batch.out, kFloatTol, "batch statistics"));
+}
+
+// The fold against the layer followed by the batch norm, in double: a dense layer's output y = W x
+// + b, normalised with the running statistics, equals W' x + b' with the folded W' and b'.
+TEST(CpuBatchNorm, FoldIsTheLayerAndTheBatchNormInOne) {
+  const int c = 3;
+  const std::size_t per_channel = 4;
+  const std::vector<double> w = random_vector<double>(c * per_channel, 81);
+  const std::vector<double> b = random_vector<double>(c, 82), x = random_vector<double>(4, 83);
+  const std::vector<double> gamma = random_vector<double>(c, 84),
+                            beta = random_vector<double>(c, 85);
+  const std::vector<double> mean = random_vector<double>(c, 86);
+  std::vector<double> var = random_vector<double>(c, 87);
+  for (double& v : var) v = v * v + 0.1;
+  const double eps = 1e-2;
+  for (const bool with_bias : {true, false}) {
+    SCOPED_TRACE(with_bias ? "bias" : "no bias");
+    std::vector<double> folded_w = nan_vector<double>(w.size()), folded_b = nan_vector<double>(c);
+    const BatchNormFold<double> fold{gamma.data(), beta.data(),     mean.data(),    var.data(),
+                                     eps,          folded_w.data(), folded_b.data()};
+    cpu::batch_norm_fold(fold, c, per_channel, w.data(), with_bias ? b.data() : nullptr);
+    std::vector<double> expected, got;
+    for (int ch = 0; ch < c; ++ch) {
+      double y = with_bias ? b[std::size_t(ch)] : 0.0, y_folded = folded_b[std::size_t(ch)];
+      for (std::size_t r = 0; r < per_channel; ++r) {
+        y += w[std::size_t(ch) * per_channel + r] * x[r];
+        y_folded += folded_w[std::size_t(ch) * per_channel + r] * x[r];
+      }
+      const std::size_t k = std::size_t(ch);
+      expected.push_back(gamma[k] * (y - mean[k]) / std::sqrt(var[k] + eps) + beta[k]);
+      got.push_back(y_folded);
+    }
+    ASSERT_TRUE(any_nonzero(expected));
+    EXPECT_TRUE(all_close(got, expected, kDoubleTol, "folded output"));
+  }
 }
 
 // Loss = sum(out * w) of the training forward: dout = w, and the gradients follow by central
@@ -374,6 +412,37 @@ TEST(BatchNormLayer, FusedAndUnfusedTrainTheSame) {
   for (const ParameterInfo& p : a.state_tensors())
     EXPECT_EQ(a.state(p.name), b.state(p.name)) << p.name;
   EXPECT_TRUE(any_nonzero(a.gradient("bn1.weight")));
+}
+
+// Inference on the fast CPU path folds bn1 into conv1 and bn2 into the dense layer before it:
+// the folded layer's output is the batch norm's (one buffer), and the logits agree with the
+// reference path's, which runs the batch norms as written, on the same trained weights.
+TEST(BatchNormLayer, FastInferenceFoldsIntoTheLayerBefore) {
+  Model trained(bn_network(), cpu_options(4));
+  train_steps(trained, 3, 91);
+  CompileOptions reference_options = cpu_options(4), unfused_options = cpu_options(4);
+  reference_options.device = Device::reference;
+  unfused_options.fuse_activations = false;  // no fusion: no folding either
+  Model reference(bn_network(), reference_options), unfused(bn_network(), unfused_options);
+  for (Model* m : {&reference, &unfused}) {
+    for (const ParameterInfo& p : trained.parameters())
+      m->set_parameter(p.name, trained.parameter(p.name));
+    for (const ParameterInfo& p : trained.state_tensors())
+      m->set_state(p.name, trained.state(p.name));
+  }
+  ASSERT_NE(trained.state("bn1.running_var"), std::vector<float>(4, 1.0f));
+  const std::vector<float> images = random_vector<float>(4 * 72, 93);
+  const std::vector<float> folded = trained.logits(images.data(), 4);
+  const std::vector<float> expected = reference.logits(images.data(), 4);
+  ASSERT_TRUE(any_nonzero(expected));
+  EXPECT_TRUE(all_close(folded, expected, kFoldedLogits, "logits"));
+  EXPECT_TRUE(
+      all_close(unfused.logits(images.data(), 4), expected, kFoldedLogits, "unfused logits"));
+  // Layers 0/1 are conv1/bn1, 4/5 the dense layer and bn2.
+  EXPECT_EQ(trained.layer_output(0, 4), trained.layer_output(1, 4));
+  EXPECT_EQ(trained.layer_output(4, 4), trained.layer_output(5, 4));
+  EXPECT_NE(reference.layer_output(0, 4), reference.layer_output(1, 4));
+  EXPECT_NE(unfused.layer_output(0, 4), unfused.layer_output(1, 4));
 }
 
 TEST(BatchNormLayer, OneValuePerChannelInTrainingIsAnError) {

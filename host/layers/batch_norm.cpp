@@ -70,6 +70,7 @@ class BatchNormUnit final : public LayerUnitOf<BatchNormUnit> {
   }
   bool runs_activation_after() const override { return true; }
   bool runs_activation_grad_before() const override { return true; }
+  std::optional<double> batch_norm_eps() const override { return eps_; }
   // Inference mode: the running statistics; channels are axis 1 of [N, C, H, W] and [N, units].
   bool export_onnx(OnnxGraph& graph, const SampleShape&) const override {
     graph.node("BatchNormalization",

@@ -67,6 +67,7 @@ class Conv2dUnit final : public LayerUnitOf<Conv2dUnit> {
       l["padding"] = padding_.to_string();
   }
   bool runs_activation_after() const override { return true; }
+  bool takes_batch_norm_fold() const override { return true; }
   // Conv with explicit pads [top, left, bottom, right]: the bottom and right pads are what the
   // output size needs (cnnrt's "same" puts the odd extra row there).
   bool export_onnx(OnnxGraph& graph, const SampleShape& in) const override {
@@ -88,15 +89,15 @@ class Conv2dUnit final : public LayerUnitOf<Conv2dUnit> {
   template <typename T>
   void forward_cpu(const LayerPass<T>& p, CpuContext& cpu) const {
     const Conv2dGeometry g = geometry(p.in_shape, p.n);
+    const auto [weight, bias] = weight_and_bias(p, g.k, g.weight_size() / std::size_t(g.k));
     cpu.for_batch_slices(g.n, [&](int first, int count) {
       const std::size_t o = std::size_t(first) * chw_out(g);
       const T* in = p.in + std::size_t(first) * chw_in(g);
       if constexpr (std::is_same_v<T, float>)
         if (cpu.fast())
-          return cpu::fast::conv2d_forward(slice(g, count), in, p.params[0], p.params[1], p.out + o,
+          return cpu::fast::conv2d_forward(slice(g, count), in, weight, bias, p.out + o,
                                            offset_by(p.fused, o), col_of(p, cpu, g, first));
-      cpu::conv2d_forward(slice(g, count), in, p.params[0], p.params[1], p.out + o,
-                          offset_by(p.fused, o));
+      cpu::conv2d_forward(slice(g, count), in, weight, bias, p.out + o, offset_by(p.fused, o));
     });
   }
   void forward_cuda(const LayerPass<float>& p, CudaContext& cuda) const {

@@ -39,6 +39,7 @@ class DenseUnit final : public LayerUnitOf<DenseUnit> {
   bool runs_activation_after() const override { return true; }
   bool runs_activation_grad_before() const override { return true; }
   bool produces_logits() const override { return true; }
+  bool takes_batch_norm_fold() const override { return true; }
   // Gemm over the flattened input: Z = A W^T + b with W [units, in].
   bool export_onnx(OnnxGraph& graph, const SampleShape&) const override {
     graph.node("Gemm", {graph.input(2), graph.tensor("weight"), graph.tensor("bias")},
@@ -50,10 +51,11 @@ class DenseUnit final : public LayerUnitOf<DenseUnit> {
   template <typename T>
   void forward_cpu(const LayerPass<T>& p, CpuContext& cpu) const {
     const DenseGeometry g = geometry(p);
+    const auto [weight, bias] = weight_and_bias(p, g.out_features, std::size_t(g.in_features));
     if constexpr (std::is_same_v<T, float>)
       if (cpu.fast() && split_columns(g, g.out_features)) {
         cpu.for_batch_slices(g.out_features, [&](int first, int count) {
-          cpu::fast::dense_forward(g, first, count, p.in, p.params[0], p.params[1], p.out, p.fused);
+          cpu::fast::dense_forward(g, first, count, p.in, weight, bias, p.out, p.fused);
         });
         return;
       }
@@ -63,9 +65,9 @@ class DenseUnit final : public LayerUnitOf<DenseUnit> {
       const T* in = p.in + std::size_t(first) * g.in_features;
       if constexpr (std::is_same_v<T, float>)
         if (cpu.fast())
-          return cpu::fast::dense_forward(mine, 0, g.out_features, in, p.params[0], p.params[1],
-                                          p.out + o, offset_by(p.fused, o));
-      cpu::dense_forward(mine, in, p.params[0], p.params[1], p.out + o, offset_by(p.fused, o));
+          return cpu::fast::dense_forward(mine, 0, g.out_features, in, weight, bias, p.out + o,
+                                          offset_by(p.fused, o));
+      cpu::dense_forward(mine, in, weight, bias, p.out + o, offset_by(p.fused, o));
     });
   }
   void forward_cuda(const LayerPass<float>& p, CudaContext& cuda) const {

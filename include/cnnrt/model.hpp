@@ -133,7 +133,9 @@ class CNNRT_API Model {
   std::vector<int> predict(const float* images, int n);   // [n]
   // The last forward pass's output of layer `layer` (an index into layer_shapes()) for the first
   // `n` samples of that batch: [n, C, H, W] of layer_shapes()[layer]. Throws when layer or n is out
-  // of range; n must not exceed the samples that forward pass ran on.
+  // of range; n must not exceed the samples that forward pass ran on. After an inference pass on
+  // the fast CPU path, a convolution or dense layer with a batch norm behind it holds the batch
+  // norm's output: the batch norm is folded into its weights there.
   std::vector<float> layer_output(int layer, int n);
 
   // --- Data sets resident in the backend's memory (uploaded once; on CUDA, as bytes).

@@ -88,6 +88,19 @@ void batch_norm_forward_inference(const BatchNormGeometry& g, int c_begin, int c
   }
 }
 
+// weight: [c, per_channel], bias: [c] -> fold.weight, fold.bias (kernels/cpu/batch_norm.hpp)
+template <typename T>
+void batch_norm_fold(const BatchNormFold<T>& fold, int c, std::size_t per_channel, const T* weight,
+                     const T* bias) {
+  for (int ch = 0; ch < c; ++ch) {
+    const T scale = fold.gamma[ch] / std::sqrt(fold.running_var[ch] + T(fold.eps));
+    const T shift = fold.beta[ch] - fold.running_mean[ch] * scale;
+    const std::size_t row = std::size_t(ch) * per_channel;
+    for (std::size_t r = 0; r < per_channel; ++r) fold.weight[row + r] = weight[row + r] * scale;
+    fold.bias[ch] = (bias ? bias[ch] : T(0)) * scale + shift;
+  }
+}
+
 // in, dout: [n, c, plane] -> dgamma = sum dout * xhat, dbeta = sum dout: [c]
 template <typename T>
 void batch_norm_backward_weights(const BatchNormGeometry& g, int c_begin, int c_end, const T* in,
@@ -123,17 +136,18 @@ void batch_norm_backward_data(const BatchNormGeometry& g, int c_begin, int c_end
   }
 }
 
-#define CNNRT_BATCH_NORM_INSTANTIATE(T)                                                         \
-  template void batch_norm_forward_training<T>(                                                 \
-      const BatchNormGeometry&, int, int, const BatchNormParams&, const T*, const T*, const T*, \
-      T*, const FusedActivation<T>&, T*, T*, T*, T*, T*);                                       \
-  template void batch_norm_forward_inference<T>(                                                \
-      const BatchNormGeometry&, int, int, const BatchNormParams&, const T*, const T*, const T*, \
-      const T*, const T*, T*, const FusedActivation<T>&);                                       \
-  template void batch_norm_backward_weights<T>(const BatchNormGeometry&, int, int, const T*,    \
-                                               const T*, const T*, const T*, T*, T*);           \
-  template void batch_norm_backward_data<T>(const BatchNormGeometry&, int, int, const T*,       \
-                                            const T*, const T*, const T*, const T*, T*,         \
+#define CNNRT_BATCH_NORM_INSTANTIATE(T)                                                            \
+  template void batch_norm_forward_training<T>(                                                    \
+      const BatchNormGeometry&, int, int, const BatchNormParams&, const T*, const T*, const T*,    \
+      T*, const FusedActivation<T>&, T*, T*, T*, T*, T*);                                          \
+  template void batch_norm_forward_inference<T>(                                                   \
+      const BatchNormGeometry&, int, int, const BatchNormParams&, const T*, const T*, const T*,    \
+      const T*, const T*, T*, const FusedActivation<T>&);                                          \
+  template void batch_norm_fold<T>(const BatchNormFold<T>&, int, std::size_t, const T*, const T*); \
+  template void batch_norm_backward_weights<T>(const BatchNormGeometry&, int, int, const T*,       \
+                                               const T*, const T*, const T*, T*, T*);              \
+  template void batch_norm_backward_data<T>(const BatchNormGeometry&, int, int, const T*,          \
+                                            const T*, const T*, const T*, const T*, T*,            \
                                             const FusedActivationGrad<T>&);
 CNNRT_BATCH_NORM_INSTANTIATE(float)
 CNNRT_BATCH_NORM_INSTANTIATE(double)

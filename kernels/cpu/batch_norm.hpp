@@ -24,6 +24,14 @@ void batch_norm_forward_inference(const BatchNormGeometry& g, int c_begin, int c
                                   const T* beta, const T* running_mean, const T* running_var,
                                   T* out, const FusedActivation<T>& fused);
 
+// weight: [c, per_channel], bias: [c] or nullptr (zero), fold's gamma, beta and running
+// statistics: [c] -> fold.weight = weight * scale, fold.bias = bias * scale + shift, per channel,
+// with the inference forward's scale = gamma / sqrt(running_var + eps) and shift = beta -
+// running_mean * scale: the layer and the batch norm behind it in one.
+template <typename T>
+void batch_norm_fold(const BatchNormFold<T>& fold, int c, std::size_t per_channel, const T* weight,
+                     const T* bias);
+
 // in, dout: [n, c, plane], mean, inv_std: [c] (from the training forward) -> dgamma, dbeta: [c]
 // (overwritten).
 template <typename T>
