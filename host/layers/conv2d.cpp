@@ -89,7 +89,10 @@ class Conv2dUnit final : public LayerUnitOf<Conv2dUnit> {
   template <typename T>
   void forward_cpu(const LayerPass<T>& p, CpuContext& cpu) const {
     const Conv2dGeometry g = geometry(p.in_shape, p.n);
-    const auto [weight, bias] = weight_and_bias(p, g.k, g.weight_size() / std::size_t(g.k));
+    // Plain pointers, not a structured binding: C++17 lambdas cannot capture those.
+    const std::pair<const T*, const T*> folded =
+        weight_and_bias(p, g.k, g.weight_size() / std::size_t(g.k));
+    const T *weight = folded.first, *bias = folded.second;
     cpu.for_batch_slices(g.n, [&](int first, int count) {
       const std::size_t o = std::size_t(first) * chw_out(g);
       const T* in = p.in + std::size_t(first) * chw_in(g);

@@ -51,7 +51,10 @@ class DenseUnit final : public LayerUnitOf<DenseUnit> {
   template <typename T>
   void forward_cpu(const LayerPass<T>& p, CpuContext& cpu) const {
     const DenseGeometry g = geometry(p);
-    const auto [weight, bias] = weight_and_bias(p, g.out_features, std::size_t(g.in_features));
+    // Plain pointers, not a structured binding: C++17 lambdas cannot capture those.
+    const std::pair<const T*, const T*> folded =
+        weight_and_bias(p, g.out_features, std::size_t(g.in_features));
+    const T *weight = folded.first, *bias = folded.second;
     if constexpr (std::is_same_v<T, float>)
       if (cpu.fast() && split_columns(g, g.out_features)) {
         cpu.for_batch_slices(g.out_features, [&](int first, int count) {
