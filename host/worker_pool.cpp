@@ -54,7 +54,7 @@ void WorkerPool::work(int index) {
       wake_.wait(lock, woken);
     }
     if (stop_) return;
-    const std::function<void(int)>* job = nullptr;
+    const TaskRef* job = nullptr;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       seen = generation_;
@@ -73,7 +73,7 @@ void WorkerPool::work(int index) {
   }
 }
 
-void WorkerPool::run(int tasks, const std::function<void(int)>& fn) {
+void WorkerPool::run(int tasks, TaskRef fn) {
   const int parallel = std::min(tasks, threads());
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -11,12 +11,26 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 namespace cnnrt {
+
+// A borrowed callable void(int): run() calls it where it lies. A std::function would copy a lambda
+// that captures more than two references to the heap, once per run: dozens of allocations a step.
+class TaskRef {
+ public:
+  template <typename Fn>
+  TaskRef(const Fn& fn)  // NOLINT(google-explicit-constructor): lambdas convert as they did
+      : object_(&fn),
+        call_([](const void* object, int task) { (*static_cast<const Fn*>(object))(task); }) {}
+  void operator()(int task) const { call_(object_, task); }
+
+ private:
+  const void* object_;
+  void (*call_)(const void*, int);
+};
 
 class WorkerPool {
  public:
@@ -27,7 +41,8 @@ class WorkerPool {
 
   int threads() const { return static_cast<int>(workers_.size()) + 1; }
   // tasks <= threads(); more would be run by the caller one after another.
-  void run(int tasks, const std::function<void(int)>& fn);
+  // fn must outlive the call (a lambda written in the call does).
+  void run(int tasks, TaskRef fn);
 
  private:
   void work(int index);
@@ -37,7 +52,7 @@ class WorkerPool {
   std::mutex mutex_;
   std::condition_variable wake_, done_;
   // Written under mutex_ before generation_ moves on; read by a worker after it sees the move.
-  const std::function<void(int)>* job_ = nullptr;
+  const TaskRef* job_ = nullptr;
   int tasks_ = 0;                // of the run in progress; 0 between runs
   std::atomic<int> pending_{0};  // workers of the run in progress that have not finished
   std::atomic<std::uint64_t> generation_{0};  // one more per run; changed under mutex_

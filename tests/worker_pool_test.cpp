@@ -1,8 +1,11 @@
 // The CPU backend's worker pool: every task runs exactly once per run, on distinct threads when
-// there are enough, over many runs; an exception in any task reaches the caller.
+// there are enough, over many runs; an exception in any task reaches the caller; a run allocates
+// nothing (this binary counts operator new).
 #include "host/worker_pool.hpp"
 
 #include <atomic>
+#include <cstdlib>
+#include <new>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -10,8 +13,37 @@
 
 #include "tests/test_util.hpp"
 
+// Every allocation through operator new in this test binary, counted.
+std::atomic<long> g_allocations{0};
+
+void* operator new(std::size_t bytes) {
+  g_allocations.fetch_add(1);
+  if (void* p = std::malloc(bytes == 0 ? 1 : bytes)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+
 namespace cnnrt {
 namespace {
+
+// A training step is dozens of runs with lambdas capturing several references (more than a
+// std::function holds without the heap): none of them may allocate.
+TEST(WorkerPool, ARunAllocatesNothing) {
+  WorkerPool pool(3);
+  std::vector<std::atomic<int>> sums(3);
+  int a = 1, b = 2, c = 3, d = 4;
+  pool.run(3, [&](int task) { sums[std::size_t(task)] += a + b + c + d; });  // threads settle
+  const long before = g_allocations.load();
+  for (int run = 0; run < 100; ++run)
+    pool.run(3, [&](int task) { sums[std::size_t(task)] += a + b + c + d; });
+  EXPECT_EQ(g_allocations.load() - before, 0);
+  for (const std::atomic<int>& sum : sums) EXPECT_EQ(sum.load(), 101 * 10);
+}
 
 TEST(WorkerPool, EveryTaskRunsOncePerRunOverManyRuns) {
   WorkerPool pool(4);
