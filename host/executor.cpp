@@ -137,7 +137,7 @@ Plan build_plan(const Network& network, int batch, bool fuse, const PlanTarget& 
   // batch norm rescaling every output value. The reference path stays the formulas as written.
   const auto folds_batch_norm = [&](std::size_t i) {
     return fuse && target.cpu_fast && i + 1 < count && units[i]->takes_batch_norm_fold() &&
-           units[i + 1]->batch_norm_eps().has_value() && parameter_specs[i].size() == 2;
+           units[i + 1]->batch_norm_eps().has_value();
   };
 
   PlanBuilder arena(plan);

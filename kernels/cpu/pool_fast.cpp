@@ -66,23 +66,22 @@ void max_pool_forward_windows(const Pool2dGeometry& g, const float* in, float* o
       const auto vector_fits = [&](int at) {
         return at + 4 <= out_w && (sx == 1 || (at + 4) * sx + g.win_w - 1 <= w);
       };
+      // The four lanes' inputs under one tap.
+      const auto lanes_at = [sx](const float* tap) {
+        return sx == 1 ? _mm_loadu_ps(tap)
+                       : _mm_shuffle_ps(_mm_loadu_ps(tap), _mm_loadu_ps(tap + 4),
+                                        _MM_SHUFFLE(2, 0, 2, 0));
+      };
       if (sx == 1 || sx == 2)
         for (; vector_fits(x); x += 4) {
           const int left = top + x * sx;
           const __m128i lanes = _mm_set_epi32(left + 3 * sx, left + 2 * sx, left + sx, left);
-          __m128 best = sx == 1
-                            ? _mm_loadu_ps(src + left)
-                            : _mm_shuffle_ps(_mm_loadu_ps(src + left), _mm_loadu_ps(src + left + 4),
-                                             _MM_SHUFFLE(2, 0, 2, 0));
+          __m128 best = lanes_at(src + left);
           __m128i at = lanes;
           for (int i = 0; i < g.win_h; ++i)
-            for (int j = i == 0 ? 1 : 0; j < g.win_w; ++j) {
-              const float* tap = src + left + i * w + j;
-              const __m128 v = sx == 1 ? _mm_loadu_ps(tap)
-                                       : _mm_shuffle_ps(_mm_loadu_ps(tap), _mm_loadu_ps(tap + 4),
-                                                        _MM_SHUFFLE(2, 0, 2, 0));
-              take_if_greater(v, _mm_add_epi32(lanes, _mm_set1_epi32(i * w + j)), best, at);
-            }
+            for (int j = i == 0 ? 1 : 0; j < g.win_w; ++j)
+              take_if_greater(lanes_at(src + left + i * w + j),
+                              _mm_add_epi32(lanes, _mm_set1_epi32(i * w + j)), best, at);
           _mm_storeu_ps(o + x, best);
           _mm_storeu_si128(reinterpret_cast<__m128i*>(am + x), at);
         }
